@@ -1,0 +1,446 @@
+//! The embedded durable log: topics and partitions stored in fjall on local disk.
+//!
+//! Layout: one fjall keyspace per topic with keys `partition (u32 BE) ++ offset (u64 BE)`
+//! and values `timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++ payload`; one keyspace
+//! for committed consumer offsets and one for topic specs.
+//!
+//! Every write goes through one writer thread ([`writer`]) that takes whatever is
+//! queued, writes it as one batch and fsyncs once (group commit). Appends resolve and
+//! become visible to consumers only after that fsync, so nothing a consumer saw or a
+//! producer was told is ever lost, and offsets are never reused after a crash.
+
+mod consumer;
+mod retention;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::{partition_for, Bus, BusError, Consumer, Outgoing, Position, TopicSpec};
+use consumer::EmbeddedConsumer;
+use writer::{WriteOp, Writer};
+
+/// Settings of the embedded log.
+#[derive(Clone, Debug)]
+pub struct EmbeddedConfig {
+    pub data_dir: PathBuf,
+    /// Block cache for reads, bytes.
+    pub cache_bytes: u64,
+    /// Most records written in one group commit.
+    pub max_batch: usize,
+    /// Queued writes before producers wait (backpressure).
+    pub queue_capacity: usize,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+}
+
+impl EmbeddedConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            cache_bytes: 64 * 1024 * 1024,
+            max_batch: 1024,
+            queue_capacity: 65_536,
+            retention_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A durable, partitioned log on local disk. Clone freely.
+#[derive(Clone)]
+pub struct EmbeddedBus {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    db: Database,
+    offsets: Keyspace,
+    meta: Keyspace,
+    topics: RwLock<HashMap<String, Arc<TopicState>>>,
+    writes: mpsc::Sender<WriteOp>,
+    healthy: Arc<AtomicBool>,
+    /// Committed offsets known to this process, for lag reporting: (group, topic, partition).
+    committed: RwLock<HashMap<(String, String, u32), u64>>,
+}
+
+pub(crate) struct TopicState {
+    pub(crate) name: Arc<str>,
+    pub(crate) spec: TopicSpec,
+    pub(crate) keyspace: Keyspace,
+    pub(crate) partitions: Vec<PartitionState>,
+    /// Woken after every commit that added records to this topic.
+    pub(crate) appended: Notify,
+}
+
+pub(crate) struct PartitionState {
+    /// Next offset to assign; only the writer thread moves it.
+    pub(crate) next: AtomicU64,
+    /// Records below this offset are fsynced and visible to readers.
+    pub(crate) durable_end: AtomicU64,
+    /// Lowest offset still stored (retention moves it).
+    pub(crate) start: AtomicU64,
+}
+
+impl EmbeddedBus {
+    /// Opens (or creates) the log in `config.data_dir` and recovers its state.
+    pub fn open(config: EmbeddedConfig) -> Result<Self, BusError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(storage)?;
+        let db = Database::builder(&config.data_dir)
+            .cache_size(config.cache_bytes)
+            // We fsync explicitly in the writer after each group of writes.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(storage)?;
+        let offsets = db
+            .keyspace("_offsets", KeyspaceCreateOptions::default)
+            .map_err(storage)?;
+        let meta = db
+            .keyspace("_topics", KeyspaceCreateOptions::default)
+            .map_err(storage)?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let healthy = Arc::new(AtomicBool::new(true));
+        Writer::spawn(db.clone(), offsets.clone(), rx, config.max_batch, healthy.clone())?;
+        let inner = Arc::new(Inner {
+            db,
+            offsets,
+            meta,
+            topics: RwLock::new(HashMap::new()),
+            writes: tx,
+            healthy,
+            committed: RwLock::new(HashMap::new()),
+        });
+        let bus = Self { inner };
+        bus.recover_topics()?;
+        retention::spawn(Arc::downgrade(&bus.inner), config.retention_interval);
+        Ok(bus)
+    }
+
+    /// Topics created earlier in this data directory are reopened with their stored spec.
+    fn recover_topics(&self) -> Result<(), BusError> {
+        let mut stored = Vec::new();
+        for kv in self.inner.meta.iter() {
+            let (k, v) = kv.into_inner().map_err(storage)?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            stored.push(decode_spec(&name, &v)?);
+        }
+        for spec in stored {
+            self.open_topic(spec)?;
+        }
+        Ok(())
+    }
+
+    fn open_topic(&self, spec: TopicSpec) -> Result<Arc<TopicState>, BusError> {
+        let keyspace = self
+            .inner
+            .db
+            .keyspace(&keyspace_name(&spec.name), KeyspaceCreateOptions::default)
+            .map_err(storage)?;
+        let mut partitions = Vec::with_capacity(spec.partitions as usize);
+        for p in 0..spec.partitions {
+            let prefix = p.to_be_bytes();
+            let first = match keyspace.prefix(prefix).next() {
+                Some(kv) => Some(decode_record_key(&kv.key().map_err(storage)?)?.1),
+                None => None,
+            };
+            let last = match keyspace.prefix(prefix).next_back() {
+                Some(kv) => Some(decode_record_key(&kv.key().map_err(storage)?)?.1),
+                None => None,
+            };
+            let end = last.map_or(0, |o| o + 1);
+            partitions.push(PartitionState {
+                next: AtomicU64::new(end),
+                durable_end: AtomicU64::new(end),
+                start: AtomicU64::new(first.unwrap_or(end)),
+            });
+        }
+        let state = Arc::new(TopicState {
+            name: spec.name.as_str().into(),
+            spec: spec.clone(),
+            keyspace,
+            partitions,
+            appended: Notify::new(),
+        });
+        self.inner
+            .topics
+            .write()
+            .expect("topics lock")
+            .insert(spec.name.clone(), state.clone());
+        Ok(state)
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<TopicState>, BusError> {
+        self.inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BusError::UnknownTopic(name.to_string()))
+    }
+
+    async fn submit(&self, op: WriteOp) -> Result<(), BusError> {
+        if !self.inner.healthy.load(Ordering::Relaxed) {
+            return Err(BusError::Storage("log failed an earlier write".into()));
+        }
+        self.inner.writes.send(op).await.map_err(|_| BusError::Closed)
+    }
+
+    /// End offsets (exclusive) of every partition, for lag and tests.
+    pub fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        let t = self.topic(topic)?;
+        Ok(t.partitions
+            .iter()
+            .map(|p| p.durable_end.load(Ordering::Acquire))
+            .collect())
+    }
+
+    /// Total records currently stored in a topic.
+    pub fn stored_records(&self, topic: &str) -> Result<u64, BusError> {
+        let t = self.topic(topic)?;
+        Ok(t.partitions
+            .iter()
+            .map(|p| p.durable_end.load(Ordering::Acquire) - p.start.load(Ordering::Acquire))
+            .sum())
+    }
+
+    /// Committed next offsets of `group` on `topic`, per partition (0 when never committed).
+    pub fn committed_offsets(&self, topic: &str, group: &str) -> Result<Vec<u64>, BusError> {
+        let t = self.topic(topic)?;
+        (0..t.spec.partitions)
+            .map(|p| read_committed(&self.inner.offsets, group, topic, p).map(|o| o.unwrap_or(0)))
+            .collect()
+    }
+
+    /// Sets the `pulsegate_consumer_lag` gauge for every group this process committed for.
+    pub fn report_lag(&self) {
+        let committed = self.inner.committed.read().expect("committed lock").clone();
+        for ((group, topic, partition), next) in committed {
+            if let Ok(t) = self.topic(&topic) {
+                if let Some(p) = t.partitions.get(partition as usize) {
+                    let end = p.durable_end.load(Ordering::Acquire);
+                    metrics::gauge!("pulsegate_consumer_lag",
+                        "topic" => topic.clone(), "group" => group.clone(), "partition" => partition.to_string())
+                    .set(end.saturating_sub(next) as f64);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for EmbeddedBus {
+    async fn ensure_topic(&self, spec: &TopicSpec) -> Result<(), BusError> {
+        if let Ok(existing) = self.topic(&spec.name) {
+            if existing.spec.partitions != spec.partitions {
+                tracing::warn!(topic = %spec.name, stored = existing.spec.partitions, requested = spec.partitions,
+                    "topic exists with a different partition count; keeping the stored one");
+            }
+            return Ok(());
+        }
+        self.inner
+            .meta
+            .insert(spec.name.as_str(), encode_spec(spec))
+            .map_err(storage)?;
+        self.inner
+            .db
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(storage)?;
+        self.open_topic(spec.clone())?;
+        Ok(())
+    }
+
+    async fn append(&self, topic: &str, record: Outgoing) -> Result<Position, BusError> {
+        let t = self.topic(topic)?;
+        let partition = partition_for(&record.key, t.spec.partitions);
+        let (reply, rx) = oneshot::channel();
+        self.submit(WriteOp::Append {
+            topic: t,
+            partition,
+            record,
+            reply,
+        })
+        .await?;
+        let offset = rx.await.map_err(|_| BusError::Closed)??;
+        Ok(Position { partition, offset })
+    }
+
+    async fn append_batch(
+        &self,
+        topic: &str,
+        records: Vec<Outgoing>,
+    ) -> Result<Vec<Position>, BusError> {
+        let t = self.topic(topic)?;
+        let mut waits = Vec::with_capacity(records.len());
+        for record in records {
+            let partition = partition_for(&record.key, t.spec.partitions);
+            let (reply, rx) = oneshot::channel();
+            self.submit(WriteOp::Append {
+                topic: t.clone(),
+                partition,
+                record,
+                reply,
+            })
+            .await?;
+            waits.push((partition, rx));
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for (partition, rx) in waits {
+            let offset = rx.await.map_err(|_| BusError::Closed)??;
+            out.push(Position { partition, offset });
+        }
+        Ok(out)
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let t = self.topic(topic)?;
+        let mut positions = Vec::with_capacity(t.partitions.len());
+        for (p, part) in t.partitions.iter().enumerate() {
+            let committed = read_committed(&self.inner.offsets, group, topic, p as u32)?.unwrap_or(0);
+            positions.push(committed.max(part.start.load(Ordering::Acquire)));
+        }
+        Ok(Box::new(EmbeddedConsumer::new(
+            self.clone(),
+            t,
+            Some(group.to_string()),
+            positions,
+        )))
+    }
+
+    async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let t = self.topic(topic)?;
+        let positions = t
+            .partitions
+            .iter()
+            .map(|p| p.start.load(Ordering::Acquire))
+            .collect();
+        Ok(Box::new(EmbeddedConsumer::new(self.clone(), t, None, positions)))
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}
+
+pub(crate) fn storage(e: impl std::fmt::Display) -> BusError {
+    BusError::Storage(e.to_string())
+}
+
+fn keyspace_name(topic: &str) -> String {
+    // fjall keyspace names allow a limited alphabet; topic names are ours and simple.
+    let clean: String = topic
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    format!("t_{clean}")
+}
+
+pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&partition.to_be_bytes());
+    k[4..].copy_from_slice(&offset.to_be_bytes());
+    k
+}
+
+pub(crate) fn decode_record_key(k: &[u8]) -> Result<(u32, u64), BusError> {
+    if k.len() != 12 {
+        return Err(BusError::Storage(format!("bad record key length {}", k.len())));
+    }
+    let p = u32::from_be_bytes(k[..4].try_into().expect("4 bytes"));
+    let o = u64::from_be_bytes(k[4..].try_into().expect("8 bytes"));
+    Ok((p, o))
+}
+
+pub(crate) fn encode_value(ts: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(12 + key.len() + payload.len());
+    v.extend_from_slice(&ts.to_be_bytes());
+    v.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    v.extend_from_slice(key);
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Splits a stored value into (timestamp, key, payload); `None` if it is malformed.
+pub(crate) fn decode_value(v: &[u8]) -> Option<(u64, Bytes, Bytes)> {
+    if v.len() < 12 {
+        return None;
+    }
+    let ts = u64::from_be_bytes(v[..8].try_into().ok()?);
+    let klen = u32::from_be_bytes(v[8..12].try_into().ok()?) as usize;
+    let rest = &v[12..];
+    if rest.len() < klen {
+        return None;
+    }
+    Some((
+        ts,
+        Bytes::copy_from_slice(&rest[..klen]),
+        Bytes::copy_from_slice(&rest[klen..]),
+    ))
+}
+
+pub(crate) fn offset_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(group.len() + topic.len() + 6);
+    k.extend_from_slice(group.as_bytes());
+    k.push(0);
+    k.extend_from_slice(topic.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+fn read_committed(
+    offsets: &Keyspace,
+    group: &str,
+    topic: &str,
+    partition: u32,
+) -> Result<Option<u64>, BusError> {
+    let Some(v) = offsets
+        .get(offset_key(group, topic, partition))
+        .map_err(storage)?
+    else {
+        return Ok(None);
+    };
+    let bytes: [u8; 8] = v
+        .as_ref()
+        .try_into()
+        .map_err(|_| BusError::Storage("bad committed offset".into()))?;
+    Ok(Some(u64::from_be_bytes(bytes)))
+}
+
+fn encode_spec(spec: &TopicSpec) -> Vec<u8> {
+    let retention_ms = spec.retention.map_or(0, |d| d.as_millis() as u64);
+    let mut v = Vec::with_capacity(13);
+    v.extend_from_slice(&spec.partitions.to_be_bytes());
+    v.push(u8::from(spec.compacted));
+    v.extend_from_slice(&retention_ms.to_be_bytes());
+    v
+}
+
+fn decode_spec(name: &str, v: &[u8]) -> Result<TopicSpec, BusError> {
+    if v.len() != 13 {
+        return Err(BusError::Storage(format!("bad spec for topic {name}")));
+    }
+    let partitions = u32::from_be_bytes(v[..4].try_into().expect("4 bytes"));
+    let compacted = v[4] == 1;
+    let retention_ms = u64::from_be_bytes(v[5..13].try_into().expect("8 bytes"));
+    Ok(TopicSpec {
+        name: name.to_string(),
+        partitions,
+        compacted,
+        retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+    })
+}
+
+#[cfg(test)]
+mod tests;
