@@ -1,1 +1,56 @@
+//! The shared language of pulsegate's components.
+//!
+//! Ingest, normalizer and dispatcher never import each other; they agree on the
+//! records defined here, which travel on the bus as JSON bytes.
 
+mod events;
+mod records;
+mod secret;
+pub mod terra;
+
+pub use events::{EventType, NormalizedEvent};
+pub use records::{
+    Connection, ConnectionStatus, DeadLetter, Destination, Provider, RawNotification, RetryTask,
+    StateKey,
+};
+pub use secret::Secret;
+
+/// Topic names and their roles.
+pub mod topics {
+    /// Raw provider notifications, keyed by `provider:provider_user_id`.
+    pub const RAW: &str = "raw";
+    /// Normalized events, keyed by `user_id`.
+    pub const EVENTS: &str = "events";
+    /// Keyed state (connections, destinations): last value per key wins, empty = deleted.
+    pub const STATE: &str = "state";
+    /// Deliveries that exhausted their retries.
+    pub const DEAD_LETTERS: &str = "dead_letters";
+
+    /// The delayed topic for retry tier `n` (0-based).
+    pub fn retry(tier: usize) -> String {
+        format!("retry_{tier}")
+    }
+}
+
+/// Payload version customers see in every delivery (Terra's current API version).
+pub const PAYLOAD_VERSION: &str = "2022-03-16";
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A short, stable, hex id derived from parts (used for event ids and webhook ids so that
+/// a notification processed twice yields the same ids).
+pub fn stable_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}

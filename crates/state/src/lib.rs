@@ -1,1 +1,268 @@
+//! Keyed state on the bus: connections and destinations.
+//!
+//! Writers append a record to the compacted `state` topic; every process (ingest,
+//! normalizer, dispatcher, on one machine or many) tails that topic from the start and
+//! keeps the last value per key in memory. A write returns once this process has
+//! applied it, so an admin call is read-your-writes.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pulsegate_bus::{Bus, BusError, Outgoing, Record, TopicSpec};
+use pulsegate_schema::{topics, Connection, ConnectionStatus, Destination, Provider, StateKey};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("state record could not be encoded: {0}")]
+    Encode(String),
+    #[error("timed out waiting for the state topic to apply a write")]
+    Timeout,
+}
+
+#[derive(Default)]
+struct Maps {
+    connections: HashMap<String, Arc<Connection>>,
+    by_provider_user: HashMap<(Provider, String), String>,
+    destinations: HashMap<String, Arc<Destination>>,
+}
+
+/// The materialised view of the `state` topic.
+pub struct StateStore {
+    bus: Arc<dyn Bus>,
+    maps: RwLock<Maps>,
+    /// Per partition, the next offset not yet applied; bumps on every applied record.
+    applied: watch::Sender<Vec<u64>>,
+}
+
+impl StateStore {
+    /// The topic spec every process ensures.
+    pub fn topic_spec() -> TopicSpec {
+        TopicSpec::new(topics::STATE, 1).compacted()
+    }
+
+    /// Creates the topic if needed, loads everything on it, and keeps tailing it until
+    /// `shutdown`. Returns once the initial load is complete.
+    pub async fn start(
+        bus: Arc<dyn Bus>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, StateError> {
+        bus.ensure_topic(&Self::topic_spec()).await?;
+        let mut consumer = bus.read_from_start(topics::STATE).await?;
+        let (applied, _) = watch::channel(Vec::new());
+        let store = Arc::new(Self {
+            bus,
+            maps: RwLock::new(Maps::default()),
+            applied,
+        });
+        // Initial load, synchronously, so the process starts with complete state.
+        while !consumer.caught_up() {
+            let records = consumer.poll(4096, Duration::from_millis(200)).await?;
+            for r in &records {
+                store.apply(r);
+            }
+        }
+        let tail = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    polled = consumer.poll(1024, Duration::from_secs(1)) => match polled {
+                        Ok(records) => for r in &records { tail.apply(r) },
+                        Err(e) => {
+                            tracing::error!(error = %e, "state topic read failed; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(store)
+    }
+
+    fn apply(&self, r: &Record) {
+        let Some(key) = std::str::from_utf8(&r.key).ok().and_then(StateKey::decode) else {
+            tracing::warn!(offset = r.offset, "unrecognised state key; skipped");
+            self.mark_applied(r);
+            return;
+        };
+        let mut maps = self.maps.write().expect("state lock");
+        match key {
+            StateKey::Connection(id) => {
+                if let Some(old) = maps.connections.remove(&id) {
+                    maps.by_provider_user
+                        .remove(&(old.provider, old.provider_user_id.clone()));
+                }
+                if !r.payload.is_empty() {
+                    match serde_json::from_slice::<Connection>(&r.payload) {
+                        Ok(c) => {
+                            maps.by_provider_user
+                                .insert((c.provider, c.provider_user_id.clone()), id.clone());
+                            maps.connections.insert(id, Arc::new(c));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bad connection record; skipped"),
+                    }
+                }
+            }
+            StateKey::Destination(id) => {
+                maps.destinations.remove(&id);
+                if !r.payload.is_empty() {
+                    match serde_json::from_slice::<Destination>(&r.payload) {
+                        Ok(d) => {
+                            maps.destinations.insert(id, Arc::new(d));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bad destination record; skipped"),
+                    }
+                }
+            }
+        }
+        drop(maps);
+        self.mark_applied(r);
+    }
+
+    fn mark_applied(&self, r: &Record) {
+        self.applied.send_modify(|v| {
+            let p = r.partition as usize;
+            if v.len() <= p {
+                v.resize(p + 1, 0);
+            }
+            v[p] = v[p].max(r.offset + 1);
+        });
+    }
+
+    async fn write(&self, key: StateKey, payload: Bytes) -> Result<(), StateError> {
+        let pos = self
+            .bus
+            .append(topics::STATE, Outgoing::new(key.encode(), payload))
+            .await?;
+        let mut rx = self.applied.subscribe();
+        let applied = tokio::time::timeout(Duration::from_secs(10), async {
+            rx.wait_for(|v| {
+                v.get(pos.partition as usize)
+                    .is_some_and(|applied| *applied > pos.offset)
+            })
+            .await
+            .is_ok()
+        })
+        .await;
+        match applied {
+            Ok(true) => Ok(()),
+            _ => Err(StateError::Timeout),
+        }
+    }
+
+    /// Watch this to learn that state changed (the value is per-partition progress).
+    pub fn changes(&self) -> watch::Receiver<Vec<u64>> {
+        self.applied.subscribe()
+    }
+
+    pub async fn put_connection(&self, c: &Connection) -> Result<(), StateError> {
+        let payload = serde_json::to_vec(c).map_err(|e| StateError::Encode(e.to_string()))?;
+        self.write(StateKey::Connection(c.user_id.clone()), payload.into())
+            .await
+    }
+
+    pub async fn delete_connection(&self, user_id: &str) -> Result<(), StateError> {
+        self.write(StateKey::Connection(user_id.to_string()), Bytes::new())
+            .await
+    }
+
+    /// Marks a connection revoked and destroys its tokens.
+    pub async fn revoke_connection(&self, user_id: &str) -> Result<Option<Connection>, StateError> {
+        let Some(mut c) = self.connection(user_id).map(|c| (*c).clone()) else {
+            return Ok(None);
+        };
+        c.status = ConnectionStatus::Revoked;
+        c.access_token = Default::default();
+        c.refresh_token = Default::default();
+        self.put_connection(&c).await?;
+        Ok(Some(c))
+    }
+
+    pub async fn put_destination(&self, d: &Destination) -> Result<(), StateError> {
+        let payload = serde_json::to_vec(d).map_err(|e| StateError::Encode(e.to_string()))?;
+        self.write(StateKey::Destination(d.id.clone()), payload.into())
+            .await
+    }
+
+    pub async fn delete_destination(&self, id: &str) -> Result<(), StateError> {
+        self.write(StateKey::Destination(id.to_string()), Bytes::new())
+            .await
+    }
+
+    pub fn connection(&self, user_id: &str) -> Option<Arc<Connection>> {
+        self.maps.read().expect("state lock").connections.get(user_id).cloned()
+    }
+
+    pub fn connection_for(&self, provider: Provider, provider_user_id: &str) -> Option<Arc<Connection>> {
+        let maps = self.maps.read().expect("state lock");
+        let id = maps
+            .by_provider_user
+            .get(&(provider, provider_user_id.to_string()))?;
+        maps.connections.get(id).cloned()
+    }
+
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        let mut v: Vec<_> = self.maps.read().expect("state lock").connections.values().cloned().collect();
+        v.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        v
+    }
+
+    pub fn destination(&self, id: &str) -> Option<Arc<Destination>> {
+        self.maps.read().expect("state lock").destinations.get(id).cloned()
+    }
+
+    pub fn destinations(&self) -> Vec<Arc<Destination>> {
+        let mut v: Vec<_> = self.maps.read().expect("state lock").destinations.values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+    use pulsegate_schema::Secret;
+
+    fn conn(id: &str, puid: &str) -> Connection {
+        Connection {
+            user_id: id.into(),
+            provider: Provider::Strava,
+            provider_user_id: puid.into(),
+            reference_id: Some("ref".into()),
+            access_token: Secret::new("at"),
+            refresh_token: Secret::new("rt"),
+            expires_at: 0,
+            scopes: None,
+            status: ConnectionStatus::Active,
+            created_at_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_are_visible_here_and_in_a_second_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let a = StateStore::start(bus.clone(), CancellationToken::new()).await.unwrap();
+        a.put_connection(&conn("u1", "100")).await.unwrap();
+        a.put_connection(&conn("u2", "200")).await.unwrap();
+        assert_eq!(a.connection_for(Provider::Strava, "100").unwrap().user_id, "u1");
+        // Re-pointing a user: the old index entry goes away.
+        a.put_connection(&conn("u1", "101")).await.unwrap();
+        assert!(a.connection_for(Provider::Strava, "100").is_none());
+        a.delete_connection("u2").await.unwrap();
+
+        let b = StateStore::start(bus.clone(), CancellationToken::new()).await.unwrap();
+        assert_eq!(b.connections().len(), 1);
+        assert_eq!(b.connection_for(Provider::Strava, "101").unwrap().user_id, "u1");
+        let revoked = a.revoke_connection("u1").await.unwrap().unwrap();
+        assert_eq!(revoked.status, ConnectionStatus::Revoked);
+        assert!(revoked.access_token.is_empty());
+    }
+}

@@ -1,1 +1,4 @@
+//! Simulated outside world for tests and load runs. Everything binds 127.0.0.1 only.
 
+pub mod sink;
+pub mod strava;

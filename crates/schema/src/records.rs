@@ -1,0 +1,159 @@
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::Secret;
+
+/// Wearable providers pulsegate integrates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Provider {
+    Strava,
+}
+
+impl Provider {
+    /// Terra's spelling, used in customer payloads (`"STRAVA"`).
+    pub fn terra_name(self) -> &'static str {
+        match self {
+            Provider::Strava => "STRAVA",
+        }
+    }
+
+    /// Lower-case slug used in routes and config (`strava`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Provider::Strava => "strava",
+        }
+    }
+
+    pub fn from_slug(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "strava" => Some(Provider::Strava),
+            _ => None,
+        }
+    }
+}
+
+/// A provider's notification as received, verified, on the `raw` topic.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RawNotification {
+    /// Assigned at receipt; becomes the `terra-reference` of what it causes.
+    pub id: String,
+    pub provider: Provider,
+    /// The provider's id of the user the notification is about.
+    pub provider_user_id: String,
+    pub received_at_ms: u64,
+    /// The provider's body, exactly as received (JSON providers) .
+    pub body: Box<RawValue>,
+}
+
+impl RawNotification {
+    /// The bus key: one provider user's notifications stay in order on one partition.
+    pub fn bus_key(provider: Provider, provider_user_id: &str) -> String {
+        format!("{}:{}", provider.slug(), provider_user_id)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    #[default]
+    Active,
+    /// The user or provider withdrew access; tokens are gone.
+    Revoked,
+}
+
+/// A user's link to a provider account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Connection {
+    /// pulsegate's id for the connection (UUID), Terra's `user_id`.
+    pub user_id: String,
+    pub provider: Provider,
+    pub provider_user_id: String,
+    /// The customer's own id for the user.
+    #[serde(default)]
+    pub reference_id: Option<String>,
+    pub access_token: Secret,
+    #[serde(default)]
+    pub refresh_token: Secret,
+    /// Unix seconds when `access_token` expires (0 = unknown).
+    #[serde(default)]
+    pub expires_at: i64,
+    #[serde(default)]
+    pub scopes: Option<String>,
+    #[serde(default)]
+    pub status: ConnectionStatus,
+    #[serde(default)]
+    pub created_at_ms: u64,
+}
+
+/// A customer webhook endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Destination {
+    pub id: String,
+    pub url: String,
+    /// `whsec_` + base64 key (see the dispatcher's signing module).
+    pub secret: Secret,
+    /// Event types delivered; empty = all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Destination {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+}
+
+/// Keys on the `state` topic.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum StateKey {
+    Connection(String),
+    Destination(String),
+}
+
+impl StateKey {
+    pub fn encode(&self) -> String {
+        match self {
+            StateKey::Connection(id) => format!("connection/{id}"),
+            StateKey::Destination(id) => format!("destination/{id}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (kind, id) = s.split_once('/')?;
+        match kind {
+            "connection" => Some(StateKey::Connection(id.to_string())),
+            "destination" => Some(StateKey::Destination(id.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery waiting on a retry tier topic.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RetryTask {
+    pub destination_id: String,
+    /// Attempts already made.
+    pub attempts: u32,
+    /// Do not try before this time (ms since epoch); honours `Retry-After`.
+    pub not_before_ms: u64,
+    pub last_error: String,
+    /// The `events` record being delivered, as it was on the bus.
+    pub event: Box<RawValue>,
+}
+
+/// A delivery that exhausted its retries, on the `dead_letters` topic.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub destination_id: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at_ms: u64,
+    pub event: Box<RawValue>,
+}

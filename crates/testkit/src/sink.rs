@@ -1,0 +1,1 @@
+//! Customer webhook sink servers (written by the dispatcher work).

@@ -1,0 +1,1 @@
+//! A mock of Strava's REST API (written by the normalizer work).
