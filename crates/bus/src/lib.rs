@@ -65,6 +65,17 @@ impl TopicSpec {
     }
 }
 
+/// Where a consumer group without committed offsets starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// From the oldest record still stored (pipelines: nothing is skipped).
+    #[default]
+    Earliest,
+    /// From records appended after the group first subscribes (a new destination does
+    /// not receive the whole history).
+    Latest,
+}
+
 /// One record read back from a topic.
 #[derive(Clone, Debug)]
 pub struct Record {
@@ -117,8 +128,15 @@ pub trait Bus: Send + Sync + 'static {
     ) -> Result<Vec<Position>, BusError>;
 
     /// A member of consumer group `group` reading `topic`. Members of one group share
-    /// the partitions; each group has its own committed offsets.
-    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
+    /// the partitions; each group has its own committed offsets. A group with no
+    /// committed offset starts where `reset` says; `Latest` durably commits the current
+    /// end first, so a crash right after subscribing cannot skip or replay history.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        reset: OffsetReset,
+    ) -> Result<Box<dyn Consumer>, BusError>;
 
     /// Reads every partition of `topic` from the beginning, without a group (used to
     /// materialise keyed state in every process).

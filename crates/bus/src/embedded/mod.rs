@@ -24,7 +24,7 @@ use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::{partition_for, Bus, BusError, Consumer, Outgoing, Position, TopicSpec};
+use crate::{partition_for, Bus, BusError, Consumer, OffsetReset, Outgoing, Position, TopicSpec};
 use consumer::EmbeddedConsumer;
 use writer::{WriteOp, Writer};
 
@@ -299,19 +299,33 @@ impl Bus for EmbeddedBus {
         Ok(out)
     }
 
-    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        reset: OffsetReset,
+    ) -> Result<Box<dyn Consumer>, BusError> {
         let t = self.topic(topic)?;
         let mut positions = Vec::with_capacity(t.partitions.len());
+        let mut initial = Vec::new();
         for (p, part) in t.partitions.iter().enumerate() {
-            let committed = read_committed(&self.inner.offsets, group, topic, p as u32)?.unwrap_or(0);
-            positions.push(committed.max(part.start.load(Ordering::Acquire)));
+            let start = part.start.load(Ordering::Acquire);
+            let position = match read_committed(&self.inner.offsets, group, topic, p as u32)? {
+                Some(committed) => committed.max(start),
+                None if reset == OffsetReset::Latest => {
+                    let end = part.durable_end.load(Ordering::Acquire);
+                    initial.push((p as u32, end));
+                    end
+                }
+                None => start,
+            };
+            positions.push(position);
         }
-        Ok(Box::new(EmbeddedConsumer::new(
-            self.clone(),
-            t,
-            Some(group.to_string()),
-            positions,
-        )))
+        let mut consumer = EmbeddedConsumer::new(self.clone(), t, Some(group.to_string()), positions);
+        if !initial.is_empty() {
+            consumer.commit(&initial).await?;
+        }
+        Ok(Box::new(consumer))
     }
 
     async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::{Bus, Outgoing, TopicSpec};
+use crate::{Bus, OffsetReset, Outgoing, TopicSpec};
 
 fn open(dir: &std::path::Path) -> EmbeddedBus {
     EmbeddedBus::open(EmbeddedConfig::new(dir)).expect("open log")
@@ -33,7 +33,7 @@ async fn appends_are_read_back_in_order_per_key() {
     for h in handles {
         h.await.unwrap();
     }
-    let mut c = bus.subscribe("raw", "g").await.unwrap();
+    let mut c = bus.subscribe("raw", "g", OffsetReset::Earliest).await.unwrap();
     let records = drain(&mut c, 200).await;
     assert_eq!(records.len(), 200);
     // Same key -> same partition, increasing offsets.
@@ -56,17 +56,17 @@ async fn committed_group_resumes_and_other_groups_are_independent() {
     let pos = bus.append_batch("events", batch).await.unwrap();
     assert_eq!(pos.iter().map(|p| p.offset).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
 
-    let mut a = bus.subscribe("events", "a").await.unwrap();
+    let mut a = bus.subscribe("events", "a", OffsetReset::Earliest).await.unwrap();
     let first = drain(&mut a, 10).await;
     a.commit(&[(0, first[4].offset + 1)]).await.unwrap();
     drop(a);
     assert_eq!(bus.committed_offsets("events", "a").unwrap(), vec![5]);
 
-    let mut a2 = bus.subscribe("events", "a").await.unwrap();
+    let mut a2 = bus.subscribe("events", "a", OffsetReset::Earliest).await.unwrap();
     let again = drain(&mut a2, 5).await;
     assert_eq!(again[0].payload.as_ref(), b"5");
 
-    let mut b = bus.subscribe("events", "b").await.unwrap();
+    let mut b = bus.subscribe("events", "b", OffsetReset::Earliest).await.unwrap();
     let all = drain(&mut b, 10).await;
     assert_eq!(all[0].payload.as_ref(), b"0");
 }
@@ -76,7 +76,7 @@ async fn poll_wakes_on_append_and_times_out_when_idle() {
     let dir = tempfile::tempdir().unwrap();
     let bus = open(dir.path());
     bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
-    let mut c = bus.subscribe("t", "g").await.unwrap();
+    let mut c = bus.subscribe("t", "g", OffsetReset::Earliest).await.unwrap();
     let idle = c.poll(10, Duration::from_millis(50)).await.unwrap();
     assert!(idle.is_empty());
     let bus2 = bus.clone();
@@ -103,7 +103,7 @@ async fn retention_removes_old_records_but_keeps_the_newest() {
     let topic = bus.topic("short").unwrap();
     retention::apply(&topic, Duration::from_millis(1));
     assert_eq!(bus.stored_records("short").unwrap(), 1);
-    let mut c = bus.subscribe("short", "late").await.unwrap();
+    let mut c = bus.subscribe("short", "late", OffsetReset::Earliest).await.unwrap();
     let got = c.poll(10, Duration::from_millis(100)).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].offset, 4);
@@ -142,4 +142,22 @@ proptest::proptest! {
     fn decode_value_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
         let _ = decode_value(&bytes);
     }
+}
+
+#[tokio::test]
+async fn latest_reset_skips_history_and_survives_resubscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = open(dir.path());
+    bus.ensure_topic(&TopicSpec::new("ev", 2)).await.unwrap();
+    for i in 0..4 {
+        bus.append("ev", Outgoing::new(format!("k{i}"), "old")).await.unwrap();
+    }
+    let c = bus.subscribe("ev", "new-dest", OffsetReset::Latest).await.unwrap();
+    drop(c);
+    bus.append("ev", Outgoing::new("k1", "new")).await.unwrap();
+    // Subscribing again (as after a restart) must not fall back to the start.
+    let mut c = bus.subscribe("ev", "new-dest", OffsetReset::Latest).await.unwrap();
+    let got = drain(&mut c, 1).await;
+    assert_eq!(got[0].payload.as_ref(), b"new");
+    assert!(c.poll(10, Duration::from_millis(50)).await.unwrap().is_empty());
 }
