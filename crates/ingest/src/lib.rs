@@ -1,1 +1,16 @@
+//! Provider callbacks: `GET/POST /v1/ingest/{provider}`.
+//!
+//! Each provider is one [`ProviderVerifier`] in `providers/`: it answers the provider's
+//! handshake and turns a request into verified notifications, or a [`Rejection`]. The
+//! shared handler then appends them to the `raw` topic and answers 2xx only once the
+//! append is durable. Nothing that fails verification is ever enqueued.
 
+mod config;
+mod handler;
+mod providers;
+mod verifier;
+
+pub use config::IngestConfig;
+pub use handler::{encode_notification, router};
+pub use providers::strava::{StravaConfig, StravaVerifier};
+pub use verifier::{Notification, ProviderVerifier, Rejection};

@@ -1,1 +1,75 @@
-fn main(){}
+//! `pulsegate`: wearable provider notifications in, signed customer webhooks out.
+
+mod app;
+mod config;
+mod http;
+mod telemetry;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "pulsegate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run ingest, normalizer and dispatcher in one process.
+    Serve(RoleArgs),
+    /// Run only the provider-facing HTTP endpoints and the admin API.
+    Ingest(RoleArgs),
+    /// Run only the normalizer (consumer group `normalizer`).
+    Normalize(RoleArgs),
+    /// Run only the dispatcher (one consumer group per destination).
+    Dispatch(RoleArgs),
+    /// Load and validate the configuration, then exit.
+    CheckConfig(RoleArgs),
+}
+
+#[derive(clap::Args)]
+struct RoleArgs {
+    /// Path of the TOML configuration (keys may be overridden by PULSEGATE_<SECTION>__<KEY>).
+    #[arg(long, short, env = "PULSEGATE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let (roles, args) = match cli.command {
+        Command::Serve(a) => (app::Roles::ALL, a),
+        Command::Ingest(a) => (app::Roles::INGEST, a),
+        Command::Normalize(a) => (app::Roles::NORMALIZE, a),
+        Command::Dispatch(a) => (app::Roles::DISPATCH, a),
+        Command::CheckConfig(a) => {
+            match config::Config::load(args_path(&a)) {
+                Ok(_) => println!("configuration is valid"),
+                Err(e) => fail(e),
+            }
+            return;
+        }
+    };
+    let config = match config::Config::load(args_path(&args)) {
+        Ok(c) => c,
+        Err(e) => fail(e),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(e.into()));
+    if let Err(e) = runtime.block_on(app::run(config, roles)) {
+        fail(e);
+    }
+}
+
+fn args_path(a: &RoleArgs) -> Option<&std::path::Path> {
+    a.config.as_deref()
+}
+
+fn fail(e: anyhow::Error) -> ! {
+    eprintln!("pulsegate: {e:#}");
+    std::process::exit(2);
+}

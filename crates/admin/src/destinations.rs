@@ -1,0 +1,161 @@
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pulsegate_dispatcher::{generate_secret, parse_secret, validate_destination_url};
+use pulsegate_schema::{Destination, EventType};
+use serde::{Deserialize, Serialize};
+
+use crate::{error, state_error, AdminState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DestinationInput {
+    #[serde(default)]
+    id: Option<String>,
+    url: String,
+    /// `whsec_…`; generated when absent.
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    event_types: Vec<EventType>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize)]
+pub(crate) struct DestinationView {
+    id: String,
+    url: String,
+    secret: String,
+    event_types: Vec<String>,
+    enabled: bool,
+}
+
+impl DestinationView {
+    fn masked(d: &Destination) -> Self {
+        Self {
+            id: d.id.clone(),
+            url: d.url.clone(),
+            secret: d.secret.masked(),
+            event_types: d.event_types.clone(),
+            enabled: d.enabled,
+        }
+    }
+}
+
+/// Validates input into a destination; the error names the field.
+fn build(s: &AdminState, id: String, input: DestinationInput) -> Result<(Destination, bool), Response> {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "id: 1-128 characters of A-Z a-z 0-9 - _"));
+    }
+    if let Err(e) = validate_destination_url(&input.url, s.config.allow_private_networks) {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("url: {e}")));
+    }
+    let (secret, generated) = match input.secret {
+        Some(raw) => match parse_secret(&raw) {
+            Ok(secret) => (secret, false),
+            Err(e) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("secret: {e}"))),
+        },
+        None => (generate_secret(), true),
+    };
+    Ok((
+        Destination {
+            id,
+            url: input.url,
+            secret,
+            event_types: input.event_types.iter().map(|t| t.as_str().to_string()).collect(),
+            enabled: input.enabled,
+        },
+        generated,
+    ))
+}
+
+fn parse_body(body: Result<Json<DestinationInput>, JsonRejection>) -> Result<DestinationInput, Response> {
+    body.map(|Json(b)| b)
+        .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e.body_text()))
+}
+
+pub(crate) async fn create(State(s): State<AdminState>, body: Result<Json<DestinationInput>, JsonRejection>) -> Response {
+    let input = match parse_body(body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let id = input
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("dest_{}", uuid::Uuid::new_v4().simple()));
+    if s.state.destination(&id).is_some() {
+        return error(StatusCode::CONFLICT, "id: a destination with this id exists");
+    }
+    let (dest, _) = match build(&s, id, input) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Err(e) = s.state.put_destination(&dest).await {
+        return state_error(e);
+    }
+    tracing::info!(destination = %dest.id, "destination created");
+    // The one answer that carries the whole secret: the customer needs it to verify.
+    let mut view = serde_json::to_value(DestinationView::masked(&dest)).unwrap_or_default();
+    view["secret"] = serde_json::Value::String(dest.secret.expose().to_string());
+    (StatusCode::CREATED, Json(view)).into_response()
+}
+
+pub(crate) async fn update(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    body: Result<Json<DestinationInput>, JsonRejection>,
+) -> Response {
+    let mut input = match parse_body(body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let Some(existing) = s.state.destination(&id) else {
+        return error(StatusCode::NOT_FOUND, "no such destination");
+    };
+    let keep_secret = input.secret.is_none();
+    if keep_secret {
+        input.secret = Some(existing.secret.expose().to_string());
+    }
+    let (dest, _) = match build(&s, id, input) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Err(e) = s.state.put_destination(&dest).await {
+        return state_error(e);
+    }
+    Json(DestinationView::masked(&dest)).into_response()
+}
+
+pub(crate) async fn list(State(s): State<AdminState>) -> Response {
+    let all: Vec<DestinationView> = s
+        .state
+        .destinations()
+        .iter()
+        .map(|d| DestinationView::masked(d))
+        .collect();
+    Json(serde_json::json!({ "destinations": all })).into_response()
+}
+
+pub(crate) async fn get_one(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match s.state.destination(&id) {
+        Some(d) => Json(DestinationView::masked(&d)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such destination"),
+    }
+}
+
+pub(crate) async fn delete(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    if s.state.destination(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such destination");
+    }
+    match s.state.delete_destination(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_error(e),
+    }
+}

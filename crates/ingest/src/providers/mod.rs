@@ -1,0 +1,3 @@
+//! One file per provider: its handshake and its verification.
+
+pub mod strava;

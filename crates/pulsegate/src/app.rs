@@ -1,0 +1,179 @@
+//! Wiring: the bus, the state view, the roles this process runs, and the listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+use pulsegate_bus::{Bus, TopicSpec};
+use pulsegate_schema::{topics, Destination, Secret};
+use pulsegate_state::StateStore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{BusKind, Config};
+use crate::{http, telemetry};
+
+/// Which components this process runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Roles {
+    pub ingest: bool,
+    pub normalize: bool,
+    pub dispatch: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { ingest: true, normalize: true, dispatch: true };
+    pub const INGEST: Roles = Roles { ingest: true, normalize: false, dispatch: false };
+    pub const NORMALIZE: Roles = Roles { ingest: false, normalize: true, dispatch: false };
+    pub const DISPATCH: Roles = Roles { ingest: false, normalize: false, dispatch: true };
+
+    fn name(self) -> &'static str {
+        match (self.ingest, self.normalize, self.dispatch) {
+            (true, true, true) => "serve",
+            (true, false, false) => "ingest",
+            (false, true, false) => "normalize",
+            (false, false, true) => "dispatch",
+            _ => "mixed",
+        }
+    }
+}
+
+pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
+    telemetry::init_logs(&config.log)?;
+    let metrics = telemetry::init_metrics()?;
+    metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
+    let shutdown = CancellationToken::new();
+
+    let bus = open_bus(&config).await?;
+    let state = StateStore::start(bus.clone(), shutdown.clone())
+        .await
+        .context("loading state from the bus")?;
+    seed_destinations(&config, &state).await?;
+
+    let mut tasks = JoinSet::new();
+    if roles.normalize {
+        let (bus, state, cfg, stop) = (bus.clone(), state.clone(), config.normalizer.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            pulsegate_normalizer::run(bus, state, cfg, stop)
+                .await
+                .context("normalizer stopped")
+        });
+    }
+    if roles.dispatch {
+        let (bus, state, cfg, stop) = (bus.clone(), state.clone(), config.dispatcher.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            pulsegate_dispatcher::run(bus, state, cfg, stop)
+                .await
+                .context("dispatcher stopped")
+        });
+    }
+
+    let mut app = http::ops_router(metrics, bus.clone());
+    if roles.ingest {
+        app = app
+            .merge(pulsegate_ingest::router(bus.clone(), &config.ingest))
+            .merge(pulsegate_admin::router(state.clone(), bus.clone(), config.admin.clone()));
+    }
+    let app = app.fallback(http::not_found);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, role = roles.name(), bus = bus.kind(), "pulsegate started");
+
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+
+    // Run until a signal, or until a component fails (then exit non-zero so a
+    // supervisor restarts us; nothing is lost: offsets were not committed).
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        Some(done) = tasks.join_next(), if !tasks.is_empty() => Some(match done {
+            Ok(Ok(())) => anyhow::anyhow!("a component stopped unexpectedly"),
+            Ok(Err(e)) => e,
+            Err(e) => anyhow::anyhow!("a component panicked: {e}"),
+        }),
+    };
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let drain = async {
+        while tasks.join_next().await.is_some() {}
+        let _ = server.await;
+    };
+    if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+        tracing::warn!("components did not stop within 15 s");
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    let bus: Arc<dyn Bus> = match config.bus.kind {
+        BusKind::Embedded => {
+            let mut cfg = EmbeddedConfig::new(&config.bus.data_dir);
+            cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
+            Arc::new(
+                EmbeddedBus::open(cfg)
+                    .with_context(|| format!("bus.data_dir: cannot open the log in {}", config.bus.data_dir.display()))?,
+            )
+        }
+        BusKind::Kafka => anyhow::bail!("bus.kind: kafka is not available in this build yet"),
+    };
+    let retention = Some(config.bus.retention);
+    for spec in [
+        TopicSpec::new(topics::RAW, config.bus.partitions).retention(retention),
+        TopicSpec::new(topics::EVENTS, config.bus.partitions).retention(retention),
+        TopicSpec::new(topics::DEAD_LETTERS, config.bus.partitions).retention(retention),
+    ] {
+        bus.ensure_topic(&spec)
+            .await
+            .with_context(|| format!("creating topic {}", spec.name))?;
+    }
+    Ok(bus)
+}
+
+/// Destinations from the config file are created, or updated when they differ.
+async fn seed_destinations(config: &Config, state: &StateStore) -> anyhow::Result<()> {
+    for d in &config.destinations {
+        let wanted = Destination {
+            id: d.id.clone(),
+            url: d.url.clone(),
+            secret: Secret::new(d.secret.clone()),
+            event_types: d.event_types.clone(),
+            enabled: d.enabled,
+        };
+        if state.destination(&d.id).as_deref() != Some(&wanted) {
+            state
+                .put_destination(&wanted)
+                .await
+                .with_context(|| format!("storing destination {}", d.id))?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,205 @@
+//! `pulsegate.toml`, with every key overridable by `PULSEGATE_<SECTION>__<KEY>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use pulsegate_admin::AdminConfig;
+use pulsegate_dispatcher::DispatcherConfig;
+use pulsegate_ingest::IngestConfig;
+use pulsegate_normalizer::NormalizerConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub bus: BusConfig,
+    pub log: LogConfig,
+    pub admin: AdminConfig,
+    pub ingest: IngestConfig,
+    pub normalizer: NormalizerConfig,
+    pub dispatcher: DispatcherConfig,
+    /// Destinations declared in the file; created or updated at start.
+    pub destinations: Vec<DestinationConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTP listener (ingest, admin, metrics, health).
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    #[default]
+    Embedded,
+    Kafka,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `embedded` (durable log on local disk, one machine) or `kafka`.
+    pub kind: BusKind,
+    /// Where the embedded log keeps its files.
+    pub data_dir: PathBuf,
+    /// Partitions of the raw and events topics (the unit of parallelism).
+    pub partitions: u32,
+    /// How long raw notifications, events and dead letters are kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Read cache of the embedded log, MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Embedded,
+            data_dir: PathBuf::from("./data"),
+            partitions: 8,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            cache_mib: 64,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `pulsegate=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    pub id: String,
+    pub url: String,
+    /// `whsec_` + base64 (24-64 bytes).
+    pub secret: String,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads the file (if given) and the environment. The error is one line naming the key.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // PULSEGATE_CONFIG names the file itself (see main.rs), it is not a key.
+        figment = figment.merge(Env::prefixed("PULSEGATE_").ignore(&["config"]).split("__"));
+        let mut config: Config = figment.extract().map_err(one_line)?;
+        config.validate()?;
+        config.admin.allow_private_networks = config.dispatcher.allow_private_networks;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.bus.partitions == 0 || self.bus.partitions > 1024 {
+            anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");
+        }
+        for (i, d) in self.destinations.iter().enumerate() {
+            if let Err(e) = pulsegate_dispatcher::parse_secret(&d.secret) {
+                anyhow::bail!("invalid config: destinations[{i}].secret: {e}");
+            }
+            if let Err(e) = pulsegate_dispatcher::validate_destination_url(
+                &d.url,
+                self.dispatcher.allow_private_networks,
+            ) {
+                anyhow::bail!("invalid config: destinations[{i}].url: {e}");
+            }
+            for t in &d.event_types {
+                if serde_json::from_value::<pulsegate_schema::EventType>(serde_json::Value::String(t.clone())).is_err() {
+                    anyhow::bail!("invalid config: destinations[{i}].event_types: unknown event type {t:?}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_line(e: figment::Error) -> anyhow::Error {
+    let mut parts = Vec::new();
+    for err in e {
+        let key = err.path.join(".");
+        let mut kind = err.kind.to_string();
+        if key.is_empty() {
+            parts.push(format!("invalid config: {kind}"));
+        } else {
+            // figment reports env keys in lower case; name them as written in the file.
+            kind = kind.replace('\n', " ");
+            parts.push(format!("invalid config: {key}: {kind}"));
+        }
+    }
+    anyhow::anyhow!(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, toml).unwrap();
+        Config::load(Some(&p))
+    }
+
+    #[test]
+    fn example_config_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pulsegate.example.toml");
+        Config::load(Some(&p)).expect("the example config is valid");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = load_str("[bus]\npartitions = \"many\"\n").unwrap_err().to_string();
+        assert!(e.contains("bus.partitions"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = load_str("[server]\nlisten = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = load_str("[bus]\ntypo = 1\n").unwrap_err().to_string();
+        assert!(e.contains("typo"), "{e}");
+        let e = load_str("[[destinations]]\nid=\"a\"\nurl=\"http://127.0.0.1:1/\"\nsecret=\"whsec_short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("destinations[0].secret"), "{e}");
+        assert!(!e.contains("whsec_short"), "secrets never in errors: {e}");
+    }
+}
