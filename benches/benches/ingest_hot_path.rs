@@ -25,7 +25,13 @@ fn verifier() -> Arc<StravaVerifier> {
 
 fn bodies(n: usize) -> Vec<Bytes> {
     (0..n)
-        .map(|i| Bytes::from(pulsegate_benches::strava_event(i as u64 + 1, (i % 1000) as u64 + 1, 7)))
+        .map(|i| {
+            Bytes::from(pulsegate_benches::strava_event(
+                i as u64 + 1,
+                (i % 1000) as u64 + 1,
+                7,
+            ))
+        })
         .collect()
 }
 
@@ -38,7 +44,9 @@ fn ingest(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let bus = rt.block_on(async {
         let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap();
-        bus.ensure_topic(&TopicSpec::new(topics::RAW, 8)).await.unwrap();
+        bus.ensure_topic(&TopicSpec::new(topics::RAW, 8))
+            .await
+            .unwrap();
         bus
     });
     let bus: Arc<dyn Bus> = Arc::new(bus);
@@ -84,7 +92,9 @@ fn ingest(c: &mut Criterion) {
                     t.await.unwrap();
                 }
                 // Normalise to the requested iteration count.
-                started.elapsed().mul_f64(iters as f64 / (per * PRODUCERS) as f64)
+                started
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per * PRODUCERS) as f64)
             })
         })
     });
@@ -98,7 +108,11 @@ fn ingest(c: &mut Criterion) {
                 let headers = axum_headers();
                 let started = Instant::now();
                 for i in 0..iters as usize {
-                    let n = v.verify(&headers, &sample[i % sample.len()]).unwrap().pop().unwrap();
+                    let n = v
+                        .verify(&headers, &sample[i % sample.len()])
+                        .unwrap()
+                        .pop()
+                        .unwrap();
                     let (_, rec) = encode_notification(Provider::Strava, n, 1).unwrap();
                     bus.append(topics::RAW, rec).await.unwrap();
                 }

@@ -96,7 +96,9 @@ async fn connection(
         .rate
         .map(|r| Duration::from_secs_f64(spec.connections as f64 / r.max(1.0)));
     let mut next_send = Instant::now()
-        + interval.map_or(Duration::ZERO, |i| i.mul_f64(index as f64 / spec.connections as f64));
+        + interval.map_or(Duration::ZERO, |i| {
+            i.mul_f64(index as f64 / spec.connections as f64)
+        });
     loop {
         if interval.is_some() {
             let now = Instant::now();
@@ -104,7 +106,11 @@ async fn connection(
                 tokio::time::sleep(next_send - now).await;
             }
         }
-        let intended = if interval.is_some() { next_send } else { Instant::now() };
+        let intended = if interval.is_some() {
+            next_send
+        } else {
+            Instant::now()
+        };
         if intended >= deadline {
             break;
         }

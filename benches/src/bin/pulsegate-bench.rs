@@ -1,1 +1,340 @@
-fn main() {}
+//! End-to-end load run, everything on 127.0.0.1 and on the same cores:
+//!
+//! 1. a bare hyper server answering 200 (a child process) takes the same Strava pushes
+//!    over the same keep-alive connections: the ceiling;
+//! 2. `pulsegate serve` (a child process) with a mock Strava API and a counting customer
+//!    sink: acknowledged/s (closed loop), delivered/s, then ack latency at half the
+//!    measured ack rate (open loop), and pulsegate's peak RSS.
+//!
+//! Every rate is printed as a ratio of the ceiling measured in this run.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use pulsegate_benches::load::{self, LoadSpec, LoadStats};
+use pulsegate_testkit::sink::{Behaviour, Sink};
+use pulsegate_testkit::strava::MockStrava;
+
+const SUBSCRIPTION: u64 = 7;
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
+#[derive(Parser)]
+#[command(about = "pulsegate end-to-end load run (127.0.0.1 only)")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// The pulsegate binary to run.
+    #[arg(long, default_value = "target/release/pulsegate")]
+    pulsegate: PathBuf,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Length of each closed-loop run, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Athletes the pushes are spread over.
+    #[arg(long, default_value_t = 100)]
+    athletes: u64,
+    /// Customer destinations (each receives every event).
+    #[arg(long, default_value_t = 1)]
+    destinations: usize,
+    /// Only measure ingest against the ceiling (no delivery wait).
+    #[arg(long)]
+    ingest_only: bool,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Internal: the bare hyper server (prints its port, then serves).
+    BareServer,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.mode {
+        Some(Mode::BareServer) => rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            println!("{}", listener.local_addr()?.port());
+            load::bare_server(listener).await
+        }),
+        None => rt.block_on(run(cli)),
+    }
+}
+
+fn spec(
+    addr: SocketAddr,
+    cli: &Cli,
+    rate: Option<f64>,
+    seconds: f64,
+    first: u64,
+    athletes: u64,
+) -> LoadSpec {
+    LoadSpec {
+        addr,
+        path: "/v1/ingest/strava".into(),
+        connections: cli.connections,
+        duration: Duration::from_secs_f64(seconds),
+        rate,
+        body: Arc::new(move |n: u64| {
+            Bytes::from(pulsegate_benches::strava_event(
+                first + n + 1,
+                1 + n % athletes,
+                SUBSCRIPTION,
+            ))
+        }),
+        first: 0,
+    }
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    println!(
+        "pulsegate-bench: {} connections, {:.0}s runs, {} athletes, {} destination(s)",
+        cli.connections, cli.seconds, cli.athletes, cli.destinations
+    );
+
+    // 1. The ceiling: bare hyper in its own process.
+    let me = std::env::current_exe()?;
+    let mut bare = Command::new(me)
+        .arg("bare-server")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let port: u16 = BufReader::new(bare.stdout.take().context("bare stdout")?)
+        .lines()
+        .next()
+        .context("bare server port")??
+        .trim()
+        .parse()?;
+    let bare = ChildGuard(bare);
+    let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let _warm = load::run(spec(bare_addr, &cli, None, 1.0, 0, cli.athletes)).await?;
+    let ceiling = load::run(spec(bare_addr, &cli, None, cli.seconds, 0, cli.athletes)).await?;
+    drop(bare);
+    report("bare hyper (ceiling)", &ceiling, ceiling.rate());
+
+    // 2. pulsegate with a mock Strava API and counting sinks.
+    let strava = MockStrava::start().await;
+    strava.generate_missing(true);
+    strava.accept_any_token(true);
+    let mut sinks = Vec::new();
+    for _ in 0..cli.destinations {
+        sinks.push(Sink::start_counting(Behaviour::Ok).await);
+    }
+    let dir = tempfile::tempdir()?;
+    let pg_port = free_port()?;
+    let mut destinations = String::new();
+    for (i, s) in sinks.iter().enumerate() {
+        destinations.push_str(&format!(
+            "[[destinations]]\nid = \"sink-{i}\"\nurl = \"{}\"\nsecret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n",
+            s.url()
+        ));
+    }
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{pg_port}"
+[bus]
+data_dir = "{data}"
+partitions = 8
+[log]
+level = "warn"
+[admin]
+token = "{ADMIN_TOKEN}"
+[ingest.strava]
+subscription_id = {SUBSCRIPTION}
+verify_token = "bench"
+[normalizer.strava]
+api_base = "{api}"
+client_id = "bench"
+client_secret = "bench-secret"
+[dispatcher]
+allow_private_networks = true
+{destinations}"#,
+        data = dir.path().join("data").display(),
+        api = strava.base_url(),
+    );
+    let config_path = dir.path().join("pulsegate.toml");
+    std::fs::write(&config_path, config)?;
+    let child = Command::new(&cli.pulsegate)
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", cli.pulsegate.display()))?;
+    let pg_pid = child.id();
+    let _pg = ChildGuard(child);
+    let http = reqwest_like::Client::new(pg_port);
+    http.wait_ready().await?;
+    for a in 1..=cli.athletes {
+        http.connect_athlete(a).await?;
+    }
+    let pg_addr: SocketAddr = ([127, 0, 0, 1], pg_port).into();
+
+    let _warm = load::run(spec(pg_addr, &cli, None, 1.0, 1_000_000_000, cli.athletes)).await?;
+    let warm_total = _warm.ok;
+    let started = Instant::now();
+    let acked = load::run(spec(
+        pg_addr,
+        &cli,
+        None,
+        cli.seconds,
+        2_000_000_000,
+        cli.athletes,
+    ))
+    .await?;
+    report("pulsegate ingest (closed loop)", &acked, ceiling.rate());
+
+    if !cli.ingest_only {
+        // Delivered/s: every acknowledged event reaches every sink.
+        let want = (warm_total + acked.ok) as usize;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        for (i, s) in sinks.iter().enumerate() {
+            while s.count() < want {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "sink {i}: {} of {want} delivered",
+                    s.count()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let delivered_in = started.elapsed();
+        let delivered_rate = acked.ok as f64 * cli.destinations as f64 / delivered_in.as_secs_f64();
+        println!(
+            "{:<34} {:>9.0} deliveries/s over {} destination(s) = {:.3} of ceiling, {:.3} of pulsegate ingest (all delivered {:.1}s after the run started)",
+            "pulsegate delivered", delivered_rate, cli.destinations,
+            delivered_rate / ceiling.rate(), delivered_rate / acked.rate(), delivered_in.as_secs_f64()
+        );
+    }
+
+    // Ack latency at half the measured ack rate (open loop).
+    let half = acked.rate() / 2.0;
+    let at_half = load::run(spec(
+        pg_addr,
+        &cli,
+        Some(half),
+        cli.seconds.min(10.0),
+        3_000_000_000,
+        cli.athletes,
+    ))
+    .await?;
+    report(
+        &format!("pulsegate at half load ({half:.0}/s)"),
+        &at_half,
+        ceiling.rate(),
+    );
+    println!(
+        "pulsegate peak RSS: {:.1} MiB",
+        peak_rss_mib(pg_pid).unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+fn report(name: &str, s: &LoadStats, ceiling: f64) {
+    println!(
+        "{:<34} {:>9.0} req/s = {:.3} of ceiling   p50 {:.2} ms  p99 {:.2} ms  max {:.1} ms  ({} ok, {} errors)",
+        name,
+        s.rate(),
+        s.rate() / ceiling,
+        s.p50_ms,
+        s.p99_ms,
+        s.max_ms,
+        s.ok,
+        s.errors
+    );
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Just enough HTTP/1 client for set-up calls (no extra dependency).
+mod reqwest_like {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use std::time::{Duration, Instant};
+
+    pub struct Client {
+        port: u16,
+    }
+
+    impl Client {
+        pub fn new(port: u16) -> Self {
+            Self { port }
+        }
+
+        async fn call(
+            &self,
+            method: &str,
+            path: &str,
+            body: Option<String>,
+        ) -> anyhow::Result<(u16, String)> {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+                hyper_util::rt::TokioIo::new(stream),
+            )
+            .await?;
+            tokio::spawn(conn);
+            let req = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", format!("127.0.0.1:{}", self.port))
+                .header("authorization", format!("Bearer {}", super::ADMIN_TOKEN))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+
+        pub async fn wait_ready(&self) -> anyhow::Result<()> {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok((200, _)) = self.call("GET", "/readyz", None).await {
+                    return Ok(());
+                }
+                anyhow::ensure!(Instant::now() < deadline, "pulsegate did not become ready");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        pub async fn connect_athlete(&self, athlete: u64) -> anyhow::Result<()> {
+            let body = format!(
+                r#"{{"provider":"strava","provider_user_id":"{athlete}","reference_id":"bench-{athlete}","access_token":"tok-{athlete}","refresh_token":"ref-{athlete}","expires_at":4102444800}}"#
+            );
+            let (status, text) = self
+                .call("POST", "/v1/admin/connections", Some(body))
+                .await?;
+            anyhow::ensure!(status == 201, "connect athlete {athlete}: {status} {text}");
+            Ok(())
+        }
+    }
+}

@@ -23,10 +23,26 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { ingest: true, normalize: true, dispatch: true };
-    pub const INGEST: Roles = Roles { ingest: true, normalize: false, dispatch: false };
-    pub const NORMALIZE: Roles = Roles { ingest: false, normalize: true, dispatch: false };
-    pub const DISPATCH: Roles = Roles { ingest: false, normalize: false, dispatch: true };
+    pub const ALL: Roles = Roles {
+        ingest: true,
+        normalize: true,
+        dispatch: true,
+    };
+    pub const INGEST: Roles = Roles {
+        ingest: true,
+        normalize: false,
+        dispatch: false,
+    };
+    pub const NORMALIZE: Roles = Roles {
+        ingest: false,
+        normalize: true,
+        dispatch: false,
+    };
+    pub const DISPATCH: Roles = Roles {
+        ingest: false,
+        normalize: false,
+        dispatch: true,
+    };
 
     fn name(self) -> &'static str {
         match (self.ingest, self.normalize, self.dispatch) {
@@ -53,7 +69,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
 
     let mut tasks = JoinSet::new();
     if roles.normalize {
-        let (bus, state, cfg, stop) = (bus.clone(), state.clone(), config.normalizer.clone(), shutdown.clone());
+        let (bus, state, cfg, stop) = (
+            bus.clone(),
+            state.clone(),
+            config.normalizer.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             pulsegate_normalizer::run(bus, state, cfg, stop)
                 .await
@@ -61,7 +82,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         });
     }
     if roles.dispatch {
-        let (bus, state, cfg, stop) = (bus.clone(), state.clone(), config.dispatcher.clone(), shutdown.clone());
+        let (bus, state, cfg, stop) = (
+            bus.clone(),
+            state.clone(),
+            config.dispatcher.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             pulsegate_dispatcher::run(bus, state, cfg, stop)
                 .await
@@ -73,7 +99,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     if roles.ingest {
         app = app
             .merge(pulsegate_ingest::router(bus.clone(), &config.ingest))
-            .merge(pulsegate_admin::router(state.clone(), bus.clone(), config.admin.clone()));
+            .merge(pulsegate_admin::router(
+                state.clone(),
+                bus.clone(),
+                config.admin.clone(),
+            ));
     }
     let app = app.fallback(http::not_found);
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -104,7 +134,10 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         while tasks.join_next().await.is_some() {}
         let _ = server.await;
     };
-    if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(15), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("components did not stop within 15 s");
     }
     match failure {
@@ -118,10 +151,12 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
         BusKind::Embedded => {
             let mut cfg = EmbeddedConfig::new(&config.bus.data_dir);
             cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
-            Arc::new(
-                EmbeddedBus::open(cfg)
-                    .with_context(|| format!("bus.data_dir: cannot open the log in {}", config.bus.data_dir.display()))?,
-            )
+            Arc::new(EmbeddedBus::open(cfg).with_context(|| {
+                format!(
+                    "bus.data_dir: cannot open the log in {}",
+                    config.bus.data_dir.display()
+                )
+            })?)
         }
         BusKind::Kafka => anyhow::bail!("bus.kind: kafka is not available in this build yet"),
     };
@@ -162,13 +197,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

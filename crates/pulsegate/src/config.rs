@@ -145,8 +145,14 @@ impl Config {
                 anyhow::bail!("invalid config: destinations[{i}].url: {e}");
             }
             for t in &d.event_types {
-                if serde_json::from_value::<pulsegate_schema::EventType>(serde_json::Value::String(t.clone())).is_err() {
-                    anyhow::bail!("invalid config: destinations[{i}].event_types: unknown event type {t:?}");
+                if serde_json::from_value::<pulsegate_schema::EventType>(serde_json::Value::String(
+                    t.clone(),
+                ))
+                .is_err()
+                {
+                    anyhow::bail!(
+                        "invalid config: destinations[{i}].event_types: unknown event type {t:?}"
+                    );
                 }
             }
         }
@@ -189,16 +195,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = load_str("[bus]\npartitions = \"many\"\n").unwrap_err().to_string();
+        let e = load_str("[bus]\npartitions = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bus.partitions"), "{e}");
         assert!(!e.contains('\n'), "{e}");
-        let e = load_str("[server]\nlisten = \"nope\"\n").unwrap_err().to_string();
+        let e = load_str("[server]\nlisten = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("server.listen"), "{e}");
         let e = load_str("[bus]\ntypo = 1\n").unwrap_err().to_string();
         assert!(e.contains("typo"), "{e}");
-        let e = load_str("[[destinations]]\nid=\"a\"\nurl=\"http://127.0.0.1:1/\"\nsecret=\"whsec_short\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = load_str(
+            "[[destinations]]\nid=\"a\"\nurl=\"http://127.0.0.1:1/\"\nsecret=\"whsec_short\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("destinations[0].secret"), "{e}");
         assert!(!e.contains("whsec_short"), "secrets never in errors: {e}");
     }

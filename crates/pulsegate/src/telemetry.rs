@@ -45,13 +45,40 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("pulsegate_ingest_requests_total", "Provider pushes by provider and outcome (accepted, rejected, unavailable).");
-    describe_counter!("pulsegate_ingest_rejects_total", "Refused provider pushes by reason (signature, malformed, forbidden, body).");
-    describe_histogram!("pulsegate_ingest_seconds", Unit::Seconds, "Receipt to 2xx for accepted pushes, including the durable append.");
-    describe_histogram!("pulsegate_bus_append_seconds", Unit::Seconds, "Time for an append to become durable.");
-    describe_histogram!("pulsegate_bus_commit_seconds", Unit::Seconds, "Embedded log: one group commit (write + fsync).");
-    describe_histogram!("pulsegate_bus_commit_batch_records", "Embedded log: records per group commit.");
-    describe_gauge!("pulsegate_consumer_lag", "Records appended but not yet committed, by topic, group and partition.");
-    describe_counter!("pulsegate_consumer_records_total", "Records processed by each consumer loop.");
+    describe_counter!(
+        "pulsegate_ingest_requests_total",
+        "Provider pushes by provider and outcome (accepted, rejected, unavailable)."
+    );
+    describe_counter!(
+        "pulsegate_ingest_rejects_total",
+        "Refused provider pushes by reason (signature, malformed, forbidden, body)."
+    );
+    describe_histogram!(
+        "pulsegate_ingest_seconds",
+        Unit::Seconds,
+        "Receipt to 2xx for accepted pushes, including the durable append."
+    );
+    describe_histogram!(
+        "pulsegate_bus_append_seconds",
+        Unit::Seconds,
+        "Time for an append to become durable."
+    );
+    describe_histogram!(
+        "pulsegate_bus_commit_seconds",
+        Unit::Seconds,
+        "Embedded log: one group commit (write + fsync)."
+    );
+    describe_histogram!(
+        "pulsegate_bus_commit_batch_records",
+        "Embedded log: records per group commit."
+    );
+    describe_gauge!(
+        "pulsegate_consumer_lag",
+        "Records appended but not yet committed, by topic, group and partition."
+    );
+    describe_counter!(
+        "pulsegate_consumer_records_total",
+        "Records processed by each consumer loop."
+    );
     describe_gauge!("pulsegate_up", "1 while the process runs; label role.");
 }

@@ -115,7 +115,11 @@ client_secret = "test-client-secret"
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "pulsegate not ready: {}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "pulsegate not ready: {}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -136,7 +140,12 @@ client_secret = "test-client-secret"
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut req = reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(ADMIN_TOKEN);
@@ -146,11 +155,19 @@ client_secret = "test-client-secret"
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Registers a Strava athlete's connection; returns pulsegate's user_id.
-    pub async fn connect_athlete(&self, owner_id: u64, access_token: &str, refresh_token: &str) -> String {
+    pub async fn connect_athlete(
+        &self,
+        owner_id: u64,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> String {
         let (status, body) = self
             .admin(
                 reqwest::Method::POST,
@@ -171,7 +188,12 @@ client_secret = "test-client-secret"
     }
 
     pub async fn metric(&self, name_and_labels: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
             .filter(|l| l.starts_with(name_and_labels))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -186,7 +208,13 @@ impl Drop for Pulsegate {
 }
 
 /// A Strava push body as Strava documents it.
-pub fn strava_event(object_type: &str, object_id: u64, aspect: &str, owner_id: u64, updates: &str) -> String {
+pub fn strava_event(
+    object_type: &str,
+    object_id: u64,
+    aspect: &str,
+    owner_id: u64,
+    updates: &str,
+) -> String {
     format!(
         r#"{{"aspect_type":"{aspect}","event_time":1732550400,"object_id":{object_id},"object_type":"{object_type}","owner_id":{owner_id},"subscription_id":{SUBSCRIPTION_ID},"updates":{updates}}}"#
     )
@@ -205,7 +233,11 @@ pub async fn push(client: &reqwest::Client, pg_port: u16, body: String) -> u16 {
 
 /// Checks both signature schemes the way a customer would, written from the
 /// specifications rather than with pulsegate's code. Returns an error text on failure.
-pub fn verify_delivery(secret: &str, headers: &std::collections::HashMap<String, String>, body: &[u8]) -> Result<(), String> {
+pub fn verify_delivery(
+    secret: &str,
+    headers: &std::collections::HashMap<String, String>,
+    body: &[u8],
+) -> Result<(), String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -236,7 +268,9 @@ pub fn verify_delivery(secret: &str, headers: &std::collections::HashMap<String,
     }
     // Standard Webhooks.
     let id = headers.get("webhook-id").ok_or("no webhook-id")?;
-    let ts = headers.get("webhook-timestamp").ok_or("no webhook-timestamp")?;
+    let ts = headers
+        .get("webhook-timestamp")
+        .ok_or("no webhook-timestamp")?;
     let ts_num: i64 = ts.parse().map_err(|_| "webhook-timestamp not a number")?;
     if (now - ts_num).abs() > 300 {
         return Err("webhook timestamp outside tolerance".into());
@@ -252,7 +286,9 @@ pub fn verify_delivery(secret: &str, headers: &std::collections::HashMap<String,
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     );
-    let sigs = headers.get("webhook-signature").ok_or("no webhook-signature")?;
+    let sigs = headers
+        .get("webhook-signature")
+        .ok_or("no webhook-signature")?;
     if !sigs.split(' ').any(|s| s == expected) {
         return Err("webhook-signature mismatch".into());
     }
@@ -264,6 +300,11 @@ pub fn verify_delivery(secret: &str, headers: &std::collections::HashMap<String,
 
 /// A fresh `whsec_` secret (32 random-ish bytes; tests only).
 pub fn test_secret(seed: u8) -> String {
-    let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(31).wrapping_add(seed)).collect();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    let bytes: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }

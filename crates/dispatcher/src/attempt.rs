@@ -1,0 +1,279 @@
+//! One delivery attempt: sign afresh, POST, and judge the answer.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+use pulsegate_schema::Destination;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::client::{HttpClient, SendError};
+use crate::metrics::DestinationMetrics;
+use crate::signing::{standard_signature, terra_signature, SigningKey};
+
+const UA: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
+/// Most characters of a failing response body kept in `last_error`.
+const ERROR_BODY_CHARS: usize = 256;
+
+/// The fields of an `events` record delivery needs, borrowed from the record bytes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventView<'a> {
+    #[serde(borrow)]
+    pub event_id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub user_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub reference: Cow<'a, str>,
+    #[serde(default)]
+    pub received_at_ms: u64,
+    #[serde(borrow)]
+    pub body: &'a RawValue,
+}
+
+impl<'a> EventView<'a> {
+    /// Parses an `events` record payload (a `NormalizedEvent`).
+    pub fn parse(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+
+    /// The body bytes to send, sharing `payload`'s buffer (no copy).
+    pub fn body_bytes(&self, payload: &Bytes) -> Bytes {
+        payload.slice_ref(self.body.get().as_bytes())
+    }
+}
+
+/// The Standard Webhooks id: the same for an event and destination on every retry and
+/// after a crash, different per destination.
+pub(crate) fn webhook_id(event_id: &str, destination_id: &str) -> String {
+    format!(
+        "msg_{}",
+        pulsegate_schema::stable_id(&[event_id, destination_id])
+    )
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Delivered,
+    /// 410: the customer asked us to stop.
+    Gone,
+    Failed(Failure),
+}
+
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// Metrics label: `failed`, `timeout`, `connection_error`, `blocked`, `invalid`.
+    pub kind: &'static str,
+    /// For the retry task and dead letter (no secrets).
+    pub error: String,
+    /// The receiver's `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+}
+
+/// One attempt to deliver `body` to `dest`.
+pub(crate) struct DeliveryAttempt<'a> {
+    pub client: &'a HttpClient,
+    pub dest: &'a Destination,
+    pub key: &'a SigningKey,
+    pub metrics: &'a DestinationMetrics,
+    pub webhook_id: &'a str,
+    pub reference: &'a str,
+    pub body: Bytes,
+    /// `NormalizedEvent.received_at_ms`, for end-to-end latency.
+    pub received_at_ms: u64,
+}
+
+impl DeliveryAttempt<'_> {
+    pub async fn run(self) -> Outcome {
+        let started = Instant::now();
+        let outcome = self.exchange().await;
+        self.metrics.latency.record(started.elapsed().as_secs_f64());
+        match &outcome {
+            Outcome::Delivered => {
+                self.metrics.delivered.increment(1);
+                if self.received_at_ms > 0 {
+                    let e2e = pulsegate_schema::now_ms().saturating_sub(self.received_at_ms);
+                    self.metrics.end_to_end.record(e2e as f64 / 1000.0);
+                }
+            }
+            Outcome::Gone => self.metrics.gone.increment(1),
+            Outcome::Failed(f) => self.metrics.failure(f.kind).increment(1),
+        }
+        outcome
+    }
+
+    async fn exchange(&self) -> Outcome {
+        let t = unix_secs();
+        let req = match self.request(t) {
+            Ok(r) => r,
+            Err(error) => {
+                return Outcome::Failed(Failure {
+                    kind: "invalid",
+                    error,
+                    retry_after: None,
+                })
+            }
+        };
+        match self.client.send(req).await {
+            Ok(resp) => judge(resp.status, &resp.headers, &resp.body),
+            Err(e) => {
+                let kind = match &e {
+                    SendError::Timeout(_) => "timeout",
+                    SendError::Blocked(_) => "blocked",
+                    SendError::InvalidUrl => "invalid",
+                    SendError::Connect(_) | SendError::Request(_) => "connection_error",
+                };
+                Outcome::Failed(Failure {
+                    kind,
+                    error: e.to_string(),
+                    retry_after: None,
+                })
+            }
+        }
+    }
+
+    fn request(&self, t: u64) -> Result<Request<Full<Bytes>>, String> {
+        let uri: http::Uri = self
+            .dest
+            .url
+            .parse()
+            .map_err(|_| SendError::InvalidUrl.to_string())?;
+        let terra = terra_signature(self.key, t, &self.body);
+        let standard = standard_signature(self.key, self.webhook_id, t, &self.body);
+        let value =
+            |s: &str| HeaderValue::from_str(s).map_err(|_| "header value not allowed".to_string());
+        Request::post(uri)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static(UA))
+            .header("terra-reference", value(self.reference)?)
+            .header("terra-signature", value(&terra)?)
+            .header("webhook-id", value(self.webhook_id)?)
+            .header("webhook-timestamp", value(&t.to_string())?)
+            .header("webhook-signature", value(&standard)?)
+            .body(Full::new(self.body.clone()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// 2xx delivered; 410 gone; anything else (3xx, 4xx, 5xx) a failure to retry.
+pub(crate) fn judge(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Outcome {
+    if status.is_success() {
+        return Outcome::Delivered;
+    }
+    if status == StatusCode::GONE {
+        return Outcome::Gone;
+    }
+    let mut error = format!("HTTP {}", status.as_u16());
+    if !body.is_empty() {
+        let text: String = String::from_utf8_lossy(body)
+            .chars()
+            .take(ERROR_BODY_CHARS)
+            .collect();
+        error.push_str(": ");
+        error.push_str(text.trim());
+    }
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    Outcome::Failed(Failure {
+        kind: "failed",
+        error,
+        retry_after,
+    })
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (relative to `now`).
+pub(crate) fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(1e9)));
+        }
+        return None;
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+pub(crate) fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after(" 1.5 ", now),
+            Some(Duration::from_millis(1500))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn statuses() {
+        let h = http::HeaderMap::new();
+        assert!(matches!(judge(StatusCode::OK, &h, b""), Outcome::Delivered));
+        assert!(matches!(
+            judge(StatusCode::NO_CONTENT, &h, b""),
+            Outcome::Delivered
+        ));
+        assert!(matches!(judge(StatusCode::GONE, &h, b""), Outcome::Gone));
+        for s in [301u16, 400, 404, 429, 500, 503] {
+            let Outcome::Failed(f) = judge(StatusCode::from_u16(s).unwrap(), &h, b"nope") else {
+                panic!("{s} must fail");
+            };
+            assert_eq!(f.error, format!("HTTP {s}: nope"));
+        }
+        let mut h = http::HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let Outcome::Failed(f) = judge(StatusCode::TOO_MANY_REQUESTS, &h, b"") else {
+            panic!()
+        };
+        assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn event_view_borrows_body_verbatim() {
+        let payload = Bytes::from_static(
+            br#"{"event_id":"e1","type":"activity","user_id":"u","reference":"r","received_at_ms":5,"body":{"type": "activity", "data":[1, 2]}}"#,
+        );
+        let v = EventView::parse(&payload).unwrap();
+        assert_eq!(v.event_id, "e1");
+        assert_eq!(
+            &v.body_bytes(&payload)[..],
+            br#"{"type": "activity", "data":[1, 2]}"#
+        );
+        assert_eq!(webhook_id("e1", "d1"), webhook_id("e1", "d1"));
+        assert_ne!(webhook_id("e1", "d1"), webhook_id("e1", "d2"));
+        assert!(webhook_id("e1", "d1").starts_with("msg_"));
+    }
+}

@@ -1,0 +1,202 @@
+//! One destination's main worker.
+//!
+//! Each enabled destination has its own consumer group `dispatch.<id>` on `events`
+//! (starting at the end of the log when new), so a slow or dead destination only holds
+//! back its own cursor; its backlog stays on the bus. Each record is handled once for
+//! this destination: filtered out, delivered, or (after a failed attempt) handed to the
+//! first retry tier. Its offset commits only after that outcome is durable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pulsegate_bus::{OffsetReset, Record};
+use pulsegate_schema::{topics, Destination};
+use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Failure, Outcome};
+use crate::breaker::Breaker;
+use crate::consume::{consume, sleep_or_stop, LoopConfig, Step};
+use crate::context::Shared;
+use crate::metrics::DestinationMetrics;
+use crate::signing::{SecretError, SigningKey};
+
+/// The consumer group of a destination's main worker.
+pub fn group_for(destination_id: &str) -> String {
+    format!("dispatch.{destination_id}")
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    destination_id: String,
+    metrics: DestinationMetrics,
+    breaker: Arc<Breaker>,
+    /// The signing key of the secret last seen (rebuilt when the secret changes).
+    key: Mutex<Option<Arc<SigningKey>>>,
+    /// Stops this worker (supervisor, or the worker itself when its destination is gone).
+    stop: CancellationToken,
+    gone: AtomicBool,
+}
+
+/// Runs a destination's worker until `stop`. `turn` serialises workers of the same
+/// destination: a restarted worker starts only after its predecessor has committed and
+/// left the group.
+pub(crate) async fn run_destination(
+    shared: Arc<Shared>,
+    destination_id: String,
+    stop: CancellationToken,
+    turn: Arc<tokio::sync::Mutex<()>>,
+) {
+    let _turn = tokio::select! {
+        g = turn.lock_owned() => g,
+        _ = stop.cancelled() => return,
+    };
+    let worker = Arc::new(Worker {
+        metrics: shared.metrics(&destination_id),
+        breaker: shared.breaker(&destination_id),
+        shared,
+        destination_id,
+        key: Mutex::new(None),
+        stop,
+        gone: AtomicBool::new(false),
+    });
+    let group = group_for(&worker.destination_id);
+    let cfg = LoopConfig::new(worker.shared.cfg.concurrency_per_destination);
+    tracing::info!(destination = %worker.destination_id, "delivery worker started");
+    loop {
+        let subscribed = worker
+            .shared
+            .bus
+            .subscribe(topics::EVENTS, &group, OffsetReset::Latest)
+            .await;
+        let result = match subscribed {
+            Ok(mut consumer) => {
+                let handler = |record: Record| worker.clone().handle(record);
+                consume(&mut *consumer, &cfg, &worker.stop, handler).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(destination = %worker.destination_id, error = %e,
+                    "delivery worker's consumer failed; restarting");
+                if !sleep_or_stop(Duration::from_secs(1), &worker.stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!(destination = %worker.destination_id, "delivery worker stopped");
+}
+
+impl Worker {
+    async fn handle(self: Arc<Self>, record: Record) -> Step {
+        let payload = record.payload;
+        let view = match EventView::parse(&payload) {
+            Ok(v) => v,
+            Err(e) => {
+                crate::metrics::malformed(topics::EVENTS);
+                tracing::warn!(destination = %self.destination_id, partition = record.partition,
+                    offset = record.offset, error = %e, "unreadable event; skipped");
+                return Step::Done;
+            }
+        };
+        let Some(dest) = self.current() else {
+            return Step::Abandon;
+        };
+        if !dest.wants(&view.event_type) {
+            return Step::Done;
+        }
+        let Some(permit) = self.breaker.acquire(&self.stop).await else {
+            return Step::Abandon;
+        };
+        // The wait may have been long: use the destination as it is now.
+        let Some(dest) = self.current() else {
+            return Step::Abandon;
+        };
+
+        let span = tracing::debug_span!("deliver", destination = %dest.id,
+            event_id = %view.event_id, user_id = %view.user_id);
+        let id = webhook_id(&view.event_id, &dest.id);
+        let outcome = match self.key(&dest) {
+            Ok(key) => {
+                DeliveryAttempt {
+                    client: &self.shared.client,
+                    dest: &dest,
+                    key: &key,
+                    metrics: &self.metrics,
+                    webhook_id: &id,
+                    reference: &view.reference,
+                    body: view.body_bytes(&payload),
+                    received_at_ms: view.received_at_ms,
+                }
+                .run()
+                .instrument(span.clone())
+                .await
+            }
+            Err(e) => Outcome::Failed(Failure {
+                kind: "invalid",
+                error: format!("destination secret is not usable: {e}"),
+                retry_after: None,
+            }),
+        };
+
+        match outcome {
+            Outcome::Delivered => {
+                permit.settle(true);
+                Step::Done
+            }
+            Outcome::Gone => {
+                drop(permit);
+                if !self.gone.swap(true, Ordering::AcqRel) {
+                    self.shared.disable(&dest.id, &self.stop).await;
+                }
+                // Not delivered: left on this destination's cursor, stop reading.
+                self.stop.cancel();
+                Step::Abandon
+            }
+            Outcome::Failed(f) => {
+                permit.settle(false);
+                tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "delivery attempt failed");
+                let event = match raw_event(&payload) {
+                    Some(e) => e,
+                    None => return Step::Done,
+                };
+                self.shared
+                    .schedule_failure(&self.metrics, &dest.id, event, 1, 0, f, &self.stop)
+                    .await
+            }
+        }
+    }
+
+    /// The destination if it still exists and is enabled; otherwise this worker stops
+    /// (the supervisor is about to stop it anyway) and the record stays uncommitted.
+    fn current(&self) -> Option<Arc<Destination>> {
+        match self.shared.state.destination(&self.destination_id) {
+            Some(d) if d.enabled && !self.gone.load(Ordering::Acquire) => Some(d),
+            _ => {
+                self.stop.cancel();
+                None
+            }
+        }
+    }
+
+    fn key(&self, dest: &Destination) -> Result<Arc<SigningKey>, SecretError> {
+        let mut cached = self.key.lock().expect("key lock");
+        if let Some(k) = cached.as_ref().filter(|k| k.is_for(&dest.secret)) {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(SigningKey::new(&dest.secret)?);
+        *cached = Some(k.clone());
+        Ok(k)
+    }
+}
+
+/// The whole `events` record as JSON, for the retry task.
+fn raw_event(payload: &Bytes) -> Option<&RawValue> {
+    serde_json::from_slice::<&RawValue>(payload).ok()
+}

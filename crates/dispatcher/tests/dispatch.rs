@@ -1,0 +1,345 @@
+//! The dispatcher end to end: real embedded bus, real state store, sinks on 127.0.0.1.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::*;
+use pulsegate_schema::stable_id;
+use pulsegate_testkit::sink::{Behaviour, Sink};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_signed_events_once_to_each_subscribed_destination() {
+    let mut h = Harness::new().await;
+    h.start(config(&[100, 200]));
+    let all = Sink::start(Behaviour::Ok).await;
+    let sleep_only = Sink::start(Behaviour::Ok).await;
+    // Added while the dispatcher runs: the supervisor starts their workers.
+    let d_all = h.add_destination("d-all", &all.url(), &[]).await;
+    let d_sleep = h
+        .add_destination("d-sleep", &sleep_only.url(), &["sleep"])
+        .await;
+    h.wait_subscribed("d-all").await;
+    h.wait_subscribed("d-sleep").await;
+
+    let mut evs = events("act-", "activity", 3);
+    evs.extend(events("slp-", "sleep", 2));
+    h.publish(&evs).await;
+
+    assert!(all.wait_for(5, secs(20)).await, "d-all got {}", all.count());
+    assert!(
+        sleep_only.wait_for(2, secs(20)).await,
+        "d-sleep got {}",
+        sleep_only.count()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(all.count(), 5, "each event exactly once");
+    assert_eq!(
+        sleep_only.count(),
+        2,
+        "the filter keeps activity events away"
+    );
+
+    let by_id: HashMap<String, &TestEvent> = evs.iter().map(|e| (e.event_id.clone(), e)).collect();
+    let mut webhook_ids = HashMap::new();
+    for (sink, dest) in [(&all, &d_all), (&sleep_only, &d_sleep)] {
+        for r in sink.received() {
+            let ev = by_id[&event_id_of(&r)];
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.path, "/webhook");
+            assert_eq!(r.body, ev.body.as_bytes(), "body forwarded byte for byte");
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            assert!(r.header("user-agent").unwrap().starts_with("pulsegate/"));
+            assert_eq!(r.header("terra-reference"), Some(ev.reference().as_str()));
+            verify_signatures(&r, dest.secret.expose());
+            let id = r.header("webhook-id").unwrap().to_string();
+            assert_eq!(id, format!("msg_{}", stable_id(&[&ev.event_id, &dest.id])));
+            webhook_ids.insert((dest.id.clone(), ev.event_id.clone()), id);
+        }
+    }
+    assert_eq!(
+        sleep_only
+            .received()
+            .iter()
+            .filter(|r| r.json()["type"] == "sleep")
+            .count(),
+        2
+    );
+    // The same event has a different webhook-id per destination.
+    assert_ne!(
+        webhook_ids[&("d-all".to_string(), "slp-0".to_string())],
+        webhook_ids[&("d-sleep".to_string(), "slp-0".to_string())]
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_destination_gets_its_event_after_retries_without_holding_up_a_healthy_one() {
+    let mut h = Harness::new().await;
+    let healthy = Sink::start(Behaviour::Ok).await;
+    let flaky = Sink::start(Behaviour::FailFirst { n: 3, status: 500 }).await;
+    h.add_destination("healthy", &healthy.url(), &[]).await;
+    let d_flaky = h.add_destination("flaky", &flaky.url(), &["sleep"]).await;
+    h.start(config(&[100, 200, 300]));
+    h.wait_subscribed("healthy").await;
+    h.wait_subscribed("flaky").await;
+
+    let mut evs = events("s-", "sleep", 1);
+    evs.extend(events("a-", "activity", 20));
+    h.publish(&evs).await;
+
+    assert!(
+        healthy.wait_for(21, secs(20)).await,
+        "healthy got {}",
+        healthy.count()
+    );
+    assert!(
+        flaky.wait_for(4, secs(20)).await,
+        "flaky got {}",
+        flaky.count()
+    );
+    let got = flaky.received();
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 500, 500, 200]
+    );
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "webhook-id is stable across retries");
+    for r in &got {
+        assert_eq!(event_id_of(r), "s-0");
+        verify_signatures(r, d_flaky.secret.expose());
+    }
+    // Each retry waited at least its tier's delay.
+    for (i, min_ms) in [100u64, 200, 300].into_iter().enumerate() {
+        let gap = got[i + 1].since_start - got[i].since_start;
+        assert!(
+            gap >= Duration::from_millis(min_ms - 20),
+            "retry {i} came after {gap:?}"
+        );
+    }
+    // The healthy destination had everything before the flaky one recovered.
+    let healthy_done = healthy
+        .received()
+        .iter()
+        .map(|r| r.received_at)
+        .max()
+        .unwrap();
+    assert!(healthy_done <= got[3].received_at);
+    let delivered: HashSet<_> = healthy.received().iter().map(event_id_of).collect();
+    assert_eq!(delivered.len(), 21);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flaky.count(), 4, "no delivery after the success");
+    assert!(h.dead_letters(0, Duration::ZERO).await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_failing_destination_ends_in_dead_letters() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::FailAlways).await;
+    h.add_destination("down", &sink.url(), &[]).await;
+    h.start(config(&[50, 50]));
+    h.wait_subscribed("down").await;
+    let ev = TestEvent::new("doomed", "activity");
+    h.publish(std::slice::from_ref(&ev)).await;
+
+    let dead = h.dead_letters(1, secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    let d = &dead[0];
+    assert_eq!(d.destination_id, "down");
+    assert_eq!(d.attempts, 3, "the first attempt and one per tier");
+    assert!(d.last_error.contains("500"), "{}", d.last_error);
+    let event: serde_json::Value = serde_json::from_str(d.event.get()).unwrap();
+    assert_eq!(event["event_id"], "doomed");
+    assert_eq!(event["body"]["data"][0]["n"], "doomed");
+    assert_eq!(sink.count(), 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.count(), 3, "nothing after dead-lettering");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_disables_the_destination() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Gone).await;
+    h.add_destination("gone", &sink.url(), &[]).await;
+    h.start(config(&[50]));
+    h.wait_subscribed("gone").await;
+    h.publish(&events("g-", "activity", 1)).await;
+
+    let state = h.state.clone();
+    eventually("the destination to be disabled", secs(20), || {
+        !state.destination("gone").unwrap().enabled
+    })
+    .await;
+    h.publish(&events("after-", "activity", 5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.count(), 1, "a disabled destination gets nothing more");
+    assert!(
+        h.dead_letters(0, Duration::ZERO).await.is_empty(),
+        "410 is not retried"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_destination_does_not_delay_a_fast_one() {
+    let mut h = Harness::new().await;
+    let slow = Sink::start(Behaviour::Slow(secs(2))).await;
+    let fast = Sink::start(Behaviour::Ok).await;
+    h.add_destination("slow", &slow.url(), &[]).await;
+    h.add_destination("fast", &fast.url(), &[]).await;
+    let mut cfg = config(&[100]);
+    cfg.concurrency_per_destination = 4;
+    h.start(cfg);
+    h.wait_subscribed("slow").await;
+    h.wait_subscribed("fast").await;
+    h.publish(&events("e-", "activity", 12)).await;
+
+    assert!(
+        fast.wait_for(12, secs(20)).await,
+        "fast got {}",
+        fast.count()
+    );
+    // The slow one takes 2 s per round of 4: it cannot have seen all 12 yet.
+    assert!(slow.count() <= 8, "slow already saw {}", slow.count());
+    assert!(
+        slow.wait_for(12, secs(30)).await,
+        "slow got {}",
+        slow.count()
+    );
+    assert_eq!(
+        slow.received()
+            .iter()
+            .map(event_id_of)
+            .collect::<HashSet<_>>()
+            .len(),
+        12
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::RateLimited {
+        n: 1,
+        retry_after: "1".into(),
+    })
+    .await;
+    h.add_destination("limited", &sink.url(), &[]).await;
+    // Without Retry-After the retry would come after 100 ms; with `Retry-After: 1` it
+    // goes to the first tier of at least 1 s (1.5 s).
+    h.start(config(&[100, 1500, 3000]));
+    h.wait_subscribed("limited").await;
+    h.publish(&events("r-", "activity", 1)).await;
+
+    assert!(sink.wait_for(2, secs(20)).await, "got {}", sink.count());
+    let got = sink.received();
+    assert_eq!(got[0].status, 429);
+    assert_eq!(got[1].status, 200);
+    let gap = got[1].since_start - got[0].since_start;
+    assert!(gap >= Duration::from_millis(1400), "retried after {gap:?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_committed_cursor() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    h.add_destination("d", &sink.url(), &[]).await;
+    h.start(config(&[100]));
+    h.wait_subscribed("d").await;
+    let first = events("one-", "activity", 10);
+    h.publish(&first).await;
+    assert!(sink.wait_for(10, secs(20)).await);
+    h.stop().await;
+
+    // Published while no dispatcher runs: waits on the bus.
+    let second = events("two-", "daily", 10);
+    h.publish(&second).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.count(), 10);
+
+    h.start(config(&[100]));
+    assert!(sink.wait_for(20, secs(20)).await, "got {}", sink.count());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids: Vec<String> = sink.received().iter().map(event_id_of).collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    let expected: HashSet<String> = first
+        .iter()
+        .chain(&second)
+        .map(|e| e.event_id.clone())
+        .collect();
+    assert_eq!(unique.len(), 20);
+    assert!(expected.iter().all(|e| unique.contains(e)));
+    assert_eq!(ids.len(), 20, "a graceful stop commits: no redelivery");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_are_refused_at_connect_time_unless_allowed() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    h.add_destination("private", &sink.url(), &[]).await;
+    let mut cfg = config(&[50]);
+    cfg.allow_private_networks = false;
+    h.start(cfg);
+    h.wait_subscribed("private").await;
+    h.publish(&events("p-", "activity", 1)).await;
+
+    let dead = h.dead_letters(1, secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].last_error.contains("refused"),
+        "{}",
+        dead[0].last_error
+    );
+    assert_eq!(sink.count(), 0, "nothing reached the private address");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_pauses_a_failing_destination_and_resumes_after_a_probe() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::FailAlways).await;
+    h.add_destination("d", &sink.url(), &[]).await;
+    let mut cfg = config(&[1500, 1500]);
+    cfg.concurrency_per_destination = 1;
+    cfg.breaker.failure_threshold = 3;
+    cfg.breaker.initial_probe_interval = secs(1);
+    h.start(cfg);
+    h.wait_subscribed("d").await;
+    let evs = events("b-", "activity", 30);
+    h.publish(&evs).await;
+
+    assert!(sink.wait_for(3, secs(20)).await);
+    // Open after 3 failures: the next attempt is a probe no sooner than 1 s later.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sink.count(), 3, "the breaker holds new events back");
+    sink.set_behaviour(Behaviour::Ok);
+    assert!(sink.wait_for(4, secs(20)).await);
+    let got = sink.received();
+    assert!(got[3].since_start - got[2].since_start >= Duration::from_millis(900));
+
+    // The probe succeeded: the backlog drains, the failed ones come back from retry.
+    let expected: HashSet<String> = evs.iter().map(|e| e.event_id.clone()).collect();
+    let s = &sink;
+    eventually("every event delivered", secs(30), || {
+        let ok: HashSet<String> = s
+            .received()
+            .iter()
+            .filter(|r| r.status == 200)
+            .map(event_id_of)
+            .collect();
+        ok == expected
+    })
+    .await;
+    assert!(h.dead_letters(0, Duration::ZERO).await.is_empty());
+    h.stop().await;
+}
