@@ -45,7 +45,11 @@ struct Cli {
     /// Customer destinations (each receives every event).
     #[arg(long, default_value_t = 1)]
     destinations: usize,
-    /// Only measure ingest against the ceiling (no delivery wait).
+    /// Save pulsegate's /metrics at the end of the run to this file.
+    #[arg(long)]
+    metrics_out: Option<PathBuf>,
+    /// Only measure ingest against the ceiling: runs `pulsegate ingest` (no normalizer,
+    /// no dispatcher) and skips the delivery measurement.
     #[arg(long)]
     ingest_only: bool,
 }
@@ -174,7 +178,8 @@ allow_private_networks = true
     let config_path = dir.path().join("pulsegate.toml");
     std::fs::write(&config_path, config)?;
     let child = Command::new(&cli.pulsegate)
-        .args(["serve", "--config"])
+        .arg(if cli.ingest_only { "ingest" } else { "serve" })
+        .arg("--config")
         .arg(&config_path)
         .stdin(Stdio::null())
         .spawn()
@@ -245,6 +250,9 @@ allow_private_networks = true
         "pulsegate peak RSS: {:.1} MiB",
         peak_rss_mib(pg_pid).unwrap_or(f64::NAN)
     );
+    if let Some(path) = &cli.metrics_out {
+        std::fs::write(path, http.metrics().await?)?;
+    }
     Ok(())
 }
 
@@ -313,6 +321,10 @@ mod reqwest_like {
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+
+        pub async fn metrics(&self) -> anyhow::Result<String> {
+            Ok(self.call("GET", "/metrics", None).await?.1)
         }
 
         pub async fn wait_ready(&self) -> anyhow::Result<()> {

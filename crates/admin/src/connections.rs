@@ -55,19 +55,31 @@ impl From<&Connection> for ConnectionView {
     }
 }
 
-pub(crate) async fn create(State(s): State<AdminState>, body: Result<Json<NewConnection>, axum::extract::rejection::JsonRejection>) -> Response {
+pub(crate) async fn create(
+    State(s): State<AdminState>,
+    body: Result<Json<NewConnection>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(new) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, &e.body_text()),
     };
     let Some(provider) = Provider::from_slug(&new.provider) else {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "provider: unknown provider");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider: unknown provider",
+        );
     };
     if new.provider_user_id.trim().is_empty() {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "provider_user_id: must not be empty");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider_user_id: must not be empty",
+        );
     }
     if new.access_token.is_empty() {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "access_token: must not be empty");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "access_token: must not be empty",
+        );
     }
     // Connecting the same provider account again replaces the old connection's tokens
     // and keeps its user_id, as Terra does.

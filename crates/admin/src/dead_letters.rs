@@ -31,8 +31,13 @@ pub(crate) async fn list(State(s): State<AdminState>, Query(f): Query<Filter>) -
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         };
         for r in records {
-            let Ok(dl) = serde_json::from_slice::<DeadLetter>(&r.payload) else { continue };
-            if f.destination.as_deref().is_some_and(|d| d != dl.destination_id) {
+            let Ok(dl) = serde_json::from_slice::<DeadLetter>(&r.payload) else {
+                continue;
+            };
+            if f.destination
+                .as_deref()
+                .is_some_and(|d| d != dl.destination_id)
+            {
                 continue;
             }
             let event: Option<NormalizedEvent> = serde_json::from_str(dl.event.get()).ok();

@@ -50,17 +50,37 @@ impl DestinationView {
 }
 
 /// Validates input into a destination; the error names the field.
-fn build(s: &AdminState, id: String, input: DestinationInput) -> Result<(Destination, bool), Response> {
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "id: 1-128 characters of A-Z a-z 0-9 - _"));
+fn build(
+    s: &AdminState,
+    id: String,
+    input: DestinationInput,
+) -> Result<(Destination, bool), Response> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id: 1-128 characters of A-Z a-z 0-9 - _",
+        ));
     }
     if let Err(e) = validate_destination_url(&input.url, s.config.allow_private_networks) {
-        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("url: {e}")));
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("url: {e}"),
+        ));
     }
     let (secret, generated) = match input.secret {
         Some(raw) => match parse_secret(&raw) {
             Ok(secret) => (secret, false),
-            Err(e) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &format!("secret: {e}"))),
+            Err(e) => {
+                return Err(error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("secret: {e}"),
+                ))
+            }
         },
         None => (generate_secret(), true),
     };
@@ -69,19 +89,28 @@ fn build(s: &AdminState, id: String, input: DestinationInput) -> Result<(Destina
             id,
             url: input.url,
             secret,
-            event_types: input.event_types.iter().map(|t| t.as_str().to_string()).collect(),
+            event_types: input
+                .event_types
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
             enabled: input.enabled,
         },
         generated,
     ))
 }
 
-fn parse_body(body: Result<Json<DestinationInput>, JsonRejection>) -> Result<DestinationInput, Response> {
+fn parse_body(
+    body: Result<Json<DestinationInput>, JsonRejection>,
+) -> Result<DestinationInput, Response> {
     body.map(|Json(b)| b)
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e.body_text()))
 }
 
-pub(crate) async fn create(State(s): State<AdminState>, body: Result<Json<DestinationInput>, JsonRejection>) -> Response {
+pub(crate) async fn create(
+    State(s): State<AdminState>,
+    body: Result<Json<DestinationInput>, JsonRejection>,
+) -> Response {
     let input = match parse_body(body) {
         Ok(i) => i,
         Err(r) => return r,
@@ -91,7 +120,10 @@ pub(crate) async fn create(State(s): State<AdminState>, body: Result<Json<Destin
         .clone()
         .unwrap_or_else(|| format!("dest_{}", uuid::Uuid::new_v4().simple()));
     if s.state.destination(&id).is_some() {
-        return error(StatusCode::CONFLICT, "id: a destination with this id exists");
+        return error(
+            StatusCode::CONFLICT,
+            "id: a destination with this id exists",
+        );
     }
     let (dest, _) = match build(&s, id, input) {
         Ok(d) => d,

@@ -83,7 +83,10 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
         && presented.len() == expected.len()
         && bool::from(presented.ct_eq(expected));
     if !ok {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin bearer token",
+        );
     }
     next.run(req).await
 }
@@ -94,5 +97,8 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
 
 pub(crate) fn state_error(e: pulsegate_state::StateError) -> Response {
     tracing::error!(error = %e, "state write failed");
-    error(StatusCode::SERVICE_UNAVAILABLE, "state store unavailable; try again")
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "state store unavailable; try again",
+    )
 }

@@ -6,7 +6,7 @@
 //!
 //! * [`embedded::EmbeddedBus`]: a durable, partitioned log on local disk (fjall) with
 //!   group commit: `append` returns only after the record is fsynced.
-//! * Kafka (see the `kafka` module when enabled): the same contract on a Kafka cluster.
+//! * [`kafka::KafkaBus`]: the same contract on a Kafka cluster.
 //!
 //! Semantics both backends keep:
 //! * `append` resolves once the record is durable; the returned position is final.
@@ -19,6 +19,7 @@ mod tracker;
 mod worker;
 
 pub mod embedded;
+pub mod kafka;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use error::BusError;
+pub use kafka::{KafkaBus, KafkaConfig};
 pub use tracker::OffsetTracker;
 pub use worker::{run_consumer, ConsumerLoopConfig, Handled};
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pulsegate_bus::{Bus, Outgoing};
+use pulsegate_bus::{Bus, Handled, Outgoing};
 use pulsegate_schema::{now_ms, topics};
 use pulsegate_state::StateStore;
 use serde::Serialize;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::Failure;
 use crate::breaker::{Breaker, Breakers};
 use crate::client::HttpClient;
-use crate::consume::{sleep_or_stop, Step};
+
 use crate::metrics::DestinationMetrics;
 use crate::retry::{plan, Plan};
 use crate::DispatcherConfig;
@@ -116,7 +116,7 @@ impl Shared {
         next_tier: usize,
         failure: Failure,
         stop: &CancellationToken,
-    ) -> Step {
+    ) -> Handled {
         let now = now_ms();
         match plan(
             &self.cfg.retry_schedule,
@@ -141,10 +141,10 @@ impl Shared {
                     .append_durably(&topics::retry(tier), record, stop)
                     .await
                 {
-                    return Step::Abandon;
+                    return Handled::Abandon;
                 }
                 metrics.retry_scheduled(tier);
-                Step::Done
+                Handled::Done
             }
             Plan::DeadLetter => {
                 let dead = DeadLetterOut {
@@ -160,12 +160,12 @@ impl Shared {
                     .append_durably(topics::DEAD_LETTERS, record, stop)
                     .await
                 {
-                    return Step::Abandon;
+                    return Handled::Abandon;
                 }
                 metrics.dead_letters.increment(1);
                 tracing::warn!(destination = %destination_id, attempts, last_error = %failure.error,
                     "delivery exhausted its retries; dead-lettered");
-                Step::Done
+                Handled::Done
             }
         }
     }
@@ -234,5 +234,13 @@ mod tests {
         let back: pulsegate_schema::DeadLetter = serde_json::from_slice(&out).unwrap();
         assert_eq!(back.attempts, 8);
         assert_eq!(back.event.get(), event.get());
+    }
+}
+
+/// Sleeps `d` unless `stop` comes first; false when stopped.
+pub(crate) async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
     }
 }

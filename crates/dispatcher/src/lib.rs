@@ -27,7 +27,6 @@ mod attempt;
 pub mod breaker;
 mod client;
 mod config;
-mod consume;
 mod context;
 mod metrics;
 pub mod retry;

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pulsegate_bus::{OffsetReset, Record};
+use pulsegate_bus::{run_consumer, ConsumerLoopConfig, Handled, OffsetReset, Record};
 use pulsegate_schema::{now_ms, topics, RetryTask};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Failure, Outcome};
-use crate::consume::{consume, sleep_or_stop, LoopConfig, Step};
+use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::signing::SigningKey;
 
@@ -88,16 +88,21 @@ pub(crate) fn plan(
 pub(crate) async fn run_tier(shared: Arc<Shared>, tier: usize, stop: CancellationToken) {
     let topic = topics::retry(tier);
     let group = format!("dispatch.retry.{tier}");
-    let cfg = LoopConfig::new(shared.cfg.retry_concurrency);
+    let cfg = ConsumerLoopConfig::new(
+        format!("dispatch.retry.{tier}"),
+        shared.cfg.retry_concurrency,
+    );
     loop {
         let result = match shared
             .bus
             .subscribe(&topic, &group, OffsetReset::Earliest)
             .await
         {
-            Ok(mut consumer) => {
-                let handler = |record: Record| handle(shared.clone(), tier, record, stop.clone());
-                consume(&mut *consumer, &cfg, &stop, handler).await
+            Ok(consumer) => {
+                let (shared, stop2) = (shared.clone(), stop.clone());
+                let handler =
+                    move |record: Record| handle(shared.clone(), tier, record, stop2.clone());
+                run_consumer(consumer, cfg.clone(), stop.clone(), handler).await
             }
             Err(e) => Err(e),
         };
@@ -113,18 +118,23 @@ pub(crate) async fn run_tier(shared: Arc<Shared>, tier: usize, stop: Cancellatio
     }
 }
 
-async fn handle(shared: Arc<Shared>, tier: usize, record: Record, stop: CancellationToken) -> Step {
+async fn handle(
+    shared: Arc<Shared>,
+    tier: usize,
+    record: Record,
+    stop: CancellationToken,
+) -> Handled {
     let task: RetryTask = match serde_json::from_slice(&record.payload) {
         Ok(t) => t,
         Err(e) => {
             crate::metrics::malformed(&record.topic);
             tracing::warn!(topic = %record.topic, offset = record.offset, error = %e, "unreadable retry task; skipped");
-            return Step::Done;
+            return Handled::Done;
         }
     };
     let wait = task.not_before_ms.saturating_sub(now_ms());
     if wait > 0 && !sleep_or_stop(Duration::from_millis(wait), &stop).await {
-        return Step::Abandon;
+        return Handled::Abandon;
     }
 
     let metrics = shared.metrics(&task.destination_id);
@@ -132,11 +142,11 @@ async fn handle(shared: Arc<Shared>, tier: usize, record: Record, stop: Cancella
         Some(d) if d.enabled => d,
         Some(_) => {
             metrics.retry_dropped("disabled");
-            return Step::Done;
+            return Handled::Done;
         }
         None => {
             metrics.retry_dropped("deleted");
-            return Step::Done;
+            return Handled::Done;
         }
     };
     let event_json = task.event.get().as_bytes();
@@ -145,12 +155,12 @@ async fn handle(shared: Arc<Shared>, tier: usize, record: Record, stop: Cancella
         Err(e) => {
             crate::metrics::malformed(&record.topic);
             tracing::warn!(destination = %dest.id, error = %e, "retry task holds an unreadable event; skipped");
-            return Step::Done;
+            return Handled::Done;
         }
     };
     if !dest.wants(&view.event_type) {
         metrics.retry_dropped("filtered");
-        return Step::Done;
+        return Handled::Done;
     }
 
     let span = tracing::debug_span!("retry", destination = %dest.id, event_id = %view.event_id,
@@ -182,12 +192,12 @@ async fn handle(shared: Arc<Shared>, tier: usize, record: Record, stop: Cancella
     match outcome {
         Outcome::Delivered => {
             breaker.record(true);
-            Step::Done
+            Handled::Done
         }
         Outcome::Gone => {
             metrics.retry_dropped("gone");
             shared.disable(&dest.id, &stop).await;
-            Step::Done
+            Handled::Done
         }
         Outcome::Failed(f) => {
             breaker.record(false);

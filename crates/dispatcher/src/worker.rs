@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pulsegate_bus::{OffsetReset, Record};
+use pulsegate_bus::{run_consumer, ConsumerLoopConfig, Handled, OffsetReset, Record};
 use pulsegate_schema::{topics, Destination};
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Failure, Outcome};
 use crate::breaker::Breaker;
-use crate::consume::{consume, sleep_or_stop, LoopConfig, Step};
+use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::metrics::DestinationMetrics;
 use crate::signing::{SecretError, SigningKey};
@@ -64,7 +64,10 @@ pub(crate) async fn run_destination(
         gone: AtomicBool::new(false),
     });
     let group = group_for(&worker.destination_id);
-    let cfg = LoopConfig::new(worker.shared.cfg.concurrency_per_destination);
+    let cfg = ConsumerLoopConfig::new(
+        format!("dispatch.{}", worker.destination_id),
+        worker.shared.cfg.concurrency_per_destination,
+    );
     tracing::info!(destination = %worker.destination_id, "delivery worker started");
     loop {
         let subscribed = worker
@@ -73,9 +76,10 @@ pub(crate) async fn run_destination(
             .subscribe(topics::EVENTS, &group, OffsetReset::Latest)
             .await;
         let result = match subscribed {
-            Ok(mut consumer) => {
-                let handler = |record: Record| worker.clone().handle(record);
-                consume(&mut *consumer, &cfg, &worker.stop, handler).await
+            Ok(consumer) => {
+                let w = worker.clone();
+                let handler = move |record: Record| w.clone().handle(record);
+                run_consumer(consumer, cfg.clone(), worker.stop.clone(), handler).await
             }
             Err(e) => Err(e),
         };
@@ -94,7 +98,7 @@ pub(crate) async fn run_destination(
 }
 
 impl Worker {
-    async fn handle(self: Arc<Self>, record: Record) -> Step {
+    async fn handle(self: Arc<Self>, record: Record) -> Handled {
         let payload = record.payload;
         let view = match EventView::parse(&payload) {
             Ok(v) => v,
@@ -102,21 +106,21 @@ impl Worker {
                 crate::metrics::malformed(topics::EVENTS);
                 tracing::warn!(destination = %self.destination_id, partition = record.partition,
                     offset = record.offset, error = %e, "unreadable event; skipped");
-                return Step::Done;
+                return Handled::Done;
             }
         };
         let Some(dest) = self.current() else {
-            return Step::Abandon;
+            return Handled::Abandon;
         };
         if !dest.wants(&view.event_type) {
-            return Step::Done;
+            return Handled::Done;
         }
         let Some(permit) = self.breaker.acquire(&self.stop).await else {
-            return Step::Abandon;
+            return Handled::Abandon;
         };
         // The wait may have been long: use the destination as it is now.
         let Some(dest) = self.current() else {
-            return Step::Abandon;
+            return Handled::Abandon;
         };
 
         let span = tracing::debug_span!("deliver", destination = %dest.id,
@@ -148,7 +152,7 @@ impl Worker {
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
-                Step::Done
+                Handled::Done
             }
             Outcome::Gone => {
                 drop(permit);
@@ -157,14 +161,14 @@ impl Worker {
                 }
                 // Not delivered: left on this destination's cursor, stop reading.
                 self.stop.cancel();
-                Step::Abandon
+                Handled::Abandon
             }
             Outcome::Failed(f) => {
                 permit.settle(false);
                 tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "delivery attempt failed");
                 let event = match raw_event(&payload) {
                     Some(e) => e,
-                    None => return Step::Done,
+                    None => return Handled::Done,
                 };
                 self.shared
                     .schedule_failure(&self.metrics, &dest.id, event, 1, 0, f, &self.stop)

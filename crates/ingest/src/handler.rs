@@ -19,20 +19,45 @@ use crate::IngestConfig;
 #[derive(Clone)]
 struct IngestState {
     bus: Arc<dyn Bus>,
-    verifiers: Arc<HashMap<&'static str, Arc<dyn ProviderVerifier>>>,
+    providers: Arc<HashMap<&'static str, Mounted>>,
+}
+
+/// A provider's verifier and its metric handles (registered once, not per request).
+struct Mounted {
+    verifier: Box<dyn ProviderVerifier>,
+    accepted: metrics::Counter,
+    unavailable: metrics::Counter,
+    latency: metrics::Histogram,
+    append: metrics::Histogram,
+}
+
+impl Mounted {
+    fn new(verifier: Box<dyn ProviderVerifier>) -> Self {
+        let p = verifier.provider().slug();
+        Self {
+            accepted: metrics::counter!("pulsegate_ingest_requests_total", "provider" => p, "outcome" => "accepted"),
+            unavailable: metrics::counter!("pulsegate_ingest_requests_total", "provider" => p, "outcome" => "unavailable"),
+            latency: metrics::histogram!("pulsegate_ingest_seconds", "provider" => p),
+            append: metrics::histogram!("pulsegate_bus_append_seconds", "topic" => topics::RAW),
+            verifier,
+        }
+    }
 }
 
 /// The ingest routes: `GET|HEAD|POST /v1/ingest/{provider}`. Providers without
 /// configuration are not mounted (404).
 pub fn router(bus: Arc<dyn Bus>, config: &IngestConfig) -> Router {
-    let mut verifiers: HashMap<&'static str, Arc<dyn ProviderVerifier>> = HashMap::new();
+    let mut verifiers: Vec<Box<dyn ProviderVerifier>> = Vec::new();
     if !config.strava.verify_token.is_empty() {
-        let v = StravaVerifier::new(config.strava.clone());
-        verifiers.insert(v.provider().slug(), Arc::new(v));
+        verifiers.push(Box::new(StravaVerifier::new(config.strava.clone())));
     }
+    let providers = verifiers
+        .into_iter()
+        .map(|v| (v.provider().slug(), Mounted::new(v)))
+        .collect();
     let state = IngestState {
         bus,
-        verifiers: Arc::new(verifiers),
+        providers: Arc::new(providers),
     };
     Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
@@ -46,8 +71,8 @@ async fn handshake(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    match state.verifiers.get(provider.as_str()) {
-        Some(v) => v.handshake(query.as_deref(), &headers),
+    match state.providers.get(provider.as_str()) {
+        Some(m) => m.verifier.handshake(query.as_deref(), &headers),
         None => Rejection::NotFound.into_response(),
     }
 }
@@ -59,9 +84,10 @@ async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let Some(verifier) = state.verifiers.get(provider.as_str()) else {
+    let Some(mounted) = state.providers.get(provider.as_str()) else {
         return Rejection::NotFound.into_response();
     };
+    let verifier = &mounted.verifier;
     let slug = verifier.provider().slug();
     let body = match body {
         Ok(b) => b,
@@ -73,7 +99,11 @@ async fn push(
     let notifications = match verifier.verify(&headers, &body) {
         Ok(n) => n,
         Err(rejection) => {
-            tracing::debug!(provider = slug, reason = rejection.reason(), "notification refused");
+            tracing::debug!(
+                provider = slug,
+                reason = rejection.reason(),
+                "notification refused"
+            );
             count(slug, "rejected", Some(rejection.reason()));
             return rejection.into_response();
         }
@@ -101,26 +131,32 @@ async fn push(
         let record = records.pop().expect("one record");
         state.bus.append(topics::RAW, record).await.map(|_| ())
     } else {
-        state.bus.append_batch(topics::RAW, records).await.map(|_| ())
+        state
+            .bus
+            .append_batch(topics::RAW, records)
+            .await
+            .map(|_| ())
     };
-    metrics::histogram!("pulsegate_bus_append_seconds", "topic" => topics::RAW)
-        .record(appended.elapsed().as_secs_f64());
+    mounted.append.record(appended.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
-            count(slug, "accepted", None);
-            metrics::histogram!("pulsegate_ingest_seconds", "provider" => slug)
-                .record(started.elapsed().as_secs_f64());
+            mounted.accepted.increment(1);
+            mounted.latency.record(started.elapsed().as_secs_f64());
             let mut response = StatusCode::OK.into_response();
             if let Some(id) = first_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                response.headers_mut().insert("x-pulsegate-notification-id", id);
+                response
+                    .headers_mut()
+                    .insert("x-pulsegate-notification-id", id);
             }
             response
         }
         Err(e) => {
             tracing::warn!(provider = slug, error = %e, "bus refused a notification");
-            count(slug, "unavailable", None);
-            let mut response =
-                json_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily unable to accept notifications");
+            mounted.unavailable.increment(1);
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unable to accept notifications",
+            );
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
@@ -131,22 +167,39 @@ async fn push(
 
 /// Wraps a verified notification for the `raw` topic: a fresh id (returned, it becomes the
 /// `terra-reference` of what the notification causes) and the bus key that keeps one
-/// provider user's notifications in order.
+/// provider user's notifications in order. Written by hand rather than through serde:
+/// the body was parsed by the verifier and goes in verbatim, without a second parse.
 pub fn encode_notification(
     provider: Provider,
     n: Notification,
     received_at_ms: u64,
 ) -> Result<(String, Outgoing), serde_json::Error> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = notification_id();
     let key = RawNotification::bus_key(provider, &n.provider_user_id);
-    let raw = RawNotification {
-        id: id.clone(),
-        provider,
-        provider_user_id: n.provider_user_id,
-        received_at_ms,
-        body: n.body,
-    };
-    Ok((id, Outgoing::new(key, serde_json::to_vec(&raw)?)))
+    let mut payload = Vec::with_capacity(n.body.len() + n.provider_user_id.len() + 128);
+    payload.extend_from_slice(b"{\"id\":\"");
+    payload.extend_from_slice(id.as_bytes());
+    payload.extend_from_slice(b"\",\"provider\":");
+    serde_json::to_writer(&mut payload, &provider)?;
+    payload.extend_from_slice(b",\"provider_user_id\":");
+    serde_json::to_writer(&mut payload, &n.provider_user_id)?;
+    payload.extend_from_slice(b",\"received_at_ms\":");
+    payload.extend_from_slice(received_at_ms.to_string().as_bytes());
+    payload.extend_from_slice(b",\"body\":");
+    payload.extend_from_slice(n.body.trim_ascii());
+    payload.push(b'}');
+    Ok((id, Outgoing::new(key, payload)))
+}
+
+/// A unique notification id without a syscall per request: a random per-process prefix
+/// and a counter (unique across restarts because the prefix is new each time).
+fn notification_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_string());
+    format!("{prefix}{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 fn count(provider: &'static str, outcome: &'static str, reason: Option<&'static str>) {
@@ -167,4 +220,36 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_valid_json_with_the_body_verbatim() {
+        let body = Bytes::from_static(b" {\"a\": [1, 2]}\n");
+        let n = Notification {
+            provider_user_id: "we\"ird\\id".into(),
+            body,
+        };
+        let (id, rec) = encode_notification(Provider::Strava, n, 42).unwrap();
+        let raw: RawNotification = serde_json::from_slice(&rec.payload).unwrap();
+        assert_eq!(raw.id, id);
+        assert_eq!(raw.provider_user_id, "we\"ird\\id");
+        assert_eq!(raw.received_at_ms, 42);
+        assert_eq!(raw.body.get(), "{\"a\": [1, 2]}");
+        assert_eq!(rec.key.as_ref(), "strava:we\"ird\\id".as_bytes());
+        let (id2, _) = encode_notification(
+            Provider::Strava,
+            Notification {
+                provider_user_id: "1".into(),
+                body: Bytes::from_static(b"{}"),
+            },
+            1,
+        )
+        .unwrap();
+        assert_ne!(id, id2);
+        assert_eq!(id.len(), 32);
+    }
 }

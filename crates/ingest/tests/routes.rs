@@ -17,7 +17,9 @@ const EVENT: &str = r#"{"aspect_type":"create","event_time":1516126040,"object_i
 async fn setup() -> (tempfile::TempDir, EmbeddedBus, axum::Router) {
     let dir = tempfile::tempdir().unwrap();
     let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap();
-    bus.ensure_topic(&TopicSpec::new(topics::RAW, 4)).await.unwrap();
+    bus.ensure_topic(&TopicSpec::new(topics::RAW, 4))
+        .await
+        .unwrap();
     let cfg = IngestConfig {
         max_body_bytes: 1024,
         strava: StravaConfig {
@@ -46,18 +48,26 @@ fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
 #[tokio::test]
 async fn challenge_is_echoed_only_with_the_right_token() {
     let (_d, _bus, app) = setup().await;
-    let ok = Request::get("/v1/ingest/strava?hub.mode=subscribe&hub.challenge=15f7d1a9&hub.verify_token=tok-123")
-        .body(Body::empty())
-        .unwrap();
+    let ok = Request::get(
+        "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=15f7d1a9&hub.verify_token=tok-123",
+    )
+    .body(Body::empty())
+    .unwrap();
     let (status, body) = send(&app, ok).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), serde_json::json!({"hub.challenge": "15f7d1a9"}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"hub.challenge": "15f7d1a9"})
+    );
 
-    let wrong = Request::get("/v1/ingest/strava?hub.mode=subscribe&hub.challenge=x&hub.verify_token=nope")
+    let wrong =
+        Request::get("/v1/ingest/strava?hub.mode=subscribe&hub.challenge=x&hub.verify_token=nope")
+            .body(Body::empty())
+            .unwrap();
+    assert_eq!(send(&app, wrong).await.0, StatusCode::FORBIDDEN);
+    let missing = Request::get("/v1/ingest/strava")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(send(&app, wrong).await.0, StatusCode::FORBIDDEN);
-    let missing = Request::get("/v1/ingest/strava").body(Body::empty()).unwrap();
     assert_eq!(send(&app, missing).await.0, StatusCode::BAD_REQUEST);
 }
 
@@ -82,12 +92,33 @@ async fn accepted_event_is_on_the_bus_as_received() {
 async fn bad_inputs_get_the_right_4xx_and_nothing_is_enqueued() {
     let (_d, bus, app) = setup().await;
     let cases: Vec<(Request<Body>, StatusCode)> = vec![
-        (post("/v1/ingest/strava", EVENT.replace("120475", "1")), StatusCode::FORBIDDEN),
-        (post("/v1/ingest/strava", "{not json"), StatusCode::BAD_REQUEST),
-        (post("/v1/ingest/strava", r#"{"object_type":"activity"}"#), StatusCode::BAD_REQUEST),
-        (post("/v1/ingest/strava", vec![0xff, 0xfe, 0x00]), StatusCode::BAD_REQUEST),
-        (post("/v1/ingest/strava", format!("{{\"pad\":\"{}\"}}", "x".repeat(4096))), StatusCode::PAYLOAD_TOO_LARGE),
-        (post("/v1/ingest/nosuchprovider", EVENT), StatusCode::NOT_FOUND),
+        (
+            post("/v1/ingest/strava", EVENT.replace("120475", "1")),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            post("/v1/ingest/strava", "{not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post("/v1/ingest/strava", r#"{"object_type":"activity"}"#),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post("/v1/ingest/strava", vec![0xff, 0xfe, 0x00]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post(
+                "/v1/ingest/strava",
+                format!("{{\"pad\":\"{}\"}}", "x".repeat(4096)),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            post("/v1/ingest/nosuchprovider", EVENT),
+            StatusCode::NOT_FOUND,
+        ),
         (post("/v1/nothing/here", EVENT), StatusCode::NOT_FOUND),
     ];
     for (req, want) in cases {
@@ -97,6 +128,9 @@ async fn bad_inputs_get_the_right_4xx_and_nothing_is_enqueued() {
     }
     assert_eq!(bus.stored_records(topics::RAW).unwrap(), 0);
     // Still serving.
-    assert_eq!(send(&app, post("/v1/ingest/strava", EVENT)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&app, post("/v1/ingest/strava", EVENT)).await.0,
+        StatusCode::OK
+    );
     assert_eq!(bus.stored_records(topics::RAW).unwrap(), 1);
 }

@@ -1,1 +1,95 @@
+//! The normalizer: reads providers' raw notifications from the `raw` topic, fetches what
+//! they point at from the provider's API, maps it into Terra's schema and appends the
+//! resulting [`NormalizedEvent`]s to the `events` topic (keyed by `user_id`).
+//!
+//! A raw record is committed only once its events are durable on the bus, or once it
+//! was deliberately dropped (unknown user, revoked connection, deleted upstream,
+//! provider unavailable after the configured retries); nothing is retried forever.
+//!
+//! Providers plug in through [`ProviderNormalizer`]: one module per provider under
+//! `providers/`, registered in [`providers::registry`].
 
+mod config;
+mod dedupe;
+mod error;
+mod events;
+pub mod http;
+mod pipeline;
+pub mod providers;
+mod retry;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pulsegate_bus::{run_consumer, Bus, ConsumerLoopConfig, OffsetReset};
+use pulsegate_schema::{topics, Connection, NormalizedEvent, Provider, RawNotification};
+use pulsegate_state::StateStore;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{NormalizerConfig, RetryConfig, StravaConfig};
+pub use dedupe::{KeyedLocks, RecentlySeen};
+pub use error::NormalizeError;
+pub use events::{build_event, terra_user};
+pub use pipeline::Normalizer;
+pub use retry::Backoff;
+
+/// The consumer group the normalizer reads `raw` with.
+pub const GROUP: &str = "normalizer";
+
+/// What every provider normalizer may use besides its own configuration.
+pub struct Ctx {
+    /// Connections (tokens are refreshed and persisted through it).
+    pub state: Arc<StateStore>,
+}
+
+/// One provider's notification handling: parse its notification body, fetch the data it
+/// points at and map it into Terra-shaped events.
+#[async_trait]
+pub trait ProviderNormalizer: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+
+    /// A key identifying the provider-side change a notification announces (same
+    /// object, same change, same time = same key), used to skip duplicates. `None` when
+    /// the body cannot be parsed (then [`normalize`](Self::normalize) reports why).
+    fn dedupe_key(&self, raw: &RawNotification) -> Option<String>;
+
+    /// True if this notification must be processed even though the user's connection is
+    /// revoked (a deauthorization being redelivered after the revoke was stored).
+    fn handles_revoked(&self, _raw: &RawNotification) -> bool {
+        false
+    }
+
+    /// Produces the events for one notification. `Err(NormalizeError::Dropped)` means
+    /// the notification is deliberately not turned into events (and is not retried).
+    async fn normalize(
+        &self,
+        raw: &RawNotification,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<Vec<NormalizedEvent>, NormalizeError>;
+}
+
+/// Runs the normalizer until `shutdown`: consumes `topics::RAW` as group [`GROUP`] and
+/// appends to `topics::EVENTS`. Both topics must exist. Returns once in-flight records
+/// have finished and their offsets are committed.
+pub async fn run(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    cfg: NormalizerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), NormalizeError> {
+    let concurrency = cfg.concurrency.max(1);
+    let normalizer = Arc::new(Normalizer::new(bus.clone(), state, cfg)?);
+    let consumer = bus
+        .subscribe(topics::RAW, GROUP, OffsetReset::Earliest)
+        .await?;
+    tracing::info!(concurrency, "normalizer started");
+    let loop_cfg = ConsumerLoopConfig::new(GROUP, concurrency);
+    run_consumer(consumer, loop_cfg, shutdown, move |record| {
+        let normalizer = normalizer.clone();
+        async move { normalizer.handle(record).await }
+    })
+    .await?;
+    tracing::info!("normalizer stopped");
+    Ok(())
+}

@@ -30,7 +30,7 @@ pub struct DataEvent<'a, T: Serialize> {
 }
 
 /// Lifecycle events with a status and message: `DeauthEvent`, `AccessRevokedEvent`,
-/// `ConnectionErrorEvent`.
+/// `ConnectionErrorEvent`. Terra's models for these carry no `version`.
 #[derive(Debug, Serialize)]
 pub struct StatusEvent<'a> {
     #[serde(rename = "type")]
@@ -38,7 +38,6 @@ pub struct StatusEvent<'a> {
     pub user: &'a User,
     pub status: &'a str,
     pub message: &'a str,
-    pub version: &'a str,
 }
 
 /// pulsegate's `activity_deleted`: the provider deleted an activity summary.
@@ -76,6 +75,8 @@ pub struct Activity {
     pub device_data: Option<DeviceData>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub polyline_map_data: Option<PolylineMapData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_data: Option<WorkData>,
 }
 
 /// `ActivityMetadata`. `type` is Terra's activity type code; `upload_type` its upload code.
@@ -179,4 +180,11 @@ pub struct DeviceData {
 pub struct PolylineMapData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary_polyline: Option<String>,
+}
+
+/// `WorkData`: mechanical work output of the workout.
+#[derive(Debug, Serialize, Default)]
+pub struct WorkData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_kilojoules: Option<f64>,
 }

@@ -196,10 +196,19 @@ impl StateStore {
     }
 
     pub fn connection(&self, user_id: &str) -> Option<Arc<Connection>> {
-        self.maps.read().expect("state lock").connections.get(user_id).cloned()
+        self.maps
+            .read()
+            .expect("state lock")
+            .connections
+            .get(user_id)
+            .cloned()
     }
 
-    pub fn connection_for(&self, provider: Provider, provider_user_id: &str) -> Option<Arc<Connection>> {
+    pub fn connection_for(
+        &self,
+        provider: Provider,
+        provider_user_id: &str,
+    ) -> Option<Arc<Connection>> {
         let maps = self.maps.read().expect("state lock");
         let id = maps
             .by_provider_user
@@ -208,17 +217,36 @@ impl StateStore {
     }
 
     pub fn connections(&self) -> Vec<Arc<Connection>> {
-        let mut v: Vec<_> = self.maps.read().expect("state lock").connections.values().cloned().collect();
+        let mut v: Vec<_> = self
+            .maps
+            .read()
+            .expect("state lock")
+            .connections
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         v
     }
 
     pub fn destination(&self, id: &str) -> Option<Arc<Destination>> {
-        self.maps.read().expect("state lock").destinations.get(id).cloned()
+        self.maps
+            .read()
+            .expect("state lock")
+            .destinations
+            .get(id)
+            .cloned()
     }
 
     pub fn destinations(&self) -> Vec<Arc<Destination>> {
-        let mut v: Vec<_> = self.maps.read().expect("state lock").destinations.values().cloned().collect();
+        let mut v: Vec<_> = self
+            .maps
+            .read()
+            .expect("state lock")
+            .destinations
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
@@ -248,19 +276,30 @@ mod tests {
     #[tokio::test]
     async fn writes_are_visible_here_and_in_a_second_view() {
         let dir = tempfile::tempdir().unwrap();
-        let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
-        let a = StateStore::start(bus.clone(), CancellationToken::new()).await.unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let a = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
         a.put_connection(&conn("u1", "100")).await.unwrap();
         a.put_connection(&conn("u2", "200")).await.unwrap();
-        assert_eq!(a.connection_for(Provider::Strava, "100").unwrap().user_id, "u1");
+        assert_eq!(
+            a.connection_for(Provider::Strava, "100").unwrap().user_id,
+            "u1"
+        );
         // Re-pointing a user: the old index entry goes away.
         a.put_connection(&conn("u1", "101")).await.unwrap();
         assert!(a.connection_for(Provider::Strava, "100").is_none());
         a.delete_connection("u2").await.unwrap();
 
-        let b = StateStore::start(bus.clone(), CancellationToken::new()).await.unwrap();
+        let b = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
         assert_eq!(b.connections().len(), 1);
-        assert_eq!(b.connection_for(Provider::Strava, "101").unwrap().user_id, "u1");
+        assert_eq!(
+            b.connection_for(Provider::Strava, "101").unwrap().user_id,
+            "u1"
+        );
         let revoked = a.revoke_connection("u1").await.unwrap().unwrap();
         assert_eq!(revoked.status, ConnectionStatus::Revoked);
         assert!(revoked.access_token.is_empty());

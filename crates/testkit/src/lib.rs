@@ -1,4 +1,5 @@
 //! Simulated outside world for tests and load runs. Everything binds 127.0.0.1 only.
 
+pub mod kafka;
 pub mod sink;
 pub mod strava;

@@ -138,10 +138,15 @@ impl Consumer for EmbeddedConsumer {
         }
         for (partition, next_offset, rx) in waits {
             rx.await.map_err(|_| BusError::Closed)??;
-            self.bus.inner.committed.write().expect("committed lock").insert(
-                (group.clone(), self.topic.name.to_string(), partition),
-                next_offset,
-            );
+            self.bus
+                .inner
+                .committed
+                .write()
+                .expect("committed lock")
+                .insert(
+                    (group.clone(), self.topic.name.to_string(), partition),
+                    next_offset,
+                );
         }
         Ok(())
     }

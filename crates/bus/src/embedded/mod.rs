@@ -40,6 +40,10 @@ pub struct EmbeddedConfig {
     pub queue_capacity: usize,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// Write buffer per topic before it is flushed to a table. Smaller buffers mean
+    /// smaller, more frequent flushes: a flush's burst of writes delays the fsync of the
+    /// group commits behind it, so this bounds ingest's tail latency.
+    pub memtable_bytes: u64,
 }
 
 impl EmbeddedConfig {
@@ -50,6 +54,7 @@ impl EmbeddedConfig {
             max_batch: 1024,
             queue_capacity: 65_536,
             retention_interval: Duration::from_secs(60),
+            memtable_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -65,6 +70,7 @@ pub(crate) struct Inner {
     offsets: Keyspace,
     meta: Keyspace,
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
+    memtable_bytes: u64,
     writes: mpsc::Sender<WriteOp>,
     healthy: Arc<AtomicBool>,
     /// Committed offsets known to this process, for lag reporting: (group, topic, partition).
@@ -107,12 +113,19 @@ impl EmbeddedBus {
             .map_err(storage)?;
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let healthy = Arc::new(AtomicBool::new(true));
-        Writer::spawn(db.clone(), offsets.clone(), rx, config.max_batch, healthy.clone())?;
+        Writer::spawn(
+            db.clone(),
+            offsets.clone(),
+            rx,
+            config.max_batch,
+            healthy.clone(),
+        )?;
         let inner = Arc::new(Inner {
             db,
             offsets,
             meta,
             topics: RwLock::new(HashMap::new()),
+            memtable_bytes: config.memtable_bytes,
             writes: tx,
             healthy,
             committed: RwLock::new(HashMap::new()),
@@ -141,7 +154,9 @@ impl EmbeddedBus {
         let keyspace = self
             .inner
             .db
-            .keyspace(&keyspace_name(&spec.name), KeyspaceCreateOptions::default)
+            .keyspace(&keyspace_name(&spec.name), || {
+                KeyspaceCreateOptions::default().max_memtable_size(self.inner.memtable_bytes)
+            })
             .map_err(storage)?;
         let mut partitions = Vec::with_capacity(spec.partitions as usize);
         for p in 0..spec.partitions {
@@ -190,7 +205,11 @@ impl EmbeddedBus {
         if !self.inner.healthy.load(Ordering::Relaxed) {
             return Err(BusError::Storage("log failed an earlier write".into()));
         }
-        self.inner.writes.send(op).await.map_err(|_| BusError::Closed)
+        self.inner
+            .writes
+            .send(op)
+            .await
+            .map_err(|_| BusError::Closed)
     }
 
     /// End offsets (exclusive) of every partition, for lag and tests.
@@ -321,7 +340,8 @@ impl Bus for EmbeddedBus {
             };
             positions.push(position);
         }
-        let mut consumer = EmbeddedConsumer::new(self.clone(), t, Some(group.to_string()), positions);
+        let mut consumer =
+            EmbeddedConsumer::new(self.clone(), t, Some(group.to_string()), positions);
         if !initial.is_empty() {
             consumer.commit(&initial).await?;
         }
@@ -335,7 +355,12 @@ impl Bus for EmbeddedBus {
             .iter()
             .map(|p| p.start.load(Ordering::Acquire))
             .collect();
-        Ok(Box::new(EmbeddedConsumer::new(self.clone(), t, None, positions)))
+        Ok(Box::new(EmbeddedConsumer::new(
+            self.clone(),
+            t,
+            None,
+            positions,
+        )))
     }
 
     fn is_healthy(&self) -> bool {
@@ -355,7 +380,13 @@ fn keyspace_name(topic: &str) -> String {
     // fjall keyspace names allow a limited alphabet; topic names are ours and simple.
     let clean: String = topic
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("t_{clean}")
 }
@@ -369,7 +400,10 @@ pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {
 
 pub(crate) fn decode_record_key(k: &[u8]) -> Result<(u32, u64), BusError> {
     if k.len() != 12 {
-        return Err(BusError::Storage(format!("bad record key length {}", k.len())));
+        return Err(BusError::Storage(format!(
+            "bad record key length {}",
+            k.len()
+        )));
     }
     let p = u32::from_be_bytes(k[..4].try_into().expect("4 bytes"));
     let o = u64::from_be_bytes(k[4..].try_into().expect("8 bytes"));

@@ -21,8 +21,13 @@ pub(crate) fn spawn(inner: Weak<Inner>, every: Duration) {
         loop {
             tick.tick().await;
             let Some(inner) = inner.upgrade() else { return };
-            let topics: Vec<Arc<TopicState>> =
-                inner.topics.read().expect("topics lock").values().cloned().collect();
+            let topics: Vec<Arc<TopicState>> = inner
+                .topics
+                .read()
+                .expect("topics lock")
+                .values()
+                .cloned()
+                .collect();
             drop(inner);
             let _ = tokio::task::spawn_blocking(move || {
                 for t in topics {

@@ -27,13 +27,18 @@ async fn appends_are_read_back_in_order_per_key() {
         let bus = bus.clone();
         handles.push(tokio::spawn(async move {
             let key = format!("user-{}", i % 7);
-            bus.append("raw", Outgoing::new(key, format!("{i}"))).await.unwrap()
+            bus.append("raw", Outgoing::new(key, format!("{i}")))
+                .await
+                .unwrap()
         }));
     }
     for h in handles {
         h.await.unwrap();
     }
-    let mut c = bus.subscribe("raw", "g", OffsetReset::Earliest).await.unwrap();
+    let mut c = bus
+        .subscribe("raw", "g", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let records = drain(&mut c, 200).await;
     assert_eq!(records.len(), 200);
     // Same key -> same partition, increasing offsets.
@@ -51,22 +56,38 @@ async fn appends_are_read_back_in_order_per_key() {
 async fn committed_group_resumes_and_other_groups_are_independent() {
     let dir = tempfile::tempdir().unwrap();
     let bus = open(dir.path());
-    bus.ensure_topic(&TopicSpec::new("events", 1)).await.unwrap();
-    let batch: Vec<Outgoing> = (0..10).map(|i| Outgoing::new("k", format!("{i}"))).collect();
+    bus.ensure_topic(&TopicSpec::new("events", 1))
+        .await
+        .unwrap();
+    let batch: Vec<Outgoing> = (0..10)
+        .map(|i| Outgoing::new("k", format!("{i}")))
+        .collect();
     let pos = bus.append_batch("events", batch).await.unwrap();
-    assert_eq!(pos.iter().map(|p| p.offset).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        pos.iter().map(|p| p.offset).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
 
-    let mut a = bus.subscribe("events", "a", OffsetReset::Earliest).await.unwrap();
+    let mut a = bus
+        .subscribe("events", "a", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let first = drain(&mut a, 10).await;
     a.commit(&[(0, first[4].offset + 1)]).await.unwrap();
     drop(a);
     assert_eq!(bus.committed_offsets("events", "a").unwrap(), vec![5]);
 
-    let mut a2 = bus.subscribe("events", "a", OffsetReset::Earliest).await.unwrap();
+    let mut a2 = bus
+        .subscribe("events", "a", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let again = drain(&mut a2, 5).await;
     assert_eq!(again[0].payload.as_ref(), b"5");
 
-    let mut b = bus.subscribe("events", "b", OffsetReset::Earliest).await.unwrap();
+    let mut b = bus
+        .subscribe("events", "b", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let all = drain(&mut b, 10).await;
     assert_eq!(all[0].payload.as_ref(), b"0");
 }
@@ -76,7 +97,10 @@ async fn poll_wakes_on_append_and_times_out_when_idle() {
     let dir = tempfile::tempdir().unwrap();
     let bus = open(dir.path());
     bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
-    let mut c = bus.subscribe("t", "g", OffsetReset::Earliest).await.unwrap();
+    let mut c = bus
+        .subscribe("t", "g", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let idle = c.poll(10, Duration::from_millis(50)).await.unwrap();
     assert!(idle.is_empty());
     let bus2 = bus.clone();
@@ -87,7 +111,10 @@ async fn poll_wakes_on_append_and_times_out_when_idle() {
     let started = std::time::Instant::now();
     let got = c.poll(10, Duration::from_secs(10)).await.unwrap();
     assert_eq!(got.len(), 1);
-    assert!(started.elapsed() < Duration::from_secs(5), "woken by the append, not the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken by the append, not the timeout"
+    );
 }
 
 #[tokio::test]
@@ -97,13 +124,18 @@ async fn retention_removes_old_records_but_keeps_the_newest() {
     let spec = TopicSpec::new("short", 1).retention(Some(Duration::from_millis(1)));
     bus.ensure_topic(&spec).await.unwrap();
     for i in 0..5 {
-        bus.append("short", Outgoing::new("k", format!("{i}"))).await.unwrap();
+        bus.append("short", Outgoing::new("k", format!("{i}")))
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     let topic = bus.topic("short").unwrap();
     retention::apply(&topic, Duration::from_millis(1));
     assert_eq!(bus.stored_records("short").unwrap(), 1);
-    let mut c = bus.subscribe("short", "late", OffsetReset::Earliest).await.unwrap();
+    let mut c = bus
+        .subscribe("short", "late", OffsetReset::Earliest)
+        .await
+        .unwrap();
     let got = c.poll(10, Duration::from_millis(100)).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].offset, 4);
@@ -116,9 +148,13 @@ async fn retention_removes_old_records_but_keeps_the_newest() {
 async fn read_from_start_reports_caught_up() {
     let dir = tempfile::tempdir().unwrap();
     let bus = open(dir.path());
-    bus.ensure_topic(&TopicSpec::new("state", 1).compacted()).await.unwrap();
+    bus.ensure_topic(&TopicSpec::new("state", 1).compacted())
+        .await
+        .unwrap();
     for i in 0..3 {
-        bus.append("state", Outgoing::new("k", format!("{i}"))).await.unwrap();
+        bus.append("state", Outgoing::new("k", format!("{i}")))
+            .await
+            .unwrap();
     }
     let mut c = bus.read_from_start("state").await.unwrap();
     assert!(!c.caught_up());
@@ -130,7 +166,10 @@ async fn read_from_start_reports_caught_up() {
 fn value_codec_round_trips_and_rejects_garbage() {
     let v = encode_value(42, b"key", b"payload");
     let (ts, k, p) = decode_value(&v).unwrap();
-    assert_eq!((ts, k.as_ref(), p.as_ref()), (42, &b"key"[..], &b"payload"[..]));
+    assert_eq!(
+        (ts, k.as_ref(), p.as_ref()),
+        (42, &b"key"[..], &b"payload"[..])
+    );
     assert!(decode_value(&v[..5]).is_none());
     let mut bad = v.clone();
     bad[8..12].copy_from_slice(&1000u32.to_be_bytes());
@@ -150,14 +189,26 @@ async fn latest_reset_skips_history_and_survives_resubscribe() {
     let bus = open(dir.path());
     bus.ensure_topic(&TopicSpec::new("ev", 2)).await.unwrap();
     for i in 0..4 {
-        bus.append("ev", Outgoing::new(format!("k{i}"), "old")).await.unwrap();
+        bus.append("ev", Outgoing::new(format!("k{i}"), "old"))
+            .await
+            .unwrap();
     }
-    let c = bus.subscribe("ev", "new-dest", OffsetReset::Latest).await.unwrap();
+    let c = bus
+        .subscribe("ev", "new-dest", OffsetReset::Latest)
+        .await
+        .unwrap();
     drop(c);
     bus.append("ev", Outgoing::new("k1", "new")).await.unwrap();
     // Subscribing again (as after a restart) must not fall back to the start.
-    let mut c = bus.subscribe("ev", "new-dest", OffsetReset::Latest).await.unwrap();
+    let mut c = bus
+        .subscribe("ev", "new-dest", OffsetReset::Latest)
+        .await
+        .unwrap();
     let got = drain(&mut c, 1).await;
     assert_eq!(got[0].payload.as_ref(), b"new");
-    assert!(c.poll(10, Duration::from_millis(50)).await.unwrap().is_empty());
+    assert!(c
+        .poll(10, Duration::from_millis(50))
+        .await
+        .unwrap()
+        .is_empty());
 }

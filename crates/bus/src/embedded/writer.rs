@@ -181,4 +181,3 @@ fn fail(op: WriteOp, e: BusError) {
         }
     }
 }
-

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::handler::json_error;
 use crate::verifier::{Notification, ProviderVerifier, Rejection};
@@ -78,7 +77,10 @@ impl ProviderVerifier for StravaVerifier {
         if mode != "subscribe" {
             return json_error(StatusCode::BAD_REQUEST, "hub.mode must be subscribe");
         }
-        if !crate::handler::constant_time_eq(token.as_bytes(), self.config.verify_token.expose().as_bytes()) {
+        if !crate::handler::constant_time_eq(
+            token.as_bytes(),
+            self.config.verify_token.expose().as_bytes(),
+        ) {
             return json_error(StatusCode::FORBIDDEN, "hub.verify_token does not match");
         }
         (
@@ -89,30 +91,33 @@ impl ProviderVerifier for StravaVerifier {
     }
 
     fn verify(&self, _headers: &HeaderMap, body: &Bytes) -> Result<Vec<Notification>, Rejection> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| Rejection::Malformed("body is not UTF-8".into()))?;
         // simd-json parses in place, so it gets its own copy; the original bytes are
         // what goes on the bus.
         let mut scratch = body.to_vec();
-        let event: StravaEvent = simd_json::serde::from_slice(&mut scratch)
-            .map_err(|e| Rejection::Malformed(format!("not a Strava event: {}", short(&e.to_string()))))?;
+        let event: StravaEvent = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
+            Rejection::Malformed(format!("not a Strava event: {}", short(&e.to_string())))
+        })?;
         if event.subscription_id != self.config.subscription_id {
             return Err(Rejection::Forbidden("unknown subscription_id"));
         }
         if !matches!(event.object_type, "activity" | "athlete") {
-            return Err(Rejection::Malformed("object_type must be activity or athlete".into()));
+            return Err(Rejection::Malformed(
+                "object_type must be activity or athlete".into(),
+            ));
         }
         if !matches!(event.aspect_type, "create" | "update" | "delete") {
-            return Err(Rejection::Malformed("aspect_type must be create, update or delete".into()));
+            return Err(Rejection::Malformed(
+                "aspect_type must be create, update or delete".into(),
+            ));
         }
         if event.object_id == 0 || event.owner_id == 0 {
-            return Err(Rejection::Malformed("object_id and owner_id must be positive".into()));
+            return Err(Rejection::Malformed(
+                "object_id and owner_id must be positive".into(),
+            ));
         }
-        let raw = RawValue::from_string(text.trim().to_string())
-            .map_err(|_| Rejection::Malformed("body is not JSON".into()))?;
         Ok(vec![Notification {
             provider_user_id: event.owner_id.to_string(),
-            body: raw,
+            body: body.clone(),
         }])
     }
 }
@@ -181,14 +186,16 @@ mod tests {
             .unwrap();
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].provider_user_id, "134815");
-        assert_eq!(n[0].body.get(), EXAMPLE);
+        assert_eq!(n[0].body.as_ref(), EXAMPLE.as_bytes());
     }
 
     #[test]
     fn wrong_subscription_and_missing_fields_are_refused() {
         let other = EXAMPLE.replace("120475", "999");
         assert_eq!(
-            verifier().verify(&HeaderMap::new(), &Bytes::from(other)).unwrap_err(),
+            verifier()
+                .verify(&HeaderMap::new(), &Bytes::from(other))
+                .unwrap_err(),
             Rejection::Forbidden("unknown subscription_id")
         );
         let missing = EXAMPLE.replace(r#""owner_id":134815,"#, "");

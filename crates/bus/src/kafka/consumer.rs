@@ -1,0 +1,316 @@
+//! Group members and start-to-end readers.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub(crate) use super::rebalance::MemberConsumer;
+use super::rebalance::{rebalance_related, start_at_end_if_uncommitted, MemberContext};
+use super::{blocking, broker, KafkaConfig, REQUEST_TIMEOUT};
+use crate::{BusError, Consumer, OffsetReset, Record};
+
+/// One consumer-group member (from `subscribe`) or a group-less reader of every
+/// partition (from `read_from_start`).
+pub(crate) struct KafkaConsumer {
+    consumer: Arc<MemberConsumer>,
+    state: ReadState,
+}
+
+struct ReadState {
+    topic: Arc<str>,
+    grouped: bool,
+    /// Per partition, the offset after the last record `poll` returned.
+    next: HashMap<u32, u64>,
+    /// Per partition, (start, end) measured at creation (`read_from_start` only).
+    bounds: Vec<(u64, u64)>,
+    /// Partitions where librdkafka reported reaching the end.
+    eof: HashSet<u32>,
+}
+
+impl KafkaConsumer {
+    pub(crate) async fn subscribe(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group: &str,
+        partitions: u32,
+        reset: OffsetReset,
+    ) -> Result<Self, BusError> {
+        let full = cfg.topic_name(topic);
+        let mut c = base_config(cfg);
+        c.set("group.id", cfg.group_name(group))
+            .set(
+                "auto.offset.reset",
+                match reset {
+                    OffsetReset::Earliest => "earliest",
+                    OffsetReset::Latest => "latest",
+                },
+            )
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "session.timeout.ms",
+                cfg.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                cfg.heartbeat_interval.as_millis().to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                cfg.max_poll_interval.as_millis().to_string(),
+            );
+        let ctx = MemberContext {
+            topic: full.clone(),
+            group: Some(group.to_string()),
+            latest: reset == OffsetReset::Latest,
+            assigned: Mutex::new(HashSet::new()),
+        };
+        let consumer: Arc<MemberConsumer> = Arc::new(
+            c.create_with_context(ctx)
+                .map_err(|e| broker("creating a kafka consumer", e))?,
+        );
+        if reset == OffsetReset::Latest {
+            // Before joining: commit the current end for partitions this group never
+            // committed, so the starting point is durable once `subscribe` returns. A
+            // group that already has members rejects group-less commits; its members
+            // committed their starting points already, and the assignment callback
+            // covers whatever is left (e.g. partitions added later).
+            let c2 = consumer.clone();
+            let topic2 = full.clone();
+            let all: Vec<i32> = (0..partitions as i32).collect();
+            blocking(move || match start_at_end_if_uncommitted(&*c2, &topic2, &all) {
+                Ok(started) => {
+                    if !started.is_empty() {
+                        tracing::info!(topic = %topic2, partitions = ?started, "new group starts at the end");
+                    }
+                    Ok(())
+                }
+                Err(e) if rebalance_related(&e) => {
+                    tracing::debug!(topic = %topic2, error = %e, "group is active; starting offsets left to the assignment");
+                    Ok(())
+                }
+                Err(e) => Err(broker("committing the starting offsets", e)),
+            })
+            .await?;
+        }
+        consumer
+            .subscribe(&[&full])
+            .map_err(|e| broker("kafka subscribe", e))?;
+        Ok(Self {
+            consumer,
+            state: ReadState::new(topic, true, Vec::new()),
+        })
+    }
+
+    pub(crate) async fn read_from_start(
+        cfg: &KafkaConfig,
+        topic: &str,
+        partitions: u32,
+    ) -> Result<Self, BusError> {
+        let full = cfg.topic_name(topic);
+        let mut c = base_config(cfg);
+        // librdkafka's `assign` needs a group id; this one never joins, fetches or commits
+        // offsets (every partition starts at an explicit offset).
+        c.set("group.id", cfg.group_name("_read_from_start"))
+            .set("auto.offset.reset", "earliest");
+        let ctx = MemberContext {
+            topic: full.clone(),
+            group: None,
+            latest: false,
+            assigned: Mutex::new((0..partitions).collect()),
+        };
+        let consumer: Arc<MemberConsumer> = Arc::new(
+            c.create_with_context(ctx)
+                .map_err(|e| broker("creating a kafka reader", e))?,
+        );
+        let c2 = consumer.clone();
+        let topic2 = full.clone();
+        let bounds = blocking(move || {
+            (0..partitions as i32)
+                .map(|p| {
+                    let (low, high) = c2
+                        .fetch_watermarks(&topic2, p, REQUEST_TIMEOUT)
+                        .map_err(|e| broker("kafka watermarks", e))?;
+                    Ok((low.max(0) as u64, high.max(0) as u64))
+                })
+                .collect::<Result<Vec<_>, BusError>>()
+        })
+        .await?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            tpl.add_partition_offset(&full, p, Offset::Beginning)
+                .map_err(|e| broker("kafka assign", e))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| broker("kafka assign", e))?;
+        Ok(Self {
+            consumer,
+            state: ReadState::new(topic, false, bounds),
+        })
+    }
+
+    /// For lag reporting.
+    pub(crate) fn handle(&self) -> std::sync::Weak<MemberConsumer> {
+        Arc::downgrade(&self.consumer)
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    /// Cancel-safe: records leave librdkafka only in the synchronous section after the
+    /// first one arrived, and are returned without another await.
+    async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
+        let max = max.max(1);
+        let consumer = self.consumer.clone();
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let mut out = Vec::new();
+        while out.is_empty() {
+            let Ok(msg) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+                return Ok(out);
+            };
+            let eof = matches!(msg, Err(KafkaError::PartitionEOF(_)));
+            self.state.accept(&consumer, msg, &mut out)?;
+            if eof && out.is_empty() && !self.state.grouped && self.caught_up() {
+                return Ok(out);
+            }
+        }
+        while out.len() < max {
+            let Some(msg) = now_or_never(consumer.recv()) else {
+                break;
+            };
+            self.state.accept(&consumer, msg, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, offsets: &[(u32, u64)]) -> Result<(), BusError> {
+        if !self.state.grouped || offsets.is_empty() {
+            return Ok(());
+        }
+        let ctx = self.consumer.context().clone();
+        let assigned = ctx.assigned();
+        let mut tpl = TopicPartitionList::new();
+        for &(p, next) in offsets {
+            if assigned.contains(&p) {
+                tpl.add_partition_offset(&ctx.topic, p as i32, Offset::Offset(next as i64))
+                    .map_err(|e| broker("kafka commit", e))?;
+            } else {
+                tracing::debug!(topic = %ctx.topic, partition = p, next,
+                    "dropping commit for a partition this member no longer owns");
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let consumer = self.consumer.clone();
+        blocking(move || match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(e) if rebalance_related(&e) => {
+                tracing::debug!(topic = %ctx.topic, error = %e, "commit dropped by a rebalance");
+                Ok(())
+            }
+            Err(e) => Err(broker("kafka commit", e)),
+        })
+        .await
+    }
+
+    fn caught_up(&self) -> bool {
+        let s = &self.state;
+        if s.grouped {
+            let assigned = self.consumer.context().assigned();
+            return !assigned.is_empty() && assigned.iter().all(|p| s.eof.contains(p));
+        }
+        s.bounds.iter().enumerate().all(|(p, &(start, end))| {
+            let p = p as u32;
+            s.eof.contains(&p) || s.next.get(&p).copied().unwrap_or(start) >= end
+        })
+    }
+}
+
+impl ReadState {
+    fn new(topic: &str, grouped: bool, bounds: Vec<(u64, u64)>) -> Self {
+        Self {
+            topic: topic.into(),
+            grouped,
+            next: HashMap::new(),
+            bounds,
+            eof: HashSet::new(),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        consumer: &MemberConsumer,
+        msg: KafkaResult<BorrowedMessage<'_>>,
+        out: &mut Vec<Record>,
+    ) -> Result<(), BusError> {
+        let m = match msg {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(p)) => {
+                self.eof.insert(p as u32);
+                return Ok(());
+            }
+            Err(e) => {
+                if let Some((code, reason)) = consumer.client().fatal_error() {
+                    return Err(BusError::Broker(format!(
+                        "kafka consumer failed: {code}: {reason}"
+                    )));
+                }
+                if let KafkaError::MessageConsumptionFatal(_) = e {
+                    return Err(broker("kafka consume", e));
+                }
+                // librdkafka recovers from everything else by itself.
+                tracing::warn!(topic = %self.topic, error = %e, "kafka consume error");
+                return Ok(());
+            }
+        };
+        let partition = m.partition() as u32;
+        let offset = m.offset().max(0) as u64;
+        let next = self.next.entry(partition).or_insert(0);
+        if offset < *next {
+            // A partition that left and came back to this member restarts at the group's
+            // commit; this consumer already handed these records out once.
+            tracing::debug!(topic = %self.topic, partition, offset, "skipping a record already returned");
+            return Ok(());
+        }
+        *next = offset + 1;
+        out.push(Record {
+            topic: self.topic.clone(),
+            partition,
+            offset,
+            timestamp_ms: m.timestamp().to_millis().map_or(0, |t| t.max(0) as u64),
+            key: m.key().map_or_else(Bytes::new, Bytes::copy_from_slice),
+            payload: m.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
+        });
+        Ok(())
+    }
+}
+
+/// Settings every consumer of this backend shares: nothing is committed or stored
+/// behind the bus's back.
+fn base_config(cfg: &KafkaConfig) -> rdkafka::ClientConfig {
+    let mut c = cfg.client_config();
+    c.set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    c
+}
+
+/// Polls a future once; `None` if it is not ready (and drops it, which `recv` allows).
+fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}

