@@ -207,6 +207,20 @@ async fn strava_events_reach_every_subscribed_destination_once_and_signed() {
     // The same secret does not verify another destination's deliveries.
     let r = &deletions.received()[0];
     assert!(verify_delivery(&all_secret, &r.headers, &r.body).is_err());
+
+    // Secrets never reach the logs (the test runs pulsegate at debug level).
+    let logs = pg.logs();
+    assert!(logs.len() > 1000, "debug logs were written");
+    for secret in [
+        all_secret.as_str(),
+        del_secret.as_str(),
+        "access-1",
+        "refresh-1",
+        "test-client-secret",
+        ADMIN_TOKEN,
+    ] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

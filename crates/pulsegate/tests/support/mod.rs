@@ -48,7 +48,7 @@ listen = "127.0.0.1:{port}"
 data_dir = "{data}"
 partitions = 4
 [log]
-level = "warn,pulsegate=info"
+level = "debug,hyper=info,h2=info,fjall=info,lsm_tree=info,reqwest=info,hyper_util=info"
 [admin]
 token = "{ADMIN_TOKEN}"
 [ingest]

@@ -1,0 +1,259 @@
+//! The admin API over a real embedded log: auth, validation, masking.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use pulsegate_admin::{router, AdminConfig};
+use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+use pulsegate_bus::{Bus, TopicSpec};
+use pulsegate_schema::{topics, Secret};
+use pulsegate_state::StateStore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const TOKEN: &str = "admin-secret-token";
+
+async fn app() -> (tempfile::TempDir, axum::Router, Arc<StateStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+    bus.ensure_topic(&TopicSpec::new(topics::DEAD_LETTERS, 1))
+        .await
+        .unwrap();
+    let state = StateStore::start(bus.clone(), CancellationToken::new())
+        .await
+        .unwrap();
+    let cfg = AdminConfig {
+        token: Secret::new(TOKEN),
+        allow_private_networks: true,
+    };
+    (dir, router(state.clone(), bus, cfg), state)
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn every_route_needs_the_token() {
+    let (_d, app, _) = app().await;
+    for (m, p) in [
+        ("GET", "/v1/admin/connections"),
+        ("POST", "/v1/admin/destinations"),
+        ("GET", "/v1/admin/dead-letters"),
+    ] {
+        assert_eq!(
+            call(&app, m, p, None, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{m} {p}"
+        );
+        assert_eq!(
+            call(&app, m, p, Some("wrong"), None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{m} {p}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn connections_are_stored_with_tokens_masked() {
+    let (_d, app, state) = app().await;
+    let body = serde_json::json!({"provider": "strava", "provider_user_id": "134815", "reference_id": "u-42",
+        "access_token": "at-very-secret-1", "refresh_token": "rt-very-secret-2", "expires_at": 1767225600});
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/connections",
+        Some(TOKEN),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let user_id = created["user_id"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&user_id).is_ok());
+    let (_, listed) = call(&app, "GET", "/v1/admin/connections", Some(TOKEN), None).await;
+    let text = listed.to_string() + &created.to_string();
+    assert!(
+        !text.contains("very-secret"),
+        "tokens never returned in full: {text}"
+    );
+    // The state holds the real token for the normalizer.
+    assert_eq!(
+        state.connection(&user_id).unwrap().access_token.expose(),
+        "at-very-secret-1"
+    );
+    // Connecting the same account again keeps the user_id.
+    let (_, again) = call(
+        &app,
+        "POST",
+        "/v1/admin/connections",
+        Some(TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(again["user_id"], user_id.as_str());
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/connections",
+        Some(TOKEN),
+        Some(serde_json::json!({"provider": "nope", "provider_user_id": "1", "access_token": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        call(
+            &app,
+            "DELETE",
+            &format!("/v1/admin/connections/{user_id}"),
+            Some(TOKEN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/v1/admin/connections/{user_id}"),
+            Some(TOKEN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn destinations_validate_secrets_and_show_a_generated_one_once() {
+    let (_d, app, _) = app().await;
+    let (status, created) = call(&app, "POST", "/v1/admin/destinations", Some(TOKEN),
+        Some(serde_json::json!({"id": "d1", "url": "http://127.0.0.1:9/hook", "event_types": ["activity"]}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+    let (_, shown) = call(&app, "GET", "/v1/admin/destinations/d1", Some(TOKEN), None).await;
+    assert!(
+        !shown.to_string().contains(&secret[6..]),
+        "masked afterwards: {shown}"
+    );
+
+    for bad in ["whsec_not*base64", "c2hvcnQ=", "whsec_"] {
+        let (status, err) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(serde_json::json!({"url": "http://127.0.0.1:9/hook", "secret": bad})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {err}");
+        assert!(
+            err["error"].as_str().unwrap().starts_with("secret"),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains(bad.trim_start_matches("whsec_")) || bad == "whsec_",
+            "no secret echoed: {err}"
+        );
+    }
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "ftp://127.0.0.1/x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:9/hook", "event_types": ["not_a_type"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "d1", "url": "http://127.0.0.1:9/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, updated) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["enabled"], false);
+}
+
+#[tokio::test]
+async fn private_destinations_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+    let state = StateStore::start(bus.clone(), CancellationToken::new())
+        .await
+        .unwrap();
+    let app = router(
+        state,
+        bus,
+        AdminConfig {
+            token: Secret::new(TOKEN),
+            allow_private_networks: false,
+        },
+    );
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/x",
+    ] {
+        let (status, _) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(serde_json::json!({"url": url})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+    }
+}
