@@ -129,6 +129,13 @@ pub(crate) async fn create(
         Ok(d) => d,
         Err(r) => return r,
     };
+    if let Err(e) = pulsegate_dispatcher::start_destination_cursor(&*s.bus, &dest.id).await {
+        tracing::error!(error = %e, "could not set the new destination's cursor");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bus unavailable; try again",
+        );
+    }
     if let Err(e) = s.state.put_destination(&dest).await {
         return state_error(e);
     }

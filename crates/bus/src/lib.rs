@@ -140,6 +140,16 @@ pub trait Bus: Send + Sync + 'static {
         reset: OffsetReset,
     ) -> Result<Box<dyn Consumer>, BusError>;
 
+    /// Durably sets the starting point of `group` on `topic` to the current end, for
+    /// partitions the group never committed. A consumer that joins later (the worker
+    /// of a destination created now) then starts from the moment of this call, not from
+    /// whenever it happens to join. Idempotent.
+    async fn start_group_at_end(&self, topic: &str, group: &str) -> Result<(), BusError> {
+        // Default: subscribing with `Latest` has this effect.
+        drop(self.subscribe(topic, group, OffsetReset::Latest).await?);
+        Ok(())
+    }
+
     /// Reads every partition of `topic` from the beginning, without a group (used to
     /// materialise keyed state in every process).
     async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError>;

@@ -39,6 +39,14 @@ contract_tests!(setup);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_topic_keeps_its_partition_count() {
+    contract::within_limit(
+        "existing_topic_keeps_its_partition_count",
+        existing_topic_keeps_its_partition_count_body(),
+    )
+    .await;
+}
+
+async fn existing_topic_keeps_its_partition_count_body() {
     contract::init_tracing();
     let broker = TestBroker::start();
     let a = KafkaBus::connect(test_config(&broker)).await.unwrap();
@@ -66,6 +74,14 @@ async fn existing_topic_keeps_its_partition_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_for_partitions_not_owned_are_dropped() {
+    contract::within_limit(
+        "commits_for_partitions_not_owned_are_dropped",
+        commits_for_partitions_not_owned_are_dropped_body(),
+    )
+    .await;
+}
+
+async fn commits_for_partitions_not_owned_are_dropped_body() {
     let h = setup().await;
     h.bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
     h.bus.append("t", Outgoing::new("k", "v")).await.unwrap();
@@ -83,6 +99,14 @@ async fn commits_for_partitions_not_owned_are_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_brokers_fail_connect() {
+    contract::within_limit(
+        "unreachable_brokers_fail_connect",
+        unreachable_brokers_fail_connect_body(),
+    )
+    .await;
+}
+
+async fn unreachable_brokers_fail_connect_body() {
     let mut cfg = KafkaConfig::new("127.0.0.1:1");
     cfg.extra
         .insert("socket.connection.setup.timeout.ms".into(), "1000".into());
@@ -96,6 +120,14 @@ async fn unreachable_brokers_fail_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_sampling_survives_a_broker_going_away() {
+    contract::within_limit(
+        "lag_sampling_survives_a_broker_going_away",
+        lag_sampling_survives_a_broker_going_away_body(),
+    )
+    .await;
+}
+
+async fn lag_sampling_survives_a_broker_going_away_body() {
     contract::init_tracing();
     let broker = TestBroker::start();
     let bus = KafkaBus::connect(test_config(&broker)).await.unwrap();
@@ -122,6 +154,14 @@ async fn lag_sampling_survives_a_broker_going_away() {
 /// starting point durable. The newcomer never sees history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_member_joining_an_active_group_skips_history() {
+    contract::within_limit(
+        "latest_member_joining_an_active_group_skips_history",
+        latest_member_joining_an_active_group_skips_history_body(),
+    )
+    .await;
+}
+
+async fn latest_member_joining_an_active_group_skips_history_body() {
     let h = setup().await;
     let bus = &h.bus;
     bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();

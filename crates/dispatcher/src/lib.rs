@@ -48,6 +48,7 @@ pub use config::{BreakerConfig, DispatcherConfig};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
+pub use worker::group_for;
 
 /// How long records stay on a retry tier topic beyond the tier's delay (the
 /// dispatcher may be down that long without losing scheduled retries).
@@ -111,4 +112,12 @@ pub async fn run(
     }
     tracing::info!("dispatcher stopped");
     Ok(())
+}
+
+/// Makes a new destination's delivery start from now: its cursor on the events topic is
+/// set durably before the destination is stored, so events appended after this call
+/// reach it however late its worker starts.
+pub async fn start_destination_cursor(bus: &dyn Bus, destination_id: &str) -> Result<(), BusError> {
+    bus.start_group_at_end(pulsegate_schema::topics::EVENTS, &group_for(destination_id))
+        .await
 }

@@ -65,7 +65,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let state = StateStore::start(bus.clone(), shutdown.clone())
         .await
         .context("loading state from the bus")?;
-    seed_destinations(&config, &state).await?;
+    seed_destinations(&config, &*bus, &state).await?;
 
     let mut tasks = JoinSet::new();
     if roles.normalize {
@@ -158,7 +158,15 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
                 )
             })?)
         }
-        BusKind::Kafka => anyhow::bail!("bus.kind: kafka is not available in this build yet"),
+        BusKind::Kafka => {
+            let kafka = config.bus.kafka.clone().context("bus.kafka: missing")?;
+            let brokers = kafka.brokers.clone();
+            Arc::new(
+                pulsegate_bus::kafka::KafkaBus::connect(kafka)
+                    .await
+                    .with_context(|| format!("bus.kafka.brokers: cannot connect to {brokers}"))?,
+            )
+        }
     };
     let retention = Some(config.bus.retention);
     for spec in [
@@ -174,7 +182,11 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 }
 
 /// Destinations from the config file are created, or updated when they differ.
-async fn seed_destinations(config: &Config, state: &StateStore) -> anyhow::Result<()> {
+async fn seed_destinations(
+    config: &Config,
+    bus: &dyn Bus,
+    state: &StateStore,
+) -> anyhow::Result<()> {
     for d in &config.destinations {
         let wanted = Destination {
             id: d.id.clone(),
@@ -183,7 +195,13 @@ async fn seed_destinations(config: &Config, state: &StateStore) -> anyhow::Resul
             event_types: d.event_types.clone(),
             enabled: d.enabled,
         };
-        if state.destination(&d.id).as_deref() != Some(&wanted) {
+        let existing = state.destination(&d.id);
+        if existing.is_none() {
+            pulsegate_dispatcher::start_destination_cursor(bus, &d.id)
+                .await
+                .with_context(|| format!("starting destination {}'s cursor", d.id))?;
+        }
+        if existing.as_deref() != Some(&wanted) {
             state
                 .put_destination(&wanted)
                 .await

@@ -63,6 +63,8 @@ pub struct BusConfig {
     pub retention: Duration,
     /// Read cache of the embedded log, MiB.
     pub cache_mib: u64,
+    /// Kafka settings (`[bus.kafka]`), required when `kind = "kafka"`.
+    pub kafka: Option<pulsegate_bus::kafka::KafkaConfig>,
 }
 
 impl Default for BusConfig {
@@ -73,6 +75,7 @@ impl Default for BusConfig {
             partitions: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             cache_mib: 64,
+            kafka: None,
         }
     }
 }
@@ -133,6 +136,18 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");
+        }
+        if self.bus.kind == BusKind::Kafka {
+            match &self.bus.kafka {
+                None => anyhow::bail!(
+                    "invalid config: bus.kafka.brokers: required when bus.kind = \"kafka\""
+                ),
+                Some(k) => {
+                    if let Err(e) = k.validate() {
+                        anyhow::bail!("invalid config: bus.kafka: {e}");
+                    }
+                }
+            }
         }
         for (i, d) in self.destinations.iter().enumerate() {
             if let Err(e) = pulsegate_dispatcher::parse_secret(&d.secret) {

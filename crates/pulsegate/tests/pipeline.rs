@@ -98,8 +98,12 @@ fn summary_ids(sink: &Sink) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn strava_events_reach_every_subscribed_destination_once_and_signed() {
+both_backends!(
+    delivered_once_and_signed,
+    strava_events_reach_every_subscribed_destination_once_and_signed
+);
+
+async fn strava_events_reach_every_subscribed_destination_once_and_signed(backend: Backend) {
     let strava = strava_with_athletes(20).await;
     let all = Sink::start(Behaviour::Ok).await;
     let deletions = Sink::start(Behaviour::Ok).await;
@@ -114,7 +118,7 @@ async fn strava_events_reach_every_subscribed_destination_once_and_signed() {
             &["activity_deleted"]
         )
     );
-    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
 
     // The subscription handshake.
     let challenge = reqwest::get(pg.url(&format!(
@@ -223,8 +227,12 @@ async fn strava_events_reach_every_subscribed_destination_once_and_signed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_streaming_loses_no_acknowledged_event() {
+both_backends!(
+    kill_9_loses_nothing,
+    kill_9_while_streaming_loses_no_acknowledged_event
+);
+
+async fn kill_9_while_streaming_loses_no_acknowledged_event(backend: Backend) {
     let strava = strava_with_athletes(5).await;
     let sink = Sink::start(Behaviour::Ok).await;
     let secret = test_secret(3);
@@ -232,7 +240,7 @@ async fn kill_9_while_streaming_loses_no_acknowledged_event() {
         "{FAST_DISPATCH}{}",
         destination("sink", &sink.url(), &secret, &[])
     );
-    let mut pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let mut pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
     connect_all(&pg, 5).await;
 
     let acked: Arc<Mutex<HashSet<u64>>> = Arc::default();
@@ -317,8 +325,12 @@ async fn kill_9_while_streaming_loses_no_acknowledged_event() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_destination_recovers_by_retries_and_dead_ones_dead_letter() {
+both_backends!(
+    retries_and_dead_letters,
+    failing_destination_recovers_by_retries_and_dead_ones_dead_letter
+);
+
+async fn failing_destination_recovers_by_retries_and_dead_ones_dead_letter(backend: Backend) {
     let strava = strava_with_athletes(2).await;
     let healthy = Sink::start(Behaviour::Ok).await;
     let flaky = Sink::start(Behaviour::FailFirst { n: 3, status: 500 }).await;
@@ -329,7 +341,7 @@ async fn failing_destination_recovers_by_retries_and_dead_ones_dead_letter() {
         destination("flaky", &flaky.url(), &test_secret(5), &[]),
         destination("dead", &dead.url(), &test_secret(6), &[])
     );
-    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
     connect_all(&pg, 2).await;
 
     let bodies: Vec<String> = (0..8u64)
@@ -395,15 +407,19 @@ async fn failing_destination_recovers_by_retries_and_dead_ones_dead_letter() {
     assert!(pg.metric("pulsegate_dead_letters_total").await >= 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on() {
+both_backends!(
+    bad_inputs_rejected,
+    bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on
+);
+
+async fn bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on(backend: Backend) {
     let strava = strava_with_athletes(1).await;
     let sink = Sink::start(Behaviour::Ok).await;
     let extra = format!(
         "{FAST_DISPATCH}{}",
         destination("sink", &sink.url(), &test_secret(7), &[])
     );
-    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
     connect_all(&pg, 1).await;
     let client = reqwest::Client::new();
 

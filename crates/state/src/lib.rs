@@ -25,6 +25,9 @@ pub enum StateError {
     Timeout,
 }
 
+/// Key of the start-up barrier marker (one key, so compaction keeps one record).
+const SYNC_KEY: &str = "sync/barrier";
+
 #[derive(Default)]
 struct Maps {
     connections: HashMap<String, Arc<Connection>>,
@@ -68,6 +71,7 @@ impl StateStore {
             }
         }
         let tail = store.clone();
+        let barrier = store.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -82,10 +86,25 @@ impl StateStore {
                 }
             }
         });
+        // `caught_up` trusts the backend's end offsets, which some Kafka-compatible
+        // brokers under-report. A barrier does not: append a marker and wait until the
+        // tail has applied it; then everything written before start-up is in the view.
+        barrier.sync().await?;
         Ok(store)
     }
 
+    /// Waits until every state write made before this call (by any process) is applied
+    /// here.
+    pub async fn sync(&self) -> Result<(), StateError> {
+        let marker = format!("{:?}-{}", std::time::SystemTime::now(), std::process::id());
+        self.append_and_wait(SYNC_KEY, Bytes::from(marker)).await
+    }
+
     fn apply(&self, r: &Record) {
+        if r.key.as_ref() == SYNC_KEY.as_bytes() {
+            self.mark_applied(r);
+            return;
+        }
         let Some(key) = std::str::from_utf8(&r.key).ok().and_then(StateKey::decode) else {
             tracing::warn!(offset = r.offset, "unrecognised state key; skipped");
             self.mark_applied(r);
@@ -136,9 +155,14 @@ impl StateStore {
     }
 
     async fn write(&self, key: StateKey, payload: Bytes) -> Result<(), StateError> {
+        self.append_and_wait(&key.encode(), payload).await
+    }
+
+    /// Appends to the state topic and waits until this process's view has applied it.
+    async fn append_and_wait(&self, key: &str, payload: Bytes) -> Result<(), StateError> {
         let pos = self
             .bus
-            .append(topics::STATE, Outgoing::new(key.encode(), payload))
+            .append(topics::STATE, Outgoing::new(key.to_string(), payload))
             .await?;
         let mut rx = self.applied.subscribe();
         let applied = tokio::time::timeout(Duration::from_secs(10), async {

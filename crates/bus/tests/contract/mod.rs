@@ -51,13 +51,22 @@ macro_rules! contract_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let h = $setup().await;
-                contract::$name(&h).await;
+                contract::within_limit(stringify!($name), contract::$name(&h)).await;
             }
         )*
     };
 }
 
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Every test finishes or fails within this; a hang names itself instead of stalling CI.
+pub const TEST_LIMIT: Duration = Duration::from_secs(240);
+
+pub async fn within_limit<F: std::future::Future<Output = ()>>(name: &str, test: F) {
+    if tokio::time::timeout(TEST_LIMIT, test).await.is_err() {
+        panic!("{name} did not finish within {TEST_LIMIT:?}");
+    }
+}
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()

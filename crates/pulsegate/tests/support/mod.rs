@@ -16,6 +16,50 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const SUBSCRIPTION_ID: u64 = 4242;
 
+/// Which bus the process runs on. Kafka tests start a real Kafka-protocol broker
+/// (tansu) on 127.0.0.1; without one they fail, they never skip.
+pub enum Backend {
+    Embedded,
+    Kafka(pulsegate_testkit::kafka::TestBroker),
+}
+
+impl Backend {
+    pub fn kafka() -> Self {
+        Backend::Kafka(pulsegate_testkit::kafka::TestBroker::start())
+    }
+
+    /// The `[bus]` section for this backend (data in `data`).
+    pub fn bus_toml(&self, data: &Path) -> String {
+        match self {
+            Backend::Embedded => format!("[bus]\ndata_dir = \"{}\"\npartitions = 4\n", data.display()),
+            // Short group timeouts: tansu's joins wait half the session timeout.
+            Backend::Kafka(broker) => format!(
+                "[bus]\nkind = \"kafka\"\npartitions = 4\n[bus.kafka]\nbrokers = \"{}\"\nreplication_factor = 1\n\
+                 session_timeout = \"6s\"\nheartbeat_interval = \"1s\"\nmax_poll_interval = \"10s\"\n",
+                broker.brokers()
+            ),
+        }
+    }
+}
+
+/// Runs a test body once per backend: `both_backends!(name, body_fn)` defines
+/// `name_embedded` and `name_kafka`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$body(super::support::Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kafka() {
+                super::$body(super::support::Backend::kafka()).await
+            }
+        }
+    };
+}
+
 /// A `pulsegate serve` process with its own data directory and port.
 pub struct Pulsegate {
     pub dir: tempfile::TempDir,
@@ -36,6 +80,10 @@ impl Pulsegate {
     /// Writes a config (`extra` is appended TOML: destinations, dispatcher settings…)
     /// and starts the process.
     pub async fn start(strava_api: &str, extra: &str) -> Self {
+        Self::start_on(&Backend::Embedded, strava_api, extra).await
+    }
+
+    pub async fn start_on(backend: &Backend, strava_api: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("pulsegate.toml");
@@ -44,9 +92,7 @@ impl Pulsegate {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
-[bus]
-data_dir = "{data}"
-partitions = 4
+{bus}
 [log]
 level = "debug,hyper=info,h2=info,fjall=info,lsm_tree=info,reqwest=info,hyper_util=info"
 [admin]
@@ -62,7 +108,7 @@ client_id = "cid"
 client_secret = "test-client-secret"
 {extra}
 "#,
-            data = data.display()
+            bus = backend.bus_toml(&data)
         );
         std::fs::write(&config, toml).unwrap();
         let mut pg = Self {
