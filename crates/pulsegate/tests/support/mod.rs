@@ -64,6 +64,8 @@ macro_rules! both_backends {
 pub struct Pulsegate {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// `serve`, `ingest`, `normalize` or `dispatch`.
+    pub role: &'static str,
     child: Option<Child>,
     config: PathBuf,
 }
@@ -84,6 +86,15 @@ impl Pulsegate {
     }
 
     pub async fn start_on(backend: &Backend, strava_api: &str, extra: &str) -> Self {
+        Self::start_role(backend, "serve", strava_api, extra).await
+    }
+
+    pub async fn start_role(
+        backend: &Backend,
+        role: &'static str,
+        strava_api: &str,
+        extra: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("pulsegate.toml");
@@ -114,6 +125,7 @@ client_secret = "test-client-secret"
         let mut pg = Self {
             dir,
             port,
+            role,
             child: None,
             config,
         };
@@ -137,7 +149,7 @@ client_secret = "test-client-secret"
             .open(self.log_path())
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_pulsegate"))
-            .arg("serve")
+            .arg(self.role)
             .arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())
