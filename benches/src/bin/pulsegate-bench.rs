@@ -45,6 +45,10 @@ struct Cli {
     /// Customer destinations (each receives every event).
     #[arg(long, default_value_t = 1)]
     destinations: usize,
+    /// The bus pulsegate runs on: `embedded`, or `kafka` (a tansu broker is started on
+    /// 127.0.0.1 for the run; see testkit's TestBroker for how it is found).
+    #[arg(long, default_value = "embedded")]
+    bus: String,
     /// Save pulsegate's /metrics at the end of the run to this file.
     #[arg(long)]
     metrics_out: Option<PathBuf>,
@@ -111,8 +115,8 @@ impl Drop for ChildGuard {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     println!(
-        "pulsegate-bench: {} connections, {:.0}s runs, {} athletes, {} destination(s)",
-        cli.connections, cli.seconds, cli.athletes, cli.destinations
+        "pulsegate-bench: bus {}, {} connections, {:.0}s runs, {} athletes, {} destination(s)",
+        cli.bus, cli.connections, cli.seconds, cli.athletes, cli.destinations
     );
 
     // 1. The ceiling: bare hyper in its own process.
@@ -151,13 +155,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             s.url()
         ));
     }
+    let broker = match cli.bus.as_str() {
+        "embedded" => None,
+        "kafka" => Some(pulsegate_testkit::kafka::TestBroker::start()),
+        other => anyhow::bail!("--bus: expected embedded or kafka, got {other}"),
+    };
+    let bus = match &broker {
+        None => format!("[bus]\ndata_dir = \"{}\"\npartitions = 8\n", dir.path().join("data").display()),
+        Some(b) => format!(
+            "[bus]\nkind = \"kafka\"\npartitions = 8\n[bus.kafka]\nbrokers = \"{}\"\nreplication_factor = 1\n\
+             session_timeout = \"6s\"\nheartbeat_interval = \"1s\"\nmax_poll_interval = \"10s\"\n",
+            b.brokers()
+        ),
+    };
     let config = format!(
         r#"
 [server]
 listen = "127.0.0.1:{pg_port}"
-[bus]
-data_dir = "{data}"
-partitions = 8
+{bus}
 [log]
 level = "warn"
 [admin]
@@ -172,7 +187,6 @@ client_secret = "bench-secret"
 [dispatcher]
 allow_private_networks = true
 {destinations}"#,
-        data = dir.path().join("data").display(),
         api = strava.base_url(),
     );
     let config_path = dir.path().join("pulsegate.toml");

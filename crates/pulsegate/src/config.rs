@@ -63,6 +63,9 @@ pub struct BusConfig {
     pub retention: Duration,
     /// Read cache of the embedded log, MiB.
     pub cache_mib: u64,
+    /// Write buffer per topic of the embedded log, MiB: smaller flushes mean shorter
+    /// fsync stalls behind them (tail latency), larger ones fewer, bigger tables.
+    pub memtable_mib: u64,
     /// Kafka settings (`[bus.kafka]`), required when `kind = "kafka"`.
     pub kafka: Option<pulsegate_bus::kafka::KafkaConfig>,
 }
@@ -75,6 +78,7 @@ impl Default for BusConfig {
             partitions: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             cache_mib: 64,
+            memtable_mib: 16,
             kafka: None,
         }
     }

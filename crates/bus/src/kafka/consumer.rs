@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 pub(crate) use super::rebalance::MemberConsumer;
 use super::rebalance::{rebalance_related, start_at_end_if_uncommitted, MemberContext};
-use super::{blocking, broker, KafkaConfig, REQUEST_TIMEOUT};
+use super::{blocking, blocking_within, broker, KafkaConfig, COMMIT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::{BusError, Consumer, OffsetReset, Record};
 
 /// One consumer-group member (from `subscribe`) or a group-less reader of every
@@ -45,63 +45,14 @@ impl KafkaConsumer {
         partitions: u32,
         reset: OffsetReset,
     ) -> Result<Self, BusError> {
-        let full = cfg.topic_name(topic);
-        let mut c = base_config(cfg);
-        c.set("group.id", cfg.group_name(group))
-            .set(
-                "auto.offset.reset",
-                match reset {
-                    OffsetReset::Earliest => "earliest",
-                    OffsetReset::Latest => "latest",
-                },
-            )
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set(
-                "session.timeout.ms",
-                cfg.session_timeout.as_millis().to_string(),
-            )
-            .set(
-                "heartbeat.interval.ms",
-                cfg.heartbeat_interval.as_millis().to_string(),
-            )
-            .set(
-                "max.poll.interval.ms",
-                cfg.max_poll_interval.as_millis().to_string(),
-            );
-        let ctx = MemberContext {
-            topic: full.clone(),
-            group: Some(group.to_string()),
-            latest: reset == OffsetReset::Latest,
-            assigned: Mutex::new(HashSet::new()),
-        };
-        let consumer: Arc<MemberConsumer> = Arc::new(
-            c.create_with_context(ctx)
-                .map_err(|e| broker("creating a kafka consumer", e))?,
-        );
+        let consumer = member(cfg, topic, group, reset)?;
         if reset == OffsetReset::Latest {
-            // Before joining: commit the current end for partitions this group never
-            // committed, so the starting point is durable once `subscribe` returns. A
-            // group that already has members rejects group-less commits; its members
-            // committed their starting points already, and the assignment callback
-            // covers whatever is left (e.g. partitions added later).
-            let c2 = consumer.clone();
-            let topic2 = full.clone();
-            let all: Vec<i32> = (0..partitions as i32).collect();
-            blocking(move || match start_at_end_if_uncommitted(&*c2, &topic2, &all) {
-                Ok(started) => {
-                    if !started.is_empty() {
-                        tracing::info!(topic = %topic2, partitions = ?started, "new group starts at the end");
-                    }
-                    Ok(())
-                }
-                Err(e) if rebalance_related(&e) => {
-                    tracing::debug!(topic = %topic2, error = %e, "group is active; starting offsets left to the assignment");
-                    Ok(())
-                }
-                Err(e) => Err(broker("committing the starting offsets", e)),
-            })
-            .await?;
+            // Before joining, so the starting point is durable once `subscribe` returns.
+            // A group that already has members refuses group-less commits: partitions
+            // still uncommitted then are handled when assigned (rebalance callback).
+            commit_start_at_end(&consumer, partitions).await?;
         }
+        let full = consumer.context().topic.clone();
         consumer
             .subscribe(&[&full])
             .map_err(|e| broker("kafka subscribe", e))?;
@@ -109,6 +60,17 @@ impl KafkaConsumer {
             consumer,
             state: ReadState::new(topic, true, Vec::new()),
         })
+    }
+
+    /// `Bus::start_group_at_end` without joining the group (no rebalance for members).
+    pub(crate) async fn start_group_at_end(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group: &str,
+        partitions: u32,
+    ) -> Result<(), BusError> {
+        let consumer = member(cfg, topic, group, OffsetReset::Latest)?;
+        commit_start_at_end(&consumer, partitions).await
     }
 
     pub(crate) async fn read_from_start(
@@ -127,6 +89,7 @@ impl KafkaConsumer {
             group: None,
             latest: false,
             assigned: Mutex::new((0..partitions).collect()),
+            handle: OnceLock::new(),
         };
         let consumer: Arc<MemberConsumer> = Arc::new(
             c.create_with_context(ctx)
@@ -213,7 +176,7 @@ impl Consumer for KafkaConsumer {
             return Ok(());
         }
         let consumer = self.consumer.clone();
-        blocking(move || match consumer.commit(&tpl, CommitMode::Sync) {
+        blocking_within(COMMIT_TIMEOUT, "kafka commit", move || match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => Ok(()),
             Err(e) if rebalance_related(&e) => {
                 tracing::debug!(topic = %ctx.topic, error = %e, "commit dropped by a rebalance");
@@ -294,6 +257,72 @@ impl ReadState {
         });
         Ok(())
     }
+}
+
+/// A consumer for one member of `group` (not subscribed yet).
+fn member(
+    cfg: &KafkaConfig,
+    topic: &str,
+    group: &str,
+    reset: OffsetReset,
+) -> Result<Arc<MemberConsumer>, BusError> {
+    let mut c = base_config(cfg);
+    let millis = |d: Duration| d.as_millis().to_string();
+    c.set("group.id", cfg.group_name(group))
+        .set(
+            "auto.offset.reset",
+            match reset {
+                OffsetReset::Earliest => "earliest",
+                OffsetReset::Latest => "latest",
+            },
+        )
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", millis(cfg.session_timeout))
+        .set("heartbeat.interval.ms", millis(cfg.heartbeat_interval))
+        .set("max.poll.interval.ms", millis(cfg.max_poll_interval));
+    let ctx = MemberContext {
+        topic: cfg.topic_name(topic),
+        group: Some(group.to_string()),
+        latest: reset == OffsetReset::Latest,
+        assigned: Mutex::new(HashSet::new()),
+        handle: OnceLock::new(),
+    };
+    let consumer: Arc<MemberConsumer> = Arc::new(
+        c.create_with_context(ctx)
+            .map_err(|e| broker("creating a kafka consumer", e))?,
+    );
+    let _ = consumer.context().handle.set(Arc::downgrade(&consumer));
+    Ok(consumer)
+}
+
+/// Commits the current end of every partition the consumer's group never committed,
+/// with a group-less commit. A group with members refuses that (they commit their own
+/// starting points when assigned), which is not an error.
+async fn commit_start_at_end(
+    consumer: &Arc<MemberConsumer>,
+    partitions: u32,
+) -> Result<(), BusError> {
+    let c = consumer.clone();
+    let all: Vec<i32> = (0..partitions as i32).collect();
+    let work = move || {
+        let ctx = c.context();
+        match start_at_end_if_uncommitted(&*c, &ctx.topic, &all) {
+            Ok(started) => {
+                if !started.is_empty() {
+                    tracing::info!(topic = %ctx.topic, group = ?ctx.group, partitions = ?started,
+                        "group starts at the end");
+                }
+                Ok(())
+            }
+            Err(e) if rebalance_related(&e) => {
+                tracing::debug!(topic = %ctx.topic, group = ?ctx.group, error = %e,
+                    "group is active; its members set their starting offsets");
+                Ok(())
+            }
+            Err(e) => Err(broker("committing the starting offsets", e)),
+        }
+    };
+    blocking_within(COMMIT_TIMEOUT, "committing the starting offsets", work).await
 }
 
 /// Settings every consumer of this backend shares: nothing is committed or stored

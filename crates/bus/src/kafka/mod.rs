@@ -9,7 +9,16 @@
 //!   (`enable.auto.commit=false`, `enable.auto.offset.store=false`); `commit` commits the
 //!   given next offsets synchronously. Commits for partitions a rebalance took away are
 //!   dropped (logged at debug): the new owner re-reads from the last commit.
-//! * `read_from_start` assigns every partition from the beginning, without a group.
+//!   Members use `cooperative-sticky` assignment: a rebalance only moves the partitions
+//!   that change owner; the others keep flowing. A partition that comes back to the same
+//!   member restarts at the group's commit; records this consumer already returned are
+//!   skipped, so `poll` never returns an offset twice per partition.
+//! * `OffsetReset::Latest`: before joining, `subscribe` commits the current end of every
+//!   partition the group never committed (a group-less commit, accepted while the group
+//!   has no members); partitions still uncommitted when assigned (e.g. joining an active
+//!   group) get the same treatment in the rebalance callback before any record is read.
+//! * `read_from_start` assigns every partition from the beginning, without joining a
+//!   group (librdkafka needs a `group.id` for `assign`; it is never used for offsets).
 //!
 //! Only standard Kafka protocol features are used; broker-specific workarounds (for the
 //! tansu test broker) live in test configuration. Known differences from the embedded
@@ -18,9 +27,16 @@
 //!   when the consumer was created, or a partition-EOF event. Brokers that under-report
 //!   the high watermark (tansu reports the first offset of the last batch + 1) make it
 //!   turn true early. Callers that need a strict barrier must append a marker record
-//!   and read until they see it.
+//!   and read until they see it. For group members `caught_up` only turns true once
+//!   every assigned partition reported EOF.
 //! * Compaction is done by the broker, eventually: readers must keep the last value per
 //!   key themselves (an empty payload is produced as a Kafka tombstone).
+//! * A member that does not `poll` for `max_poll_interval` leaves the group (its
+//!   partitions move, its later commits are dropped). `run_consumer` stops polling while
+//!   all its concurrency slots are busy, so handlers that retry for longer than that
+//!   cause a rebalance (no loss, but redelivery).
+//! * Dropping a consumer closes it synchronously (it leaves the group, a few ms on a
+//!   healthy cluster), on whatever thread drops it.
 
 mod admin;
 mod config;
@@ -41,6 +57,8 @@ use crate::{partition_for, Bus, BusError, Consumer, OffsetReset, Outgoing, Posit
 
 /// How long blocking metadata / offset requests may take before they count as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a synchronous offset commit may take before it is reported as failed.
+pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The bus on a Kafka cluster. Clone freely (all clones share one producer).
 #[derive(Clone)]
@@ -194,6 +212,11 @@ impl Bus for KafkaBus {
         Ok(Box::new(consumer))
     }
 
+    async fn start_group_at_end(&self, topic: &str, group: &str) -> Result<(), BusError> {
+        let partitions = self.partition_count(topic).await?;
+        consumer::KafkaConsumer::start_group_at_end(&self.inner.cfg, topic, group, partitions).await
+    }
+
     async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
         let partitions = self.partition_count(topic).await?;
         let consumer =
@@ -221,8 +244,9 @@ where
         .map_err(|e| BusError::Broker(format!("blocking kafka call failed: {e}")))?
 }
 
-/// Client-level errors librdkafka recovers from by itself; transport failures are
-/// already in its log, so they are only worth a debug line here.
+/// Client-level errors librdkafka recovers from by itself. Transport failures are
+/// already in its log; "all brokers down" repeats on every reconnect attempt, so it is
+/// logged at warn at most once per [`BROKERS_DOWN_LOG_EVERY`] and at debug otherwise.
 pub(crate) fn log_client_error(client: &str, error: &rdkafka::error::KafkaError, reason: &str) {
     use rdkafka::error::RDKafkaErrorCode as C;
     match error.rdkafka_error_code() {
@@ -230,11 +254,39 @@ pub(crate) fn log_client_error(client: &str, error: &rdkafka::error::KafkaError,
         Some(C::BrokerTransportFailure) => {
             tracing::debug!(client, error = %error, reason, "kafka client error")
         }
+        Some(C::AllBrokersDown) if !brokers_down_warning_due() => {
+            tracing::debug!(client, error = %error, reason, "kafka client error")
+        }
         Some(C::Fatal) => {
             tracing::error!(client, error = %error, reason, "kafka client hit a fatal error")
         }
         _ => tracing::warn!(client, error = %error, reason, "kafka client error"),
     }
+}
+
+const BROKERS_DOWN_LOG_EVERY: Duration = Duration::from_secs(30);
+
+fn brokers_down_warning_due() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = crate::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= BROKERS_DOWN_LOG_EVERY.as_millis() as u64
+        && LAST_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// [`blocking`] for librdkafka calls that have no timeout of their own (synchronous
+/// commits): past `limit` the caller gets an error instead of waiting forever.
+pub(crate) async fn blocking_within<T, F>(limit: Duration, what: &str, f: F) -> Result<T, BusError>
+where
+    F: FnOnce() -> Result<T, BusError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::time::timeout(limit, blocking(f))
+        .await
+        .map_err(|_| BusError::Broker(format!("{what} did not complete within {limit:?}")))?
 }
 
 pub(crate) fn broker(context: &str, e: impl std::fmt::Display) -> BusError {

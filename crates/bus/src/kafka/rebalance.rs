@@ -2,7 +2,7 @@
 //! durable start of `OffsetReset::Latest` groups.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock, Weak};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -13,7 +13,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{forward_log, log_client_error, REQUEST_TIMEOUT};
+use super::{forward_log, log_client_error, COMMIT_TIMEOUT, REQUEST_TIMEOUT};
 
 /// The librdkafka consumer behind one [`super::consumer::KafkaConsumer`].
 pub(crate) type MemberConsumer = StreamConsumer<MemberContext>;
@@ -27,6 +27,9 @@ pub(crate) struct MemberContext {
     pub(crate) group: Option<String>,
     pub(crate) latest: bool,
     pub(crate) assigned: Mutex<HashSet<u32>>,
+    /// The consumer this context belongs to, for work the rebalance callback hands to
+    /// another thread. Set right after creation.
+    pub(crate) handle: OnceLock<Weak<MemberConsumer>>,
 }
 
 impl MemberContext {
@@ -39,6 +42,28 @@ impl MemberContext {
             let now = partitions_of(&tpl, &self.topic);
             *self.assigned.lock().expect("assigned lock") = now;
         }
+    }
+
+    /// [`start_at_end_if_uncommitted`] from the rebalance callback, which runs on the
+    /// thread polling the consumer (an async worker): on a helper thread, and given up
+    /// (reading still starts at the end, just not durably yet) after [`COMMIT_TIMEOUT`].
+    fn start_at_end_bounded(&self, partitions: Vec<i32>) -> Result<Vec<(i32, i64)>, String> {
+        let consumer = self
+            .handle
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or("the consumer is closing")?;
+        let topic = self.topic.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("pulsegate-kafka-start".into())
+            .spawn(move || {
+                let r = start_at_end_if_uncommitted(&*consumer, &topic, &partitions);
+                let _ = tx.send(r.map_err(|e| e.to_string()));
+            })
+            .map_err(|e| e.to_string())?;
+        rx.recv_timeout(COMMIT_TIMEOUT)
+            .map_err(|_| format!("no answer within {COMMIT_TIMEOUT:?}"))?
     }
 
     fn count(&self, kind: &'static str) {
@@ -68,7 +93,7 @@ impl ConsumerContext for MemberContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if self.latest && !parts.is_empty() {
                     let wanted: Vec<i32> = parts.iter().map(|p| *p as i32).collect();
-                    match start_at_end_if_uncommitted(c, &self.topic, &wanted) {
+                    match self.start_at_end_bounded(wanted) {
                         Ok(started) => {
                             if !started.is_empty() {
                                 tracing::info!(topic = %self.topic, group = ?self.group, partitions = ?started,

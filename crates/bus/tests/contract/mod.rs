@@ -38,6 +38,7 @@ macro_rules! contract_tests {
             group_resumes_after_commit,
             groups_are_independent,
             latest_reset_skips_history_and_survives_resubscribe,
+            start_group_at_end_sets_a_durable_cursor,
             members_of_one_group_share_the_records,
             poll_is_cancel_safe,
             run_consumer_end_to_end,
@@ -254,6 +255,33 @@ pub async fn latest_reset_skips_history_and_survives_resubscribe(h: &Harness) {
     // Subscribing again (as after a restart) must not fall back to the start or the end.
     let mut c = bus
         .subscribe("ev", "new-dest", OffsetReset::Latest)
+        .await
+        .unwrap();
+    let got = drain(&mut c, 1).await;
+    assert_eq!(text(&got[0].payload), "new");
+    assert!(c
+        .poll(10, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn start_group_at_end_sets_a_durable_cursor(h: &Harness) {
+    let bus = &h.bus;
+    bus.ensure_topic(&TopicSpec::new("dest", 2)).await.unwrap();
+    for i in 0..4 {
+        bus.append("dest", Outgoing::new(format!("k{i}"), "old"))
+            .await
+            .unwrap();
+    }
+    bus.start_group_at_end("dest", "d1").await.unwrap();
+    bus.append("dest", Outgoing::new("k1", "new"))
+        .await
+        .unwrap();
+    // Idempotent: a second call does not move the cursor past "new".
+    bus.start_group_at_end("dest", "d1").await.unwrap();
+    let mut c = bus
+        .subscribe("dest", "d1", OffsetReset::Latest)
         .await
         .unwrap();
     let got = drain(&mut c, 1).await;
