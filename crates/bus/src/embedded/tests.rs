@@ -17,8 +17,6 @@ async fn drain(c: &mut Box<dyn Consumer>, want: usize) -> Vec<crate::Record> {
     got
 }
 
-
-
 #[tokio::test]
 async fn poll_wakes_on_append_and_times_out_when_idle() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,4 +107,3 @@ proptest::proptest! {
         let _ = decode_value(&bytes);
     }
 }
-

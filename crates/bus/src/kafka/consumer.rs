@@ -17,12 +17,19 @@ use rdkafka::{Offset, TopicPartitionList};
 pub(crate) use super::rebalance::MemberConsumer;
 use super::rebalance::{rebalance_related, start_at_end_if_uncommitted, MemberContext};
 use super::{blocking, blocking_within, broker, KafkaConfig, COMMIT_TIMEOUT, REQUEST_TIMEOUT};
+
+/// How long dropping a consumer waits for it to leave its group.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 use crate::{BusError, Consumer, OffsetReset, Record};
 
 /// One consumer-group member (from `subscribe`) or a group-less reader of every
 /// partition (from `read_from_start`).
 pub(crate) struct KafkaConsumer {
-    consumer: Arc<MemberConsumer>,
+    /// Always `Some` until `Drop` takes it to close it.
+    consumer: Option<Arc<MemberConsumer>>,
+    /// Group members join on their first `poll`, not in `subscribe`: a consumer that is
+    /// created and dropped right away never joins, so it cannot disturb the group.
+    join_pending: bool,
     state: ReadState,
 }
 
@@ -52,12 +59,9 @@ impl KafkaConsumer {
             // still uncommitted then are handled when assigned (rebalance callback).
             commit_start_at_end(&consumer, partitions).await?;
         }
-        let full = consumer.context().topic.clone();
-        consumer
-            .subscribe(&[&full])
-            .map_err(|e| broker("kafka subscribe", e))?;
         Ok(Self {
-            consumer,
+            consumer: Some(consumer),
+            join_pending: true,
             state: ReadState::new(topic, true, Vec::new()),
         })
     }
@@ -117,14 +121,19 @@ impl KafkaConsumer {
             .assign(&tpl)
             .map_err(|e| broker("kafka assign", e))?;
         Ok(Self {
-            consumer,
+            consumer: Some(consumer),
+            join_pending: false,
             state: ReadState::new(topic, false, bounds),
         })
     }
 
     /// For lag reporting.
     pub(crate) fn handle(&self) -> std::sync::Weak<MemberConsumer> {
-        Arc::downgrade(&self.consumer)
+        Arc::downgrade(self.consumer())
+    }
+
+    fn consumer(&self) -> &Arc<MemberConsumer> {
+        self.consumer.as_ref().expect("present until drop")
     }
 }
 
@@ -134,7 +143,14 @@ impl Consumer for KafkaConsumer {
     /// first one arrived, and are returned without another await.
     async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
         let max = max.max(1);
-        let consumer = self.consumer.clone();
+        let consumer = self.consumer().clone();
+        if self.join_pending {
+            let topic = consumer.context().topic.clone();
+            consumer
+                .subscribe(&[&topic])
+                .map_err(|e| broker("kafka subscribe", e))?;
+            self.join_pending = false;
+        }
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut out = Vec::new();
         while out.is_empty() {
@@ -160,7 +176,7 @@ impl Consumer for KafkaConsumer {
         if !self.state.grouped || offsets.is_empty() {
             return Ok(());
         }
-        let ctx = self.consumer.context().clone();
+        let ctx = self.consumer().context().clone();
         let assigned = ctx.assigned();
         let mut tpl = TopicPartitionList::new();
         for &(p, next) in offsets {
@@ -175,7 +191,7 @@ impl Consumer for KafkaConsumer {
         if tpl.count() == 0 {
             return Ok(());
         }
-        let consumer = self.consumer.clone();
+        let consumer = self.consumer().clone();
         blocking_within(COMMIT_TIMEOUT, "kafka commit", move || match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => Ok(()),
             Err(e) if rebalance_related(&e) => {
@@ -190,13 +206,37 @@ impl Consumer for KafkaConsumer {
     fn caught_up(&self) -> bool {
         let s = &self.state;
         if s.grouped {
-            let assigned = self.consumer.context().assigned();
+            let assigned = self.consumer().context().assigned();
             return !assigned.is_empty() && assigned.iter().all(|p| s.eof.contains(p));
         }
         s.bounds.iter().enumerate().all(|(p, &(start, end))| {
             let p = p as u32;
             s.eof.contains(&p) || s.next.get(&p).copied().unwrap_or(start) >= end
         })
+    }
+}
+
+/// Closing leaves the group (and waits for the broker to confirm). It runs on a helper
+/// thread so a broker that never answers cannot hold the dropping thread (often an
+/// async worker) for longer than [`CLOSE_WAIT`]; the close then finishes in the
+/// background.
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.consumer.take() else {
+            return;
+        };
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let closing = std::thread::Builder::new()
+            .name("pulsegate-kafka-close".into())
+            .spawn(move || {
+                drop(consumer);
+                let _ = done.send(());
+            });
+        // If the thread could not be started, the closure (and the consumer) was
+        // dropped right here, synchronously.
+        if closing.is_ok() && wait.recv_timeout(CLOSE_WAIT).is_err() {
+            tracing::warn!(topic = %self.state.topic, "kafka consumer close is slow; finishing it in the background");
+        }
     }
 }
 

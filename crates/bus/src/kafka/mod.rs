@@ -35,8 +35,9 @@
 //!   partitions move, its later commits are dropped). `run_consumer` stops polling while
 //!   all its concurrency slots are busy, so handlers that retry for longer than that
 //!   cause a rebalance (no loss, but redelivery).
-//! * Dropping a consumer closes it synchronously (it leaves the group, a few ms on a
-//!   healthy cluster), on whatever thread drops it.
+//! * A member joins its group on its first `poll`, not in `subscribe`. Dropping a
+//!   consumer leaves the group and waits for that (a few ms on a healthy cluster) for at
+//!   most 10 s; a slower close finishes on a helper thread.
 
 mod admin;
 mod config;
