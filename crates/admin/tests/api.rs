@@ -18,9 +18,9 @@ const TOKEN: &str = "admin-secret-token";
 async fn app() -> (tempfile::TempDir, axum::Router, Arc<StateStore>) {
     let dir = tempfile::tempdir().unwrap();
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
-    bus.ensure_topic(&TopicSpec::new(topics::DEAD_LETTERS, 1))
-        .await
-        .unwrap();
+    for t in [topics::DEAD_LETTERS, topics::EVENTS] {
+        bus.ensure_topic(&TopicSpec::new(t, 1)).await.unwrap();
+    }
     let state = StateStore::start(bus.clone(), CancellationToken::new())
         .await
         .unwrap();
