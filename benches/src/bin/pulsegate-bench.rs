@@ -45,6 +45,10 @@ struct Cli {
     /// Customer destinations (each receives every event).
     #[arg(long, default_value_t = 1)]
     destinations: usize,
+    /// Add one more destination that never answers (a stalled customer): its backlog
+    /// must stay on the bus, not in pulsegate's memory, and must not slow the others.
+    #[arg(long)]
+    stalled_destination: bool,
     /// The bus pulsegate runs on: `embedded`, or `kafka` (a tansu broker is started on
     /// 127.0.0.1 for the run; see testkit's TestBroker for how it is found).
     #[arg(long, default_value = "embedded")]
@@ -148,11 +152,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let pg_port = free_port()?;
+    let stalled = if cli.stalled_destination {
+        Some(Sink::start_counting(Behaviour::Slow(Duration::from_secs(3600))).await)
+    } else {
+        None
+    };
     let mut destinations = String::new();
-    for (i, s) in sinks.iter().enumerate() {
+    let named = sinks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("sink-{i}"), s.url()))
+        .chain(stalled.iter().map(|s| ("stalled".to_string(), s.url())));
+    for (id, url) in named {
         destinations.push_str(&format!(
-            "[[destinations]]\nid = \"sink-{i}\"\nurl = \"{}\"\nsecret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n",
-            s.url()
+            "[[destinations]]\nid = \"{id}\"\nurl = \"{url}\"\nsecret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n"
         ));
     }
     let broker = match cli.bus.as_str() {

@@ -50,7 +50,9 @@ pub struct KafkaConfig {
     /// Default 300s.
     #[serde(default = "default_max_poll_interval", with = "humantime_serde")]
     pub max_poll_interval: Duration,
-    /// Producer `linger.ms`: how long records wait to be batched. Default 5ms.
+    /// Producer `linger.ms`: how long records wait to be batched. Default 1ms: ingest's
+    /// 2xx waits on the delivery report, so linger is added to every acknowledgement
+    /// (64 waiting appenders measured ~10k/s at 5 ms, ~32k/s at 1 ms against tansu).
     #[serde(default = "default_linger", with = "humantime_serde")]
     pub linger: Duration,
     /// Raw librdkafka properties applied to every client (producer, consumers, admin),
@@ -94,7 +96,7 @@ fn default_max_poll_interval() -> Duration {
     Duration::from_secs(300)
 }
 fn default_linger() -> Duration {
-    Duration::from_millis(5)
+    Duration::from_millis(1)
 }
 
 impl KafkaConfig {
