@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(cfg.session_timeout, Duration::from_secs(45));
         assert_eq!(cfg.heartbeat_interval, Duration::from_secs(3));
         assert_eq!(cfg.max_poll_interval, Duration::from_secs(300));
-        assert_eq!(cfg.linger, Duration::from_millis(5));
+        assert_eq!(cfg.linger, Duration::from_millis(1));
         assert_eq!(cfg.min_insync_replicas, None);
 
         let cfg: KafkaConfig = serde_json::from_str(
