@@ -10,8 +10,11 @@ use crate::config::LogConfig;
 pub fn init_logs(cfg: &LogConfig) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&cfg.level)
         .map_err(|e| anyhow::anyhow!("invalid config: log.level: {e}"))?;
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only on a terminal, not in files or log collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match cfg.format.as_str() {
         "json" => builder.json().try_init(),
