@@ -66,6 +66,18 @@ pub(crate) enum Outcome {
     Failed(Failure),
 }
 
+impl Outcome {
+    /// The destination's secret cannot sign: a failure like any other (retried, then
+    /// dead-lettered), so the operator sees it and can fix the secret meanwhile.
+    pub(crate) fn unusable_secret(e: impl std::fmt::Display) -> Self {
+        Outcome::Failed(Failure {
+            kind: "invalid",
+            error: format!("destination secret is not usable: {e}"),
+            retry_after: None,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Failure {
     /// Metrics label: `failed`, `timeout`, `connection_error`, `blocked`, `invalid`.

@@ -22,7 +22,7 @@ use pulsegate_schema::{now_ms, topics, RetryTask};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Failure, Outcome};
+use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::signing::SigningKey;
@@ -182,11 +182,7 @@ async fn handle(
             .instrument(span.clone())
             .await
         }
-        Err(e) => Outcome::Failed(Failure {
-            kind: "invalid",
-            error: format!("destination secret is not usable: {e}"),
-            retry_after: None,
-        }),
+        Err(e) => Outcome::unusable_secret(e),
     };
     let breaker = shared.breaker(&dest.id);
     match outcome {

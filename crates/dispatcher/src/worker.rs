@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Failure, Outcome};
+use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::breaker::Breaker;
 use crate::context::sleep_or_stop;
 use crate::context::Shared;
@@ -142,11 +142,7 @@ impl Worker {
                 .instrument(span.clone())
                 .await
             }
-            Err(e) => Outcome::Failed(Failure {
-                kind: "invalid",
-                error: format!("destination secret is not usable: {e}"),
-                retry_after: None,
-            }),
+            Err(e) => Outcome::unusable_secret(e),
         };
 
         match outcome {
