@@ -1,15 +1,31 @@
 use serde::Deserialize;
 
 use crate::providers::strava::StravaConfig;
+use crate::providers::{fitbit, garmin, huawei, oura, polar, whoop, withings};
 
-/// Settings of the ingest endpoints.
+/// Settings of the ingest endpoints (`[ingest]`, one sub-table per provider).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Largest request body accepted; larger ones get 413 and are not read further.
+    /// Providers that push the data itself (Garmin) have their own limit.
     pub max_body_bytes: usize,
     /// Strava webhook subscription. Leave `verify_token` empty to disable the route.
     pub strava: StravaConfig,
+    /// Huawei. Unconfigured = not mounted.
+    pub huawei: huawei::HuaweiConfig,
+    /// Fitbit. Unconfigured = not mounted.
+    pub fitbit: fitbit::FitbitConfig,
+    /// Garmin. Unconfigured = not mounted.
+    pub garmin: garmin::GarminConfig,
+    /// Oura. Unconfigured = not mounted.
+    pub oura: oura::OuraConfig,
+    /// Polar. Unconfigured = not mounted.
+    pub polar: polar::PolarConfig,
+    /// Whoop. Unconfigured = not mounted.
+    pub whoop: whoop::WhoopConfig,
+    /// Withings. Unconfigured = not mounted.
+    pub withings: withings::WithingsConfig,
 }
 
 impl Default for IngestConfig {
@@ -17,6 +33,13 @@ impl Default for IngestConfig {
         Self {
             max_body_bytes: 256 * 1024,
             strava: StravaConfig::default(),
+            huawei: huawei::HuaweiConfig::default(),
+            fitbit: fitbit::FitbitConfig::default(),
+            garmin: garmin::GarminConfig::default(),
+            oura: oura::OuraConfig::default(),
+            polar: polar::PolarConfig::default(),
+            whoop: whoop::WhoopConfig::default(),
+            withings: withings::WithingsConfig::default(),
         }
     }
 }

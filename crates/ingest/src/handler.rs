@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,14 +12,15 @@ use bytes::Bytes;
 use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 
-use crate::providers::strava::StravaVerifier;
-use crate::verifier::{Notification, ProviderVerifier, Rejection};
+use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
 
 #[derive(Clone)]
 struct IngestState {
     bus: Arc<dyn Bus>,
     providers: Arc<HashMap<&'static str, Mounted>>,
+    /// The body limit of providers without one of their own.
+    max_body_bytes: usize,
 }
 
 /// A provider's verifier and its metric handles (registered once, not per request).
@@ -47,10 +48,11 @@ impl Mounted {
 /// The ingest routes: `GET|HEAD|POST /v1/ingest/{provider}`. Providers without
 /// configuration are not mounted (404).
 pub fn router(bus: Arc<dyn Bus>, config: &IngestConfig) -> Router {
-    let mut verifiers: Vec<Box<dyn ProviderVerifier>> = Vec::new();
-    if !config.strava.verify_token.is_empty() {
-        verifiers.push(Box::new(StravaVerifier::new(config.strava.clone())));
-    }
+    let verifiers = crate::providers::registry(config);
+    let largest = verifiers
+        .iter()
+        .filter_map(|v| v.max_body_bytes())
+        .fold(config.max_body_bytes, usize::max);
     let providers = verifiers
         .into_iter()
         .map(|v| (v.provider().slug(), Mounted::new(v)))
@@ -58,10 +60,11 @@ pub fn router(bus: Arc<dyn Bus>, config: &IngestConfig) -> Router {
     let state = IngestState {
         bus,
         providers: Arc::new(providers),
+        max_body_bytes: config.max_body_bytes,
     };
     Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(largest))
         .with_state(state)
 }
 
@@ -80,6 +83,8 @@ async fn handshake(
 async fn push(
     State(state): State<IngestState>,
     Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -96,7 +101,19 @@ async fn push(
             return json_error(e.status(), &e.body_text());
         }
     };
-    let notifications = match verifier.verify(&headers, &body) {
+    let limit = verifier.max_body_bytes().unwrap_or(state.max_body_bytes);
+    if body.len() > limit {
+        count(slug, "rejected", Some("body"));
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    }
+    let request = IngestRequest {
+        headers: &headers,
+        query: query.as_deref(),
+        body: &body,
+        peer: peer.map(|p| p.0 .0.ip()),
+        now_ms: now_ms(),
+    };
+    let notifications = match verifier.verify(&request) {
         Ok(n) => n,
         Err(rejection) => {
             tracing::debug!(
@@ -108,6 +125,11 @@ async fn push(
             return rejection.into_response();
         }
     };
+    if notifications.is_empty() {
+        // A ping or test notification: verified, nothing to enqueue.
+        count(slug, "ping", None);
+        return verifier.accepted_status().into_response();
+    }
 
     let received_at_ms = now_ms();
     let mut first_id = None;
@@ -142,7 +164,7 @@ async fn push(
         Ok(()) => {
             mounted.accepted.increment(1);
             mounted.latency.record(started.elapsed().as_secs_f64());
-            let mut response = StatusCode::OK.into_response();
+            let mut response = verifier.accepted_status().into_response();
             if let Some(id) = first_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 response
                     .headers_mut()
@@ -214,12 +236,6 @@ fn count(provider: &'static str, outcome: &'static str, reason: Option<&'static 
 /// `{"error": message}` with the given status.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]

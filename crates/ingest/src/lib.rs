@@ -7,10 +7,11 @@
 
 mod config;
 mod handler;
-mod providers;
+pub mod providers;
+pub mod signing;
 mod verifier;
 
 pub use config::IngestConfig;
 pub use handler::{encode_notification, router};
 pub use providers::strava::{StravaConfig, StravaVerifier};
-pub use verifier::{Notification, ProviderVerifier, Rejection};
+pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};

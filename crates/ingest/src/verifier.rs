@@ -1,7 +1,35 @@
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pulsegate_schema::Provider;
+
+/// A provider's push, as the verifier sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRequest<'a> {
+    pub headers: &'a HeaderMap,
+    /// The raw query string, if any (some providers put a token there).
+    pub query: Option<&'a str>,
+    pub body: &'a Bytes,
+    /// The TCP peer (for source-address allow-lists); `None` when unknown.
+    pub peer: Option<IpAddr>,
+    /// Now, in ms since the epoch (injected so tests can check timestamp windows).
+    pub now_ms: u64,
+}
+
+impl<'a> IngestRequest<'a> {
+    /// A request with no query and no known peer, received now.
+    pub fn new(headers: &'a HeaderMap, body: &'a Bytes) -> Self {
+        Self {
+            headers,
+            query: None,
+            body,
+            peer: None,
+            now_ms: pulsegate_schema::now_ms(),
+        }
+    }
+}
 
 /// One verified notification, ready for the bus.
 #[derive(Debug)]
@@ -20,6 +48,12 @@ pub enum Rejection {
     Malformed(String),
     #[error("signature or token did not verify")]
     Unauthorized,
+    /// The signed timestamp is outside the accepted window.
+    #[error("notification timestamp is outside the accepted window")]
+    Stale,
+    /// The same signed notification was already accepted.
+    #[error("notification was already received")]
+    Replayed,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -30,7 +64,9 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
-            Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
+            Rejection::Unauthorized | Rejection::Stale | Rejection::Replayed => {
+                StatusCode::UNAUTHORIZED
+            }
             Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
             Rejection::NotFound => StatusCode::NOT_FOUND,
         }
@@ -41,6 +77,8 @@ impl Rejection {
         match self {
             Rejection::Malformed(_) => "malformed",
             Rejection::Unauthorized => "signature",
+            Rejection::Stale => "stale",
+            Rejection::Replayed => "replay",
             Rejection::Forbidden(_) => "forbidden",
             Rejection::NotFound => "not_found",
         }
@@ -57,10 +95,22 @@ impl IntoResponse for Rejection {
 pub trait ProviderVerifier: Send + Sync + 'static {
     fn provider(&self) -> Provider;
 
-    /// Answers the provider's subscription/validation request (`GET`).
+    /// Answers the provider's subscription/validation request (`GET` or `HEAD`).
     fn handshake(&self, query: Option<&str>, headers: &HeaderMap) -> Response;
 
     /// Checks that a pushed request really comes from the provider and is well formed,
-    /// and splits it into notifications. Must never panic, whatever the bytes.
-    fn verify(&self, headers: &HeaderMap, body: &Bytes) -> Result<Vec<Notification>, Rejection>;
+    /// and splits it into notifications (none for a ping, which is answered 2xx and not
+    /// enqueued). Must never panic, whatever the bytes.
+    fn verify(&self, req: &IngestRequest<'_>) -> Result<Vec<Notification>, Rejection>;
+
+    /// The status a successful push is answered with (Huawei and Fitbit expect 204).
+    fn accepted_status(&self) -> StatusCode {
+        StatusCode::OK
+    }
+
+    /// A body limit of its own, when the provider sends larger bodies than the global
+    /// `max_body_bytes` (Garmin pushes the data itself).
+    fn max_body_bytes(&self) -> Option<usize> {
+        None
+    }
 }

@@ -26,6 +26,7 @@ async fn setup() -> (tempfile::TempDir, EmbeddedBus, axum::Router) {
             subscription_id: 120475,
             verify_token: Secret::new("tok-123"),
         },
+        ..IngestConfig::default()
     };
     let app = router(Arc::new(bus.clone()) as Arc<dyn Bus>, &cfg);
     (dir, bus, app)

@@ -18,6 +18,20 @@ pub struct NormalizerConfig {
     pub retry: RetryConfig,
     /// Strava's API and the application's OAuth credentials.
     pub strava: StravaConfig,
+    /// Huawei's API and the application's OAuth credentials.
+    pub huawei: crate::providers::huawei::HuaweiConfig,
+    /// Fitbit's API and the application's OAuth credentials.
+    pub fitbit: crate::providers::fitbit::FitbitConfig,
+    /// Garmin's API and the application's OAuth credentials.
+    pub garmin: crate::providers::garmin::GarminConfig,
+    /// Oura's API and the application's OAuth credentials.
+    pub oura: crate::providers::oura::OuraConfig,
+    /// Polar's API and the application's OAuth credentials.
+    pub polar: crate::providers::polar::PolarConfig,
+    /// Whoop's API and the application's OAuth credentials.
+    pub whoop: crate::providers::whoop::WhoopConfig,
+    /// Withings's API and the application's OAuth credentials.
+    pub withings: crate::providers::withings::WithingsConfig,
 }
 
 impl Default for NormalizerConfig {
@@ -27,6 +41,13 @@ impl Default for NormalizerConfig {
             dedupe_capacity: 100_000,
             retry: RetryConfig::default(),
             strava: StravaConfig::default(),
+            huawei: Default::default(),
+            fitbit: Default::default(),
+            garmin: Default::default(),
+            oura: Default::default(),
+            polar: Default::default(),
+            whoop: Default::default(),
+            withings: Default::default(),
         }
     }
 }

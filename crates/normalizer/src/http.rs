@@ -144,12 +144,33 @@ impl HttpClient {
         url: &str,
         fields: &[(&str, &str)],
     ) -> Result<HttpResponse, HttpError> {
-        let req = Request::builder()
+        self.post_form_auth(url, fields, None).await
+    }
+
+    /// `POST url` with a form body and, if given, HTTP Basic `(user, password)`.
+    pub async fn post_form_auth(
+        &self,
+        url: &str,
+        fields: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut req = Request::builder()
             .method(Method::POST)
             .uri(url)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::USER_AGENT, USER_AGENT);
+        if let Some((user, password)) = basic {
+            use base64::Engine;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let mut auth = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                HttpError::InvalidRequest("client credentials are not a valid header".into())
+            })?;
+            auth.set_sensitive(true);
+            req = req.header(header::AUTHORIZATION, auth);
+        }
+        let req = req
             .body(Full::new(Bytes::from(form_encode(fields))))
             .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
         self.send(req).await

@@ -9,6 +9,7 @@
 //! Providers plug in through [`ProviderNormalizer`]: one module per provider under
 //! `providers/`, registered in [`providers::registry`].
 
+pub mod api;
 mod config;
 mod dedupe;
 mod error;

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsegate_bus::{Bus, Handled, Outgoing, Record};
-use pulsegate_schema::{topics, ConnectionStatus, NormalizedEvent, Provider, RawNotification};
+use pulsegate_schema::{
+    topics, Connection, ConnectionStatus, NormalizedEvent, Provider, RawNotification,
+};
 use pulsegate_state::StateStore;
 use tracing::{field::Empty, Instrument};
 
@@ -108,11 +110,14 @@ impl Normalizer {
             tracing::info!("duplicate notification skipped");
             return Handled::Done;
         }
-        let Some(conn) = self
-            .ctx
-            .state
-            .connection_for(raw.provider, &raw.provider_user_id)
-        else {
+        let found = match self.find_connection(raw).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "state barrier failed; will retry");
+                return Handled::RetryAfter(STORE_RETRY);
+            }
+        };
+        let Some(conn) = found else {
             count_dropped(slug, "unknown_user");
             tracing::info!(
                 provider_user_id = %raw.provider_user_id,
@@ -174,6 +179,21 @@ impl Normalizer {
     }
 
     /// Appends `events` to the events topic; durable when this returns `Ok`.
+    /// The connection this notification belongs to. A miss is confirmed with a state
+    /// barrier first: the connection may have been created (and the notification
+    /// acknowledged) before this process's view of the state topic caught up.
+    async fn find_connection(
+        &self,
+        raw: &RawNotification,
+    ) -> Result<Option<Arc<Connection>>, pulsegate_state::StateError> {
+        let state = &self.ctx.state;
+        if let Some(c) = state.connection_for(raw.provider, &raw.provider_user_id) {
+            return Ok(Some(c));
+        }
+        state.sync_since(Instant::now()).await?;
+        Ok(state.connection_for(raw.provider, &raw.provider_user_id))
+    }
+
     async fn store(&self, events: &[NormalizedEvent]) -> Result<(), NormalizeError> {
         let mut records = Vec::with_capacity(events.len());
         for e in events {

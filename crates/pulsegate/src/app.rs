@@ -113,7 +113,9 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
 
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        // Peer addresses reach the ingest verifiers (source allow-lists).
+        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });

@@ -106,10 +106,22 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
         if want.is_subset(&got) {
             break;
         }
+        let missing: Vec<&String> = want.difference(&got).take(10).collect();
         assert!(
             started.elapsed() < Duration::from_secs(300),
-            "{} of {EVENTS} delivered; the surviving dispatcher must take over: {}",
+            "{} of {EVENTS} delivered (missing e.g. {missing:?}); normalizer drops: {:?}; \
+             the surviving dispatcher must take over: {}",
             got.len(),
+            _normalizers
+                .iter()
+                .flat_map(|n| n
+                    .logs()
+                    .lines()
+                    .filter(|l| l.contains("dropped"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>())
+                .take(10)
+                .collect::<Vec<_>>(),
             dispatchers[1]
                 .logs()
                 .lines()

@@ -4,17 +4,43 @@ use serde_json::value::RawValue;
 use crate::Secret;
 
 /// Wearable providers pulsegate integrates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Provider {
     Strava,
+    Huawei,
+    Fitbit,
+    Garmin,
+    Oura,
+    Polar,
+    Whoop,
+    Withings,
 }
 
 impl Provider {
+    /// Every provider, in a stable order.
+    pub const ALL: [Provider; 8] = [
+        Provider::Strava,
+        Provider::Huawei,
+        Provider::Fitbit,
+        Provider::Garmin,
+        Provider::Oura,
+        Provider::Polar,
+        Provider::Whoop,
+        Provider::Withings,
+    ];
+
     /// Terra's spelling, used in customer payloads (`"STRAVA"`).
     pub fn terra_name(self) -> &'static str {
         match self {
             Provider::Strava => "STRAVA",
+            Provider::Huawei => "HUAWEI",
+            Provider::Fitbit => "FITBIT",
+            Provider::Garmin => "GARMIN",
+            Provider::Oura => "OURA",
+            Provider::Polar => "POLAR",
+            Provider::Whoop => "WHOOP",
+            Provider::Withings => "WITHINGS",
         }
     }
 
@@ -22,14 +48,21 @@ impl Provider {
     pub fn slug(self) -> &'static str {
         match self {
             Provider::Strava => "strava",
+            Provider::Huawei => "huawei",
+            Provider::Fitbit => "fitbit",
+            Provider::Garmin => "garmin",
+            Provider::Oura => "oura",
+            Provider::Polar => "polar",
+            Provider::Whoop => "whoop",
+            Provider::Withings => "withings",
         }
     }
 
+    /// From a slug or Terra's name, case-insensitively.
     pub fn from_slug(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "strava" => Some(Provider::Strava),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|p| p.slug().eq_ignore_ascii_case(s))
     }
 }
 

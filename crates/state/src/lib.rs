@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Outgoing, Record, TopicSpec};
@@ -41,6 +41,9 @@ pub struct StateStore {
     maps: RwLock<Maps>,
     /// Per partition, the next offset not yet applied; bumps on every applied record.
     applied: watch::Sender<Vec<u64>>,
+    /// Serialises [`sync_since`](Self::sync_since) barriers; holds when the last
+    /// completed one started.
+    last_sync: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl StateStore {
@@ -62,6 +65,7 @@ impl StateStore {
             bus,
             maps: RwLock::new(Maps::default()),
             applied,
+            last_sync: tokio::sync::Mutex::new(None),
         });
         // Initial load, synchronously, so the process starts with complete state.
         while !consumer.caught_up() {
@@ -98,6 +102,22 @@ impl StateStore {
     pub async fn sync(&self) -> Result<(), StateError> {
         let marker = format!("{:?}-{}", std::time::SystemTime::now(), std::process::id());
         self.append_and_wait(SYNC_KEY, Bytes::from(marker)).await
+    }
+
+    /// Like [`sync`](Self::sync), but coalesced: returns at once if a barrier that
+    /// started at or after `since` has completed, and runs at most one barrier at a
+    /// time. A consumer that finds no connection for a notification calls this with
+    /// the time it read the record: the connection may have been written (and the
+    /// notification acknowledged) before this process's tail applied it.
+    pub async fn sync_since(&self, since: Instant) -> Result<(), StateError> {
+        let mut last = self.last_sync.lock().await;
+        if last.is_some_and(|t| t >= since) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.sync().await?;
+        *last = Some(started);
+        Ok(())
     }
 
     fn apply(&self, r: &Record) {

@@ -7,12 +7,11 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
 
 use crate::handler::json_error;
-use crate::verifier::{Notification, ProviderVerifier, Rejection};
+use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 
 /// The Strava push subscription this deployment owns.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -32,6 +31,13 @@ pub struct StravaVerifier {
 impl StravaVerifier {
     pub fn new(config: StravaConfig) -> Self {
         Self { config }
+    }
+}
+
+impl StravaConfig {
+    /// Strava is mounted once a verify token is configured.
+    pub fn enabled(&self) -> bool {
+        !self.verify_token.is_empty()
     }
 }
 
@@ -77,7 +83,7 @@ impl ProviderVerifier for StravaVerifier {
         if mode != "subscribe" {
             return json_error(StatusCode::BAD_REQUEST, "hub.mode must be subscribe");
         }
-        if !crate::handler::constant_time_eq(
+        if !crate::signing::constant_time_eq(
             token.as_bytes(),
             self.config.verify_token.expose().as_bytes(),
         ) {
@@ -90,7 +96,8 @@ impl ProviderVerifier for StravaVerifier {
             .into_response()
     }
 
-    fn verify(&self, _headers: &HeaderMap, body: &Bytes) -> Result<Vec<Notification>, Rejection> {
+    fn verify(&self, req: &IngestRequest<'_>) -> Result<Vec<Notification>, Rejection> {
+        let body = req.body;
         // simd-json parses in place, so it gets its own copy; the original bytes are
         // what goes on the bus.
         let mut scratch = body.to_vec();
@@ -168,6 +175,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn verifier() -> StravaVerifier {
         StravaVerifier::new(StravaConfig {
@@ -182,7 +190,10 @@ mod tests {
     #[test]
     fn documented_example_is_accepted() {
         let n = verifier()
-            .verify(&HeaderMap::new(), &Bytes::from_static(EXAMPLE.as_bytes()))
+            .verify(&IngestRequest::new(
+                &HeaderMap::new(),
+                &Bytes::from_static(EXAMPLE.as_bytes()),
+            ))
             .unwrap();
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].provider_user_id, "134815");
@@ -194,18 +205,24 @@ mod tests {
         let other = EXAMPLE.replace("120475", "999");
         assert_eq!(
             verifier()
-                .verify(&HeaderMap::new(), &Bytes::from(other))
+                .verify(&IngestRequest::new(&HeaderMap::new(), &Bytes::from(other)))
                 .unwrap_err(),
             Rejection::Forbidden("unknown subscription_id")
         );
         let missing = EXAMPLE.replace(r#""owner_id":134815,"#, "");
         assert!(matches!(
-            verifier().verify(&HeaderMap::new(), &Bytes::from(missing)),
+            verifier().verify(&IngestRequest::new(
+                &HeaderMap::new(),
+                &Bytes::from(missing)
+            )),
             Err(Rejection::Malformed(_))
         ));
         let wrong_type = EXAMPLE.replace("1360128428", "\"abc\"");
         assert!(matches!(
-            verifier().verify(&HeaderMap::new(), &Bytes::from(wrong_type)),
+            verifier().verify(&IngestRequest::new(
+                &HeaderMap::new(),
+                &Bytes::from(wrong_type)
+            )),
             Err(Rejection::Malformed(_))
         ));
     }
@@ -221,7 +238,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bodies_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = verifier().verify(&HeaderMap::new(), &Bytes::from(bytes));
+            let _ = verifier().verify(&IngestRequest::new(&HeaderMap::new(), &Bytes::from(bytes)));
         }
 
         #[test]

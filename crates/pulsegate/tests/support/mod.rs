@@ -245,6 +245,57 @@ client_secret = "test-client-secret"
         body["user_id"].as_str().unwrap().to_string()
     }
 
+    /// Registers a connection for any provider; returns pulsegate's user_id.
+    pub async fn connect(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> String {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/admin/connections",
+                Some(serde_json::json!({
+                    "provider": provider,
+                    "provider_user_id": provider_user_id,
+                    "reference_id": format!("customer-{provider}-{provider_user_id}"),
+                    "access_token": access_token,
+                    "refresh_token": refresh_token,
+                    "expires_at": 4102444800i64,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["user_id"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /v1/ingest/{provider}` with the given headers and body; returns the status
+    /// and the response body.
+    pub async fn push_raw(
+        &self,
+        provider: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, String) {
+        let mut req = reqwest::Client::new().post(self.url(&format!("/v1/ingest/{provider}")));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// How many pushes ingest accepted (appended) for `provider` (from /metrics).
+    pub async fn accepted(&self, provider: &str) -> f64 {
+        self.metric(&format!(
+            "pulsegate_ingest_requests_total{{provider=\"{provider}\",outcome=\"accepted\""
+        ))
+        .await
+    }
+
     pub async fn metric(&self, name_and_labels: &str) -> f64 {
         let text = reqwest::get(self.url("/metrics"))
             .await

@@ -15,7 +15,7 @@ use pulsegate_schema::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-pub use client::{expires_soon, Fetched, Reply, StravaClient, REFRESH_MARGIN_SECS};
+pub use client::{Fetched, StravaClient};
 
 use crate::events::{build_event, terra_user};
 use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig, StravaConfig};

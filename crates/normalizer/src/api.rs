@@ -1,0 +1,486 @@
+//! What every provider's REST client shares: transient-failure retries with backoff
+//! (honouring `Retry-After`), per-endpoint metrics, and the OAuth2 token lifecycle of a
+//! connection (refresh before expiry or once after a 401, one refresh per connection at
+//! a time, the new tokens stored on the state topic). Provider modules add only their
+//! URLs, their response types and their mapping.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use pulsegate_schema::{Connection, Secret};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::dedupe::KeyedLocks;
+use crate::http::{HttpClient, HttpError, HttpResponse};
+use crate::retry::Backoff;
+use crate::{Ctx, NormalizeError, RetryConfig};
+
+/// Refresh when the access token expires within this many seconds.
+pub const REFRESH_MARGIN_SECS: i64 = 300;
+
+/// A non-transient answer from a provider.
+#[derive(Debug)]
+pub enum Reply<T> {
+    Ok(T),
+    /// 404.
+    NotFound,
+    /// 401: the token is not (or no longer) valid.
+    Unauthorized,
+    /// 403: the token lacks the scope.
+    Forbidden,
+    /// Any other 4xx (or 400 from a token endpoint).
+    Rejected(StatusCode),
+}
+
+impl<T> Reply<T> {
+    /// Re-types a non-`Ok` reply.
+    pub fn map_never<U>(self) -> Reply<U> {
+        match self {
+            Reply::Ok(_) => unreachable!("map_never on Ok"),
+            Reply::NotFound => Reply::NotFound,
+            Reply::Unauthorized => Reply::Unauthorized,
+            Reply::Forbidden => Reply::Forbidden,
+            Reply::Rejected(s) => Reply::Rejected(s),
+        }
+    }
+}
+
+/// What an authorized fetch for a connection came to.
+#[derive(Debug)]
+pub enum Authorized<T> {
+    Ok(T),
+    /// 404 from the provider.
+    NotFound,
+    /// The provider refused the connection's credentials (after one refresh): a
+    /// `connection_error` is due. The message names no secret.
+    ConnectionError(&'static str),
+}
+
+/// How the application authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` as form fields (Strava, WHOOP, Oura, Huawei).
+    Body,
+    /// HTTP Basic `client_id:client_secret` (Fitbit, Polar, Garmin).
+    Basic,
+}
+
+/// The shape of the token endpoint's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenShape {
+    /// RFC 6749: `{"access_token","refresh_token","expires_in"}` (or Strava's `expires_at`).
+    Standard,
+    /// Withings: `{"status":0,"body":{…standard fields…}}`, with `action=requesttoken`.
+    Withings,
+}
+
+/// A provider application's OAuth2 token endpoint and credentials.
+#[derive(Clone, Debug)]
+pub struct OAuthApp {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub client_auth: ClientAuth,
+    pub shape: TokenShape,
+}
+
+/// One provider's API access: HTTP client, retries, metrics and token refresh.
+pub struct ProviderApi {
+    provider: &'static str,
+    /// Display name used in messages ("Strava").
+    name: &'static str,
+    pub http: HttpClient,
+    retry: RetryConfig,
+    oauth: Option<OAuthApp>,
+    refresh_locks: KeyedLocks,
+    /// Refreshed connections whose storing failed: the provider may have invalidated
+    /// the old refresh token already, so the next attempt stores these instead.
+    unsaved: Mutex<HashMap<String, Connection>>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Secret,
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+    #[serde(default)]
+    expires_at: i64,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct WithingsTokenResponse {
+    status: i64,
+    #[serde(default)]
+    body: Option<TokenResponse>,
+}
+
+impl ProviderApi {
+    pub fn new(
+        provider: &'static str,
+        name: &'static str,
+        timeout: Duration,
+        retry: &RetryConfig,
+        oauth: Option<OAuthApp>,
+    ) -> Result<Self, NormalizeError> {
+        if let Some(app) = &oauth {
+            if app.client_id.is_empty() || app.client_secret.is_empty() {
+                tracing::warn!(
+                    provider,
+                    "client_id/client_secret not configured: token refresh will fail"
+                );
+            }
+        }
+        Ok(Self {
+            provider,
+            name,
+            http: HttpClient::new(timeout)?,
+            retry: retry.clone(),
+            oauth,
+            refresh_locks: KeyedLocks::new(),
+            unsaved: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// `GET url` with the connection's bearer token, refreshing the token first when it
+    /// is about to expire, or once after a 401. The body is decoded as `T`; a body that
+    /// does not decode drops the notification (`bad_response`).
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<Authorized<T>, NormalizeError> {
+        let bytes = self.get_authorized(conn, ctx, endpoint, url).await?;
+        Ok(match bytes {
+            Authorized::Ok(body) => match serde_json::from_slice::<T>(&body) {
+                Ok(v) => Authorized::Ok(v),
+                Err(e) => {
+                    return Err(NormalizeError::dropped(
+                        "bad_response",
+                        format!("{} {endpoint}: unexpected response: {e}", self.name),
+                    ))
+                }
+            },
+            Authorized::NotFound => Authorized::NotFound,
+            Authorized::ConnectionError(m) => Authorized::ConnectionError(m),
+        })
+    }
+
+    /// Like [`get_json`](Self::get_json), returning the raw body.
+    pub async fn get_authorized(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<Authorized<bytes::Bytes>, NormalizeError> {
+        let mut conn = conn.clone();
+        let mut refreshed = false;
+        if self.oauth.is_some() && expires_soon(&conn) {
+            match self.refresh_connection(&conn, ctx).await? {
+                Ok(c) => conn = c,
+                Err(why) => return Ok(Authorized::ConnectionError(why)),
+            }
+            refreshed = true;
+        }
+        loop {
+            let resp = self
+                .call(endpoint, || {
+                    self.http.get_bearer(url, conn.access_token.expose())
+                })
+                .await?;
+            match classify(&resp) {
+                Reply::Ok(()) => return Ok(Authorized::Ok(resp.body)),
+                Reply::NotFound => return Ok(Authorized::NotFound),
+                Reply::Unauthorized if !refreshed && self.oauth.is_some() => {
+                    tracing::info!(
+                        provider = self.provider,
+                        "provider answered 401; refreshing the access token once"
+                    );
+                    match self.refresh_connection(&conn, ctx).await? {
+                        Ok(c) => conn = c,
+                        Err(why) => return Ok(Authorized::ConnectionError(why)),
+                    }
+                    refreshed = true;
+                }
+                Reply::Unauthorized => {
+                    return Ok(Authorized::ConnectionError(
+                        "the provider rejected the access token (HTTP 401)",
+                    ))
+                }
+                Reply::Forbidden => {
+                    return Ok(Authorized::ConnectionError(
+                        "the provider refused access to the data (HTTP 403)",
+                    ))
+                }
+                Reply::Rejected(status) => {
+                    return Err(NormalizeError::dropped(
+                        "api_rejected",
+                        format!(
+                            "{} answered HTTP {} for {endpoint}",
+                            self.name,
+                            status.as_u16()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Gets a fresh token for `conn` (or one another task just stored) and persists it.
+    /// `Ok(Err(why))`: the provider refused; a `connection_error` is due.
+    pub async fn refresh_connection(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<Result<Connection, &'static str>, NormalizeError> {
+        let Some(app) = &self.oauth else {
+            return Ok(Err("this provider's tokens cannot be refreshed"));
+        };
+        let _one_at_a_time = self.refresh_locks.lock(&conn.user_id).await;
+        let pending = self
+            .unsaved
+            .lock()
+            .expect("unsaved lock")
+            .remove(&conn.user_id);
+        if let Some(c) = pending {
+            return self.save(c, ctx).await.map(Ok);
+        }
+        let current = ctx
+            .state
+            .connection(&conn.user_id)
+            .map(|c| (*c).clone())
+            .unwrap_or_else(|| conn.clone());
+        if current.access_token != conn.access_token && !expires_soon(&current) {
+            // Refreshed while we waited for the lock.
+            return Ok(Ok(current));
+        }
+        if current.refresh_token.is_empty() {
+            self.count_refresh("missing");
+            return Ok(Err("no refresh token is stored for this connection"));
+        }
+        let reply = match self.refresh(app, &current.refresh_token).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.count_refresh("error");
+                return Err(e);
+            }
+        };
+        match reply {
+            Reply::Ok(tok) => {
+                self.count_refresh("success");
+                let mut c = current;
+                c.access_token = tok.access_token;
+                if let Some(rt) = tok.refresh_token.filter(|t| !t.is_empty()) {
+                    c.refresh_token = rt;
+                }
+                c.expires_at = if tok.expires_at > 0 {
+                    tok.expires_at
+                } else {
+                    tok.expires_in.map(|s| now_secs() + s).unwrap_or(0)
+                };
+                tracing::info!(
+                    provider = self.provider,
+                    expires_at = c.expires_at,
+                    "refreshed the access token"
+                );
+                self.save(c, ctx).await.map(Ok)
+            }
+            _ => {
+                self.count_refresh("rejected");
+                Ok(Err("the provider refused to refresh the access token"))
+            }
+        }
+    }
+
+    async fn save(&self, c: Connection, ctx: &Ctx) -> Result<Connection, NormalizeError> {
+        match ctx.state.put_connection(&c).await {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                self.unsaved
+                    .lock()
+                    .expect("unsaved lock")
+                    .insert(c.user_id.clone(), c);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The refresh-token grant at the application's token endpoint.
+    async fn refresh(
+        &self,
+        app: &OAuthApp,
+        refresh_token: &Secret,
+    ) -> Result<Reply<TokenResponse>, NormalizeError> {
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        if app.shape == TokenShape::Withings {
+            fields.push(("action", "requesttoken"));
+        }
+        if app.client_auth == ClientAuth::Body {
+            fields.push(("client_id", app.client_id.as_str()));
+            fields.push(("client_secret", app.client_secret.expose()));
+        }
+        let basic = (app.client_auth == ClientAuth::Basic)
+            .then(|| (app.client_id.as_str(), app.client_secret.expose()));
+        let resp = self
+            .call("oauth_token", || {
+                self.http.post_form_auth(&app.token_url, &fields, basic)
+            })
+            .await?;
+        Ok(match classify(&resp) {
+            Reply::Ok(()) => match parse_token(app.shape, &resp.body) {
+                Some(t) => Reply::Ok(t),
+                // Never echo the body: it may hold tokens.
+                None => Reply::Rejected(resp.status),
+            },
+            other => other.map_never(),
+        })
+    }
+
+    /// Runs one API call, retrying 429/5xx/timeouts/connection errors with backoff
+    /// (honouring `Retry-After`). Returns the first non-transient response.
+    pub async fn call<F, Fut>(
+        &self,
+        endpoint: &'static str,
+        send: F,
+    ) -> Result<HttpResponse, NormalizeError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<HttpResponse, HttpError>>,
+    {
+        let mut backoff = Backoff::new(&self.retry);
+        loop {
+            let started = Instant::now();
+            let result = send().await;
+            metrics::histogram!(
+                "pulsegate_provider_api_seconds",
+                "provider" => self.provider,
+                "endpoint" => endpoint
+            )
+            .record(started.elapsed().as_secs_f64());
+            let (outcome, transient, retry_after, last) = match &result {
+                Ok(r) => (
+                    status_outcome(r.status),
+                    r.status == StatusCode::TOO_MANY_REQUESTS || r.status.is_server_error(),
+                    r.retry_after(),
+                    format!("HTTP {}", r.status.as_u16()),
+                ),
+                Err(e) => (e.outcome(), e.is_transient(), None, e.to_string()),
+            };
+            metrics::counter!(
+                "pulsegate_provider_api_requests_total",
+                "provider" => self.provider,
+                "endpoint" => endpoint,
+                "outcome" => outcome
+            )
+            .increment(1);
+            if !transient {
+                return result.map_err(NormalizeError::from);
+            }
+            if !backoff.record_attempt() {
+                return Err(NormalizeError::TransientExhausted {
+                    endpoint,
+                    attempts: backoff.attempts(),
+                    last,
+                });
+            }
+            let delay = backoff.delay(retry_after);
+            tracing::warn!(
+                provider = self.provider,
+                endpoint,
+                attempt = backoff.attempts(),
+                delay_ms = delay.as_millis() as u64,
+                error = %last,
+                "provider call failed transiently; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn count_refresh(&self, outcome: &'static str) {
+        metrics::counter!(
+            "pulsegate_token_refresh_total",
+            "provider" => self.provider,
+            "outcome" => outcome
+        )
+        .increment(1);
+    }
+}
+
+fn parse_token(shape: TokenShape, body: &[u8]) -> Option<TokenResponse> {
+    let t = match shape {
+        TokenShape::Standard => serde_json::from_slice::<TokenResponse>(body).ok()?,
+        TokenShape::Withings => {
+            let w = serde_json::from_slice::<WithingsTokenResponse>(body).ok()?;
+            if w.status != 0 {
+                return None;
+            }
+            w.body?
+        }
+    };
+    (!t.access_token.is_empty()).then_some(t)
+}
+
+/// Sorts a response into a [`Reply`] by status.
+pub fn classify(resp: &HttpResponse) -> Reply<()> {
+    match resp.status {
+        s if s.is_success() => Reply::Ok(()),
+        StatusCode::NOT_FOUND => Reply::NotFound,
+        StatusCode::UNAUTHORIZED => Reply::Unauthorized,
+        StatusCode::FORBIDDEN => Reply::Forbidden,
+        s => Reply::Rejected(s),
+    }
+}
+
+fn status_outcome(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200..=299 => "ok",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        429 => "rate_limited",
+        500..=599 => "server_error",
+        _ => "client_error",
+    }
+}
+
+/// True when the token expires within [`REFRESH_MARGIN_SECS`] (0 = unknown: never).
+pub fn expires_soon(conn: &Connection) -> bool {
+    conn.expires_at > 0 && conn.expires_at - now_secs() < REFRESH_MARGIN_SECS
+}
+
+fn now_secs() -> i64 {
+    (pulsegate_schema::now_ms() / 1000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_shapes() {
+        let std = br#"{"access_token":"a","refresh_token":"r","expires_in":3600}"#;
+        let t = parse_token(TokenShape::Standard, std).unwrap();
+        assert_eq!(t.access_token.expose(), "a");
+        assert_eq!(t.expires_in, Some(3600));
+        let w = br#"{"status":0,"body":{"userid":"1","access_token":"a","refresh_token":"r","expires_in":10800}}"#;
+        assert!(parse_token(TokenShape::Withings, w).is_some());
+        let failed = br#"{"status":503,"error":"invalid refresh token"}"#;
+        assert!(parse_token(TokenShape::Withings, failed).is_none());
+        assert!(parse_token(TokenShape::Standard, br#"{"access_token":""}"#).is_none());
+        assert!(parse_token(TokenShape::Standard, b"not json").is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! fitbit: end-to-end tests (being written).

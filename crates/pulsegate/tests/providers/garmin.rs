@@ -1,0 +1,1 @@
+//! garmin: end-to-end tests (being written).

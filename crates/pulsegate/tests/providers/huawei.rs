@@ -1,0 +1,1 @@
+//! huawei: end-to-end tests (being written).

@@ -1,0 +1,15 @@
+//! Every provider end to end on the embedded bus: the provider's documented example
+//! notifications, signed by an independent implementation in the test, go in; signed
+//! Terra-shaped webhooks come out at a customer sink. Tampered, wrongly keyed, wrongly
+//! encoded or stale notifications get 401 and nothing is enqueued.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod huawei;
+mod fitbit;
+mod garmin;
+mod oura;
+mod polar;
+mod whoop;
+mod withings;

@@ -1,0 +1,1 @@
+//! oura: end-to-end tests (being written).

@@ -1,0 +1,1 @@
+//! whoop: end-to-end tests (being written).

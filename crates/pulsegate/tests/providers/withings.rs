@@ -1,0 +1,1 @@
+//! withings: end-to-end tests (being written).
