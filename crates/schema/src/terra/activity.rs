@@ -1,62 +1,11 @@
-//! Customer-facing payloads, field for field as in Terra's data models (`terra-python`'s
-//! `terra/types`). Optional fields are skipped when absent, so bodies carry no nulls and
-//! no field Terra's models do not know.
+//! Terra `Activity`: the subset pulsegate fills today. Several of these sub-structs are
+//! subsets of models Terra shares with other data types; the full versions live in `common`
+//! (`Full…`), because callers build these with exhaustive struct literals.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// `TerraUser`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct User {
-    pub user_id: String,
-    pub provider: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub active: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_webhook_update: Option<String>,
-}
-
-/// A data event: `ActivityEvent`, `SleepEvent`, … (`{"type","user","data","version"}`).
-#[derive(Debug, Serialize)]
-pub struct DataEvent<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    pub event_type: &'a str,
-    pub user: &'a User,
-    pub data: Vec<T>,
-    pub version: &'a str,
-}
-
-/// Lifecycle events with a status and message: `DeauthEvent`, `AccessRevokedEvent`,
-/// `ConnectionErrorEvent`. Terra's models for these carry no `version`.
-#[derive(Debug, Serialize)]
-pub struct StatusEvent<'a> {
-    #[serde(rename = "type")]
-    pub event_type: &'a str,
-    pub user: &'a User,
-    pub status: &'a str,
-    pub message: &'a str,
-}
-
-/// pulsegate's `activity_deleted`: the provider deleted an activity summary.
-#[derive(Debug, Serialize)]
-pub struct ActivityDeletedEvent<'a> {
-    #[serde(rename = "type")]
-    pub event_type: &'a str,
-    pub user: &'a User,
-    pub data: Vec<DeletedSummary>,
-    pub version: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeletedSummary {
-    pub summary_id: String,
-}
-
-/// `Activity` (subset pulsegate fills today; every name is Terra's).
-#[derive(Debug, Serialize, Default)]
+/// Terra `Activity` (subset pulsegate fills today; every name is Terra's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Activity {
     pub metadata: ActivityMetadata,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,8 +28,9 @@ pub struct Activity {
     pub work_data: Option<WorkData>,
 }
 
-/// `ActivityMetadata`. `type` is Terra's activity type code; `upload_type` its upload code.
-#[derive(Debug, Serialize, Default)]
+/// Terra `ActivityMetadata` (subset). `type` is Terra's activity type code; `upload_type`
+/// its upload code.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActivityMetadata {
     pub summary_id: String,
     pub start_time: String,
@@ -98,13 +48,15 @@ pub struct ActivityMetadata {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `DistanceData`, subset: `summary`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DistanceData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<DistanceSummary>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `DistanceDataSummary` (subset).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DistanceSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_meters: Option<i64>,
@@ -114,7 +66,9 @@ pub struct DistanceSummary {
     pub elevation: Option<ElevationData>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `ElevationData`, subset.
+/// Every field: [`FullElevationData`](super::FullElevationData).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ElevationData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gain_actual_meters: Option<f64>,
@@ -124,19 +78,25 @@ pub struct ElevationData {
     pub min_meters: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `CaloriesData`, subset.
+/// Every field: [`FullCaloriesData`](super::FullCaloriesData).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaloriesData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_burned_calories: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `HeartRateData`, subset: `summary`.
+/// Every field: [`FullHeartRateData`](super::FullHeartRateData).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HeartRateData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<HeartRateSummary>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `HeartRateDataSummary`, subset.
+/// Every field: [`HeartRateDataSummary`](super::HeartRateDataSummary).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HeartRateSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avg_hr_bpm: Option<f64>,
@@ -144,7 +104,8 @@ pub struct HeartRateSummary {
     pub max_hr_bpm: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `MovementData` (subset).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MovementData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avg_speed_meters_per_second: Option<f64>,
@@ -154,7 +115,9 @@ pub struct MovementData {
     pub avg_cadence_rpm: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `ActiveDurationsData`, subset.
+/// Every field: [`FullActiveDurationsData`](super::FullActiveDurationsData).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActiveDurationsData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity_seconds: Option<f64>,
@@ -162,7 +125,8 @@ pub struct ActiveDurationsData {
     pub rest_seconds: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `PowerData` (subset).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PowerData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avg_watts: Option<f64>,
@@ -170,20 +134,23 @@ pub struct PowerData {
     pub max_watts: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `DeviceData`, subset: `name`.
+/// Every field: [`FullDeviceData`](super::FullDeviceData).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize, Default)]
+/// Terra `PolylineMapData`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolylineMapData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary_polyline: Option<String>,
 }
 
-/// `WorkData`: mechanical work output of the workout.
-#[derive(Debug, Serialize, Default)]
+/// Terra `WorkData`: mechanical work output of the workout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work_kilojoules: Option<f64>,
