@@ -65,6 +65,10 @@ pub fn router(state: Arc<StateStore>, bus: Arc<dyn Bus>, config: AdminConfig) ->
                 .delete(destinations::delete),
         )
         .route("/v1/admin/dead-letters", get(dead_letters::list))
+        .route(
+            "/v1/admin/dead-letters/replay",
+            axum::routing::post(dead_letters::replay),
+        )
         .layer(middleware::from_fn_with_state(s.clone(), require_token))
         .with_state(s)
 }

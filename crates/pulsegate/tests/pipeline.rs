@@ -405,6 +405,49 @@ async fn failing_destination_recovers_by_retries_and_dead_ones_dead_letter(backe
         .await;
     assert_eq!(body["dead_letters"].as_array().unwrap().len(), 0);
     assert!(pg.metric("pulsegate_dead_letters_total").await >= 8.0);
+
+    // The dead destination comes back: replaying its dead letters delivers each event
+    // once more, with the webhook-id of the failed attempts; a second replay does nothing.
+    let failed_ids: HashSet<String> = dead
+        .received()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    assert_eq!(failed_ids.len(), 8);
+    dead.set_behaviour(Behaviour::Ok);
+    let replay = |body: serde_json::Value| {
+        let pg = &pg;
+        async move {
+            pg.admin(
+                reqwest::Method::POST,
+                "/v1/admin/dead-letters/replay",
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, body) = replay(serde_json::json!({})).await;
+    assert_eq!(status, 400, "a replay needs a filter: {body}");
+    let (status, body) = replay(serde_json::json!({"destination_id": "dead"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["replayed"], 8, "{body}");
+    assert!(
+        dead.wait_for(40, Duration::from_secs(30)).await,
+        "replayed deliveries: {}",
+        dead.count()
+    );
+    let (_, body) = replay(serde_json::json!({"destination_id": "dead"})).await;
+    assert_eq!(body["replayed"], 0, "{body}");
+    assert_eq!(body["already_replayed"], 8, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = dead.received().into_iter().skip(32).collect();
+    assert_eq!(after.len(), 8, "each dead letter delivered once on replay");
+    assert!(after.iter().all(|r| r.status == 200));
+    let replayed_ids: HashSet<String> = after
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    assert_eq!(replayed_ids, failed_ids);
 }
 
 both_backends!(

@@ -148,6 +148,8 @@ impl Destination {
 pub enum StateKey {
     Connection(String),
     Destination(String),
+    /// A dead letter (`partition:offset` on `dead_letters`) that was replayed.
+    Replayed(String),
 }
 
 impl StateKey {
@@ -155,6 +157,7 @@ impl StateKey {
         match self {
             StateKey::Connection(id) => format!("connection/{id}"),
             StateKey::Destination(id) => format!("destination/{id}"),
+            StateKey::Replayed(id) => format!("replayed/{id}"),
         }
     }
 
@@ -163,6 +166,7 @@ impl StateKey {
         match kind {
             "connection" => Some(StateKey::Connection(id.to_string())),
             "destination" => Some(StateKey::Destination(id.to_string())),
+            "replayed" => Some(StateKey::Replayed(id.to_string())),
             _ => None,
         }
     }

@@ -33,6 +33,8 @@ struct Maps {
     connections: HashMap<String, Arc<Connection>>,
     by_provider_user: HashMap<(Provider, String), String>,
     destinations: HashMap<String, Arc<Destination>>,
+    /// Dead letters already replayed (`partition:offset`).
+    replayed: std::collections::HashSet<String>,
 }
 
 /// The materialised view of the `state` topic.
@@ -148,6 +150,13 @@ impl StateStore {
                     }
                 }
             }
+            StateKey::Replayed(id) => {
+                if r.payload.is_empty() {
+                    maps.replayed.remove(&id);
+                } else {
+                    maps.replayed.insert(id);
+                }
+            }
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);
                 if !r.payload.is_empty() {
@@ -237,6 +246,21 @@ impl StateStore {
     pub async fn delete_destination(&self, id: &str) -> Result<(), StateError> {
         self.write(StateKey::Destination(id.to_string()), Bytes::new())
             .await
+    }
+
+    /// Records that the dead letter at `partition:offset` was replayed.
+    pub async fn mark_replayed(&self, dead_letter: &str) -> Result<(), StateError> {
+        let at = pulsegate_schema::now_ms().to_string();
+        self.write(StateKey::Replayed(dead_letter.to_string()), at.into())
+            .await
+    }
+
+    pub fn was_replayed(&self, dead_letter: &str) -> bool {
+        self.maps
+            .read()
+            .expect("state lock")
+            .replayed
+            .contains(dead_letter)
     }
 
     pub fn connection(&self, user_id: &str) -> Option<Arc<Connection>> {
