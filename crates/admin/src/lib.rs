@@ -7,6 +7,7 @@
 mod connections;
 mod dead_letters;
 mod destinations;
+mod integrations;
 
 use std::sync::Arc;
 
@@ -63,6 +64,11 @@ pub fn router(state: Arc<StateStore>, bus: Arc<dyn Bus>, config: AdminConfig) ->
             get(destinations::get_one)
                 .put(destinations::update)
                 .delete(destinations::delete),
+        )
+        .route("/v1/admin/integrations", get(integrations::list))
+        .route(
+            "/v1/admin/integrations/{provider}",
+            get(integrations::get_one).put(integrations::put),
         )
         .route("/v1/admin/dead-letters", get(dead_letters::list))
         .route(

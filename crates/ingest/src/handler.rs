@@ -11,6 +11,7 @@ use axum::Router;
 use bytes::Bytes;
 use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
+use pulsegate_state::StateStore;
 
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
@@ -18,6 +19,8 @@ use crate::IngestConfig;
 #[derive(Clone)]
 struct IngestState {
     bus: Arc<dyn Bus>,
+    /// Integrations switched off through the admin API answer 404.
+    state: Arc<StateStore>,
     providers: Arc<HashMap<&'static str, Mounted>>,
     /// The body limit of providers without one of their own.
     max_body_bytes: usize,
@@ -47,7 +50,7 @@ impl Mounted {
 
 /// The ingest routes: `GET|HEAD|POST /v1/ingest/{provider}`. Providers without
 /// configuration are not mounted (404).
-pub fn router(bus: Arc<dyn Bus>, config: &IngestConfig) -> Router {
+pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) -> Router {
     let verifiers = crate::providers::registry(config);
     let largest = verifiers
         .iter()
@@ -59,6 +62,7 @@ pub fn router(bus: Arc<dyn Bus>, config: &IngestConfig) -> Router {
         .collect();
     let state = IngestState {
         bus,
+        state,
         providers: Arc::new(providers),
         max_body_bytes: config.max_body_bytes,
     };
@@ -75,7 +79,10 @@ async fn handshake(
     headers: HeaderMap,
 ) -> Response {
     match state.providers.get(provider.as_str()) {
-        Some(m) => m.verifier.handshake(query.as_deref(), &headers),
+        Some(m) if state.state.integration_enabled(m.verifier.provider()) => {
+            m.verifier.handshake(query.as_deref(), &headers)
+        }
+        Some(_) => disabled(),
         None => Rejection::NotFound.into_response(),
     }
 }
@@ -94,6 +101,10 @@ async fn push(
     };
     let verifier = &mounted.verifier;
     let slug = verifier.provider().slug();
+    if !state.state.integration_enabled(verifier.provider()) {
+        count(slug, "rejected", Some("disabled"));
+        return disabled();
+    }
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -231,6 +242,10 @@ fn count(provider: &'static str, outcome: &'static str, reason: Option<&'static 
         metrics::counter!("pulsegate_ingest_rejects_total", "provider" => provider, "reason" => reason)
             .increment(1);
     }
+}
+
+fn disabled() -> Response {
+    json_error(StatusCode::NOT_FOUND, "integration disabled")
 }
 
 /// `{"error": message}` with the given status.

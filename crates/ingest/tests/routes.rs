@@ -28,7 +28,14 @@ async fn setup() -> (tempfile::TempDir, EmbeddedBus, axum::Router) {
         },
         ..IngestConfig::default()
     };
-    let app = router(Arc::new(bus.clone()) as Arc<dyn Bus>, &cfg);
+    let dyn_bus = Arc::new(bus.clone()) as Arc<dyn Bus>;
+    let state = pulsegate_state::StateStore::start(
+        dyn_bus.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let app = router(dyn_bus, state, &cfg);
     (dir, bus, app)
 }
 

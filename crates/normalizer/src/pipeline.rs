@@ -96,6 +96,11 @@ impl Normalizer {
             tracing::info!("no normalizer for this provider; dropped");
             return Handled::Done;
         };
+        if !self.ctx.state.integration_enabled(raw.provider) {
+            count_dropped(slug, "integration_disabled");
+            tracing::info!("integration disabled; dropped");
+            return Handled::Done;
+        }
         let _user = self
             .user_locks
             .lock(&RawNotification::bus_key(
@@ -134,7 +139,17 @@ impl Normalizer {
         }
 
         match provider.normalize(raw, &conn, &self.ctx).await {
-            Ok(events) => {
+            Ok(mut events) => {
+                // Data types the integration does not enable are never delivered.
+                let before = events.len();
+                events.retain(|e| {
+                    self.ctx
+                        .state
+                        .integration_wants(raw.provider, e.event_type.as_str())
+                });
+                if events.len() < before {
+                    count_dropped(slug, "data_type_disabled");
+                }
                 if let Some(first) = events.first() {
                     span.record("event_id", first.event_id.as_str());
                 }
@@ -178,7 +193,6 @@ impl Normalizer {
         }
     }
 
-    /// Appends `events` to the events topic; durable when this returns `Ok`.
     /// The connection this notification belongs to. A miss is confirmed with a state
     /// barrier first: the connection may have been created (and the notification
     /// acknowledged) before this process's view of the state topic caught up.
@@ -194,6 +208,7 @@ impl Normalizer {
         Ok(state.connection_for(raw.provider, &raw.provider_user_id))
     }
 
+    /// Appends `events` to the events topic; durable when this returns `Ok`.
     async fn store(&self, events: &[NormalizedEvent]) -> Result<(), NormalizeError> {
         let mut records = Vec::with_capacity(events.len());
         for e in events {

@@ -98,7 +98,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let mut app = http::ops_router(metrics, bus.clone());
     if roles.ingest {
         app = app
-            .merge(pulsegate_ingest::router(bus.clone(), &config.ingest))
+            .merge(pulsegate_ingest::router(
+                bus.clone(),
+                state.clone(),
+                &config.ingest,
+            ))
             .merge(pulsegate_admin::router(
                 state.clone(),
                 bus.clone(),

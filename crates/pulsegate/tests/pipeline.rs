@@ -555,3 +555,111 @@ fn bad_config_fails_with_one_line_naming_the_key_and_env_overrides_apply() {
     ]);
     assert!(String::from_utf8_lossy(&bad_secret.stderr).contains("server.listen"));
 }
+
+both_backends!(
+    integrations_switch,
+    a_disabled_integration_refuses_notifications_and_resumes_when_re_enabled
+);
+
+async fn a_disabled_integration_refuses_notifications_and_resumes_when_re_enabled(
+    backend: Backend,
+) {
+    let strava = strava_with_athletes(1).await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    let extra = format!(
+        "{FAST_DISPATCH}{}",
+        destination("sink", &sink.url(), &test_secret(11), &[])
+    );
+    let pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
+    connect_all(&pg, 1).await;
+    let client = reqwest::Client::new();
+    let put = |body: serde_json::Value| {
+        let pg = &pg;
+        async move {
+            pg.admin(
+                reqwest::Method::PUT,
+                "/v1/admin/integrations/strava",
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Off: the route answers 404 (handshake and push) and nothing is enqueued.
+    let (status, body) = put(serde_json::json!({"enabled": false})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], false);
+    let accepted = pg.accepted("strava").await;
+    let status = push(
+        &client,
+        pg.port,
+        strava_event("activity", 81_001, "create", 1, "{}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let handshake = client
+        .get(pg.url(&format!(
+            "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=c&hub.verify_token={VERIFY_TOKEN}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handshake.status().as_u16(), 404);
+    assert_eq!(pg.accepted("strava").await, accepted);
+
+    // On, but only sleep data: an activity is accepted from Strava and not delivered.
+    let (status, body) = put(serde_json::json!({"enabled": true, "data_types": ["sleep"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let status = push(
+        &client,
+        pg.port,
+        strava_event("activity", 81_002, "create", 1, "{}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg
+        .metric(
+            "pulsegate_normalizer_dropped_total{provider=\"strava\",reason=\"data_type_disabled\"",
+        )
+        .await
+        < 1.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "activity was not filtered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every data type again: delivered.
+    let (status, _) = put(serde_json::json!({"enabled": true, "data_types": []})).await;
+    assert_eq!(status, 200);
+    let status = push(
+        &client,
+        pg.port,
+        strava_event("activity", 81_003, "create", 1, "{}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(sink.wait_for(1, Duration::from_secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(summary_ids(&sink), vec!["81003".to_string()]);
+
+    // Validation.
+    let (status, body) = put(serde_json::json!({"enabled": true, "data_types": ["steps"]})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = pg
+        .admin(
+            reqwest::Method::PUT,
+            "/v1/admin/integrations/nope",
+            Some(serde_json::json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = pg
+        .admin(reqwest::Method::GET, "/v1/admin/integrations", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["integrations"].as_array().unwrap().len(), 8, "{body}");
+}

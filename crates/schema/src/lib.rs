@@ -10,8 +10,8 @@ pub mod terra;
 
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
-    Connection, ConnectionStatus, DeadLetter, Destination, Provider, RawNotification, RetryTask,
-    StateKey,
+    Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider, RawNotification,
+    RetryTask, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
 

@@ -58,6 +58,11 @@ impl Provider {
         }
     }
 
+    /// Position in [`Provider::ALL`] (for per-provider tables).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// From a slug or Terra's name, case-insensitively.
     pub fn from_slug(s: &str) -> Option<Self> {
         Self::ALL
@@ -119,6 +124,43 @@ pub struct Connection {
     pub created_at_ms: u64,
 }
 
+/// The data types customers can receive (Terra's data event types).
+pub const DATA_TYPES: [&str; 7] = [
+    "activity",
+    "athlete",
+    "body",
+    "daily",
+    "menstruation",
+    "nutrition",
+    "sleep",
+];
+
+/// A provider integration's switches, on the state topic as `integration/{provider}`.
+/// No record = enabled with every data type (the config decides what is mounted).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Integration {
+    pub provider: Provider,
+    pub enabled: bool,
+    /// Data types fetched and delivered (see [`DATA_TYPES`]); empty = all.
+    #[serde(default)]
+    pub data_types: Vec<String>,
+    /// Scopes requested at connect time; `None` = the provider's defaults.
+    #[serde(default)]
+    pub scopes: Option<String>,
+    #[serde(default)]
+    pub updated_at_ms: u64,
+}
+
+impl Integration {
+    /// Whether events of `event_type` are processed. Lifecycle events (auth, deauth,
+    /// connection errors…) always are; data types only when enabled.
+    pub fn wants(&self, event_type: &str) -> bool {
+        !DATA_TYPES.contains(&event_type)
+            || self.data_types.is_empty()
+            || self.data_types.iter().any(|t| t == event_type)
+    }
+}
+
 /// A customer webhook endpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Destination {
@@ -150,6 +192,8 @@ pub enum StateKey {
     Destination(String),
     /// A dead letter (`partition:offset` on `dead_letters`) that was replayed.
     Replayed(String),
+    /// A provider's integration settings (by slug).
+    Integration(String),
 }
 
 impl StateKey {
@@ -158,6 +202,7 @@ impl StateKey {
             StateKey::Connection(id) => format!("connection/{id}"),
             StateKey::Destination(id) => format!("destination/{id}"),
             StateKey::Replayed(id) => format!("replayed/{id}"),
+            StateKey::Integration(p) => format!("integration/{p}"),
         }
     }
 
@@ -167,6 +212,7 @@ impl StateKey {
             "connection" => Some(StateKey::Connection(id.to_string())),
             "destination" => Some(StateKey::Destination(id.to_string())),
             "replayed" => Some(StateKey::Replayed(id.to_string())),
+            "integration" => Some(StateKey::Integration(id.to_string())),
             _ => None,
         }
     }

@@ -6,12 +6,15 @@
 //! applied it, so an admin call is read-your-writes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Outgoing, Record, TopicSpec};
-use pulsegate_schema::{topics, Connection, ConnectionStatus, Destination, Provider, StateKey};
+use pulsegate_schema::{
+    topics, Connection, ConnectionStatus, Destination, Integration, Provider, StateKey,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +36,7 @@ struct Maps {
     connections: HashMap<String, Arc<Connection>>,
     by_provider_user: HashMap<(Provider, String), String>,
     destinations: HashMap<String, Arc<Destination>>,
+    integrations: HashMap<Provider, Arc<Integration>>,
     /// Dead letters already replayed (`partition:offset`).
     replayed: std::collections::HashSet<String>,
 }
@@ -46,6 +50,9 @@ pub struct StateStore {
     /// Serialises [`sync_since`](Self::sync_since) barriers; holds when the last
     /// completed one started.
     last_sync: tokio::sync::Mutex<Option<Instant>>,
+    /// Per provider (by [`Provider::index`]): integration disabled. Read on every ingest
+    /// request, so a flag rather than a map lookup under the lock.
+    disabled: [AtomicBool; Provider::ALL.len()],
 }
 
 impl StateStore {
@@ -68,6 +75,7 @@ impl StateStore {
             maps: RwLock::new(Maps::default()),
             applied,
             last_sync: tokio::sync::Mutex::new(None),
+            disabled: Default::default(),
         });
         // Initial load, synchronously, so the process starts with complete state.
         while !consumer.caught_up() {
@@ -149,6 +157,26 @@ impl StateStore {
                         Err(e) => tracing::warn!(error = %e, "bad connection record; skipped"),
                     }
                 }
+            }
+            StateKey::Integration(slug) => {
+                let Some(provider) = Provider::from_slug(&slug) else {
+                    tracing::warn!(%slug, "integration for an unknown provider; skipped");
+                    drop(maps);
+                    self.mark_applied(r);
+                    return;
+                };
+                maps.integrations.remove(&provider);
+                let mut disabled = false;
+                if !r.payload.is_empty() {
+                    match serde_json::from_slice::<Integration>(&r.payload) {
+                        Ok(i) => {
+                            disabled = !i.enabled;
+                            maps.integrations.insert(provider, Arc::new(i));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bad integration record; skipped"),
+                    }
+                }
+                self.disabled[provider.index()].store(disabled, Ordering::Release);
             }
             StateKey::Replayed(id) => {
                 if r.payload.is_empty() {
@@ -246,6 +274,36 @@ impl StateStore {
     pub async fn delete_destination(&self, id: &str) -> Result<(), StateError> {
         self.write(StateKey::Destination(id.to_string()), Bytes::new())
             .await
+    }
+
+    pub async fn put_integration(&self, i: &Integration) -> Result<(), StateError> {
+        let payload = serde_json::to_vec(i).map_err(|e| StateError::Encode(e.to_string()))?;
+        self.write(
+            StateKey::Integration(i.provider.slug().to_string()),
+            payload.into(),
+        )
+        .await
+    }
+
+    /// The integration's settings, if any were ever written.
+    pub fn integration(&self, provider: Provider) -> Option<Arc<Integration>> {
+        self.maps
+            .read()
+            .expect("state lock")
+            .integrations
+            .get(&provider)
+            .cloned()
+    }
+
+    /// False once the integration was disabled (true when never configured).
+    pub fn integration_enabled(&self, provider: Provider) -> bool {
+        !self.disabled[provider.index()].load(Ordering::Acquire)
+    }
+
+    /// Whether events of `event_type` from `provider` are processed.
+    pub fn integration_wants(&self, provider: Provider, event_type: &str) -> bool {
+        self.integration(provider)
+            .is_none_or(|i| i.enabled && i.wants(event_type))
     }
 
     /// Records that the dead letter at `partition:offset` was replayed.
