@@ -14,6 +14,7 @@ pub(crate) struct NewConnection {
     provider_user_id: String,
     #[serde(default)]
     reference_id: Option<String>,
+    #[serde(default)]
     access_token: Secret,
     #[serde(default)]
     refresh_token: Secret,
@@ -75,7 +76,8 @@ pub(crate) async fn create(
             "provider_user_id: must not be empty",
         );
     }
-    if new.access_token.is_empty() {
+    // On-device sources upload with SDK tokens; they have no provider token.
+    if new.access_token.is_empty() && !provider.is_sdk() {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "access_token: must not be empty",

@@ -8,6 +8,7 @@ mod connections;
 mod dead_letters;
 mod destinations;
 mod integrations;
+mod sdk_tokens;
 
 use std::sync::Arc;
 
@@ -64,6 +65,14 @@ pub fn router(state: Arc<StateStore>, bus: Arc<dyn Bus>, config: AdminConfig) ->
             get(destinations::get_one)
                 .put(destinations::update)
                 .delete(destinations::delete),
+        )
+        .route(
+            "/v1/admin/connections/{user_id}/sdk-tokens",
+            get(sdk_tokens::list).post(sdk_tokens::issue),
+        )
+        .route(
+            "/v1/admin/sdk-tokens/{token_id}",
+            axum::routing::delete(sdk_tokens::revoke),
         )
         .route("/v1/admin/integrations", get(integrations::list))
         .route(

@@ -10,6 +10,8 @@ pub struct IngestConfig {
     /// Largest request body accepted; larger ones get 413 and are not read further.
     /// Providers that push the data itself (Garmin) have their own limit.
     pub max_body_bytes: usize,
+    /// Largest SDK upload (`/v1/ingest/sdk/{provider}`, up to 1000 records). Default 4 MiB.
+    pub sdk_max_body_bytes: usize,
     /// Strava webhook subscription. Leave `verify_token` empty to disable the route.
     pub strava: StravaConfig,
     /// Huawei. Unconfigured = not mounted.
@@ -32,6 +34,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024,
+            sdk_max_body_bytes: 4 * 1024 * 1024,
             strava: StravaConfig::default(),
             huawei: huawei::HuaweiConfig::default(),
             fitbit: fitbit::FitbitConfig::default(),

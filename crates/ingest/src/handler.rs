@@ -17,13 +17,14 @@ use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
 
 #[derive(Clone)]
-struct IngestState {
-    bus: Arc<dyn Bus>,
+pub(crate) struct IngestState {
+    pub(crate) bus: Arc<dyn Bus>,
     /// Integrations switched off through the admin API answer 404.
-    state: Arc<StateStore>,
+    pub(crate) state: Arc<StateStore>,
     providers: Arc<HashMap<&'static str, Mounted>>,
     /// The body limit of providers without one of their own.
     max_body_bytes: usize,
+    pub(crate) sdk_max_body_bytes: usize,
 }
 
 /// A provider's verifier and its metric handles (registered once, not per request).
@@ -55,7 +56,8 @@ pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) 
     let largest = verifiers
         .iter()
         .filter_map(|v| v.max_body_bytes())
-        .fold(config.max_body_bytes, usize::max);
+        .fold(config.max_body_bytes, usize::max)
+        .max(config.sdk_max_body_bytes);
     let providers = verifiers
         .into_iter()
         .map(|v| (v.provider().slug(), Mounted::new(v)))
@@ -65,9 +67,14 @@ pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) 
         state,
         providers: Arc::new(providers),
         max_body_bytes: config.max_body_bytes,
+        sdk_max_body_bytes: config.sdk_max_body_bytes,
     };
     Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
+        .route(
+            "/v1/ingest/sdk/{provider}",
+            axum::routing::post(crate::sdk::upload),
+        )
         .layer(DefaultBodyLimit::max(largest))
         .with_state(state)
 }

@@ -8,6 +8,7 @@
 mod config;
 mod handler;
 pub mod providers;
+mod sdk;
 pub mod signing;
 mod verifier;
 

@@ -150,6 +150,12 @@ impl Normalizer {
                 if events.len() < before {
                     count_dropped(slug, "data_type_disabled");
                 }
+                // Event ids are deterministic: one already stored is a duplicate.
+                let before = events.len();
+                events.retain(|e| !self.seen.contains(&e.event_id));
+                if events.len() < before {
+                    count_dropped(slug, "duplicate_event");
+                }
                 if let Some(first) = events.first() {
                     span.record("event_id", first.event_id.as_str());
                 }
@@ -167,6 +173,9 @@ impl Normalizer {
                 }
                 if let Some(k) = key {
                     self.seen.insert(k);
+                }
+                for e in &events {
+                    self.seen.insert(e.event_id.clone());
                 }
                 tracing::debug!(events = events.len(), "normalized");
                 Handled::Done

@@ -661,5 +661,137 @@ async fn a_disabled_integration_refuses_notifications_and_resumes_when_re_enable
         .admin(reqwest::Method::GET, "/v1/admin/integrations", None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body["integrations"].as_array().unwrap().len(), 8, "{body}");
+    assert_eq!(body["integrations"].as_array().unwrap().len(), 11, "{body}");
+}
+
+/// An app uploading from an on-device store: valid token → delivered; the same batch
+/// twice → delivered once; a data type the integration does not enable → 422; another
+/// provider's route → 403; revoked token → 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_uploads_are_authenticated_validated_idempotent_and_delivered() {
+    let sink = Sink::start(Behaviour::Ok).await;
+    let secret = test_secret(12);
+    let extra = format!(
+        "{FAST_DISPATCH}{}",
+        destination("sink", &sink.url(), &secret, &[])
+    );
+    let pg = Pulsegate::start("http://127.0.0.1:9", &extra).await;
+    let (status, body) = pg
+        .admin(
+            reqwest::Method::PUT,
+            "/v1/admin/integrations/apple",
+            Some(serde_json::json!({"enabled": true, "data_types": ["activity", "sleep"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let user_id = pg.connect("apple", "iphone-user-1", "", "").await;
+    let (status, body) = pg
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/connections/{user_id}/sdk-tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let token_id = body["token_id"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {token}");
+    let upload = |provider: &'static str, body: serde_json::Value, auth: String| {
+        let pg = &pg;
+        async move {
+            let resp = reqwest::Client::new()
+                .post(pg.url(&format!("/v1/ingest/sdk/{provider}")))
+                .header("authorization", auth)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    let batch = serde_json::json!({"records": [
+        {"id": "hk-workout-1", "type": "activity", "data": {"metadata": {
+            "summary_id": "hk-workout-1", "start_time": "2026-11-25T07:00:00+01:00",
+            "end_time": "2026-11-25T07:45:00+01:00", "type": 8, "upload_type": 1,
+            "name": "Morning run"}}},
+        {"id": "hk-sleep-1", "type": "sleep", "data": {"metadata": {
+            "start_time": "2026-11-24T23:10:00+01:00", "end_time": "2026-11-25T06:50:00+01:00",
+            "upload_type": 1}}}
+    ]});
+
+    let (status, text) = upload("apple", batch.clone(), auth.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        sink.wait_for(2, Duration::from_secs(20)).await,
+        "{}",
+        sink.count()
+    );
+    let (status, text) = upload("apple", batch.clone(), auth.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    // The second copy is processed (wait for it) and delivers nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg
+        .metric("pulsegate_normalizer_dropped_total{provider=\"apple\",reason=\"duplicate_event\"")
+        .await
+        < 1.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "second upload not processed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = sink.received();
+    assert_eq!(received.len(), 2, "the same batch twice is delivered once");
+    let mut types: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["activity", "sleep"]);
+    for r in &received {
+        verify_delivery(&secret, &r.headers, &r.body).unwrap_or_else(|e| panic!("{e}"));
+        let body = r.json();
+        assert_eq!(body["user"]["user_id"], user_id.as_str());
+        assert_eq!(body["user"]["provider"], "APPLE");
+    }
+    let activity = received
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["type"] == "activity")
+        .unwrap();
+    assert_eq!(activity["data"][0]["metadata"]["name"], "Morning run");
+
+    // A data type the integration does not declare.
+    let body_record = serde_json::json!({"records": [{"id": "w1", "type": "body", "data": {
+        "metadata": {"start_time": "2026-11-25T07:00:00+01:00", "end_time": "2026-11-25T07:00:00+01:00"}}}]});
+    let (status, text) = upload("apple", body_record, auth.clone()).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("not enabled"), "{text}");
+    // Invalid data for its type, and another provider's route.
+    let bad =
+        serde_json::json!({"records": [{"id": "x", "type": "sleep", "data": {"metadata": {}}}]});
+    let (status, text) = upload("apple", bad, auth.clone()).await;
+    assert_eq!(status, 422, "{text}");
+    let (status, _) = upload("samsung", batch.clone(), auth.clone()).await;
+    assert_eq!(status, 403);
+    let (status, _) = upload("apple", batch.clone(), "Bearer pgsdk_nope".into()).await;
+    assert_eq!(status, 401);
+
+    // Revoked: refused at once.
+    let (status, _) = pg
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/sdk-tokens/{token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = upload("apple", batch, auth).await;
+    assert_eq!(status, 401);
+    // The token was never stored in clear, nor logged.
+    assert!(!pg.logs().contains(&token));
+    assert_eq!(sink.count(), 2);
 }

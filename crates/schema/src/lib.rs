@@ -5,13 +5,14 @@
 
 mod events;
 mod records;
+pub mod sdk;
 mod secret;
 pub mod terra;
 
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
     Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider, RawNotification,
-    RetryTask, StateKey, DATA_TYPES,
+    RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
 
@@ -53,4 +54,11 @@ pub fn stable_id(parts: &[&str]) -> String {
         h.update(p.as_bytes());
     }
     hex::encode(&h.finalize()[..16])
+}
+
+/// How an SDK upload token is stored and looked up: hex SHA-256 of the token. The
+/// tokens are 244 random bits, so a fast unsalted hash is enough (no guessing to slow).
+pub fn sdk_token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
 }

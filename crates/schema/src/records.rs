@@ -15,11 +15,15 @@ pub enum Provider {
     Polar,
     Whoop,
     Withings,
+    /// On-device sources: no server push; a mobile app uploads (`/v1/ingest/sdk/…`).
+    AppleHealth,
+    SamsungHealth,
+    HealthConnect,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 8] = [
+    pub const ALL: [Provider; 11] = [
         Provider::Strava,
         Provider::Huawei,
         Provider::Fitbit,
@@ -28,6 +32,9 @@ impl Provider {
         Provider::Polar,
         Provider::Whoop,
         Provider::Withings,
+        Provider::AppleHealth,
+        Provider::SamsungHealth,
+        Provider::HealthConnect,
     ];
 
     /// Terra's spelling, used in customer payloads (`"STRAVA"`).
@@ -41,6 +48,9 @@ impl Provider {
             Provider::Polar => "POLAR",
             Provider::Whoop => "WHOOP",
             Provider::Withings => "WITHINGS",
+            Provider::AppleHealth => "APPLE",
+            Provider::SamsungHealth => "SAMSUNG",
+            Provider::HealthConnect => "HEALTH_CONNECT",
         }
     }
 
@@ -55,7 +65,18 @@ impl Provider {
             Provider::Polar => "polar",
             Provider::Whoop => "whoop",
             Provider::Withings => "withings",
+            Provider::AppleHealth => "apple",
+            Provider::SamsungHealth => "samsung",
+            Provider::HealthConnect => "health_connect",
         }
+    }
+
+    /// On-device sources, whose data a mobile app uploads with an SDK token.
+    pub fn is_sdk(self) -> bool {
+        matches!(
+            self,
+            Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect
+        )
     }
 
     /// Position in [`Provider::ALL`] (for per-provider tables).
@@ -67,7 +88,7 @@ impl Provider {
     pub fn from_slug(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .find(|p| p.slug().eq_ignore_ascii_case(s))
+            .find(|p| p.slug().eq_ignore_ascii_case(s) || p.terra_name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -161,6 +182,16 @@ impl Integration {
     }
 }
 
+/// A per-connection upload token for on-device sources. Stored under the SHA-256 of
+/// the token; the token itself is shown once, when issued.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SdkToken {
+    /// Public handle for listing and revoking.
+    pub token_id: String,
+    pub user_id: String,
+    pub created_at_ms: u64,
+}
+
 /// A customer webhook endpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Destination {
@@ -194,6 +225,8 @@ pub enum StateKey {
     Replayed(String),
     /// A provider's integration settings (by slug).
     Integration(String),
+    /// An SDK upload token, by the hex SHA-256 of the token (never the token itself).
+    SdkToken(String),
 }
 
 impl StateKey {
@@ -203,6 +236,7 @@ impl StateKey {
             StateKey::Destination(id) => format!("destination/{id}"),
             StateKey::Replayed(id) => format!("replayed/{id}"),
             StateKey::Integration(p) => format!("integration/{p}"),
+            StateKey::SdkToken(h) => format!("sdktoken/{h}"),
         }
     }
 
@@ -213,6 +247,7 @@ impl StateKey {
             "destination" => Some(StateKey::Destination(id.to_string())),
             "replayed" => Some(StateKey::Replayed(id.to_string())),
             "integration" => Some(StateKey::Integration(id.to_string())),
+            "sdktoken" => Some(StateKey::SdkToken(id.to_string())),
             _ => None,
         }
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Outgoing, Record, TopicSpec};
 use pulsegate_schema::{
-    topics, Connection, ConnectionStatus, Destination, Integration, Provider, StateKey,
+    topics, Connection, ConnectionStatus, Destination, Integration, Provider, SdkToken, StateKey,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,8 @@ struct Maps {
     by_provider_user: HashMap<(Provider, String), String>,
     destinations: HashMap<String, Arc<Destination>>,
     integrations: HashMap<Provider, Arc<Integration>>,
+    /// SHA-256 (hex) of the token → token.
+    sdk_tokens: HashMap<String, Arc<SdkToken>>,
     /// Dead letters already replayed (`partition:offset`).
     replayed: std::collections::HashSet<String>,
 }
@@ -178,6 +180,17 @@ impl StateStore {
                 }
                 self.disabled[provider.index()].store(disabled, Ordering::Release);
             }
+            StateKey::SdkToken(hash) => {
+                maps.sdk_tokens.remove(&hash);
+                if !r.payload.is_empty() {
+                    match serde_json::from_slice::<SdkToken>(&r.payload) {
+                        Ok(t) => {
+                            maps.sdk_tokens.insert(hash, Arc::new(t));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bad sdk token record; skipped"),
+                    }
+                }
+            }
             StateKey::Replayed(id) => {
                 if r.payload.is_empty() {
                     maps.replayed.remove(&id);
@@ -304,6 +317,55 @@ impl StateStore {
     pub fn integration_wants(&self, provider: Provider, event_type: &str) -> bool {
         self.integration(provider)
             .is_none_or(|i| i.enabled && i.wants(event_type))
+    }
+
+    /// Stores an SDK token under the hex SHA-256 of its value.
+    pub async fn put_sdk_token(&self, hash: &str, t: &SdkToken) -> Result<(), StateError> {
+        let payload = serde_json::to_vec(t).map_err(|e| StateError::Encode(e.to_string()))?;
+        self.write(StateKey::SdkToken(hash.to_string()), payload.into())
+            .await
+    }
+
+    /// Revokes the SDK token with this public id; false if there is none.
+    pub async fn revoke_sdk_token(&self, token_id: &str) -> Result<bool, StateError> {
+        let hash = self
+            .maps
+            .read()
+            .expect("state lock")
+            .sdk_tokens
+            .iter()
+            .find(|(_, t)| t.token_id == token_id)
+            .map(|(h, _)| h.clone());
+        let Some(hash) = hash else {
+            return Ok(false);
+        };
+        self.write(StateKey::SdkToken(hash), Bytes::new()).await?;
+        Ok(true)
+    }
+
+    /// The live SDK token whose SHA-256 (hex) is `hash`.
+    pub fn sdk_token(&self, hash: &str) -> Option<Arc<SdkToken>> {
+        self.maps
+            .read()
+            .expect("state lock")
+            .sdk_tokens
+            .get(hash)
+            .cloned()
+    }
+
+    /// The live SDK tokens of a connection.
+    pub fn sdk_tokens_of(&self, user_id: &str) -> Vec<Arc<SdkToken>> {
+        let mut v: Vec<_> = self
+            .maps
+            .read()
+            .expect("state lock")
+            .sdk_tokens
+            .values()
+            .filter(|t| t.user_id == user_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|t| t.created_at_ms);
+        v
     }
 
     /// Records that the dead letter at `partition:offset` was replayed.

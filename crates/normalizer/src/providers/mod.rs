@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use pulsegate_schema::Provider;
+
 use crate::{NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 pub mod fitbit;
@@ -11,6 +13,7 @@ pub mod garmin;
 pub mod huawei;
 pub mod oura;
 pub mod polar;
+pub mod sdk;
 pub mod strava;
 pub mod whoop;
 pub mod withings;
@@ -31,5 +34,8 @@ pub fn registry(
             &cfg.withings,
             &cfg.retry,
         )?),
+        Arc::new(sdk::SdkNormalizer::new(Provider::AppleHealth)),
+        Arc::new(sdk::SdkNormalizer::new(Provider::SamsungHealth)),
+        Arc::new(sdk::SdkNormalizer::new(Provider::HealthConnect)),
     ])
 }
