@@ -4,6 +4,7 @@
 //! pulsegate (one or many machines) sees them. Tokens and secrets are never returned in
 //! full, except a destination's signing secret once, in the answer that created it.
 
+mod auth;
 mod connections;
 mod dead_letters;
 mod destinations;
@@ -39,13 +40,20 @@ pub(crate) struct AdminState {
     pub(crate) state: Arc<StateStore>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) config: Arc<AdminConfig>,
+    pub(crate) connect: Arc<pulsegate_connect::ConnectService>,
 }
 
-pub fn router(state: Arc<StateStore>, bus: Arc<dyn Bus>, config: AdminConfig) -> Router {
+pub fn router(
+    state: Arc<StateStore>,
+    bus: Arc<dyn Bus>,
+    config: AdminConfig,
+    connect: Arc<pulsegate_connect::ConnectService>,
+) -> Router {
     let s = AdminState {
         state,
         bus,
         config: Arc::new(config),
+        connect,
     };
     Router::new()
         .route(
@@ -73,6 +81,10 @@ pub fn router(state: Arc<StateStore>, bus: Arc<dyn Bus>, config: AdminConfig) ->
         .route(
             "/v1/admin/sdk-tokens/{token_id}",
             axum::routing::delete(sdk_tokens::revoke),
+        )
+        .route(
+            "/v1/admin/auth/{provider}",
+            axum::routing::post(auth::start),
         )
         .route("/v1/admin/integrations", get(integrations::list))
         .route(

@@ -180,30 +180,7 @@ impl HttpClient {
 const USER_AGENT: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
 
 /// `application/x-www-form-urlencoded` serialisation.
-pub fn form_encode(fields: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        encode_component(k, &mut out);
-        out.push('=');
-        encode_component(v, &mut out);
-    }
-    out
-}
-
-fn encode_component(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-}
+pub use pulsegate_schema::form::encode as form_encode;
 
 /// The error and its sources, joined (hyper's top-level message alone says little).
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -95,6 +95,10 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         });
     }
 
+    let mut connect_config = config.connect.clone();
+    connect_config.apps = app_credentials(&config.normalizer);
+    let connect = pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
+        .context("connect")?;
     let mut app = http::ops_router(metrics, bus.clone());
     if roles.ingest {
         app = app
@@ -103,10 +107,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 state.clone(),
                 &config.ingest,
             ))
+            .merge(pulsegate_connect::router(connect.clone()))
             .merge(pulsegate_admin::router(
                 state.clone(),
                 bus.clone(),
                 config.admin.clone(),
+                connect.clone(),
             ));
     }
     let app = app.fallback(http::not_found);
@@ -237,4 +243,29 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Each OAuth provider's application credentials, from its normalizer settings (the
+/// connect flow exchanges codes with the same application that refreshes tokens).
+/// Polar's tokens never expire, so its normalizer has none: `[connect.polar]` sets them.
+fn app_credentials(
+    n: &pulsegate_normalizer::NormalizerConfig,
+) -> std::collections::HashMap<pulsegate_schema::Provider, pulsegate_connect::AppCredentials> {
+    use pulsegate_connect::AppCredentials;
+    use pulsegate_schema::Provider;
+    let app = |id: &str, secret: &pulsegate_schema::Secret| AppCredentials {
+        client_id: id.to_string(),
+        client_secret: secret.clone(),
+    };
+    [
+        (Provider::Strava, app(&n.strava.client_id, &n.strava.client_secret)),
+        (Provider::Huawei, app(&n.huawei.client_id, &n.huawei.client_secret)),
+        (Provider::Fitbit, app(&n.fitbit.client_id, &n.fitbit.client_secret)),
+        (Provider::Garmin, app(&n.garmin.client_id, &n.garmin.client_secret)),
+        (Provider::Oura, app(&n.oura.client_id, &n.oura.client_secret)),
+        (Provider::Whoop, app(&n.whoop.client_id, &n.whoop.client_secret)),
+        (Provider::Withings, app(&n.withings.client_id, &n.withings.client_secret)),
+    ]
+    .into_iter()
+    .collect()
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub normalizer: NormalizerConfig,
     pub dispatcher: DispatcherConfig,
+    /// The OAuth2 connect flow (authorize URLs, callback, code exchange).
+    pub connect: pulsegate_connect::ConnectConfig,
     /// Destinations declared in the file; created or updated at start.
     pub destinations: Vec<DestinationConfig>,
 }

@@ -4,6 +4,7 @@
 //! records defined here, which travel on the bus as JSON bytes.
 
 mod events;
+pub mod form;
 mod records;
 pub mod sdk;
 mod secret;

@@ -67,6 +67,8 @@ struct MockState {
     token_lifetime_secs: u64,
     failures: VecDeque<u16>,
     issued: u64,
+    /// Extra fields merged into every grant answer (e.g. Strava's `athlete`).
+    token_extra: serde_json::Map<String, Value>,
 }
 
 /// The mock server; serves until dropped.
@@ -162,6 +164,14 @@ impl MockApi {
         self
     }
 
+    /// Adds fields to every grant answer (`{"athlete": {"id": 7}}`, `{"user_id": …}`).
+    pub fn token_extra(&self, extra: Value) -> &Self {
+        if let Value::Object(m) = extra {
+            self.lock().token_extra.extend(m);
+        }
+        self
+    }
+
     /// A refresh token the token endpoint will accept once.
     pub fn accept_refresh_token(&self, token: &str) -> &Self {
         self.lock().refresh_tokens.insert(token.to_string());
@@ -252,16 +262,22 @@ fn token_grant(s: &mut MockState, req: &Recorded) -> Response {
         };
     }
     s.issued += 1;
-    let (access, refresh) = (format!("access-{}", s.issued), format!("refresh-{}", s.issued));
+    let (access, refresh) = (
+        format!("access-{}", s.issued),
+        format!("refresh-{}", s.issued),
+    );
     s.valid_tokens.insert(access.clone());
     s.refresh_tokens.insert(refresh.clone());
-    let fields = json!({
+    let mut fields = json!({
         "access_token": access,
         "refresh_token": refresh,
         "expires_in": s.token_lifetime_secs,
         "token_type": "Bearer",
         "scope": form.get("scope").cloned().unwrap_or_default(),
     });
+    if let Value::Object(m) = &mut fields {
+        m.extend(s.token_extra.clone());
+    }
     let body = match style {
         TokenStyle::Standard => fields,
         TokenStyle::Withings => json!({"status": 0, "body": fields}),
@@ -276,34 +292,5 @@ fn status_body(status: u16, body: String) -> Response {
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded.
 pub fn form_pairs(s: &str) -> HashMap<String, String> {
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = |b: u8| (b as char).to_digit(16);
-                    match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                        (Some(h), Some(l)) => {
-                            out.push((h * 16 + l) as u8);
-                            i += 2;
-                        }
-                        _ => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    pulsegate_schema::form::pairs(s).into_iter().collect()
 }

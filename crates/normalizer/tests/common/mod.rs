@@ -66,6 +66,7 @@ pub fn config(api_base: String) -> NormalizerConfig {
             client_secret: Secret::new(CLIENT_SECRET),
             request_timeout: Duration::from_secs(5),
         },
+        ..NormalizerConfig::default()
     }
 }
 

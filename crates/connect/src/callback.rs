@@ -1,0 +1,413 @@
+//! `GET /v1/auth/{provider}/callback`: state check, code exchange, connection stored,
+//! `auth` (and `user_reauth`) events emitted, browser redirected.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use pulsegate_bus::Outgoing;
+use pulsegate_normalizer::http::form_encode;
+use pulsegate_schema::terra::User;
+use pulsegate_schema::{
+    now_ms, stable_id, topics, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider,
+    Secret,
+};
+use serde_json::{json, Value};
+
+use crate::providers::UserIdSource;
+use crate::state_token::{self, FlowState};
+use crate::{ConnectService, ResolvedProvider};
+
+/// Why a flow failed, as the failure redirect's `reason` and the `auth` error event's.
+struct Failure {
+    reason: &'static str,
+    message: String,
+}
+
+pub(crate) async fn callback(
+    State(svc): State<Arc<ConnectService>>,
+    Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(p) = Provider::from_slug(&provider) else {
+        return page(StatusCode::NOT_FOUND, "Unknown provider.");
+    };
+    let q = pulsegate_schema::form::pairs(query.as_deref().unwrap_or(""));
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let Some(raw_state) = get("state") else {
+        return page(StatusCode::BAD_REQUEST, "Missing state.");
+    };
+    let flow = match state_token::verify(&svc.state_key, raw_state, now_ms()) {
+        Ok(f) if f.p == p.slug() => f,
+        Ok(_) => return page(StatusCode::BAD_REQUEST, "State is for another provider."),
+        Err(e) => {
+            metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => "bad_state")
+                .increment(1);
+            return page(StatusCode::BAD_REQUEST, &format!("Cannot finish: {e}."));
+        }
+    };
+    let span = tracing::info_span!("connect", provider = p.slug(), user_id = %flow.u);
+    let _enter = span.enter();
+    let result = match (get("error"), get("code")) {
+        (Some(err), _) => Err(Failure {
+            reason: if err == "access_denied" {
+                "user_denied"
+            } else {
+                "provider_error"
+            },
+            message: format!("the provider answered error={err}"),
+        }),
+        (None, Some(code)) if !code.is_empty() => complete(&svc, p, &flow, code).await,
+        _ => Err(Failure {
+            reason: "missing_code",
+            message: "the provider sent no code".into(),
+        }),
+    };
+    match result {
+        Ok(conn) => {
+            metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => "success")
+                .increment(1);
+            tracing::info!("connection authorised");
+            match &flow.s {
+                Some(url) => redirect(
+                    url,
+                    &[
+                        ("user_id", conn.user_id.as_str()),
+                        ("resource", p.terra_name()),
+                        ("reference_id", flow.r.as_deref().unwrap_or("")),
+                    ],
+                ),
+                None => page(StatusCode::OK, "Connected. You can close this window."),
+            }
+        }
+        Err(f) => {
+            metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => f.reason)
+                .increment(1);
+            tracing::warn!(reason = f.reason, message = %f.message, "connect flow failed");
+            if let Err(e) = emit_auth_error(&svc, p, &flow, &f).await {
+                tracing::error!(error = %e, "could not emit the auth error event");
+            }
+            match &flow.f {
+                Some(url) => redirect(
+                    url,
+                    &[
+                        ("user_id", flow.u.as_str()),
+                        ("resource", p.terra_name()),
+                        ("reference_id", flow.r.as_deref().unwrap_or("")),
+                        ("reason", f.reason),
+                    ],
+                ),
+                None => page(StatusCode::BAD_REQUEST, "Connecting failed."),
+            }
+        }
+    }
+}
+
+/// Exchanges the code, learns the user's provider id, stores the connection and emits
+/// the events.
+async fn complete(
+    svc: &ConnectService,
+    p: Provider,
+    flow: &FlowState,
+    code: &str,
+) -> Result<Connection, Failure> {
+    let r = svc.resolve(p).map_err(|e| Failure {
+        reason: "not_configured",
+        message: e.to_string(),
+    })?;
+    let token = exchange(svc, p, &r, flow, code).await?;
+    let access = token
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Failure {
+            reason: "token_exchange_failed",
+            message: "the token response has no access_token".into(),
+        })?
+        .to_string();
+    let provider_user_id = user_id(svc, &r, &token, &access).await?;
+    let refresh = token
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let expires_at = token
+        .get("expires_at")
+        .and_then(Value::as_i64)
+        .or_else(|| {
+            token
+                .get("expires_in")
+                .and_then(Value::as_i64)
+                .map(|s| (now_ms() / 1000) as i64 + s)
+        })
+        .unwrap_or(0);
+    let scopes = token
+        .get("scope")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| Some(flow.sc.clone()).filter(|s| !s.is_empty()));
+    let conn = Connection {
+        user_id: flow.u.clone(),
+        provider: p,
+        provider_user_id,
+        reference_id: flow.r.clone(),
+        access_token: Secret::new(access),
+        refresh_token: Secret::new(refresh),
+        expires_at,
+        scopes,
+        status: ConnectionStatus::Active,
+        created_at_ms: now_ms(),
+    };
+    let old = svc
+        .state
+        .connection_for(p, &conn.provider_user_id)
+        .filter(|old| old.user_id != conn.user_id);
+    let store_failed = |e: pulsegate_state::StateError| Failure {
+        reason: "internal_error",
+        message: format!("storing the connection failed: {e}"),
+    };
+    svc.state
+        .put_connection(&conn)
+        .await
+        .map_err(store_failed)?;
+    if let Some(old) = &old {
+        // Terra's behaviour: the same provider account connected again gets a new
+        // user, and the old one is announced (user_reauth) and deleted.
+        svc.state
+            .delete_connection(&old.user_id)
+            .await
+            .map_err(store_failed)?;
+        let body = json!({
+            "type": "user_reauth",
+            "new_user": user(&conn),
+            "old_user": user(old),
+            "status": "warning",
+            "message": "User has reauthenticated",
+        });
+        emit(svc, &conn, EventType::UserReauth, &flow.n, body)
+            .await
+            .map_err(|e| Failure {
+                reason: "internal_error",
+                message: e,
+            })?;
+    }
+    let body = json!({
+        "type": "auth",
+        "status": "success",
+        "user": user(&conn),
+        "reference_id": flow.r.clone().unwrap_or_default(),
+        "widget_session_id": flow.w,
+    });
+    emit(svc, &conn, EventType::Auth, &flow.n, body)
+        .await
+        .map_err(|e| Failure {
+            reason: "internal_error",
+            message: e,
+        })?;
+    Ok(conn)
+}
+
+async fn exchange(
+    svc: &ConnectService,
+    p: Provider,
+    r: &ResolvedProvider,
+    flow: &FlowState,
+    code: &str,
+) -> Result<Value, Failure> {
+    let redirect_uri = svc.redirect_uri(p);
+    let verifier = state_token::pkce_verifier(&svc.state_key, &flow.n);
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &redirect_uri),
+    ];
+    if r.facts.withings_envelope {
+        fields.push(("action", "requesttoken"));
+    }
+    if r.facts.pkce {
+        fields.push(("code_verifier", &verifier));
+    }
+    let basic = match r.facts.client_auth {
+        crate::providers::ClientAuth::Basic => {
+            Some((r.app.client_id.as_str(), r.app.client_secret.expose()))
+        }
+        crate::providers::ClientAuth::Body => {
+            fields.push(("client_id", &r.app.client_id));
+            fields.push(("client_secret", r.app.client_secret.expose()));
+            None
+        }
+    };
+    let failed = |message: String| Failure {
+        reason: "token_exchange_failed",
+        message,
+    };
+    let resp = svc
+        .http
+        .post_form_auth(&r.token_url, &fields, basic)
+        .await
+        .map_err(|e| failed(format!("token endpoint unreachable: {e}")))?;
+    if !resp.status.is_success() {
+        // Never echo the body: it may name the code or the client.
+        return Err(failed(format!(
+            "token endpoint answered HTTP {}",
+            resp.status.as_u16()
+        )));
+    }
+    let mut v: Value = serde_json::from_slice(&resp.body)
+        .map_err(|_| failed("token endpoint answered something that is not JSON".into()))?;
+    if r.facts.withings_envelope {
+        if v.get("status").and_then(Value::as_i64) != Some(0) {
+            return Err(failed("Withings refused the code".into()));
+        }
+        v = v.get("body").cloned().unwrap_or(Value::Null);
+    }
+    Ok(v)
+}
+
+async fn user_id(
+    svc: &ConnectService,
+    r: &ResolvedProvider,
+    token: &Value,
+    access: &str,
+) -> Result<String, Failure> {
+    let missing = |what: &str| Failure {
+        reason: "user_id_unavailable",
+        message: format!("could not learn the provider's user id ({what})"),
+    };
+    let found = match r.facts.user_id {
+        UserIdSource::TokenField(ptr) => token.pointer(ptr).cloned(),
+        UserIdSource::Endpoint(path, ptr) => {
+            let url = format!("{}{path}", r.api_base);
+            let resp = svc
+                .http
+                .get_bearer(&url, access)
+                .await
+                .map_err(|_| missing("user endpoint unreachable"))?;
+            if !resp.status.is_success() {
+                return Err(missing("user endpoint refused"));
+            }
+            serde_json::from_slice::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| v.pointer(ptr).cloned())
+        }
+        UserIdSource::IdTokenSub => token
+            .get("id_token")
+            .and_then(Value::as_str)
+            .and_then(|jwt| jwt.split('.').nth(1))
+            .and_then(|claims| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(claims.trim_end_matches('='))
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c.get("sub").cloned()),
+    };
+    match found {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(missing("not in the answer")),
+    }
+}
+
+/// Terra's `user` object for a connection, with `active`.
+pub fn user(c: &Connection) -> User {
+    User {
+        user_id: c.user_id.clone(),
+        provider: c.provider.terra_name().to_string(),
+        reference_id: c.reference_id.clone(),
+        scopes: c.scopes.clone(),
+        active: Some(c.status == ConnectionStatus::Active),
+        last_webhook_update: None,
+    }
+}
+
+/// Appends a lifecycle event for `conn` to `events`; its id is stable per flow, so a
+/// repeated callback for the same flow cannot announce twice.
+async fn emit(
+    svc: &ConnectService,
+    conn: &Connection,
+    event_type: EventType,
+    nonce: &str,
+    body: Value,
+) -> Result<(), String> {
+    emit_lifecycle(&*svc.bus, conn, event_type, nonce, body).await
+}
+
+/// Appends a lifecycle event (`auth`, `deauth`, `user_reauth`…) for `conn` to `events`,
+/// with an id stable for (`type`, user, `discriminator`).
+pub async fn emit_lifecycle(
+    bus: &dyn pulsegate_bus::Bus,
+    conn: &Connection,
+    event_type: EventType,
+    discriminator: &str,
+    body: Value,
+) -> Result<(), String> {
+    let event = NormalizedEvent {
+        event_id: stable_id(&["connect", event_type.as_str(), &conn.user_id, discriminator]),
+        event_type,
+        user_id: conn.user_id.clone(),
+        reference: discriminator.to_string(),
+        received_at_ms: now_ms(),
+        body: serde_json::value::to_raw_value(&body).map_err(|e| e.to_string())?,
+    };
+    let payload = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+    bus.append(topics::EVENTS, Outgoing::new(conn.user_id.clone(), payload))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn emit_auth_error(
+    svc: &ConnectService,
+    p: Provider,
+    flow: &FlowState,
+    f: &Failure,
+) -> Result<(), String> {
+    let conn = Connection {
+        user_id: flow.u.clone(),
+        provider: p,
+        provider_user_id: String::new(),
+        reference_id: flow.r.clone(),
+        access_token: Secret::default(),
+        refresh_token: Secret::default(),
+        expires_at: 0,
+        scopes: None,
+        status: ConnectionStatus::Revoked,
+        created_at_ms: now_ms(),
+    };
+    let body = json!({
+        "type": "auth",
+        "status": "error",
+        "user": user(&conn),
+        "provider": p.terra_name(),
+        "message": f.message,
+        "reason": f.reason,
+        "reference_id": flow.r.clone().unwrap_or_default(),
+        "widget_session_id": flow.w,
+    });
+    emit(svc, &conn, EventType::Auth, &flow.n, body).await
+}
+
+fn redirect(base: &str, params: &[(&str, &str)]) -> Response {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let location = format!("{base}{sep}{}", form_encode(params));
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+fn page(status: StatusCode, message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>pulsegate</title><p>{}</p>",
+        message
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}

@@ -1,0 +1,254 @@
+//! The OAuth2 connect flow, as Terra's "authenticate a user" does it:
+//!
+//! 1. [`ConnectService::start`] (behind `POST /v1/admin/auth/{provider}`, later the
+//!    widget and `/v2/auth/authenticateUser`) assigns a `user_id` and returns the
+//!    provider's authorize URL with the client id, scopes, a signed expiring `state`
+//!    (and PKCE where the provider requires it).
+//! 2. The provider sends the browser to `GET /v1/auth/{provider}/callback`: the state is
+//!    verified, the code exchanged at the token endpoint, the provider's user id learnt,
+//!    the connection stored on the state topic, an `auth` event appended to `events`
+//!    (delivered like any event), and the browser redirected to the customer's success
+//!    URL with `user_id`, `resource` and `reference_id` (or to the failure URL).
+
+mod callback;
+mod config;
+pub mod providers;
+pub mod state_token;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use pulsegate_bus::Bus;
+use pulsegate_normalizer::http::HttpClient;
+use pulsegate_schema::{now_ms, Provider};
+use pulsegate_state::StateStore;
+
+pub use callback::{emit_lifecycle, user as terra_user};
+pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
+use providers::{join_scopes, oauth_provider, OAuthProvider};
+use state_token::FlowState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0} has no OAuth connect flow (its data is uploaded by an app)")]
+    NoOAuth(&'static str),
+    #[error("{0}: client_id and client_secret are not configured")]
+    NotConfigured(&'static str),
+    #[error("the {0} integration is disabled")]
+    Disabled(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the HTTP client could not be built: {0}")]
+    Http(String),
+}
+
+/// What starting a flow needs.
+#[derive(Debug, Default, Clone)]
+pub struct StartRequest {
+    pub reference_id: Option<String>,
+    pub success_url: Option<String>,
+    pub failure_url: Option<String>,
+    /// Overrides the integration's / provider's default scopes.
+    pub scopes: Option<Vec<String>>,
+    /// The widget session this flow belongs to (a fresh id otherwise).
+    pub widget_session_id: Option<String>,
+}
+
+/// The answer: where to send the end user, and the user id they will have.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StartResponse {
+    pub user_id: String,
+    pub auth_url: String,
+    pub widget_session_id: String,
+    pub expires_at_ms: u64,
+}
+
+/// One provider, resolved: its facts with the configured overrides applied.
+#[derive(Clone, Debug)]
+pub(crate) struct ResolvedProvider {
+    pub(crate) facts: OAuthProvider,
+    pub(crate) authorize_url: String,
+    pub(crate) token_url: String,
+    pub(crate) api_base: String,
+    pub(crate) scopes: String,
+    pub(crate) app: AppCredentials,
+}
+
+pub struct ConnectService {
+    pub(crate) config: ConnectConfig,
+    pub(crate) state_key: Vec<u8>,
+    pub(crate) state: Arc<StateStore>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) http: HttpClient,
+}
+
+impl ConnectService {
+    pub fn new(
+        config: ConnectConfig,
+        state: Arc<StateStore>,
+        bus: Arc<dyn Bus>,
+    ) -> Result<Arc<Self>, ConnectError> {
+        if let Some(bad) = config
+            .providers
+            .keys()
+            .find(|k| Provider::from_slug(k).and_then(oauth_provider).is_none())
+        {
+            return Err(ConnectError::Invalid(format!(
+                "connect.{bad}: not a setting nor an OAuth provider"
+            )));
+        }
+        let state_key = if config.state_secret.is_empty() {
+            tracing::warn!(
+                "connect.state_secret is not set: using a per-process key, so a flow must \
+                 end on the process that started it"
+            );
+            uuid::Uuid::new_v4().as_bytes().to_vec()
+        } else {
+            config.state_secret.expose().as_bytes().to_vec()
+        };
+        let http = HttpClient::new(config.request_timeout)
+            .map_err(|e| ConnectError::Http(e.to_string()))?;
+        Ok(Arc::new(Self {
+            config,
+            state_key,
+            state,
+            bus,
+            http,
+        }))
+    }
+
+    pub(crate) fn resolve(&self, p: Provider) -> Result<ResolvedProvider, ConnectError> {
+        let facts = oauth_provider(p).ok_or(ConnectError::NoOAuth(p.slug()))?;
+        let o = self
+            .config
+            .providers
+            .get(p.slug())
+            .cloned()
+            .unwrap_or_default();
+        let fallback = self.config.apps.get(&p).cloned().unwrap_or_default();
+        let app = AppCredentials {
+            client_id: o
+                .client_id
+                .clone()
+                .filter(|c| !c.is_empty())
+                .unwrap_or(fallback.client_id),
+            client_secret: o
+                .client_secret
+                .clone()
+                .filter(|c| !c.is_empty())
+                .unwrap_or(fallback.client_secret),
+        };
+        let integration_scopes = self.state.integration(p).and_then(|i| i.scopes.clone());
+        Ok(ResolvedProvider {
+            authorize_url: o
+                .authorize_url
+                .unwrap_or_else(|| facts.authorize_url.into()),
+            token_url: o.token_url.unwrap_or_else(|| facts.token_url.into()),
+            api_base: o
+                .api_base
+                .unwrap_or_else(|| facts.api_base.into())
+                .trim_end_matches('/')
+                .to_string(),
+            scopes: o
+                .scopes
+                .or(integration_scopes)
+                .unwrap_or_else(|| facts.scopes.into()),
+            facts,
+            app,
+        })
+    }
+
+    /// The callback URL registered with the provider.
+    pub fn redirect_uri(&self, p: Provider) -> String {
+        format!(
+            "{}/v1/auth/{}/callback",
+            self.config.public_url.trim_end_matches('/'),
+            p.slug()
+        )
+    }
+
+    /// Starts a flow for `provider`.
+    pub fn start(&self, p: Provider, req: StartRequest) -> Result<StartResponse, ConnectError> {
+        let r = self.resolve(p)?;
+        if !self.state.integration_enabled(p) {
+            return Err(ConnectError::Disabled(p.slug()));
+        }
+        if r.app.client_id.is_empty() || r.app.client_secret.is_empty() {
+            return Err(ConnectError::NotConfigured(p.slug()));
+        }
+        for url in [&req.success_url, &req.failure_url].into_iter().flatten() {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConnectError::Invalid(
+                    "redirect URLs must be absolute http(s) URLs".into(),
+                ));
+            }
+        }
+        let scopes = match &req.scopes {
+            Some(s) if !s.is_empty() => join_scopes(p, s),
+            _ => r.scopes.clone(),
+        };
+        let user_id = uuid::Uuid::new_v4().to_string();
+        let widget_session_id = req
+            .widget_session_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let expires_at_ms = now_ms() + self.config.state_ttl.as_millis() as u64;
+        let flow = FlowState {
+            p: p.slug().into(),
+            u: user_id.clone(),
+            r: req.reference_id,
+            s: req.success_url,
+            f: req.failure_url,
+            w: widget_session_id.clone(),
+            sc: scopes.clone(),
+            exp: expires_at_ms,
+            n: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let state = state_token::sign(&self.state_key, &flow);
+        let redirect_uri = self.redirect_uri(p);
+        let mut params: Vec<(&str, String)> = vec![
+            ("response_type", "code".into()),
+            ("client_id", r.app.client_id.clone()),
+            ("redirect_uri", redirect_uri),
+            ("state", state),
+        ];
+        if !scopes.is_empty() {
+            params.push(("scope", scopes));
+        }
+        if r.facts.pkce {
+            let verifier = state_token::pkce_verifier(&self.state_key, &flow.n);
+            params.push(("code_challenge", state_token::pkce_challenge(&verifier)));
+            params.push(("code_challenge_method", "S256".into()));
+        }
+        for (k, v) in r.facts.authorize_params {
+            params.push((k, (*v).to_string()));
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let sep = if r.authorize_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let auth_url = format!(
+            "{}{sep}{}",
+            r.authorize_url,
+            pulsegate_normalizer::http::form_encode(&pairs)
+        );
+        metrics::counter!("pulsegate_connect_started_total", "provider" => p.slug()).increment(1);
+        tracing::info!(provider = p.slug(), %user_id, "connect flow started");
+        Ok(StartResponse {
+            user_id,
+            auth_url,
+            widget_session_id,
+            expires_at_ms,
+        })
+    }
+}
+
+/// `GET /v1/auth/{provider}/callback` (public: browsers arrive here from providers).
+pub fn router(service: Arc<ConnectService>) -> Router {
+    Router::new()
+        .route("/v1/auth/{provider}/callback", get(callback::callback))
+        .with_state(service)
+}

@@ -1,0 +1,112 @@
+//! Garmin's API, used only for ping notifications: GET the `callbackURL` with the user's
+//! OAuth2 token (refreshed at the configured token endpoint, client credentials in the
+//! form body). Callback URLs outside `{api_base}/` are never fetched.
+
+use pulsegate_schema::Connection;
+use serde_json::Value;
+
+use super::GarminConfig;
+use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::{Ctx, NormalizeError, RetryConfig};
+
+/// What a callback fetch came to.
+pub enum Fetched {
+    /// The summaries the callback returned.
+    Records(Vec<Value>),
+    /// Garmin refused the connection's credentials: a `connection_error` is due.
+    ConnectionError(&'static str),
+}
+
+pub struct GarminClient {
+    api: ProviderApi,
+    api_base: String,
+}
+
+impl GarminClient {
+    pub fn new(cfg: &GarminConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+        let api_base = cfg.api_base.trim_end_matches('/').to_string();
+        let oauth = OAuthApp {
+            token_url: cfg.token_url.clone(),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            client_auth: ClientAuth::Body,
+            shape: TokenShape::Standard,
+        };
+        Ok(Self {
+            api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?,
+            api_base,
+        })
+    }
+
+    /// GETs a ping's `callbackURL`; the answer is an array of summaries (one object is
+    /// taken as an array of one). 404 → `Dropped("not_found")` (callbacks expire).
+    pub async fn fetch_callback(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        url: &str,
+    ) -> Result<Fetched, NormalizeError> {
+        if !is_under(url, &format!("{}/", self.api_base)) {
+            return Err(NormalizeError::dropped(
+                "forbidden_url",
+                "the callbackURL is not under the configured Garmin api_base",
+            ));
+        }
+        match self
+            .api
+            .get_json::<Value>(conn, ctx, "get_callback", url)
+            .await?
+        {
+            Authorized::Ok(Value::Array(records)) => Ok(Fetched::Records(records)),
+            Authorized::Ok(record @ Value::Object(_)) => Ok(Fetched::Records(vec![record])),
+            Authorized::Ok(_) => Err(NormalizeError::dropped(
+                "bad_response",
+                "Garmin's callback answered neither an array nor an object",
+            )),
+            Authorized::NotFound => Err(NormalizeError::dropped(
+                "not_found",
+                "Garmin answered 404 for the callbackURL (expired?)",
+            )),
+            Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
+        }
+    }
+}
+
+/// `url` starts with `prefix` (ending in `/`) and continues with a plain path: no
+/// traversal, no second authority, no whitespace or control characters.
+pub fn is_under(url: &str, prefix: &str) -> bool {
+    let Some(rest) = url.strip_prefix(prefix) else {
+        return false;
+    };
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    !path.is_empty()
+        && !path.split('/').any(|seg| seg == ".." || seg == ".")
+        && !path.contains(['\\', '@', '%'])
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_url_guard() {
+        let p = "https://apis.garmin.com/";
+        assert!(is_under(
+            "https://apis.garmin.com/wellness-api/rest/activities?uploadStartTimeInSeconds=1&uploadEndTimeInSeconds=2&token=a%2Fb",
+            p
+        ));
+        for bad in [
+            "https://apis.garmin.com.evil.example/wellness-api/rest/dailies",
+            "https://apis.garmin.com@evil.example/wellness-api/rest/dailies",
+            "https://evil.example/wellness-api/rest/dailies",
+            "http://apis.garmin.com/wellness-api/rest/dailies",
+            "https://apis.garmin.com/wellness-api/../oauth",
+            "https://apis.garmin.com/%2e%2e/x",
+            "https://apis.garmin.com/",
+            "https://apis.garmin.com/a b",
+        ] {
+            assert!(!is_under(bad, p), "{bad}");
+        }
+    }
+}
