@@ -192,6 +192,7 @@ async fn push(
         }
         Err(e) => {
             tracing::warn!(provider = slug, error = %e, "bus refused a notification");
+            verifier.forget(&request);
             mounted.unavailable.increment(1);
             let mut response = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,

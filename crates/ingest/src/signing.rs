@@ -131,6 +131,16 @@ impl ReplayGuard {
         }
         Ok(())
     }
+
+    /// Forgets `key` (the notification it admitted was not enqueued after all, so the
+    /// provider's retry of it must be let through).
+    pub fn forget(&self, key: &[u8]) {
+        let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, order) = &mut *guard;
+        if set.remove(key) {
+            order.retain(|k| k.as_slice() != key);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +188,8 @@ mod tests {
         g.check_and_record(b"b").unwrap();
         g.check_and_record(b"c").unwrap();
         // "a" was forgotten (capacity 2).
+        assert!(g.check_and_record(b"a").is_ok());
+        g.forget(b"a");
         assert!(g.check_and_record(b"a").is_ok());
     }
 }

@@ -103,6 +103,11 @@ pub trait ProviderVerifier: Send + Sync + 'static {
     /// enqueued). Must never panic, whatever the bytes.
     fn verify(&self, req: &IngestRequest<'_>) -> Result<Vec<Notification>, Rejection>;
 
+    /// Called when the notifications `verify` admitted could not be enqueued (the
+    /// provider gets 503 and will retry): a verifier with a replay guard forgets this
+    /// request so the retry is not refused as a replay.
+    fn forget(&self, _req: &IngestRequest<'_>) {}
+
     /// The status a successful push is answered with (Huawei and Fitbit expect 204).
     fn accepted_status(&self) -> StatusCode {
         StatusCode::OK

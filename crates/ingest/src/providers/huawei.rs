@@ -196,6 +196,17 @@ impl ProviderVerifier for HuaweiVerifier {
         Provider::Huawei
     }
 
+    fn forget(&self, req: &IngestRequest<'_>) {
+        // The replay key is the MAC, which equals the (verified) received signature.
+        let received = req
+            .headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if let Some(mac) = received.and_then(crate::signing::decode_base64) {
+            self.replays.forget(&mac);
+        }
+    }
+
     /// The console's connectivity test by `GET`/`HEAD`: 204, whatever the query.
     fn handshake(&self, _query: Option<&str>, _headers: &HeaderMap) -> Response {
         StatusCode::NO_CONTENT.into_response()

@@ -91,6 +91,17 @@ impl ProviderVerifier for PolarVerifier {
         Provider::Polar
     }
 
+    fn forget(&self, req: &IngestRequest<'_>) {
+        // The replay key is the MAC, which equals the (verified) received signature.
+        let received = req
+            .headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if let Some(mac) = received.and_then(crate::signing::decode_hex) {
+            self.replays.forget(&mac);
+        }
+    }
+
     /// Polar makes no GET request: 405 (the endpoint takes POSTs only).
     fn handshake(&self, _query: Option<&str>, _headers: &HeaderMap) -> Response {
         let mut r = crate::handler::json_error(
@@ -386,6 +397,14 @@ mod tests {
         );
         // Six days late (a Polar retry) is fine, once.
         let six_days = 6 * 24 * 3600 * 1000;
+        assert!(run(&v, &h, EXERCISE, EXAMPLE_MS + six_days).is_ok());
+        assert_eq!(
+            run(&v, &h, EXERCISE, EXAMPLE_MS + six_days).unwrap_err(),
+            Rejection::Replayed
+        );
+        // The bus refused it (503): forgotten, so Polar's retry gets through, once.
+        let body = Bytes::from_static(EXERCISE.as_bytes());
+        v.forget(&IngestRequest::new(&h, &body));
         assert!(run(&v, &h, EXERCISE, EXAMPLE_MS + six_days).is_ok());
         assert_eq!(
             run(&v, &h, EXERCISE, EXAMPLE_MS + six_days).unwrap_err(),
