@@ -1,0 +1,147 @@
+//! WHOOP's REST API (v2) with the member's token: workouts, sleeps, cycles and their
+//! recoveries. Token refresh (`POST https://api.prod.whoop.com/oauth/oauth2/token`,
+//! client credentials in the form body), retries and metrics come from [`ProviderApi`].
+
+use pulsegate_schema::Connection;
+use serde::de::DeserializeOwned;
+
+use super::mapping::{Cycle, Recovery, SleepActivity, Workout};
+use super::WhoopConfig;
+use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::{Ctx, NormalizeError, RetryConfig};
+
+/// WHOOP's production API (paths below it start with `/v2`).
+pub const DEFAULT_API_BASE: &str = "https://api.prod.whoop.com/developer";
+/// WHOOP's OAuth2 token endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://api.prod.whoop.com/oauth/oauth2/token";
+
+/// What a fetch for a connection came to.
+pub enum Fetched<T> {
+    Doc(Box<T>),
+    /// WHOOP refused the connection's credentials: a `connection_error` is due.
+    ConnectionError(&'static str),
+}
+
+pub struct WhoopClient {
+    api: ProviderApi,
+    api_base: String,
+}
+
+impl WhoopClient {
+    pub fn new(cfg: &WhoopConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+        let oauth = OAuthApp {
+            token_url: cfg.token_url.clone(),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            client_auth: ClientAuth::Body,
+            shape: TokenShape::Standard,
+        };
+        Ok(Self {
+            api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?,
+            api_base: cfg.api_base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `GET /v2/activity/workout/{id}`.
+    pub async fn workout(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<Fetched<Workout>, NormalizeError> {
+        self.get(
+            conn,
+            ctx,
+            "get_workout",
+            "workout",
+            &format!("activity/workout/{}", seg(id)?),
+        )
+        .await
+    }
+
+    /// `GET /v2/activity/sleep/{id}`.
+    pub async fn sleep(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<Fetched<SleepActivity>, NormalizeError> {
+        self.get(
+            conn,
+            ctx,
+            "get_sleep",
+            "sleep",
+            &format!("activity/sleep/{}", seg(id)?),
+        )
+        .await
+    }
+
+    /// `GET /v2/cycle/{cycle_id}/recovery`.
+    pub async fn recovery(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        cycle_id: i64,
+    ) -> Result<Fetched<Recovery>, NormalizeError> {
+        self.get(
+            conn,
+            ctx,
+            "get_recovery",
+            "recovery",
+            &format!("cycle/{cycle_id}/recovery"),
+        )
+        .await
+    }
+
+    /// `GET /v2/cycle/{cycle_id}`.
+    pub async fn cycle(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        cycle_id: i64,
+    ) -> Result<Fetched<Cycle>, NormalizeError> {
+        self.get(
+            conn,
+            ctx,
+            "get_cycle",
+            "cycle",
+            &format!("cycle/{cycle_id}"),
+        )
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        what: &str,
+        path: &str,
+    ) -> Result<Fetched<T>, NormalizeError> {
+        let url = format!("{}/v2/{path}", self.api_base);
+        match self.api.get_json::<T>(conn, ctx, endpoint, &url).await? {
+            Authorized::Ok(d) => Ok(Fetched::Doc(Box::new(d))),
+            Authorized::NotFound => Err(NormalizeError::dropped(
+                "not_found",
+                format!("WHOOP has no such {what} for this member"),
+            )),
+            Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
+        }
+    }
+}
+
+/// An id that can go into a URL path as is (WHOOP v2 ids are UUIDs).
+pub fn safe_segment(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn seg(id: &str) -> Result<&str, NormalizeError> {
+    if safe_segment(id) {
+        Ok(id)
+    } else {
+        Err(NormalizeError::dropped(
+            "malformed",
+            "id is not a UUID or integer",
+        ))
+    }
+}
