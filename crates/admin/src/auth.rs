@@ -43,8 +43,6 @@ pub(crate) async fn start(
         }
         Err(e @ ConnectError::NotConfigured(_)) => error(StatusCode::CONFLICT, &e.to_string()),
         Err(e @ ConnectError::Disabled(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
-        Err(e @ ConnectError::Http(_)) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
+        Err(e @ ConnectError::Http(_)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -6,18 +6,21 @@
 
 mod auth;
 mod connections;
+mod credentials;
 mod dead_letters;
+mod deliveries;
 mod destinations;
 mod integrations;
+mod routes;
 mod sdk_tokens;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use pulsegate_bus::Bus;
 use pulsegate_schema::Secret;
@@ -41,63 +44,51 @@ pub(crate) struct AdminState {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) config: Arc<AdminConfig>,
     pub(crate) connect: Arc<pulsegate_connect::ConnectService>,
+    pub(crate) recent: pulsegate_dispatcher::RecentDeliveries,
 }
 
+/// The admin API (`/v1/admin/*`, behind the token), its OpenAPI description and the
+/// dashboard (both without the token: they hold no secrets). Built from
+/// [`routes::table`]. `recent` is this process's ring of delivery attempts: empty
+/// unless the dispatcher runs here.
 pub fn router(
     state: Arc<StateStore>,
     bus: Arc<dyn Bus>,
     config: AdminConfig,
     connect: Arc<pulsegate_connect::ConnectService>,
+    recent: pulsegate_dispatcher::RecentDeliveries,
 ) -> Router {
-    let s = AdminState {
+    let s = admin_state(state, bus, config, connect, recent);
+    routes::build(s, |_| true)
+}
+
+/// What a process that dispatches but does not serve the admin API answers on its own
+/// port: `GET /v1/admin/deliveries` (behind the token), its recent attempts.
+pub fn deliveries_router(
+    state: Arc<StateStore>,
+    bus: Arc<dyn Bus>,
+    config: AdminConfig,
+    connect: Arc<pulsegate_connect::ConnectService>,
+    recent: pulsegate_dispatcher::RecentDeliveries,
+) -> Router {
+    let s = admin_state(state, bus, config, connect, recent);
+    routes::build(s, |r| r.method == "GET" && r.path == routes::DELIVERIES)
+}
+
+fn admin_state(
+    state: Arc<StateStore>,
+    bus: Arc<dyn Bus>,
+    config: AdminConfig,
+    connect: Arc<pulsegate_connect::ConnectService>,
+    recent: pulsegate_dispatcher::RecentDeliveries,
+) -> AdminState {
+    AdminState {
         state,
         bus,
         config: Arc::new(config),
         connect,
-    };
-    Router::new()
-        .route(
-            "/v1/admin/connections",
-            get(connections::list).post(connections::create),
-        )
-        .route(
-            "/v1/admin/connections/{user_id}",
-            get(connections::get_one).delete(connections::delete),
-        )
-        .route(
-            "/v1/admin/destinations",
-            get(destinations::list).post(destinations::create),
-        )
-        .route(
-            "/v1/admin/destinations/{id}",
-            get(destinations::get_one)
-                .put(destinations::update)
-                .delete(destinations::delete),
-        )
-        .route(
-            "/v1/admin/connections/{user_id}/sdk-tokens",
-            get(sdk_tokens::list).post(sdk_tokens::issue),
-        )
-        .route(
-            "/v1/admin/sdk-tokens/{token_id}",
-            axum::routing::delete(sdk_tokens::revoke),
-        )
-        .route(
-            "/v1/admin/auth/{provider}",
-            axum::routing::post(auth::start),
-        )
-        .route("/v1/admin/integrations", get(integrations::list))
-        .route(
-            "/v1/admin/integrations/{provider}",
-            get(integrations::get_one).put(integrations::put),
-        )
-        .route("/v1/admin/dead-letters", get(dead_letters::list))
-        .route(
-            "/v1/admin/dead-letters/replay",
-            axum::routing::post(dead_letters::replay),
-        )
-        .layer(middleware::from_fn_with_state(s.clone(), require_token))
-        .with_state(s)
+        recent,
+    }
 }
 
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {

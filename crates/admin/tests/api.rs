@@ -28,7 +28,18 @@ async fn app() -> (tempfile::TempDir, axum::Router, Arc<StateStore>) {
         token: Secret::new(TOKEN),
         allow_private_networks: true,
     };
-    (dir, router(state.clone(), bus, cfg), state)
+    (dir, admin_router(state.clone(), bus, cfg), state)
+}
+
+fn admin_router(state: Arc<StateStore>, bus: Arc<dyn Bus>, cfg: AdminConfig) -> axum::Router {
+    let connect = pulsegate_connect::ConnectService::new(
+        pulsegate_connect::ConnectConfig::default(),
+        state.clone(),
+        bus.clone(),
+    )
+    .unwrap();
+    let recent = pulsegate_dispatcher::RecentDeliveries::new();
+    router(state, bus, cfg, connect, recent)
 }
 
 async fn call(
@@ -233,7 +244,7 @@ async fn private_destinations_refused_unless_allowed() {
     let state = StateStore::start(bus.clone(), CancellationToken::new())
         .await
         .unwrap();
-    let app = router(
+    let app = admin_router(
         state,
         bus,
         AdminConfig {

@@ -76,7 +76,8 @@ pub(crate) struct ResolvedProvider {
 }
 
 pub struct ConnectService {
-    pub(crate) config: ConnectConfig,
+    /// Swapped when providers' credentials change ([`reconfigure`](Self::reconfigure)).
+    config: std::sync::RwLock<Arc<ConnectConfig>>,
     pub(crate) state_key: Vec<u8>,
     pub(crate) state: Arc<StateStore>,
     pub(crate) bus: Arc<dyn Bus>,
@@ -110,7 +111,7 @@ impl ConnectService {
         let http = HttpClient::new(config.request_timeout)
             .map_err(|e| ConnectError::Http(e.to_string()))?;
         Ok(Arc::new(Self {
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             state_key,
             state,
             bus,
@@ -118,15 +119,23 @@ impl ConnectService {
         }))
     }
 
+    fn config(&self) -> Arc<ConnectConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// New application credentials or overrides (the state key and public URL stay).
+    pub fn reconfigure(&self, config: ConnectConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
     pub(crate) fn resolve(&self, p: Provider) -> Result<ResolvedProvider, ConnectError> {
+        let config = self.config();
         let facts = oauth_provider(p).ok_or(ConnectError::NoOAuth(p.slug()))?;
-        let o = self
-            .config
-            .providers
-            .get(p.slug())
-            .cloned()
-            .unwrap_or_default();
-        let fallback = self.config.apps.get(&p).cloned().unwrap_or_default();
+        let o = config.providers.get(p.slug()).cloned().unwrap_or_default();
+        let fallback = config.apps.get(&p).cloned().unwrap_or_default();
         let app = AppCredentials {
             client_id: o
                 .client_id
@@ -163,7 +172,7 @@ impl ConnectService {
     pub fn redirect_uri(&self, p: Provider) -> String {
         format!(
             "{}/v1/auth/{}/callback",
-            self.config.public_url.trim_end_matches('/'),
+            self.config().public_url.trim_end_matches('/'),
             p.slug()
         )
     }
@@ -193,7 +202,7 @@ impl ConnectService {
             .widget_session_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let expires_at_ms = now_ms() + self.config.state_ttl.as_millis() as u64;
+        let expires_at_ms = now_ms() + self.config().state_ttl.as_millis() as u64;
         let flow = FlowState {
             p: p.slug().into(),
             u: user_id.clone(),

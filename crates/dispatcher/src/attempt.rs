@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::client::{HttpClient, SendError};
 use crate::metrics::DestinationMetrics;
+use crate::recent::Observed;
 use crate::signing::{standard_signature, terra_signature, SigningKey};
 
 const UA: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
@@ -102,10 +103,17 @@ pub(crate) struct DeliveryAttempt<'a> {
 }
 
 impl DeliveryAttempt<'_> {
-    pub async fn run(self) -> Outcome {
+    /// The outcome, and what the attempt observed (for [`crate::RecentDeliveries`]).
+    pub async fn run(self) -> (Outcome, Observed) {
         let started = Instant::now();
-        let outcome = self.exchange().await;
-        self.metrics.latency.record(started.elapsed().as_secs_f64());
+        let (outcome, status) = self.exchange().await;
+        let elapsed = started.elapsed();
+        self.metrics.latency.record(elapsed.as_secs_f64());
+        let observed = Observed {
+            at_ms: pulsegate_schema::now_ms(),
+            status,
+            latency_ms: elapsed.as_millis() as u64,
+        };
         match &outcome {
             Outcome::Delivered => {
                 self.metrics.delivered.increment(1);
@@ -117,23 +125,28 @@ impl DeliveryAttempt<'_> {
             Outcome::Gone => self.metrics.gone.increment(1),
             Outcome::Failed(f) => self.metrics.failure(f.kind).increment(1),
         }
-        outcome
+        (outcome, observed)
     }
 
-    async fn exchange(&self) -> Outcome {
+    /// The outcome and the receiver's HTTP status, if it answered.
+    async fn exchange(&self) -> (Outcome, Option<u16>) {
         let t = unix_secs();
         let req = match self.request(t) {
             Ok(r) => r,
             Err(error) => {
-                return Outcome::Failed(Failure {
+                let failure = Failure {
                     kind: "invalid",
                     error,
                     retry_after: None,
-                })
+                };
+                return (Outcome::Failed(failure), None);
             }
         };
         match self.client.send(req).await {
-            Ok(resp) => judge(resp.status, &resp.headers, &resp.body),
+            Ok(resp) => (
+                judge(resp.status, &resp.headers, &resp.body),
+                Some(resp.status.as_u16()),
+            ),
             Err(e) => {
                 let kind = match &e {
                     SendError::Timeout(_) => "timeout",
@@ -141,11 +154,12 @@ impl DeliveryAttempt<'_> {
                     SendError::InvalidUrl => "invalid",
                     SendError::Connect(_) | SendError::Request(_) => "connection_error",
                 };
-                Outcome::Failed(Failure {
+                let failure = Failure {
                     kind,
                     error: e.to_string(),
                     retry_after: None,
-                })
+                };
+                (Outcome::Failed(failure), None)
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::breaker::{Breaker, Breakers};
 use crate::client::HttpClient;
 
 use crate::metrics::DestinationMetrics;
+use crate::recent::{DeliveryOutcome, Pending, RecentDeliveries};
 use crate::retry::{plan, Plan};
 use crate::DispatcherConfig;
 
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub client: HttpClient,
     pub cfg: DispatcherConfig,
     pub breakers: Breakers,
+    /// The last attempts, for operators (`GET /v1/admin/deliveries`).
+    pub recent: RecentDeliveries,
     metrics: Mutex<HashMap<String, DestinationMetrics>>,
 }
 
@@ -54,13 +57,16 @@ impl Shared {
         state: Arc<StateStore>,
         client: HttpClient,
         cfg: DispatcherConfig,
+        recent: RecentDeliveries,
     ) -> Self {
+        recent.mark_recording();
         Self {
             bus,
             state,
             client,
             breakers: Breakers::new(cfg.breaker.clone()),
             cfg,
+            recent,
             metrics: Mutex::new(HashMap::new()),
         }
     }
@@ -105,7 +111,8 @@ impl Shared {
     }
 
     /// Makes a failed attempt's next step durable: the retry tier `plan` picks, or a
-    /// dead letter. `Done` once written; `Abandon` if stopped first.
+    /// dead letter. `Done` once written; `Abandon` if stopped first. The attempt goes
+    /// to [`Shared::recent`] once its next step is written.
     #[allow(clippy::too_many_arguments)]
     pub async fn schedule_failure(
         &self,
@@ -115,6 +122,7 @@ impl Shared {
         attempts: u32,
         next_tier: usize,
         failure: Failure,
+        attempt: Pending,
         stop: &CancellationToken,
     ) -> Handled {
         let now = now_ms();
@@ -144,6 +152,7 @@ impl Shared {
                     return Handled::Abandon;
                 }
                 metrics.retry_scheduled(tier);
+                self.recent.record(attempt.finish(DeliveryOutcome::Retry));
                 Handled::Done
             }
             Plan::DeadLetter => {
@@ -163,6 +172,8 @@ impl Shared {
                     return Handled::Abandon;
                 }
                 metrics.dead_letters.increment(1);
+                self.recent
+                    .record(attempt.finish(DeliveryOutcome::DeadLetter));
                 tracing::warn!(destination = %destination_id, attempts, last_error = %failure.error,
                     "delivery exhausted its retries; dead-lettered");
                 Handled::Done

@@ -29,6 +29,7 @@ mod client;
 mod config;
 mod context;
 mod metrics;
+pub mod recent;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
@@ -45,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::MAX_RESPONSE_BYTES;
 pub use config::{BreakerConfig, DispatcherConfig};
+pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
@@ -85,13 +87,24 @@ pub async fn run(
     cfg: DispatcherConfig,
     shutdown: CancellationToken,
 ) -> Result<(), DispatchError> {
+    run_recording(bus, state, cfg, RecentDeliveries::new(), shutdown).await
+}
+
+/// [`run`], recording every attempt into `recent` (shown by the admin API).
+pub async fn run_recording(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    cfg: DispatcherConfig,
+    recent: RecentDeliveries,
+    shutdown: CancellationToken,
+) -> Result<(), DispatchError> {
     cfg.validate()?;
     for spec in retry_topic_specs(&cfg) {
         bus.ensure_topic(&spec).await?;
     }
     let client = client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?;
     let tiers = cfg.retry_schedule.len();
-    let shared = Arc::new(context::Shared::new(bus, state, client, cfg));
+    let shared = Arc::new(context::Shared::new(bus, state, client, cfg, recent));
 
     let mut retries = JoinSet::new();
     for tier in 0..tiers {

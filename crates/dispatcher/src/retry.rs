@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::context::sleep_or_stop;
 use crate::context::Shared;
+use crate::recent::{DeliveryOutcome, Observed, Pending};
 use crate::signing::SigningKey;
 
 /// One retry tier: its index, topic and delay.
@@ -166,7 +167,7 @@ async fn handle(
     let span = tracing::debug_span!("retry", destination = %dest.id, event_id = %view.event_id,
         user_id = %view.user_id, tier, attempt = task.attempts + 1);
     let id = webhook_id(&view.event_id, &dest.id);
-    let outcome = match SigningKey::new(&dest.secret) {
+    let (outcome, observed) = match SigningKey::new(&dest.secret) {
         Ok(key) => {
             DeliveryAttempt {
                 client: &shared.client,
@@ -182,15 +183,22 @@ async fn handle(
             .instrument(span.clone())
             .await
         }
-        Err(e) => Outcome::unusable_secret(e),
+        Err(e) => (Outcome::unusable_secret(e), Observed::unsent()),
     };
+    let attempt = |kind| Pending::new(&dest.id, &view, task.attempts + 1, observed, kind);
     let breaker = shared.breaker(&dest.id);
     match outcome {
         Outcome::Delivered => {
             breaker.record(true);
+            shared
+                .recent
+                .record(attempt(None).finish(DeliveryOutcome::Ok));
             Handled::Done
         }
         Outcome::Gone => {
+            shared
+                .recent
+                .record(attempt(None).finish(DeliveryOutcome::Gone));
             metrics.retry_dropped("gone");
             shared.disable(&dest.id, &stop).await;
             Handled::Done
@@ -198,6 +206,7 @@ async fn handle(
         Outcome::Failed(f) => {
             breaker.record(false);
             tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "retry attempt failed");
+            let pending = attempt(Some(f.kind));
             shared
                 .schedule_failure(
                     &metrics,
@@ -206,6 +215,7 @@ async fn handle(
                     task.attempts + 1,
                     tier + 1,
                     f,
+                    pending,
                     &stop,
                 )
                 .await

@@ -22,6 +22,7 @@ use crate::breaker::Breaker;
 use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::metrics::DestinationMetrics;
+use crate::recent::{DeliveryOutcome, Observed, Pending};
 use crate::signing::{SecretError, SigningKey};
 
 /// The consumer group of a destination's main worker.
@@ -126,7 +127,7 @@ impl Worker {
         let span = tracing::debug_span!("deliver", destination = %dest.id,
             event_id = %view.event_id, user_id = %view.user_id);
         let id = webhook_id(&view.event_id, &dest.id);
-        let outcome = match self.key(&dest) {
+        let (outcome, observed) = match self.key(&dest) {
             Ok(key) => {
                 DeliveryAttempt {
                     client: &self.shared.client,
@@ -142,16 +143,21 @@ impl Worker {
                 .instrument(span.clone())
                 .await
             }
-            Err(e) => Outcome::unusable_secret(e),
+            Err(e) => (Outcome::unusable_secret(e), Observed::unsent()),
         };
+        let attempt = |kind| Pending::new(&dest.id, &view, 1, observed, kind);
 
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
+                let done = attempt(None).finish(DeliveryOutcome::Ok);
+                self.shared.recent.record(done);
                 Handled::Done
             }
             Outcome::Gone => {
                 drop(permit);
+                let done = attempt(None).finish(DeliveryOutcome::Gone);
+                self.shared.recent.record(done);
                 if !self.gone.swap(true, Ordering::AcqRel) {
                     self.shared.disable(&dest.id, &self.stop).await;
                 }
@@ -166,8 +172,9 @@ impl Worker {
                     Some(e) => e,
                     None => return Handled::Done,
                 };
+                let pending = attempt(Some(f.kind));
                 self.shared
-                    .schedule_failure(&self.metrics, &dest.id, event, 1, 0, f, &self.stop)
+                    .schedule_failure(&self.metrics, &dest.id, event, 1, 0, f, pending, &self.stop)
                     .await
             }
         }

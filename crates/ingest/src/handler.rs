@@ -21,13 +21,14 @@ pub(crate) struct IngestState {
     pub(crate) bus: Arc<dyn Bus>,
     /// Integrations switched off through the admin API answer 404.
     pub(crate) state: Arc<StateStore>,
-    providers: Arc<HashMap<&'static str, Mounted>>,
+    mounts: IngestHandle,
     /// The body limit of providers without one of their own.
     max_body_bytes: usize,
     pub(crate) sdk_max_body_bytes: usize,
 }
 
-/// A provider's verifier and its metric handles (registered once, not per request).
+/// A provider's verifier and its metric handles (registered once per mount, not per
+/// request).
 struct Mounted {
     verifier: Box<dyn ProviderVerifier>,
     accepted: metrics::Counter,
@@ -49,34 +50,109 @@ impl Mounted {
     }
 }
 
+/// The verifiers in use, and those of the credentials being rotated out.
+struct Mounts {
+    current: HashMap<&'static str, Mounted>,
+    /// Built from the previous credentials; tried when the current ones refuse a
+    /// signature, until `previous_until_ms`.
+    previous: HashMap<&'static str, Box<dyn ProviderVerifier>>,
+    previous_until_ms: u64,
+}
+
+impl Mounts {
+    fn build(config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) -> Self {
+        let current = crate::providers::registry(config)
+            .into_iter()
+            .map(|v| (v.provider().slug(), Mounted::new(v)))
+            .collect();
+        let (previous, previous_until_ms) = match previous {
+            Some((old, until)) => (
+                crate::providers::registry(old)
+                    .into_iter()
+                    .map(|v| (v.provider().slug(), v))
+                    .collect(),
+                until,
+            ),
+            None => (HashMap::new(), 0),
+        };
+        Self {
+            current,
+            previous,
+            previous_until_ms,
+        }
+    }
+
+    /// The rotated-out verifier for `slug`, while its grace period lasts.
+    fn fallback(&self, slug: &str, now_ms: u64) -> Option<&dyn ProviderVerifier> {
+        (now_ms < self.previous_until_ms)
+            .then(|| self.previous.get(slug).map(|v| v.as_ref()))
+            .flatten()
+    }
+}
+
+/// Swaps the providers' verifiers when their credentials change (through the admin API),
+/// without restarting.
+#[derive(Clone)]
+pub struct IngestHandle {
+    mounts: Arc<std::sync::RwLock<Arc<Mounts>>>,
+}
+
+impl IngestHandle {
+    /// Mounts the providers `config` configures. `previous`: the configuration with the
+    /// credentials being rotated out, and until when (ms) they still verify.
+    pub fn reconfigure(&self, config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) {
+        let mounts = Arc::new(Mounts::build(config, previous));
+        *self.mounts.write().unwrap_or_else(|e| e.into_inner()) = mounts;
+    }
+
+    fn current(&self) -> Arc<Mounts> {
+        self.mounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 /// The ingest routes: `GET|HEAD|POST /v1/ingest/{provider}`. Providers without
 /// configuration are not mounted (404).
 pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) -> Router {
-    let verifiers = crate::providers::registry(config);
-    let largest = verifiers
-        .iter()
-        .filter_map(|v| v.max_body_bytes())
+    router_with_handle(bus, state, config).0
+}
+
+/// [`router`], and the handle that re-mounts providers when credentials change.
+pub fn router_with_handle(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+) -> (Router, IngestHandle) {
+    let mounts = Mounts::build(config, None);
+    // The body limit layer is fixed at start; a provider's own limit above it applies
+    // after a restart.
+    let largest = mounts
+        .current
+        .values()
+        .filter_map(|m| m.verifier.max_body_bytes())
         .fold(config.max_body_bytes, usize::max)
         .max(config.sdk_max_body_bytes);
-    let providers = verifiers
-        .into_iter()
-        .map(|v| (v.provider().slug(), Mounted::new(v)))
-        .collect();
+    let handle = IngestHandle {
+        mounts: Arc::new(std::sync::RwLock::new(Arc::new(mounts))),
+    };
     let state = IngestState {
         bus,
         state,
-        providers: Arc::new(providers),
+        mounts: handle.clone(),
         max_body_bytes: config.max_body_bytes,
         sdk_max_body_bytes: config.sdk_max_body_bytes,
     };
-    Router::new()
+    let router = Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
         .route(
             "/v1/ingest/sdk/{provider}",
             axum::routing::post(crate::sdk::upload),
         )
         .layer(DefaultBodyLimit::max(largest))
-        .with_state(state)
+        .with_state(state);
+    (router, handle)
 }
 
 async fn handshake(
@@ -85,9 +161,20 @@ async fn handshake(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    match state.providers.get(provider.as_str()) {
+    let mounts = state.mounts.current();
+    match mounts.current.get(provider.as_str()) {
         Some(m) if state.state.integration_enabled(m.verifier.provider()) => {
-            m.verifier.handshake(query.as_deref(), &headers)
+            let answer = m.verifier.handshake(query.as_deref(), &headers);
+            // A verify token being rotated out still answers during its grace period.
+            if answer.status().is_client_error() {
+                if let Some(old) = mounts.fallback(provider.as_str(), now_ms()) {
+                    let old_answer = old.handshake(query.as_deref(), &headers);
+                    if old_answer.status().is_success() {
+                        return old_answer;
+                    }
+                }
+            }
+            answer
         }
         Some(_) => disabled(),
         None => Rejection::NotFound.into_response(),
@@ -103,7 +190,8 @@ async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let Some(mounted) = state.providers.get(provider.as_str()) else {
+    let mounts = state.mounts.current();
+    let Some(mounted) = mounts.current.get(provider.as_str()) else {
         return Rejection::NotFound.into_response();
     };
     let verifier = &mounted.verifier;
@@ -131,7 +219,19 @@ async fn push(
         peer: peer.map(|p| p.0 .0.ip()),
         now_ms: now_ms(),
     };
-    let notifications = match verifier.verify(&request) {
+    let mut verified = verifier.verify(&request);
+    let mut verifier: &dyn ProviderVerifier = verifier.as_ref();
+    if matches!(verified, Err(Rejection::Unauthorized)) {
+        // Signed with a secret being rotated out, still inside its grace period?
+        if let Some(old) = mounts.fallback(provider.as_str(), request.now_ms) {
+            let again = old.verify(&request);
+            if again.is_ok() {
+                verified = again;
+                verifier = old;
+            }
+        }
+    }
+    let notifications = match verified {
         Ok(n) => n,
         Err(rejection) => {
             tracing::debug!(

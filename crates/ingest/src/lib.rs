@@ -13,6 +13,6 @@ pub mod signing;
 mod verifier;
 
 pub use config::IngestConfig;
-pub use handler::{encode_notification, router};
+pub use handler::{encode_notification, router, router_with_handle, IngestHandle};
 pub use providers::strava::{StravaConfig, StravaVerifier};
 pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};

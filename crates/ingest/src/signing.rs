@@ -95,6 +95,14 @@ pub fn check_window(ts_ms: i64, now_ms: u64, tolerance_ms: u64) -> Result<(), Re
     }
 }
 
+/// The replay key of a timestamped signature: the timestamp as sent and the MAC.
+pub fn timestamped_replay_key(timestamp: &str, mac: &[u8]) -> Vec<u8> {
+    let mut key = timestamp.trim().as_bytes().to_vec();
+    key.push(b':');
+    key.extend_from_slice(mac);
+    key
+}
+
 /// Remembers the signatures accepted recently (bounded, oldest forgotten first) so the
 /// same signed notification is refused when replayed inside the timestamp window.
 /// Per process: several ingest processes each keep their own; the normalizer's

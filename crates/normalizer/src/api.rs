@@ -85,6 +85,9 @@ pub struct OAuthApp {
     pub client_secret: Secret,
     pub client_auth: ClientAuth,
     pub shape: TokenShape,
+    /// Fields the provider wants on refresh besides the standard ones (WHOOP:
+    /// `scope=offline`, or the new token carries no refresh token).
+    pub extra_refresh_fields: Vec<(&'static str, &'static str)>,
 }
 
 /// One provider's API access: HTTP client, retries, metrics and token refresh.
@@ -160,8 +163,60 @@ impl ProviderApi {
         endpoint: &'static str,
         url: &str,
     ) -> Result<Authorized<T>, NormalizeError> {
-        let bytes = self.get_authorized(conn, ctx, endpoint, url).await?;
-        Ok(match bytes {
+        let answer = self.get_authorized(conn, ctx, endpoint, url).await?;
+        self.decode(endpoint, answer)
+    }
+
+    /// Like [`get_json`](Self::get_json), returning the raw body.
+    pub async fn get_authorized(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<Authorized<bytes::Bytes>, NormalizeError> {
+        self.send_authorized(conn, ctx, endpoint, |token| async move {
+            self.http.get_bearer(url, &token).await
+        })
+        .await
+    }
+
+    /// `POST url` with the connection's bearer token and a JSON body, refreshing like
+    /// [`get_json`](Self::get_json); the answer is decoded as `T`.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        url: &str,
+        body: bytes::Bytes,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<Authorized<T>, NormalizeError> {
+        let answer = self
+            .send_authorized(conn, ctx, endpoint, |token| {
+                let body = body.clone();
+                async move {
+                    self.http
+                        .post_bearer(
+                            url,
+                            &token,
+                            "application/json; charset=UTF-8",
+                            body,
+                            extra_headers,
+                        )
+                        .await
+                }
+            })
+            .await?;
+        self.decode(endpoint, answer)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        answer: Authorized<bytes::Bytes>,
+    ) -> Result<Authorized<T>, NormalizeError> {
+        Ok(match answer {
             Authorized::Ok(body) => match serde_json::from_slice::<T>(&body) {
                 Ok(v) => Authorized::Ok(v),
                 Err(e) => {
@@ -176,14 +231,21 @@ impl ProviderApi {
         })
     }
 
-    /// Like [`get_json`](Self::get_json), returning the raw body.
-    pub async fn get_authorized(
+    /// One call with the connection's access token (`send(token)`, owned so the
+    /// future may hold it), refreshing the token
+    /// first when it is about to expire, or once after a 401; transient failures are
+    /// retried by [`call`](Self::call).
+    pub async fn send_authorized<F, Fut>(
         &self,
         conn: &Connection,
         ctx: &Ctx,
         endpoint: &'static str,
-        url: &str,
-    ) -> Result<Authorized<bytes::Bytes>, NormalizeError> {
+        send: F,
+    ) -> Result<Authorized<bytes::Bytes>, NormalizeError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<HttpResponse, HttpError>>,
+    {
         let mut conn = conn.clone();
         let mut refreshed = false;
         if self.oauth.is_some() && expires_soon(&conn) {
@@ -195,9 +257,7 @@ impl ProviderApi {
         }
         loop {
             let resp = self
-                .call(endpoint, || {
-                    self.http.get_bearer(url, conn.access_token.expose())
-                })
+                .call(endpoint, || send(conn.access_token.expose().to_string()))
                 .await?;
             match classify(&resp) {
                 Reply::Ok(()) => return Ok(Authorized::Ok(resp.body)),
@@ -329,6 +389,7 @@ impl ProviderApi {
         if app.shape == TokenShape::Withings {
             fields.push(("action", "requesttoken"));
         }
+        fields.extend(app.extra_refresh_fields.iter().copied());
         if app.client_auth == ClientAuth::Body {
             fields.push(("client_id", app.client_id.as_str()));
             fields.push(("client_secret", app.client_secret.expose()));

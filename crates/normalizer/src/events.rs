@@ -37,3 +37,14 @@ pub fn build_event(
         body,
     })
 }
+
+/// A top-level field of a notification body as text (strings as-is, numbers printed),
+/// for cheap routing decisions before any fetch.
+pub fn body_field(raw: &RawNotification, key: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(raw.body.get()).ok()?;
+    match v.get(key)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

@@ -138,6 +138,35 @@ impl HttpClient {
         self.send(req).await
     }
 
+    /// `POST url` with `Authorization: Bearer <token>`, a body of `content_type`, and
+    /// extra headers.
+    pub async fn post_bearer(
+        &self,
+        url: &str,
+        token: &str,
+        content_type: &str,
+        body: Bytes,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, HttpError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| HttpError::InvalidRequest("token is not a valid header value".into()))?;
+        auth.set_sensitive(true);
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, USER_AGENT);
+        for (k, v) in extra_headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+        self.send(req).await
+    }
+
     /// `POST url` with an `application/x-www-form-urlencoded` body.
     pub async fn post_form(
         &self,

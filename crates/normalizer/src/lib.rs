@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulsegate_bus::{run_consumer, Bus, ConsumerLoopConfig, OffsetReset};
-use pulsegate_schema::{topics, Connection, NormalizedEvent, Provider, RawNotification};
+use pulsegate_schema::{topics, Connection, EventType, NormalizedEvent, Provider, RawNotification};
 use pulsegate_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +54,13 @@ pub trait ProviderNormalizer: Send + Sync + 'static {
     /// the body cannot be parsed (then [`normalize`](Self::normalize) reports why).
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String>;
 
+    /// The data type this notification would produce, when the notification tells it
+    /// without a fetch. A type the integration does not enable is then neither fetched
+    /// nor delivered. `None`: unknown or several (the events are filtered after).
+    fn data_type(&self, _raw: &RawNotification) -> Option<EventType> {
+        None
+    }
+
     /// True if this notification must be processed even though the user's connection is
     /// revoked (a deauthorization being redelivered after the revoke was stored).
     fn handles_revoked(&self, _raw: &RawNotification) -> bool {
@@ -79,8 +86,42 @@ pub async fn run(
     cfg: NormalizerConfig,
     shutdown: CancellationToken,
 ) -> Result<(), NormalizeError> {
+    let (_keep, updates) = tokio::sync::watch::channel(cfg.clone());
+    run_with_updates(bus, state, cfg, updates, shutdown).await
+}
+
+/// [`run`], re-building the provider normalizers whenever `updates` changes (new
+/// application credentials stored through the admin API).
+pub async fn run_with_updates(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    cfg: NormalizerConfig,
+    mut updates: tokio::sync::watch::Receiver<NormalizerConfig>,
+    shutdown: CancellationToken,
+) -> Result<(), NormalizeError> {
     let concurrency = cfg.concurrency.max(1);
     let normalizer = Arc::new(Normalizer::new(bus.clone(), state, cfg)?);
+    {
+        let normalizer = normalizer.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = updates.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let cfg = updates.borrow_and_update().clone();
+                        match normalizer.reconfigure(&cfg) {
+                            Ok(()) => tracing::info!("provider settings reloaded"),
+                            Err(e) => tracing::error!(error = %e, "provider settings not reloaded"),
+                        }
+                    }
+                }
+            }
+        });
+    }
     let consumer = bus
         .subscribe(topics::RAW, GROUP, OffsetReset::Earliest)
         .await?;

@@ -22,7 +22,8 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 pub struct Normalizer {
     bus: Arc<dyn Bus>,
     ctx: Ctx,
-    providers: HashMap<Provider, Arc<dyn ProviderNormalizer>>,
+    /// Swapped whole when credentials change ([`reconfigure`](Self::reconfigure)).
+    providers: std::sync::RwLock<Arc<HashMap<Provider, Arc<dyn ProviderNormalizer>>>>,
     seen: RecentlySeen,
     /// One notification per provider user at a time: keeps a user's notifications from
     /// racing each other (duplicates, token refreshes, create vs delete).
@@ -52,14 +53,25 @@ impl Normalizer {
         dedupe_capacity: usize,
         list: Vec<Arc<dyn ProviderNormalizer>>,
     ) -> Self {
-        let providers = list.into_iter().map(|p| (p.provider(), p)).collect();
+        let providers: HashMap<_, _> = list.into_iter().map(|p| (p.provider(), p)).collect();
         Self {
             bus,
             ctx: Ctx { state },
-            providers,
+            providers: std::sync::RwLock::new(Arc::new(providers)),
             seen: RecentlySeen::new(dedupe_capacity),
             user_locks: KeyedLocks::new(),
         }
+    }
+
+    /// Rebuilds every provider normalizer from `cfg` (new application credentials).
+    /// Notifications in flight finish with the normalizer they started with.
+    pub fn reconfigure(&self, cfg: &NormalizerConfig) -> Result<(), NormalizeError> {
+        let providers: HashMap<_, _> = providers::registry(cfg)?
+            .into_iter()
+            .map(|p| (p.provider(), p))
+            .collect();
+        *self.providers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(providers);
+        Ok(())
     }
 
     /// Handles one `raw` record. `Done` once its events are durable or it was dropped;
@@ -91,11 +103,25 @@ impl Normalizer {
     /// Handles one parsed notification (see [`handle`](Self::handle)).
     pub async fn handle_raw(&self, raw: &RawNotification) -> Handled {
         let slug = raw.provider.slug();
-        let Some(provider) = self.providers.get(&raw.provider) else {
+        let provider = self
+            .providers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&raw.provider)
+            .cloned();
+        let Some(provider) = provider else {
             count_dropped(slug, "no_normalizer");
             tracing::info!("no normalizer for this provider; dropped");
             return Handled::Done;
         };
+        if let Some(t) = provider.data_type(raw) {
+            // Not fetched at all when the integration does not enable this data type.
+            if !self.ctx.state.integration_wants(raw.provider, t.as_str()) {
+                count_dropped(slug, "data_type_disabled");
+                tracing::info!(data_type = t.as_str(), "data type not enabled; dropped");
+                return Handled::Done;
+            }
+        }
         if !self.ctx.state.integration_enabled(raw.provider) {
             count_dropped(slug, "integration_disabled");
             tracing::info!("integration disabled; dropped");

@@ -62,60 +62,100 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
 
     let bus = open_bus(&config).await?;
-    let state = StateStore::start(bus.clone(), shutdown.clone())
+    let cipher = pulsegate_state::StateCipher::from_config(&config.security)
+        .context("invalid config: security")?;
+    if cipher.is_none() {
+        tracing::warn!(
+            "security.encryption_key is not set: connection tokens are stored in clear on \
+             the bus, and provider credentials cannot be set through the admin API"
+        );
+    }
+    let state = StateStore::start_with_cipher(bus.clone(), shutdown.clone(), cipher)
         .await
         .context("loading state from the bus")?;
+    // The file's settings with the providers' credentials stored through the admin API
+    // on top; re-read whenever those change.
+    let (effective, previous) = effective_config(&config, &state)?;
     seed_destinations(&config, &*bus, &state).await?;
 
     let mut tasks = JoinSet::new();
+    let (normalizer_updates, _) = tokio::sync::watch::channel(effective.normalizer.clone());
+    // Delivery attempts of this process's dispatcher (empty without the dispatch role).
+    let recent = if roles.dispatch {
+        pulsegate_dispatcher::RecentDeliveries::for_dispatcher()
+    } else {
+        pulsegate_dispatcher::RecentDeliveries::new()
+    };
     if roles.normalize {
         let (bus, state, cfg, stop) = (
             bus.clone(),
             state.clone(),
-            config.normalizer.clone(),
+            effective.normalizer.clone(),
             shutdown.clone(),
         );
+        let updates = normalizer_updates.subscribe();
         tasks.spawn(async move {
-            pulsegate_normalizer::run(bus, state, cfg, stop)
+            pulsegate_normalizer::run_with_updates(bus, state, cfg, updates, stop)
                 .await
                 .context("normalizer stopped")
         });
     }
     if roles.dispatch {
-        let (bus, state, cfg, stop) = (
+        let (bus, state, cfg, recent, stop) = (
             bus.clone(),
             state.clone(),
             config.dispatcher.clone(),
+            recent.clone(),
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            pulsegate_dispatcher::run(bus, state, cfg, stop)
+            pulsegate_dispatcher::run_recording(bus, state, cfg, recent, stop)
                 .await
                 .context("dispatcher stopped")
         });
     }
 
-    let mut connect_config = config.connect.clone();
-    connect_config.apps = app_credentials(&config.normalizer);
-    let connect = pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
-        .context("connect")?;
+    let connect_config = connect_config(&effective);
+    let connect =
+        pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
+            .context("connect")?;
+    let mut ingest_handle = None;
     let mut app = http::ops_router(metrics, bus.clone());
     if roles.ingest {
+        let (ingest, handle) =
+            pulsegate_ingest::router_with_handle(bus.clone(), state.clone(), &effective.ingest);
+        if let Some((old, until)) = &previous {
+            handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
+        }
+        ingest_handle = Some(handle);
         app = app
-            .merge(pulsegate_ingest::router(
-                bus.clone(),
-                state.clone(),
-                &config.ingest,
-            ))
+            .merge(ingest)
             .merge(pulsegate_connect::router(connect.clone()))
             .merge(pulsegate_admin::router(
                 state.clone(),
                 bus.clone(),
                 config.admin.clone(),
                 connect.clone(),
+                recent.clone(),
             ));
+    } else if roles.dispatch {
+        app = app.merge(pulsegate_admin::deliveries_router(
+            state.clone(),
+            bus.clone(),
+            config.admin.clone(),
+            connect.clone(),
+            recent.clone(),
+        ));
     }
     let app = app.fallback(http::not_found);
+    tokio::spawn(reload_on_credentials(
+        config.clone(),
+        state.clone(),
+        ingest_handle,
+        normalizer_updates,
+        connect.clone(),
+        shutdown.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
@@ -258,14 +298,99 @@ fn app_credentials(
         client_secret: secret.clone(),
     };
     [
-        (Provider::Strava, app(&n.strava.client_id, &n.strava.client_secret)),
-        (Provider::Huawei, app(&n.huawei.client_id, &n.huawei.client_secret)),
-        (Provider::Fitbit, app(&n.fitbit.client_id, &n.fitbit.client_secret)),
-        (Provider::Garmin, app(&n.garmin.client_id, &n.garmin.client_secret)),
-        (Provider::Oura, app(&n.oura.client_id, &n.oura.client_secret)),
-        (Provider::Whoop, app(&n.whoop.client_id, &n.whoop.client_secret)),
-        (Provider::Withings, app(&n.withings.client_id, &n.withings.client_secret)),
+        (
+            Provider::Strava,
+            app(&n.strava.client_id, &n.strava.client_secret),
+        ),
+        (
+            Provider::Huawei,
+            app(&n.huawei.client_id, &n.huawei.client_secret),
+        ),
+        (
+            Provider::Fitbit,
+            app(&n.fitbit.client_id, &n.fitbit.client_secret),
+        ),
+        (
+            Provider::Garmin,
+            app(&n.garmin.client_id, &n.garmin.client_secret),
+        ),
+        (
+            Provider::Oura,
+            app(&n.oura.client_id, &n.oura.client_secret),
+        ),
+        (
+            Provider::Whoop,
+            app(&n.whoop.client_id, &n.whoop.client_secret),
+        ),
+        (
+            Provider::Withings,
+            app(&n.withings.client_id, &n.withings.client_secret),
+        ),
     ]
     .into_iter()
     .collect()
+}
+
+type Previous = Option<(Config, u64)>;
+
+/// The configuration in force: the file's, with providers' stored credentials on top;
+/// and, while a rotation's grace period lasts, the one with the previous credentials.
+fn effective_config(config: &Config, state: &StateStore) -> anyhow::Result<(Config, Previous)> {
+    let stored: Vec<_> = pulsegate_schema::Provider::ALL
+        .into_iter()
+        .filter_map(|p| state.credentials(p))
+        .collect();
+    let current = config.with_credentials(&stored, false)?;
+    let now = pulsegate_schema::now_ms();
+    let until = stored
+        .iter()
+        .filter(|c| !c.previous.is_empty() && c.previous_until_ms > now)
+        .map(|c| c.previous_until_ms)
+        .max();
+    let previous = match until {
+        Some(until) => Some((config.with_credentials(&stored, true)?, until)),
+        None => None,
+    };
+    Ok((current, previous))
+}
+
+fn connect_config(effective: &Config) -> pulsegate_connect::ConnectConfig {
+    let mut c = effective.connect.clone();
+    c.apps = app_credentials(&effective.normalizer);
+    c
+}
+
+/// Applies credentials changed through the admin API to this process's components.
+async fn reload_on_credentials(
+    config: Config,
+    state: Arc<StateStore>,
+    ingest: Option<pulsegate_ingest::IngestHandle>,
+    normalizer: tokio::sync::watch::Sender<pulsegate_normalizer::NormalizerConfig>,
+    connect: Arc<pulsegate_connect::ConnectService>,
+    stop: CancellationToken,
+) {
+    let mut changes = state.credentials_changes();
+    changes.borrow_and_update();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        match effective_config(&config, &state) {
+            Ok((effective, previous)) => {
+                if let Some(h) = &ingest {
+                    h.reconfigure(
+                        &effective.ingest,
+                        previous.as_ref().map(|(old, until)| (&old.ingest, *until)),
+                    );
+                }
+                normalizer.send_replace(effective.normalizer.clone());
+                connect.reconfigure(connect_config(&effective));
+                tracing::info!("provider credentials applied");
+            }
+            // Validated on write, so this is a bug or a hand-written record; the
+            // previous settings stay in force.
+            Err(e) => tracing::error!(error = %e, "stored provider credentials not applied"),
+        }
+    }
 }

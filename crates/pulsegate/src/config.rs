@@ -12,7 +12,7 @@ use pulsegate_ingest::IngestConfig;
 use pulsegate_normalizer::NormalizerConfig;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -24,11 +24,17 @@ pub struct Config {
     pub dispatcher: DispatcherConfig,
     /// The OAuth2 connect flow (authorize URLs, callback, code exchange).
     pub connect: pulsegate_connect::ConnectConfig,
+    /// Encryption at rest of secret-bearing state (connections, provider credentials).
+    pub security: pulsegate_state::SecurityConfig,
+    /// The file and environment layers this was read from (to re-read it with stored
+    /// provider credentials on top).
+    #[serde(skip)]
+    pub layers: Figment,
     /// Destinations declared in the file; created or updated at start.
     pub destinations: Vec<DestinationConfig>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address of the HTTP listener (ingest, admin, metrics, health).
@@ -51,7 +57,7 @@ pub enum BusKind {
     Kafka,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
     /// `embedded` (durable log on local disk, one machine) or `kafka`.
@@ -86,7 +92,7 @@ impl Default for BusConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `pulsegate=debug,info`.
@@ -133,10 +139,69 @@ impl Config {
         }
         // PULSEGATE_CONFIG names the file itself (see main.rs), it is not a key.
         figment = figment.merge(Env::prefixed("PULSEGATE_").ignore(&["config"]).split("__"));
+        Self::from_layers(figment)
+    }
+
+    fn from_layers(figment: Figment) -> anyhow::Result<Self> {
         let mut config: Config = figment.extract().map_err(one_line)?;
         config.validate()?;
         config.admin.allow_private_networks = config.dispatcher.allow_private_networks;
+        config.layers = figment;
         Ok(config)
+    }
+
+    /// This configuration with providers' stored credentials on top (they win over the
+    /// file and the environment). `previous`: use the values being rotated out instead,
+    /// for the verifiers that keep accepting them during the grace period.
+    pub fn with_credentials(
+        &self,
+        stored: &[std::sync::Arc<pulsegate_schema::ProviderCredentials>],
+        previous: bool,
+    ) -> anyhow::Result<Self> {
+        use pulsegate_schema::credentials::{credential_fields, CredentialKind};
+        let mut overlay = serde_json::Map::new();
+        for c in stored {
+            for field in credential_fields(c.provider) {
+                let value = if previous {
+                    c.previous
+                        .get(field.name)
+                        .or_else(|| c.fields.get(field.name))
+                } else {
+                    c.fields.get(field.name)
+                };
+                let Some(value) = value else { continue };
+                let json = match field.kind {
+                    CredentialKind::Number => match value.expose().parse::<u64>() {
+                        Ok(n) => serde_json::Value::from(n),
+                        Err(_) => continue,
+                    },
+                    _ => serde_json::Value::String(value.expose().to_string()),
+                };
+                for target in field.targets {
+                    let mut node = &mut overlay;
+                    let mut parts = target.split('.').peekable();
+                    while let Some(part) = parts.next() {
+                        if parts.peek().is_none() {
+                            node.insert(part.to_string(), json.clone());
+                        } else {
+                            node = node
+                                .entry(part.to_string())
+                                .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                                .as_object_mut()
+                                .expect("overlay nodes are objects");
+                        }
+                    }
+                }
+            }
+        }
+        if overlay.is_empty() {
+            return Self::from_layers(self.layers.clone());
+        }
+        let layers = self
+            .layers
+            .clone()
+            .merge(figment::providers::Serialized::defaults(overlay));
+        Self::from_layers(layers).map_err(|e| anyhow::anyhow!("stored credentials: {e}"))
     }
 
     fn validate(&self) -> anyhow::Result<()> {

@@ -77,6 +77,9 @@ mod tests {
         assert_eq!(decode("%zz%4"), "%zz%4");
         assert_eq!(decode("a%20b+c"), "a b c");
         assert_eq!(decode("100%"), "100%");
-        assert_eq!(pairs("a&&b=1"), vec![("a".into(), "".into()), ("b".into(), "1".into())]);
+        assert_eq!(
+            pairs("a&&b=1"),
+            vec![("a".into(), "".into()), ("b".into(), "1".into())]
+        );
     }
 }

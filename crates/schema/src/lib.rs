@@ -3,6 +3,7 @@
 //! Ingest, normalizer and dispatcher never import each other; they agree on the
 //! records defined here, which travel on the bus as JSON bytes.
 
+pub mod credentials;
 mod events;
 pub mod form;
 mod records;
@@ -12,8 +13,8 @@ pub mod terra;
 
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
-    Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider, RawNotification,
-    RetryTask, SdkToken, StateKey, DATA_TYPES,
+    Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,
+    ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
 

@@ -182,6 +182,22 @@ impl Integration {
     }
 }
 
+/// A provider application's own credentials, set through the admin API (client id and
+/// secret, verify tokens, signing secrets…; which fields depends on the provider). They
+/// override the config file's values. On rotation the replaced values stay in
+/// `previous` until `previous_until_ms`, and notifications signed with them still verify.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProviderCredentials {
+    pub provider: Provider,
+    pub fields: std::collections::BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub previous: std::collections::BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub previous_until_ms: u64,
+    #[serde(default)]
+    pub updated_at_ms: u64,
+}
+
 /// A per-connection upload token for on-device sources. Stored under the SHA-256 of
 /// the token; the token itself is shown once, when issued.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -227,9 +243,17 @@ pub enum StateKey {
     Integration(String),
     /// An SDK upload token, by the hex SHA-256 of the token (never the token itself).
     SdkToken(String),
+    /// A provider application's own credentials (by slug); encrypted at rest.
+    Credentials(String),
 }
 
 impl StateKey {
+    /// Records under this key carry secrets (tokens, client secrets): encrypted at rest
+    /// when a key is configured.
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, StateKey::Connection(_) | StateKey::Credentials(_))
+    }
+
     pub fn encode(&self) -> String {
         match self {
             StateKey::Connection(id) => format!("connection/{id}"),
@@ -237,6 +261,7 @@ impl StateKey {
             StateKey::Replayed(id) => format!("replayed/{id}"),
             StateKey::Integration(p) => format!("integration/{p}"),
             StateKey::SdkToken(h) => format!("sdktoken/{h}"),
+            StateKey::Credentials(p) => format!("credentials/{p}"),
         }
     }
 
@@ -248,6 +273,7 @@ impl StateKey {
             "replayed" => Some(StateKey::Replayed(id.to_string())),
             "integration" => Some(StateKey::Integration(id.to_string())),
             "sdktoken" => Some(StateKey::SdkToken(id.to_string())),
+            "credentials" => Some(StateKey::Credentials(id.to_string())),
             _ => None,
         }
     }

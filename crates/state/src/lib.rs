@@ -1,4 +1,5 @@
-//! Keyed state on the bus: connections and destinations.
+//! Keyed state on the bus: connections, destinations, integrations, credentials, SDK
+//! tokens. Secret-bearing records are encrypted at rest when a key is configured.
 //!
 //! Writers append a record to the compacted `state` topic; every process (ingest,
 //! normalizer, dispatcher, on one machine or many) tails that topic from the start and
@@ -13,8 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Outgoing, Record, TopicSpec};
 use pulsegate_schema::{
-    topics, Connection, ConnectionStatus, Destination, Integration, Provider, SdkToken, StateKey,
+    topics, Connection, ConnectionStatus, Destination, Integration, Provider, ProviderCredentials,
+    SdkToken, StateKey,
 };
+
+pub mod crypto;
+pub use crypto::{SecurityConfig, StateCipher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +31,8 @@ pub enum StateError {
     Encode(String),
     #[error("timed out waiting for the state topic to apply a write")]
     Timeout,
+    #[error("security.encryption_key is not set: credentials are never stored in clear")]
+    NoEncryptionKey,
 }
 
 /// Key of the start-up barrier marker (one key, so compaction keeps one record).
@@ -39,6 +46,7 @@ struct Maps {
     integrations: HashMap<Provider, Arc<Integration>>,
     /// SHA-256 (hex) of the token → token.
     sdk_tokens: HashMap<String, Arc<SdkToken>>,
+    credentials: HashMap<Provider, Arc<ProviderCredentials>>,
     /// Dead letters already replayed (`partition:offset`).
     replayed: std::collections::HashSet<String>,
 }
@@ -55,6 +63,10 @@ pub struct StateStore {
     /// Per provider (by [`Provider::index`]): integration disabled. Read on every ingest
     /// request, so a flag rather than a map lookup under the lock.
     disabled: [AtomicBool; Provider::ALL.len()],
+    /// Encrypts secret-bearing records at rest (connections, credentials), if configured.
+    cipher: Option<StateCipher>,
+    /// Bumped whenever a provider's credentials change (components re-read them).
+    credentials_version: watch::Sender<u64>,
 }
 
 impl StateStore {
@@ -69,6 +81,16 @@ impl StateStore {
         bus: Arc<dyn Bus>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, StateError> {
+        Self::start_with_cipher(bus, shutdown, None).await
+    }
+
+    /// [`start`](Self::start), encrypting connections and credentials at rest with
+    /// `cipher` (and decrypting what was written with it or its previous keys).
+    pub async fn start_with_cipher(
+        bus: Arc<dyn Bus>,
+        shutdown: CancellationToken,
+        cipher: Option<StateCipher>,
+    ) -> Result<Arc<Self>, StateError> {
         bus.ensure_topic(&Self::topic_spec()).await?;
         let mut consumer = bus.read_from_start(topics::STATE).await?;
         let (applied, _) = watch::channel(Vec::new());
@@ -78,6 +100,8 @@ impl StateStore {
             applied,
             last_sync: tokio::sync::Mutex::new(None),
             disabled: Default::default(),
+            cipher,
+            credentials_version: watch::channel(0).0,
         });
         // Initial load, synchronously, so the process starts with complete state.
         while !consumer.caught_up() {
@@ -142,6 +166,31 @@ impl StateStore {
             self.mark_applied(r);
             return;
         };
+        let decrypted;
+        let payload: &[u8] = if crypto::is_encrypted(&r.payload) {
+            match self.cipher.as_ref().map(|c| c.decrypt(&r.payload)) {
+                Some(Ok(Some(plain))) => {
+                    decrypted = plain;
+                    &decrypted
+                }
+                Some(Ok(None)) => &r.payload,
+                Some(Err(e)) => {
+                    tracing::error!(offset = r.offset, error = %e, "state record skipped");
+                    self.mark_applied(r);
+                    return;
+                }
+                None => {
+                    tracing::error!(
+                        offset = r.offset,
+                        "encrypted state record skipped: security.encryption_key is not set"
+                    );
+                    self.mark_applied(r);
+                    return;
+                }
+            }
+        } else {
+            &r.payload
+        };
         let mut maps = self.maps.write().expect("state lock");
         match key {
             StateKey::Connection(id) => {
@@ -149,8 +198,8 @@ impl StateStore {
                     maps.by_provider_user
                         .remove(&(old.provider, old.provider_user_id.clone()));
                 }
-                if !r.payload.is_empty() {
-                    match serde_json::from_slice::<Connection>(&r.payload) {
+                if !payload.is_empty() {
+                    match serde_json::from_slice::<Connection>(payload) {
                         Ok(c) => {
                             maps.by_provider_user
                                 .insert((c.provider, c.provider_user_id.clone()), id.clone());
@@ -169,8 +218,8 @@ impl StateStore {
                 };
                 maps.integrations.remove(&provider);
                 let mut disabled = false;
-                if !r.payload.is_empty() {
-                    match serde_json::from_slice::<Integration>(&r.payload) {
+                if !payload.is_empty() {
+                    match serde_json::from_slice::<Integration>(payload) {
                         Ok(i) => {
                             disabled = !i.enabled;
                             maps.integrations.insert(provider, Arc::new(i));
@@ -180,10 +229,24 @@ impl StateStore {
                 }
                 self.disabled[provider.index()].store(disabled, Ordering::Release);
             }
+            StateKey::Credentials(slug) => {
+                if let Some(provider) = Provider::from_slug(&slug) {
+                    maps.credentials.remove(&provider);
+                    if !payload.is_empty() {
+                        match serde_json::from_slice::<ProviderCredentials>(payload) {
+                            Ok(c) => {
+                                maps.credentials.insert(provider, Arc::new(c));
+                            }
+                            Err(e) => tracing::warn!(error = %e, "bad credentials record; skipped"),
+                        }
+                    }
+                    self.credentials_version.send_modify(|v| *v += 1);
+                }
+            }
             StateKey::SdkToken(hash) => {
                 maps.sdk_tokens.remove(&hash);
-                if !r.payload.is_empty() {
-                    match serde_json::from_slice::<SdkToken>(&r.payload) {
+                if !payload.is_empty() {
+                    match serde_json::from_slice::<SdkToken>(payload) {
                         Ok(t) => {
                             maps.sdk_tokens.insert(hash, Arc::new(t));
                         }
@@ -192,7 +255,7 @@ impl StateStore {
                 }
             }
             StateKey::Replayed(id) => {
-                if r.payload.is_empty() {
+                if payload.is_empty() {
                     maps.replayed.remove(&id);
                 } else {
                     maps.replayed.insert(id);
@@ -200,8 +263,8 @@ impl StateStore {
             }
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);
-                if !r.payload.is_empty() {
-                    match serde_json::from_slice::<Destination>(&r.payload) {
+                if !payload.is_empty() {
+                    match serde_json::from_slice::<Destination>(payload) {
                         Ok(d) => {
                             maps.destinations.insert(id, Arc::new(d));
                         }
@@ -225,7 +288,47 @@ impl StateStore {
     }
 
     async fn write(&self, key: StateKey, payload: Bytes) -> Result<(), StateError> {
+        let payload = match &self.cipher {
+            Some(c) if key.is_sensitive() && !payload.is_empty() => {
+                Bytes::from(c.encrypt(&payload))
+            }
+            _ => payload,
+        };
         self.append_and_wait(&key.encode(), payload).await
+    }
+
+    /// True when secret-bearing records are encrypted at rest.
+    pub fn encrypts(&self) -> bool {
+        self.cipher.is_some()
+    }
+
+    /// A provider's stored credentials.
+    pub fn credentials(&self, provider: Provider) -> Option<Arc<ProviderCredentials>> {
+        self.maps
+            .read()
+            .expect("state lock")
+            .credentials
+            .get(&provider)
+            .cloned()
+    }
+
+    /// Stores a provider's credentials (refused without an encryption key: they are
+    /// never written in clear).
+    pub async fn put_credentials(&self, c: &ProviderCredentials) -> Result<(), StateError> {
+        if self.cipher.is_none() {
+            return Err(StateError::NoEncryptionKey);
+        }
+        let payload = serde_json::to_vec(c).map_err(|e| StateError::Encode(e.to_string()))?;
+        self.write(
+            StateKey::Credentials(c.provider.slug().to_string()),
+            payload.into(),
+        )
+        .await
+    }
+
+    /// Changes whenever any provider's credentials change.
+    pub fn credentials_changes(&self) -> watch::Receiver<u64> {
+        self.credentials_version.subscribe()
     }
 
     /// Appends to the state topic and waits until this process's view has applied it.

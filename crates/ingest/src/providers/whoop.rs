@@ -86,6 +86,17 @@ impl ProviderVerifier for WhoopVerifier {
         Provider::Whoop
     }
 
+    fn forget(&self, req: &IngestRequest<'_>) {
+        if let Ok(ts_raw) = header(req.headers, TIMESTAMP) {
+            let mac = hmac_sha256(
+                self.config.client_secret.expose().as_bytes(),
+                &[ts_raw.as_bytes(), req.body],
+            );
+            self.replays
+                .forget(&crate::signing::timestamped_replay_key(ts_raw, &mac));
+        }
+    }
+
     fn handshake(&self, _query: Option<&str>, _headers: &HeaderMap) -> Response {
         json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -125,9 +136,7 @@ impl ProviderVerifier for WhoopVerifier {
                 "type and trace_id must not be empty".into(),
             ));
         }
-        let mut key = ts_raw.trim().as_bytes().to_vec();
-        key.push(b':');
-        key.extend_from_slice(&mac);
+        let key = crate::signing::timestamped_replay_key(ts_raw, &mac);
         self.replays.check_and_record(&key)?;
         Ok(vec![Notification {
             provider_user_id: event.user_id.to_string(),

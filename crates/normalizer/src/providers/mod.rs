@@ -39,3 +39,77 @@ pub fn registry(
         Arc::new(sdk::SdkNormalizer::new(Provider::HealthConnect)),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulsegate_schema::{EventType, RawNotification};
+
+    fn raw(provider: Provider, body: &str) -> RawNotification {
+        serde_json::from_value(serde_json::json!({
+            "id": "n1",
+            "provider": provider,
+            "provider_user_id": "u1",
+            "received_at_ms": 1,
+            "body": serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn data_types_known_before_fetching() {
+        let all = registry(&NormalizerConfig::default()).unwrap();
+        let hint = |p: Provider, body: &str| {
+            all.iter()
+                .find(|n| n.provider() == p)
+                .unwrap()
+                .data_type(&raw(p, body))
+        };
+        use EventType::*;
+        let cases: &[(Provider, &str, Option<EventType>)] = &[
+            (
+                Provider::Strava,
+                r#"{"object_type":"activity"}"#,
+                Some(Activity),
+            ),
+            (Provider::Strava, r#"{"object_type":"athlete"}"#, None),
+            (Provider::Oura, r#"{"data_type":"workout"}"#, Some(Activity)),
+            (Provider::Oura, r#"{"data_type":"sleep"}"#, Some(Sleep)),
+            (
+                Provider::Oura,
+                r#"{"data_type":"daily_readiness"}"#,
+                Some(Daily),
+            ),
+            (
+                Provider::Whoop,
+                r#"{"type":"recovery.updated"}"#,
+                Some(Daily),
+            ),
+            (
+                Provider::Whoop,
+                r#"{"type":"workout.deleted"}"#,
+                Some(Activity),
+            ),
+            (Provider::Polar, r#"{"event":"SLEEP"}"#, Some(Sleep)),
+            (Provider::Polar, r#"{"event":"PING"}"#, None),
+            (Provider::Withings, r#"{"appli":4}"#, Some(Body)),
+            (Provider::Withings, r#"{"appli":"44"}"#, Some(Sleep)),
+            (Provider::Withings, r#"{"appli":46}"#, None),
+            (
+                Provider::Huawei,
+                r#"{"eventType":"ACTIVITY_RECORD_EVENT$UPDATE"}"#,
+                Some(Activity),
+            ),
+            (
+                Provider::Huawei,
+                r#"{"eventType":"USER_EVENT$REVOKE_ALL"}"#,
+                None,
+            ),
+            (Provider::Fitbit, r#"[{"collectionType":"sleep"}]"#, None),
+            (Provider::Garmin, r#"{"dailies":[]}"#, None),
+        ];
+        for (p, body, want) in cases {
+            assert_eq!(hint(*p, body), *want, "{p:?} {body}");
+        }
+    }
+}

@@ -6,9 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod huawei;
 mod fitbit;
 mod garmin;
+mod huawei;
 mod oura;
 mod polar;
 mod whoop;

@@ -63,6 +63,7 @@ impl FitbitClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Basic,
             shape: TokenShape::Standard,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?,

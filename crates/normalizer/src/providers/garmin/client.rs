@@ -31,6 +31,7 @@ impl GarminClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Standard,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?,

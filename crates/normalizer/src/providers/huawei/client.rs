@@ -3,18 +3,12 @@
 //! client credentials in the form body), retries and metrics come from [`ProviderApi`];
 //! the one POST (`sampleSet:polymerize`) goes through the same refresh-once-on-401 rule.
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request};
-use http_body_util::Full;
 use pulsegate_schema::Connection;
-use serde::de::DeserializeOwned;
 
 use super::model::{ActivityRecords, HealthRecords, Polymerized};
 use super::HuaweiConfig;
-use crate::api::{
-    classify, expires_soon, Authorized, ClientAuth, OAuthApp, ProviderApi, Reply, TokenShape,
-};
-use crate::http::{form_encode, HttpError, HttpResponse};
+use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::http::form_encode;
 use crate::{Ctx, NormalizeError, RetryConfig};
 
 const EP_ACTIVITY_RECORDS: &str = "activity_records";
@@ -37,6 +31,7 @@ impl HuaweiClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Standard,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new("huawei", "Huawei", cfg.request_timeout, retry, Some(oauth))?,
@@ -130,97 +125,21 @@ impl HuaweiClient {
             }
         });
         let url = format!("{}/healthkit/v2/sampleSet:polymerize", self.api_base);
-        self.post_json(conn, ctx, EP_POLYMERIZE, &url, body.to_string().into())
+        let client_id = [("x-client-id", self.client_id.as_str())];
+        let headers: &[(&str, &str)] = if self.client_id.is_empty() {
+            &[]
+        } else {
+            &client_id
+        };
+        self.api
+            .post_json(
+                conn,
+                ctx,
+                EP_POLYMERIZE,
+                &url,
+                body.to_string().into(),
+                headers,
+            )
             .await
-    }
-
-    /// POST with the connection's token: refresh first when it expires soon, or once
-    /// after a 401 (the same rule as [`ProviderApi::get_authorized`]).
-    async fn post_json<T: DeserializeOwned>(
-        &self,
-        conn: &Connection,
-        ctx: &Ctx,
-        endpoint: &'static str,
-        url: &str,
-        body: Bytes,
-    ) -> Result<Authorized<T>, NormalizeError> {
-        let mut conn = conn.clone();
-        let mut refreshed = false;
-        if expires_soon(&conn) {
-            match self.api.refresh_connection(&conn, ctx).await? {
-                Ok(c) => conn = c,
-                Err(why) => return Ok(Authorized::ConnectionError(why)),
-            }
-            refreshed = true;
-        }
-        loop {
-            let resp = self
-                .api
-                .call(endpoint, || {
-                    self.post(url, conn.access_token.expose(), body.clone())
-                })
-                .await?;
-            match classify(&resp) {
-                Reply::Ok(()) => {
-                    return serde_json::from_slice::<T>(&resp.body)
-                        .map(Authorized::Ok)
-                        .map_err(|e| {
-                            NormalizeError::dropped(
-                                "bad_response",
-                                format!("Huawei {endpoint}: unexpected response: {e}"),
-                            )
-                        })
-                }
-                Reply::NotFound => return Ok(Authorized::NotFound),
-                Reply::Unauthorized if !refreshed => {
-                    match self.api.refresh_connection(&conn, ctx).await? {
-                        Ok(c) => conn = c,
-                        Err(why) => return Ok(Authorized::ConnectionError(why)),
-                    }
-                    refreshed = true;
-                }
-                Reply::Unauthorized => {
-                    return Ok(Authorized::ConnectionError(
-                        "the provider rejected the access token (HTTP 401)",
-                    ))
-                }
-                Reply::Forbidden => {
-                    return Ok(Authorized::ConnectionError(
-                        "the provider refused access to the data (HTTP 403)",
-                    ))
-                }
-                Reply::Rejected(status) => {
-                    return Err(NormalizeError::dropped(
-                        "api_rejected",
-                        format!("Huawei answered HTTP {} for {endpoint}", status.as_u16()),
-                    ))
-                }
-            }
-        }
-    }
-
-    async fn post(&self, url: &str, token: &str, body: Bytes) -> Result<HttpResponse, HttpError> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| HttpError::InvalidRequest("token is not a valid header value".into()))?;
-        auth.set_sensitive(true);
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(header::AUTHORIZATION, auth)
-            .header(header::CONTENT_TYPE, "application/json; charset=UTF-8")
-            .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("pulsegate/", env!("CARGO_PKG_VERSION")),
-            );
-        if let Ok(id) = HeaderValue::from_str(&self.client_id) {
-            if !self.client_id.is_empty() {
-                req = req.header("x-client-id", id);
-            }
-        }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
-        self.api.http.send(req).await
     }
 }

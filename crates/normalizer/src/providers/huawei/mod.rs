@@ -370,6 +370,19 @@ impl ProviderNormalizer for HuaweiNormalizer {
         Provider::Huawei
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        let t = crate::events::body_field(raw, "eventType")?;
+        if t.starts_with("ACTIVITY_RECORD_EVENT") {
+            Some(EventType::Activity)
+        } else if t.starts_with("SAMPLESET_EVENT") {
+            Some(EventType::Daily)
+        } else if t.starts_with("HEALTH_RECORD_EVENT") && t.to_ascii_lowercase().contains("sleep") {
+            Some(EventType::Sleep)
+        } else {
+            None
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         Self::parse(raw).map(|e| e.key())
     }

@@ -38,6 +38,7 @@ impl OuraClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Standard,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new("oura", "Oura", cfg.request_timeout, retry, Some(oauth))?,

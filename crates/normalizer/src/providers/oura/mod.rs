@@ -220,6 +220,15 @@ impl ProviderNormalizer for OuraNormalizer {
         Provider::Oura
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        match crate::events::body_field(raw, "data_type").as_deref()? {
+            "workout" | "session" => Some(EventType::Activity),
+            "sleep" => Some(EventType::Sleep),
+            "daily_activity" | "daily_sleep" | "daily_readiness" => Some(EventType::Daily),
+            _ => None,
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         OuraEvent::parse(raw.body.get().as_bytes())
             .ok()

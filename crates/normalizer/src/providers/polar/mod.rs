@@ -157,6 +157,15 @@ impl ProviderNormalizer for PolarNormalizer {
         Provider::Polar
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        match crate::events::body_field(raw, "event").as_deref()? {
+            "EXERCISE" => Some(EventType::Activity),
+            "SLEEP" => Some(EventType::Sleep),
+            "ACTIVITY_SUMMARY" | "CONTINUOUS_HEART_RATE" => Some(EventType::Daily),
+            _ => None,
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         PolarEvent::parse(raw.body.get().as_bytes())
             .ok()

@@ -29,6 +29,7 @@ impl StravaClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Standard,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new("strava", "Strava", cfg.request_timeout, retry, Some(oauth))?,

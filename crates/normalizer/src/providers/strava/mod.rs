@@ -186,6 +186,13 @@ impl ProviderNormalizer for StravaNormalizer {
         Provider::Strava
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        match crate::events::body_field(raw, "object_type").as_deref() {
+            Some("activity") => Some(EventType::Activity),
+            _ => None,
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         Self::parse(raw).map(|e| e.key())
     }

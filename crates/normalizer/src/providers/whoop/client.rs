@@ -35,6 +35,7 @@ impl WhoopClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Standard,
+            extra_refresh_fields: vec![("scope", "offline")],
         };
         Ok(Self {
             api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?,

@@ -241,6 +241,16 @@ impl ProviderNormalizer for WhoopNormalizer {
         Provider::Whoop
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        let t = crate::events::body_field(raw, "type")?;
+        match t.split('.').next()? {
+            "workout" => Some(EventType::Activity),
+            "sleep" => Some(EventType::Sleep),
+            "recovery" => Some(EventType::Daily),
+            _ => None,
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         WhoopEvent::parse(raw.body.get().as_bytes())
             .ok()

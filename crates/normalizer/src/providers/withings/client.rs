@@ -6,8 +6,6 @@
 //! with backoff.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request};
-use http_body_util::Full;
 use pulsegate_schema::Connection;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -62,6 +60,7 @@ impl WithingsClient {
             client_secret: cfg.client_secret.clone(),
             client_auth: ClientAuth::Body,
             shape: TokenShape::Withings,
+            extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
             api: ProviderApi::new(
@@ -256,21 +255,9 @@ impl WithingsClient {
 
     /// `POST url` with the form `body` and the bearer token.
     async fn send(&self, url: &str, token: &str, body: Bytes) -> Result<HttpResponse, HttpError> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| HttpError::InvalidRequest("token is not a valid header value".into()))?;
-        auth.set_sensitive(true);
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(header::AUTHORIZATION, auth)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("pulsegate/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Full::new(body))
-            .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
-        self.api.http.send(req).await
+        self.api
+            .http
+            .post_bearer(url, token, "application/x-www-form-urlencoded", body, &[])
+            .await
     }
 }

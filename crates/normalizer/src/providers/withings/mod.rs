@@ -280,6 +280,15 @@ impl ProviderNormalizer for WithingsNormalizer {
         Provider::Withings
     }
 
+    fn data_type(&self, raw: &RawNotification) -> Option<EventType> {
+        match crate::events::body_field(raw, "appli").as_deref()? {
+            "1" | "4" => Some(EventType::Body),
+            "16" => Some(EventType::Daily),
+            "44" => Some(EventType::Sleep),
+            _ => None,
+        }
+    }
+
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         Self::parse(raw).map(|n| n.key())
     }

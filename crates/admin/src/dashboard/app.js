@@ -1,0 +1,312 @@
+// pulsegate dashboard: plain script, no dependencies. Everything the API returns is
+// rendered as text (textContent / Text nodes), never parsed as HTML.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "pulsegate.adminToken";
+  const $ = (selector, root) => (root || document).querySelector(selector);
+
+  // --- the token (this tab only) -------------------------------------------------
+
+  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+  const forget = () => sessionStorage.removeItem(TOKEN_KEY);
+
+  // --- small DOM helpers -----------------------------------------------------------
+
+  /** An element; `attrs` are set as attributes (`text` as its text), children as text. */
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "text") e.textContent = String(v);
+      else if (k === "className") e.className = v;
+      else e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) {
+      if (c === undefined || c === null) continue;
+      e.append(c instanceof Node ? c : String(c));
+    }
+    return e;
+  }
+
+  const cell = (value, className) =>
+    el("td", { className, text: value === null || value === undefined || value === "" ? "—" : value });
+
+  function fill(tbody, rows, columns, emptyText) {
+    tbody.replaceChildren(...rows);
+    if (rows.length === 0) {
+      tbody.append(el("tr", {}, el("td", { className: "empty", colspan: columns, text: emptyText })));
+    }
+  }
+
+  const time = (ms) => (ms ? new Date(ms).toLocaleString() : "—");
+
+  function say(text) {
+    $("#message").textContent = text;
+  }
+
+  function sectionError(id, err) {
+    $(`#${id} [data-error]`).textContent = err ? String(err.message || err) : "";
+  }
+
+  // --- the API ----------------------------------------------------------------------
+
+  class Unauthorized extends Error {}
+
+  async function api(method, path, body) {
+    const headers = { authorization: `Bearer ${token()}` };
+    const init = { method, headers, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const resp = await fetch(path, init);
+    let data = null;
+    try {
+      data = await resp.json();
+    } catch (_) {
+      data = null;
+    }
+    if (resp.status === 401) {
+      throw new Unauthorized("The admin token was refused.");
+    }
+    if (!resp.ok) {
+      throw new Error((data && data.error) || `HTTP ${resp.status}`);
+    }
+    return data;
+  }
+
+  // --- sections ---------------------------------------------------------------------
+
+  async function loadIntegrations() {
+    const { integrations } = await api("GET", "/v1/admin/integrations");
+    const rows = integrations.map((i) => {
+      const toggle = el("input", {
+        type: "checkbox",
+        "data-provider": i.provider,
+        "aria-label": `${i.provider} enabled`,
+      });
+      toggle.checked = !!i.enabled;
+      toggle.addEventListener("change", () => setIntegration(i.provider, toggle));
+      return el(
+        "tr",
+        { "data-provider": i.provider },
+        cell(i.provider),
+        cell(i.terra_name),
+        el("td", {}, toggle),
+        cell(i.data_types.length ? i.data_types.join(", ") : "all"),
+      );
+    });
+    fill($("#integrations tbody"), rows, 4, "No providers.");
+  }
+
+  async function setIntegration(provider, toggle) {
+    const enabled = toggle.checked;
+    toggle.disabled = true;
+    try {
+      const updated = await api("PUT", `/v1/admin/integrations/${encodeURIComponent(provider)}`, { enabled });
+      toggle.checked = !!updated.enabled;
+      say(`${provider} ${updated.enabled ? "enabled" : "disabled"}.`);
+    } catch (e) {
+      toggle.checked = !enabled;
+      handle(e, "integrations");
+    } finally {
+      toggle.disabled = false;
+    }
+  }
+
+  async function loadDestinations() {
+    const { destinations } = await api("GET", "/v1/admin/destinations");
+    const rows = destinations.map((d) =>
+      el(
+        "tr",
+        { "data-destination": d.id },
+        cell(d.id, "mono"),
+        cell(d.url, "mono"),
+        cell(d.enabled ? "yes" : "no"),
+        // The API masks the secret (first characters and length); shown as given.
+        el("td", { className: "mono", "data-secret": "", text: d.secret }),
+        cell(d.event_types.length ? d.event_types.join(", ") : "all"),
+      ),
+    );
+    fill($("#destinations tbody"), rows, 5, "No destinations.");
+  }
+
+  async function loadConnections() {
+    const { connections } = await api("GET", "/v1/admin/connections");
+    const rows = connections.map((c) =>
+      el(
+        "tr",
+        { "data-user": c.user_id },
+        cell(c.user_id, "mono"),
+        cell(c.provider),
+        cell(c.provider_user_id, "mono"),
+        cell(c.reference_id, "mono"),
+        cell(c.access_token, "mono"),
+        cell(c.refresh_token, "mono"),
+        cell(c.status),
+      ),
+    );
+    fill($("#connections tbody"), rows, 7, "No connections.");
+  }
+
+  async function loadDeliveries() {
+    const data = await api("GET", "/v1/admin/deliveries?limit=100");
+    $("#deliveries [data-scope]").textContent = data.recording
+      ? `The last ${data.capacity} delivery attempts of this process, newest first.`
+      : "This process does not dispatch, so it records no deliveries. In a scaled-out " +
+        "deployment ask a dispatch process's own port (GET /v1/admin/deliveries) or read the metrics.";
+    const rows = data.deliveries.map((d) =>
+      el(
+        "tr",
+        { "data-outcome": d.outcome },
+        cell(time(d.at_ms)),
+        cell(d.destination_id, "mono"),
+        cell(d.event_id, "mono"),
+        cell(d.type),
+        cell(d.attempt),
+        cell(d.status !== null ? d.status : d.error_kind),
+        cell(`${d.latency_ms} ms`),
+        cell(d.outcome.replace("_", " "), `outcome-${d.outcome}`),
+      ),
+    );
+    fill($("#deliveries tbody"), rows, 8, "No delivery attempts recorded.");
+  }
+
+  async function loadDeadLetters() {
+    const { dead_letters } = await api("GET", "/v1/admin/dead-letters?limit=200");
+    const newestFirst = dead_letters.slice().reverse();
+    const counts = new Map();
+    for (const l of newestFirst) counts.set(l.destination_id, (counts.get(l.destination_id) || 0) + 1);
+
+    const summary = [...counts.entries()].map(([destination, n]) => {
+      const button = el("button", {
+        type: "button",
+        "data-replay-destination": destination,
+        text: "Replay all",
+      });
+      button.addEventListener("click", () =>
+        replay(button, { destination_id: destination }, `dead letters of ${destination}`),
+      );
+      return el("tr", {}, cell(destination, "mono"), cell(n), el("td", {}, button));
+    });
+    fill($("#dead-letters [data-summary]"), summary, 3, "No dead letters.");
+
+    const rows = newestFirst.map((l) => {
+      let action = null;
+      if (l.event_id) {
+        action = el("button", {
+          type: "button",
+          "data-replay-event": l.event_id,
+          "data-destination": l.destination_id,
+          text: "Replay",
+        });
+        action.addEventListener("click", () =>
+          replay(action, { destination_id: l.destination_id, event_ids: [l.event_id] }, `event ${l.event_id}`),
+        );
+      }
+      return el(
+        "tr",
+        { "data-event": l.event_id || "" },
+        cell(time(l.failed_at_ms)),
+        cell(l.destination_id, "mono"),
+        cell(l.event_id, "mono"),
+        cell(l.type),
+        cell(l.attempts),
+        cell(l.last_error),
+        el("td", {}, action),
+      );
+    });
+    fill($("#dead-letters [data-letters]"), rows, 7, "No dead letters.");
+  }
+
+  async function replay(button, body, what) {
+    button.disabled = true;
+    try {
+      const r = await api("POST", "/v1/admin/dead-letters/replay", body);
+      say(`Replay of ${what}: ${r.replayed} replayed, ${r.already_replayed} already replayed before.`);
+      await refresh();
+    } catch (e) {
+      handle(e, "dead-letters");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  const SECTIONS = {
+    integrations: loadIntegrations,
+    destinations: loadDestinations,
+    connections: loadConnections,
+    deliveries: loadDeliveries,
+    "dead-letters": loadDeadLetters,
+  };
+
+  function handle(err, section) {
+    if (err instanceof Unauthorized) {
+      forget();
+      showLogin(err.message);
+      return;
+    }
+    sectionError(section, err);
+  }
+
+  let loads = 0;
+
+  async function refresh() {
+    await Promise.all(
+      Object.entries(SECTIONS).map(async ([id, load]) => {
+        try {
+          await load();
+          sectionError(id, null);
+        } catch (e) {
+          handle(e, id);
+        }
+      }),
+    );
+    if (token()) {
+      loads += 1;
+      document.body.setAttribute("data-loaded", String(loads));
+    }
+  }
+
+  // --- sign in / out ----------------------------------------------------------------
+
+  function showLogin(error) {
+    $("#panels").hidden = true;
+    $("#actions").hidden = true;
+    $("#login").hidden = false;
+    $("#login-error").textContent = error || "";
+    document.body.removeAttribute("data-loaded");
+  }
+
+  async function showPanels() {
+    $("#login").hidden = true;
+    $("#login-error").textContent = "";
+    $("#panels").hidden = false;
+    $("#actions").hidden = false;
+    await refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("#login-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const input = $("#token");
+      const value = input.value.trim();
+      input.value = "";
+      if (!value) return;
+      sessionStorage.setItem(TOKEN_KEY, value);
+      showPanels();
+    });
+    $("#refresh").addEventListener("click", () => {
+      say("");
+      refresh();
+    });
+    $("#logout").addEventListener("click", () => {
+      forget();
+      say("");
+      showLogin();
+    });
+    if (token()) showPanels();
+    else showLogin();
+  });
+})();

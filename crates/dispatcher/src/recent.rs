@@ -1,0 +1,296 @@
+//! The last delivery attempts of this process, in memory, for operators
+//! (`GET /v1/admin/deliveries` and the dashboard).
+//!
+//! A bounded ring: the newest [`RecentDeliveries::CAPACITY`] attempts, whatever their
+//! destination. It holds what an operator needs to see that a destination is failing
+//! and why, and nothing secret: no URL (its query may hold a token), no request or
+//! response body, no error text (a receiver's answer may echo anything), only the HTTP
+//! status or the error kind.
+//!
+//! Only a process that runs the dispatcher records anything: a process without the
+//! dispatch role has an empty ring ([`RecentDeliveries::is_recording`] is false).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::attempt::EventView;
+
+/// How an attempt ended for the event and destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// 2xx: delivered.
+    Ok,
+    /// Failed; a retry is scheduled on a retry tier.
+    Retry,
+    /// Failed for the last time; the event is on the dead-letter topic.
+    DeadLetter,
+    /// 410 Gone: the destination was disabled.
+    Gone,
+}
+
+/// One delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    /// When the attempt's answer (or error) came, ms since the epoch.
+    pub at_ms: u64,
+    pub destination_id: String,
+    pub event_id: String,
+    /// The event type (`activity`, `sleep`, …).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// 1 for the first attempt, then 2, 3… through the retry tiers (and on replay).
+    pub attempt: u32,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why a failed attempt failed: `failed` (a non-2xx answer), `timeout`,
+    /// `connection_error`, `blocked` (SSRF guard), `invalid`. `None` when delivered.
+    pub error_kind: Option<&'static str>,
+    /// How long the exchange took.
+    pub latency_ms: u64,
+    pub outcome: DeliveryOutcome,
+}
+
+/// What the attempt itself observed, before its outcome is durable.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Observed {
+    pub at_ms: u64,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+}
+
+impl Observed {
+    /// An attempt that sent nothing (the secret could not sign).
+    pub fn unsent() -> Self {
+        Self {
+            at_ms: pulsegate_schema::now_ms(),
+            status: None,
+            latency_ms: 0,
+        }
+    }
+}
+
+/// A delivery attempt waiting for its outcome (retry or dead letter, known once that
+/// next step is written).
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub destination_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub observed: Observed,
+    pub error_kind: Option<&'static str>,
+}
+
+impl Pending {
+    pub fn new(
+        destination_id: &str,
+        event: &EventView<'_>,
+        attempt: u32,
+        observed: Observed,
+        error_kind: Option<&'static str>,
+    ) -> Self {
+        Self {
+            destination_id: destination_id.to_string(),
+            event_id: event.event_id.to_string(),
+            event_type: event.event_type.to_string(),
+            attempt,
+            observed,
+            error_kind,
+        }
+    }
+
+    pub fn finish(self, outcome: DeliveryOutcome) -> DeliveryRecord {
+        DeliveryRecord {
+            at_ms: self.observed.at_ms,
+            destination_id: self.destination_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            attempt: self.attempt,
+            status: self.observed.status,
+            error_kind: self.error_kind,
+            latency_ms: self.observed.latency_ms,
+            outcome,
+        }
+    }
+}
+
+struct Ring {
+    records: Mutex<VecDeque<DeliveryRecord>>,
+    capacity: usize,
+    recording: AtomicBool,
+}
+
+/// The ring of recent attempts; cheap to clone (shared).
+#[derive(Clone)]
+pub struct RecentDeliveries {
+    ring: Arc<Ring>,
+}
+
+impl Default for RecentDeliveries {
+    fn default() -> Self {
+        Self::with_capacity(Self::CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for RecentDeliveries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentDeliveries")
+            .field("len", &self.len())
+            .field("capacity", &self.ring.capacity)
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+impl RecentDeliveries {
+    /// How many attempts are kept.
+    pub const CAPACITY: usize = 500;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The ring of a process that runs the dispatcher: [`Self::is_recording`] from the
+    /// start (before the dispatcher is up), so the admin API says so at once.
+    pub fn for_dispatcher() -> Self {
+        let r = Self::new();
+        r.mark_recording();
+        r
+    }
+
+    /// A ring keeping the newest `capacity` attempts (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            ring: Arc::new(Ring {
+                records: Mutex::new(VecDeque::with_capacity(capacity)),
+                capacity,
+                recording: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Adds an attempt, dropping the oldest when full.
+    pub fn record(&self, record: DeliveryRecord) {
+        let mut records = self.ring.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() == self.ring.capacity {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    /// The newest `limit` attempts, newest first, optionally of one destination.
+    pub fn latest(&self, destination: Option<&str>, limit: usize) -> Vec<DeliveryRecord> {
+        let records = self.ring.records.lock().unwrap_or_else(|p| p.into_inner());
+        records
+            .iter()
+            .rev()
+            .filter(|r| destination.is_none_or(|d| d == r.destination_id))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ring
+            .records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// True once a dispatcher in this process records into this ring.
+    pub fn is_recording(&self) -> bool {
+        self.ring.recording.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_recording(&self) {
+        self.ring.recording.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: u64, dest: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            at_ms: n,
+            destination_id: dest.into(),
+            event_id: format!("e{n}"),
+            event_type: "activity".into(),
+            attempt: 1,
+            status: Some(500),
+            error_kind: Some("failed"),
+            latency_ms: 3,
+            outcome: DeliveryOutcome::Retry,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_and_filters() {
+        let r = RecentDeliveries::with_capacity(3);
+        assert!(r.is_empty() && !r.is_recording());
+        for n in 1..=5 {
+            r.record(rec(n, if n % 2 == 0 { "b" } else { "a" }));
+        }
+        assert_eq!(r.len(), 3);
+        let all: Vec<u64> = r.latest(None, 10).iter().map(|d| d.at_ms).collect();
+        assert_eq!(all, vec![5, 4, 3], "newest first, oldest dropped");
+        let a: Vec<u64> = r.latest(Some("a"), 10).iter().map(|d| d.at_ms).collect();
+        assert_eq!(a, vec![5, 3]);
+        assert_eq!(r.latest(None, 1).len(), 1);
+        assert!(r.latest(Some("zzz"), 10).is_empty());
+        // Clones share the ring.
+        let c = r.clone();
+        c.mark_recording();
+        c.record(rec(6, "a"));
+        assert!(r.is_recording());
+        assert_eq!(r.latest(None, 1)[0].at_ms, 6);
+    }
+
+    #[test]
+    fn default_capacity_is_500() {
+        let r = RecentDeliveries::new();
+        for n in 0..600 {
+            r.record(rec(n, "a"));
+        }
+        assert_eq!(r.len(), RecentDeliveries::CAPACITY);
+        assert_eq!(r.latest(None, 1000).last().unwrap().at_ms, 100);
+    }
+
+    #[test]
+    fn serialises_without_secrets_or_urls() {
+        let p = Pending {
+            destination_id: "d".into(),
+            event_id: "e".into(),
+            event_type: "sleep".into(),
+            attempt: 4,
+            observed: Observed {
+                at_ms: 9,
+                status: None,
+                latency_ms: 12,
+            },
+            error_kind: Some("timeout"),
+        };
+        let v = serde_json::to_value(p.finish(DeliveryOutcome::DeadLetter)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"at_ms": 9, "destination_id": "d", "event_id": "e",
+                "type": "sleep", "attempt": 4, "status": null, "error_kind": "timeout",
+                "latency_ms": 12, "outcome": "dead_letter"})
+        );
+    }
+}

@@ -1,0 +1,711 @@
+//! The dashboard in a real browser: Debian's headless Chromium, driven through
+//! chromedriver (W3C WebDriver, with fantoccini), against the real `pulsegate` binary,
+//! a mock of Strava and a customer sink, all on 127.0.0.1.
+//!
+//! Chromium and chromedriver must be installed (`.ci/run` installs the Debian packages
+//! `chromium` and `chromium-driver`); without them this test fails, it never skips.
+//! `CHROMIUM_BIN` and `CHROMEDRIVER_BIN` override the paths.
+
+mod support;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use pulsegate_testkit::sink::{Behaviour, Sink};
+use pulsegate_testkit::strava::MockStrava;
+use serde_json::{json, Value};
+use support::*;
+
+const DISPATCH: &str = r#"
+[dispatcher]
+timeout = "3s"
+retry_schedule = ["200ms", "400ms"]
+allow_private_networks = true
+"#;
+
+fn binary(var: &str, default: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    assert!(
+        path.is_file(),
+        "{} not found: the dashboard test needs Chromium and chromedriver. Install them \
+         with `apt-get install -y --no-install-recommends chromium chromium-driver` (as \
+         .ci/run does), or point {var} at the binary ({package}).",
+        path.display()
+    );
+    path
+}
+
+/// chromedriver on a free 127.0.0.1 port, and a WebDriver session of headless Chromium
+/// with a fresh profile. [`Browser::close`] ends the session; dropping it (a failed
+/// test) kills chromedriver's process group, the browser included.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromium = binary("CHROMIUM_BIN", "/usr/bin/chromium", "package chromium");
+        let chromedriver = binary(
+            "CHROMEDRIVER_BIN",
+            "/usr/bin/chromedriver",
+            "package chromium-driver",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .arg(format!(
+                "--log-path={}",
+                dir.path().join("chromedriver.log").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, which the browser it starts joins.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+        let mut browser = Browser {
+            client: None,
+            driver,
+            dir,
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = browser.driver.try_wait().unwrap() {
+                panic!(
+                    "chromedriver exited with {status}: {}",
+                    browser.driver_log()
+                );
+            }
+            let ready = reqwest::get(format!("{url}/status"))
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .is_some();
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready: {}",
+                browser.driver_log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let profile = browser.dir.path().join("profile");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-breakpad",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1400,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no Chromium session ({}): {e}\n{}",
+                    chromium.display(),
+                    browser.driver_log()
+                )
+            });
+        browser.client = Some(client);
+        browser
+    }
+
+    /// Ends the session (chromedriver quits the browser).
+    async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            client.close().await.expect("close the WebDriver session");
+        }
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    fn driver_log(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Runs `script` (a function body) in the page and returns its result.
+    async fn js(&self, script: &str) -> Value {
+        self.c()
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The number of elements matching `css`.
+    async fn count(&self, css: &str) -> usize {
+        self.c().find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    async fn wait_count(&self, css: &str, at_least: usize, refresh: bool) {
+        eventually(&format!("{at_least} × {css}"), || async move {
+            if refresh {
+                self.refresh().await;
+            }
+            self.count(css).await >= at_least
+        })
+        .await;
+    }
+
+    /// Clicks Refresh and waits until the page has reloaded every section.
+    async fn refresh(&self) {
+        let before = self
+            .js("return document.body.getAttribute('data-loaded')")
+            .await;
+        self.click("#refresh").await;
+        let before = &before;
+        eventually("the dashboard loaded", || async move {
+            let now = self
+                .js("return document.body.getAttribute('data-loaded')")
+                .await;
+            now.is_string() && now != *before
+        })
+        .await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver and the browser it started, whatever state the test left them in.
+        let group = self.driver.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory
+        // is involved.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = self.driver.wait();
+    }
+}
+
+/// Polls `f` for up to 20 s; panics naming `what` if it never holds.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn integration_enabled(pg: &Pulsegate, provider: &str) -> bool {
+    let (status, body) = pg
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/integrations/{provider}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["enabled"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters() {
+    let strava = MockStrava::start().await;
+    strava.generate_missing(true);
+    strava.set_token(1, "access-token-of-athlete-1");
+    strava.set_refresh_token(1, "refresh-token-of-athlete-1");
+    let sink = Sink::start(Behaviour::FailAlways).await;
+    let secret = test_secret(42);
+    let extra = format!(
+        "{DISPATCH}[[destinations]]\nid = \"dead\"\nurl = \"{}\"\nsecret = \"{secret}\"\n",
+        sink.url()
+    );
+    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let pg = &pg;
+    pg.connect_athlete(1, "access-token-of-athlete-1", "refresh-token-of-athlete-1")
+        .await;
+
+    // Three events: each fails three times (first attempt and two retries), then is
+    // dead-lettered.
+    let client = reqwest::Client::new();
+    for id in [51_001u64, 51_002, 51_003] {
+        let status = push(
+            &client,
+            pg.port,
+            strava_event("activity", id, "create", 1, "{}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    eventually("three dead letters", || async move {
+        let (_, body) = pg
+            .admin(
+                reqwest::Method::GET,
+                "/v1/admin/dead-letters?destination=dead",
+                None,
+            )
+            .await;
+        body["dead_letters"].as_array().map_or(0, Vec::len) == 3
+    })
+    .await;
+    assert_eq!(sink.count(), 9, "three attempts for each of three events");
+    let failed_ids: HashSet<String> = sink
+        .received()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    assert_eq!(failed_ids.len(), 3);
+
+    let browser = Browser::start().await;
+    let b = &browser;
+    b.c().goto(&pg.url("/dashboard")).await.unwrap();
+    assert_eq!(b.c().title().await.unwrap(), "pulsegate");
+
+    // A wrong token is refused and forgotten.
+    b.c()
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys("not-the-token")
+        .await
+        .unwrap();
+    b.click("#login-button").await;
+    eventually("the refusal", || async move {
+        b.text("#login-error").await.contains("refused")
+    })
+    .await;
+    assert_eq!(
+        b.js("return sessionStorage.length").await,
+        json!(0),
+        "a refused token is not kept"
+    );
+
+    b.c()
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    b.click("#login-button").await;
+    b.wait_count("#integrations tbody tr[data-provider]", 11, false)
+        .await;
+    assert_eq!(
+        b.js("return sessionStorage.getItem('pulsegate.adminToken')")
+            .await,
+        json!(ADMIN_TOKEN),
+        "the token is kept for this tab"
+    );
+
+    // Integrations: one row per provider.
+    let providers = b
+        .js(
+            "return [...document.querySelectorAll('#integrations tbody tr[data-provider]')]\
+             .map(r => r.getAttribute('data-provider'))",
+        )
+        .await;
+    let providers: HashSet<String> = serde_json::from_value(providers).unwrap();
+    for p in pulsegate_schema::Provider::ALL {
+        assert!(
+            providers.contains(p.slug()),
+            "{} missing: {providers:?}",
+            p.slug()
+        );
+    }
+    let strava_toggle = "#integrations input[data-provider='strava']";
+    assert_eq!(
+        b.c()
+            .find(Locator::Css(strava_toggle))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(integration_enabled(pg, "strava").await);
+
+    // Strava off, through the page; the admin API agrees. Then on again.
+    b.click(strava_toggle).await;
+    eventually("strava disabled", || integration_enabled_is(pg, false)).await;
+    assert!(b.text("#message").await.contains("strava disabled"));
+    assert_eq!(
+        b.c()
+            .find(Locator::Css(strava_toggle))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
+    b.click(strava_toggle).await;
+    eventually("strava enabled again", || integration_enabled_is(pg, true)).await;
+
+    // The destination's secret is masked; no token or secret is anywhere in the page.
+    let shown = b
+        .text("#destinations tr[data-destination='dead'] td[data-secret]")
+        .await;
+    assert!(
+        shown.starts_with("whse") && shown.contains('…'),
+        "masked: {shown}"
+    );
+    assert_ne!(shown, secret);
+    assert!(b
+        .text("#destinations tr[data-destination='dead']")
+        .await
+        .contains(&sink.url()));
+    let connection = b.text("#connections tbody tr[data-user]").await;
+    assert!(connection.contains("acce…"), "{connection}");
+    let page = b.c().source().await.unwrap();
+    let key = secret.trim_start_matches("whsec_");
+    for hidden in [
+        secret.as_str(),
+        &key[..12],
+        ADMIN_TOKEN,
+        "access-token-of-athlete-1",
+        "refresh-token-of-athlete-1",
+    ] {
+        assert!(!page.contains(hidden), "{hidden:?} is in the page");
+    }
+
+    // Dead letters, and the attempts that led to them.
+    b.wait_count("#dead-letters [data-letters] tr[data-event]", 3, true)
+        .await;
+    assert_eq!(
+        b.count("#dead-letters [data-summary] button[data-replay-destination='dead']")
+            .await,
+        1
+    );
+    assert_eq!(
+        b.count("#deliveries tbody tr[data-outcome='dead_letter']")
+            .await,
+        3
+    );
+    assert_eq!(
+        b.count("#deliveries tbody tr[data-outcome='retry']").await,
+        6
+    );
+    assert!(b
+        .text("#deliveries [data-scope]")
+        .await
+        .contains("this process"));
+
+    // The destination recovers: replay one letter, then the rest of the destination's.
+    sink.set_behaviour(Behaviour::Ok);
+    let first_event = b
+        .js("return document.querySelector('#dead-letters [data-letters] button[data-replay-event]')\
+             .getAttribute('data-replay-event')")
+        .await;
+    let first_event = first_event.as_str().unwrap().to_string();
+    b.click(&format!(
+        "#dead-letters [data-letters] button[data-replay-event='{first_event}']"
+    ))
+    .await;
+    assert!(
+        sink.wait_for(10, Duration::from_secs(20)).await,
+        "the replayed letter arrives: {}",
+        sink.count()
+    );
+    eventually("the replay reported", || async move {
+        b.text("#message").await.contains("1 replayed")
+    })
+    .await;
+    b.click("#dead-letters [data-summary] button[data-replay-destination='dead']")
+        .await;
+    assert!(
+        sink.wait_for(12, Duration::from_secs(20)).await,
+        "the destination's letters arrive: {}",
+        sink.count()
+    );
+    eventually("the destination's replay reported", || async move {
+        b.text("#message")
+            .await
+            .contains("2 replayed, 1 already replayed")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replayed: Vec<_> = sink.received().into_iter().skip(9).collect();
+    assert_eq!(replayed.len(), 3, "each letter replayed once");
+    assert!(replayed.iter().all(|r| r.status == 200));
+    let replayed_ids: HashSet<String> = replayed
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    assert_eq!(
+        replayed_ids, failed_ids,
+        "the same webhook-ids as the failures"
+    );
+    for r in &replayed {
+        verify_delivery(&secret, &r.headers, &r.body).unwrap();
+    }
+    b.wait_count("#deliveries tbody tr[data-outcome='ok']", 3, true)
+        .await;
+
+    // Forgetting the token shows the sign-in form again.
+    b.click("#logout").await;
+    assert_eq!(b.js("return sessionStorage.length").await, json!(0));
+    assert_eq!(
+        b.js("return document.getElementById('panels').hidden")
+            .await,
+        json!(true)
+    );
+
+    browser.close().await;
+
+    let logs = pg.logs();
+    assert!(!logs.contains(ADMIN_TOKEN), "the admin token is not logged");
+    assert!(!logs.contains(key), "the destination secret is not logged");
+}
+
+async fn integration_enabled_is(pg: &Pulsegate, want: bool) -> bool {
+    integration_enabled(pg, "strava").await == want
+}
+
+/// Every operation openapi.json describes is served by the real binary (a request to
+/// it is not answered "no such route" or 405), answers only documented statuses, and
+/// its JSON answers match the documented schemas. The document needs no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_is_served_as_documented() {
+    let strava = MockStrava::start().await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    let extra = format!(
+        "{DISPATCH}[[destinations]]\nid = \"dest\"\nurl = \"{}\"\nsecret = \"{}\"\n",
+        sink.url(),
+        test_secret(3)
+    );
+    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    pg.connect_athlete(1, "access-1", "refresh-1").await;
+    // An SDK connection with a token, so that GETs of real ids answer 200.
+    let apple = pg.connect("apple", "device-1", "", "").await;
+    let (status, issued) = pg
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/connections/{apple}/sdk-tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+
+    let client = reqwest::Client::new();
+    let resp = client
+        .get(pg.url("/v1/admin/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let doc: Value = resp.json().await.unwrap();
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if method == "parameters" {
+                continue;
+            }
+            // GETs read real records; other methods get ids that do not exist, so
+            // nothing is changed (and the empty bodies are refused).
+            let get = method == "get";
+            let concrete = path
+                .replace("{provider}", "strava")
+                .replace("{file}", "app.js")
+                .replace("{user_id}", if get { &apple } else { "no-such-user" })
+                .replace("{token_id}", "no-such-token")
+                .replace("{id}", if get { "dest" } else { "no-such-destination" });
+            assert!(!concrete.contains('{'), "{concrete}");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = client
+                .request(m.clone(), pg.url(&concrete))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let is_json = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            let body = resp.text().await.unwrap_or_default();
+            let what = format!("{m} {concrete} → {status}");
+            assert_ne!(status, 405, "{what}: {body}");
+            assert!(
+                !(status == 404 && body.contains("no such route")),
+                "{m} {path} is documented but not served"
+            );
+            checked += 1;
+            let documented = &op["responses"][status.to_string()];
+            if !documented.is_object() {
+                wrong.push(format!("{what} is not documented: {body}"));
+                continue;
+            }
+            let schema = resolve(&doc, documented).pointer("/content/application~1json/schema");
+            if let (true, Some(schema)) = (is_json, schema) {
+                let value: Value = serde_json::from_str(&body).unwrap();
+                if let Err(e) = conforms(&doc, schema, &value, "$") {
+                    wrong.push(format!("{what}: {e}\n{body}"));
+                }
+            }
+        }
+    }
+    assert!(checked >= 30, "checked {checked} operations");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Follows a local `$ref`.
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{r} resolves to nothing")),
+        None => v,
+    }
+}
+
+/// A JSON Schema check of what the documents use: `type`, `enum`, `properties`,
+/// `required`, `additionalProperties`, `items`. A property the schema does not name
+/// is an error, so an answer cannot drift from the document unnoticed.
+fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    let actual = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let allowed = types.is_empty()
+        || types.contains(&actual)
+        || (actual == "integer" && types.contains(&"number"));
+    if !allowed {
+        return Err(format!("{at}: {actual}, documented {types:?}"));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(v) {
+            return Err(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for r in schema["required"].as_array().into_iter().flatten() {
+                let r = r.as_str().unwrap();
+                if !m.contains_key(r) {
+                    return Err(format!("{at}: required {r:?} missing"));
+                }
+            }
+            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, x) in m {
+                let at = format!("{at}.{k}");
+                match (props.and_then(|p| p.get(k)), extra) {
+                    (Some(s), _) | (None, Some(s)) => conforms(doc, s, x, &at)?,
+                    (None, None) if props.is_some() => {
+                        return Err(format!("{at}: not in the document"))
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, x) in items.iter().enumerate() {
+                    conforms(doc, s, x, &format!("{at}[{i}]"))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A dispatch-only process records its own attempts and answers
+/// `GET /v1/admin/deliveries` (token required) on its port, and no other admin route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_process_serves_its_own_recent_deliveries() {
+    let strava = MockStrava::start().await;
+    let pg = Pulsegate::start_role(&Backend::Embedded, "dispatch", &strava.base_url(), "").await;
+    let client = reqwest::Client::new();
+    let anonymous = client
+        .get(pg.url("/v1/admin/deliveries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (status, body) = pg
+        .admin(reqwest::Method::GET, "/v1/admin/deliveries", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recording"], true, "{body}");
+    assert_eq!(body["deliveries"], json!([]));
+    for path in [
+        "/v1/admin/destinations",
+        "/v1/admin/openapi.json",
+        "/dashboard",
+    ] {
+        let (status, body) = pg.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+}
