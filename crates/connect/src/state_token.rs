@@ -139,7 +139,7 @@ mod tests {
         // RFC 7636 Appendix B.
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URpbmzK8fg3PQ"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         let v = pkce_verifier(b"k", "n");
         assert_eq!(v.len(), 43);
