@@ -11,7 +11,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, TopicSpec};
-use pulsegate_ingest::{encode_notification, ProviderVerifier, StravaConfig, StravaVerifier};
+use pulsegate_ingest::{
+    encode_notification, IngestRequest, ProviderVerifier, StravaConfig, StravaVerifier,
+};
 use pulsegate_schema::{topics, Provider, Secret};
 
 const PRODUCERS: usize = 64;
@@ -62,7 +64,11 @@ fn ingest(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % sample.len();
-            let n = v.verify(&headers, &sample[i]).unwrap().pop().unwrap();
+            let n = v
+                .verify(&IngestRequest::new(&headers, &sample[i]))
+                .unwrap()
+                .pop()
+                .unwrap();
             encode_notification(Provider::Strava, n, 1).unwrap()
         })
     });
@@ -82,7 +88,11 @@ fn ingest(c: &mut Criterion) {
                         let headers = axum_headers();
                         for i in 0..per {
                             let body = &sample[(p * per + i) % sample.len()];
-                            let n = v.verify(&headers, body).unwrap().pop().unwrap();
+                            let n = v
+                                .verify(&IngestRequest::new(&headers, body))
+                                .unwrap()
+                                .pop()
+                                .unwrap();
                             let (_, rec) = encode_notification(Provider::Strava, n, 1).unwrap();
                             bus.append(topics::RAW, rec).await.unwrap();
                         }
@@ -109,7 +119,7 @@ fn ingest(c: &mut Criterion) {
                 let started = Instant::now();
                 for i in 0..iters as usize {
                     let n = v
-                        .verify(&headers, &sample[i % sample.len()])
+                        .verify(&IngestRequest::new(&headers, &sample[i % sample.len()]))
                         .unwrap()
                         .pop()
                         .unwrap();
