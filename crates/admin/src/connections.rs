@@ -125,42 +125,17 @@ pub(crate) async fn get_one(State(s): State<AdminState>, Path(user_id): Path<Str
     }
 }
 
-/// Deauthorises a connection: its tokens are destroyed at once (revoked), a `deauth`
-/// event is emitted to destinations, then the record is deleted.
+/// Deauthorises a connection (see `ConnectService::deauthorize`): tokens destroyed,
+/// `deauth` emitted, record deleted.
 pub(crate) async fn delete(State(s): State<AdminState>, Path(user_id): Path<String>) -> Response {
-    let Some(conn) = s.state.connection(&user_id) else {
-        return error(StatusCode::NOT_FOUND, "no such connection");
-    };
-    let revoked = match s.state.revoke_connection(&user_id).await {
-        Ok(c) => c.unwrap_or_else(|| (*conn).clone()),
-        Err(e) => return state_error(e),
-    };
-    let body = serde_json::json!({
-        "type": "deauth",
-        "user": pulsegate_connect::terra_user(&revoked),
-        "status": "success",
-        "message": "User has deauthenticated",
-    });
-    if let Err(e) = pulsegate_connect::emit_lifecycle(
-        &*s.bus,
-        &revoked,
-        pulsegate_schema::EventType::Deauth,
-        "admin-delete",
-        body,
-    )
-    .await
-    {
-        tracing::error!(error = %e, "could not emit the deauth event");
-        return error(
+    use pulsegate_connect::DeauthError;
+    match s.connect.deauthorize(&user_id, "admin-delete").await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(DeauthError::NotFound) => error(StatusCode::NOT_FOUND, "no such connection"),
+        Err(DeauthError::State(e)) => state_error(e),
+        Err(DeauthError::Bus(_)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "bus unavailable; the connection is revoked, try the delete again",
-        );
-    }
-    match s.state.delete_connection(&user_id).await {
-        Ok(()) => {
-            tracing::info!(%user_id, "connection deauthorised and deleted");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => state_error(e),
+        ),
     }
 }

@@ -10,6 +10,7 @@ mod credentials;
 mod dead_letters;
 mod deliveries;
 mod destinations;
+mod developers;
 mod integrations;
 mod routes;
 mod sdk_tokens;

@@ -9,8 +9,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use crate::{
-    auth, connections, credentials, dead_letters, deliveries, destinations, integrations,
-    require_token, sdk_tokens, ui, AdminState,
+    auth, connections, credentials, dead_letters, deliveries, destinations, developers,
+    integrations, require_token, sdk_tokens, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -85,6 +85,13 @@ pub(crate) fn table() -> Vec<Route> {
         admin("PUT", DESTINATION, destinations::update),
         admin("DELETE", DESTINATION, destinations::delete),
         admin("POST", "/v1/admin/auth/{provider}", auth::start),
+        admin("GET", "/v1/admin/developers", developers::list),
+        admin("POST", "/v1/admin/developers", developers::create),
+        admin(
+            "DELETE",
+            "/v1/admin/developers/{dev_id}",
+            developers::delete,
+        ),
         admin("GET", "/v1/admin/integrations", integrations::list),
         admin("GET", INTEGRATION, integrations::get_one),
         admin("PUT", INTEGRATION, integrations::put),

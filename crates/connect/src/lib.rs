@@ -12,6 +12,7 @@
 
 mod callback;
 mod config;
+mod deauth;
 pub mod providers;
 pub mod state_token;
 
@@ -26,6 +27,7 @@ use pulsegate_state::StateStore;
 
 pub use callback::{emit_lifecycle, user as terra_user};
 pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
+pub use deauth::DeauthError;
 use providers::{join_scopes, oauth_provider, OAuthProvider};
 use state_token::FlowState;
 
@@ -166,6 +168,11 @@ impl ConnectService {
             facts,
             app,
         })
+    }
+
+    /// How browsers reach this deployment (`connect.public_url`, no trailing slash).
+    pub fn public_url(&self) -> String {
+        self.config().public_url.trim_end_matches('/').to_string()
     }
 
     /// The callback URL registered with the provider.

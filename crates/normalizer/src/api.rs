@@ -5,7 +5,7 @@
 //! URLs, their response types and their mapping.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::dedupe::KeyedLocks;
 use crate::http::{HttpClient, HttpError, HttpResponse};
+use crate::ratelimit::{AppLimiter, Decision, Lane, RateLimitConfig};
 use crate::retry::Backoff;
 use crate::{Ctx, NormalizeError, RetryConfig};
 
@@ -102,6 +103,9 @@ pub struct ProviderApi {
     /// Refreshed connections whose storing failed: the provider may have invalidated
     /// the old refresh token already, so the next attempt stores these instead.
     unsaved: Mutex<HashMap<String, Connection>>,
+    /// The application's rate limits, shared with every client of the same application
+    /// in this process ([`crate::ratelimit::app_limiter`]).
+    limiter: Arc<AppLimiter>,
 }
 
 #[derive(Deserialize)]
@@ -132,7 +136,9 @@ impl ProviderApi {
     ) -> Result<Self, NormalizeError> {
         if let Some(app) = &oauth {
             if app.client_id.is_empty() || app.client_secret.is_empty() {
-                tracing::warn!(
+                // Said once at debug level: most deployments use a few providers; a
+                // refresh that fails for lack of credentials is logged when it happens.
+                tracing::debug!(
                     provider,
                     "client_id/client_secret not configured: token refresh will fail"
                 );
@@ -146,7 +152,25 @@ impl ProviderApi {
             oauth,
             refresh_locks: KeyedLocks::new(),
             unsaved: Mutex::new(HashMap::new()),
+            limiter: Arc::new(AppLimiter::unlimited(provider)),
         })
+    }
+
+    /// Counts calls against the provider application's limits (`cfg`), in the limiter
+    /// every client of the same application (`api_base` + client id) shares.
+    pub fn with_rate_limit(mut self, api_base: &str, cfg: &RateLimitConfig) -> Self {
+        let client_id = self
+            .oauth
+            .as_ref()
+            .map(|o| o.client_id.as_str())
+            .unwrap_or("");
+        self.limiter = crate::ratelimit::app_limiter(self.provider, api_base, client_id, cfg);
+        self
+    }
+
+    /// The application's limiter.
+    pub fn limiter(&self) -> &Arc<AppLimiter> {
+        &self.limiter
     }
 
     pub fn name(&self) -> &'static str {
@@ -257,7 +281,9 @@ impl ProviderApi {
         }
         loop {
             let resp = self
-                .call(endpoint, || send(conn.access_token.expose().to_string()))
+                .call_lane(ctx.lane, Some(&conn.user_id), endpoint, || {
+                    send(conn.access_token.expose().to_string())
+                })
                 .await?;
             match classify(&resp) {
                 Reply::Ok(()) => return Ok(Authorized::Ok(resp.body)),
@@ -412,7 +438,8 @@ impl ProviderApi {
     }
 
     /// Runs one API call, retrying 429/5xx/timeouts/connection errors with backoff
-    /// (honouring `Retry-After`). Returns the first non-transient response.
+    /// (honouring `Retry-After`). Returns the first non-transient response. Counted as
+    /// live (push) traffic; see [`call_lane`](Self::call_lane).
     pub async fn call<F, Fut>(
         &self,
         endpoint: &'static str,
@@ -422,10 +449,60 @@ impl ProviderApi {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<HttpResponse, HttpError>>,
     {
+        self.call_lane(Lane::Push, None, endpoint, send).await
+    }
+
+    /// [`call`](Self::call) in `lane` for `user`, drawing from the application's rate
+    /// limits. Push calls always go (and count). Historical lanes never wait here: when
+    /// the budget above the push reserve is used up, or the provider answered 429 (now
+    /// or earlier, until its retry time), they get [`NormalizeError::RateLimited`] with
+    /// the time to retry, and the caller waits (cancellably).
+    pub async fn call_lane<F, Fut>(
+        &self,
+        lane: Lane,
+        user: Option<&str>,
+        endpoint: &'static str,
+        send: F,
+    ) -> Result<HttpResponse, NormalizeError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<HttpResponse, HttpError>>,
+    {
         let mut backoff = Backoff::new(&self.retry);
         loop {
+            if let Decision::Wait {
+                until_ms,
+                provider_block,
+            } = self.limiter.acquire(lane, user)
+            {
+                return Err(self.rate_limited(lane, user, endpoint, until_ms, provider_block));
+            }
             let started = Instant::now();
             let result = send().await;
+            if let Ok(r) = &result {
+                if r.status == StatusCode::TOO_MANY_REQUESTS {
+                    let until = self.limiter.on_429(&r.headers, r.retry_after(), user);
+                    tracing::warn!(
+                        provider = self.provider,
+                        endpoint,
+                        lane = lane.as_str(),
+                        retry_in_ms = until.saturating_sub(self.limiter.now_ms()),
+                        "provider answered 429 (rate limited)"
+                    );
+                    if lane.reserved() {
+                        metrics::counter!(
+                            "pulsegate_provider_api_requests_total",
+                            "provider" => self.provider,
+                            "endpoint" => endpoint,
+                            "outcome" => "rate_limited"
+                        )
+                        .increment(1);
+                        return Err(self.rate_limited(lane, user, endpoint, until, true));
+                    }
+                } else {
+                    self.limiter.observe(&r.headers, user);
+                }
+            }
             metrics::histogram!(
                 "pulsegate_provider_api_seconds",
                 "provider" => self.provider,
@@ -468,6 +545,25 @@ impl ProviderApi {
                 "provider call failed transiently; retrying"
             );
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn rate_limited(
+        &self,
+        lane: Lane,
+        user: Option<&str>,
+        endpoint: &'static str,
+        until_ms: u64,
+        provider_block: bool,
+    ) -> NormalizeError {
+        // Asynchronous requests announce a provider's block once (`rate_limit_hit`).
+        let notify = provider_block && lane == Lane::Backfill && self.limiter.claim_notice(user);
+        NormalizeError::RateLimited {
+            provider: self.provider,
+            endpoint,
+            retry_at_ms: until_ms,
+            provider_block,
+            notify,
         }
     }
 

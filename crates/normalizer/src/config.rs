@@ -1,7 +1,10 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulsegate_schema::Secret;
 use serde::Deserialize;
+
+use crate::ratelimit::{defaults, RateLimitConfig};
 
 /// The normalizer's settings (`[normalizer]` in the config file).
 #[derive(Clone, Debug, Deserialize)]
@@ -32,6 +35,8 @@ pub struct NormalizerConfig {
     pub whoop: crate::providers::whoop::WhoopConfig,
     /// Withings's API and the application's OAuth credentials.
     pub withings: crate::providers::withings::WithingsConfig,
+    /// Historical data requests (`[normalizer.backfill]`).
+    pub backfill: BackfillConfig,
 }
 
 impl Default for NormalizerConfig {
@@ -48,6 +53,45 @@ impl Default for NormalizerConfig {
             polar: Default::default(),
             whoop: Default::default(),
             withings: Default::default(),
+            backfill: BackfillConfig::default(),
+        }
+    }
+}
+
+/// Historical data requests (`[normalizer.backfill]`): how requests are split and how
+/// the backfill lane runs next to the live one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackfillConfig {
+    /// Windows processed at the same time per provider (the lane's own concurrency,
+    /// separate from `normalizer.concurrency`; one user's windows run one at a time, in
+    /// order). Default 4.
+    pub concurrency: usize,
+    /// Days per window, by provider slug (`strava = 7`); absent: the provider's default
+    /// (docs/BACKFILL.md).
+    pub window_days: BTreeMap<String, u32>,
+    /// A request of more windows than this is large: `large_request_processing` when it
+    /// is accepted, `large_request_sending` before its first data. Default 4.
+    pub large_request_windows: u32,
+    /// Longest request, in days. Default 1825 (five years, Terra's limit).
+    pub max_days: u32,
+    /// Attempts per window when the provider keeps failing (after the `retry` policy
+    /// of each call; rate limits are waited out and do not count). Default 6.
+    pub window_attempts: u32,
+    /// Wait before a window's second attempt; doubles up to 5 minutes. Default 5s.
+    #[serde(with = "humantime_serde")]
+    pub window_backoff: Duration,
+}
+
+impl Default for BackfillConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            window_days: BTreeMap::new(),
+            large_request_windows: 4,
+            max_days: 1825,
+            window_attempts: 6,
+            window_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -92,6 +136,14 @@ pub struct StravaConfig {
     /// Whole-request timeout for one API call (connect, send, read body). Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits. Default: 100 reads per 15 minutes, 1,000 per day.
+    pub rate_limit: RateLimitConfig,
+    /// Historical requests: activities listed per page (Strava allows up to 200).
+    pub backfill_per_page: u32,
+    /// Historical requests: fetch each listed activity's details, as the push path
+    /// does (true, the default: same data, one call per activity), or map the list's
+    /// summaries (false: no calories, device or location).
+    pub backfill_details: bool,
 }
 
 impl Default for StravaConfig {
@@ -101,6 +153,9 @@ impl Default for StravaConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: defaults::strava(),
+            backfill_per_page: 200,
+            backfill_details: true,
         }
     }
 }
@@ -124,6 +179,19 @@ mod tests {
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(10));
         assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("\"s\""));
+        assert_eq!(c.strava.rate_limit, defaults::strava());
+        assert_eq!(c.backfill.concurrency, 4);
+        assert_eq!(c.backfill.max_days, 1825);
+
+        let c: NormalizerConfig = serde_json::from_str(
+            r#"{"backfill": {"concurrency": 2, "window_days": {"strava": 3}},
+                "strava": {"rate_limit": {"limits": [{"requests": 600, "per": "15m"}], "push_reserve": 0.5}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.backfill.concurrency, 2);
+        assert_eq!(c.backfill.window_days["strava"], 3);
+        assert_eq!(c.strava.rate_limit.limits[0].requests, 600);
+        assert_eq!(c.strava.rate_limit.push_reserve, 0.5);
 
         let bad = serde_json::from_str::<NormalizerConfig>(r#"{"concurency": 8}"#);
         assert!(bad.is_err());

@@ -23,6 +23,19 @@ pub enum NormalizeError {
         last: String,
     },
 
+    /// A historical (backfill or inline) call may not be made before `retry_at_ms`: the
+    /// budget above the push reserve is used up for the window, or the provider answered
+    /// 429 (`provider_block`). `notify`: the first to meet this provider block, so a
+    /// `rate_limit_hit` is due. Never returned for push traffic.
+    #[error("{provider} {endpoint}: rate limited until {retry_at_ms} ms")]
+    RateLimited {
+        provider: &'static str,
+        endpoint: &'static str,
+        retry_at_ms: u64,
+        provider_block: bool,
+        notify: bool,
+    },
+
     /// Writing state (refreshed tokens, a revoke) failed: retried by the consumer loop.
     #[error(transparent)]
     State(#[from] StateError),

@@ -8,8 +8,13 @@
 //!
 //! Providers plug in through [`ProviderNormalizer`]: one module per provider under
 //! `providers/`, registered in [`providers::registry`].
+//!
+//! Historical data requests ([`backfill`]) reuse the providers' mappings through
+//! [`ProviderNormalizer::fetch_range`], in their own lane ([`run_backfill`]); every API
+//! call of both lanes draws from the provider application's [`ratelimit`] budget.
 
 pub mod api;
+pub mod backfill;
 mod config;
 mod dedupe;
 mod error;
@@ -17,21 +22,25 @@ mod events;
 pub mod http;
 mod pipeline;
 pub mod providers;
+pub mod ratelimit;
 mod retry;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use pulsegate_bus::{run_consumer, Bus, ConsumerLoopConfig, OffsetReset};
 use pulsegate_schema::{topics, Connection, EventType, NormalizedEvent, Provider, RawNotification};
 use pulsegate_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{NormalizerConfig, RetryConfig, StravaConfig};
+pub use backfill::run_backfill;
+pub use config::{BackfillConfig, NormalizerConfig, RetryConfig, StravaConfig};
 pub use dedupe::{KeyedLocks, RecentlySeen};
 pub use error::NormalizeError;
 pub use events::{build_event, terra_user};
 pub use pipeline::Normalizer;
+pub use ratelimit::Lane;
 pub use retry::Backoff;
 
 /// The consumer group the normalizer reads `raw` with.
@@ -41,6 +50,28 @@ pub const GROUP: &str = "normalizer";
 pub struct Ctx {
     /// Connections (tokens are refreshed and persisted through it).
     pub state: Arc<StateStore>,
+    /// Whose API calls these are: live notifications, or historical requests (which
+    /// only use the rate-limit budget above the push reserve).
+    pub lane: Lane,
+}
+
+/// What a provider can fetch by date range for one data type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeSupport {
+    /// Days per backfill window (each window is fetched, and delivered, on its own),
+    /// unless `[normalizer.backfill] window_days` says otherwise.
+    pub window_days: u32,
+    /// How far back the provider keeps data, in days before today (Polar: 28). Older
+    /// days yield nothing, without calls. `None`: no limit.
+    pub history_days: Option<u32>,
+}
+
+/// Terra data objects of one date range (the push path's mapping, as JSON).
+#[derive(Debug)]
+pub enum RangeData {
+    Objects(Vec<serde_json::Value>),
+    /// The provider refused the connection's credentials: a `connection_error` is due.
+    ConnectionError(&'static str),
 }
 
 /// One provider's notification handling: parse its notification body, fetch the data it
@@ -75,6 +106,33 @@ pub trait ProviderNormalizer: Send + Sync + 'static {
         conn: &Connection,
         ctx: &Ctx,
     ) -> Result<Vec<NormalizedEvent>, NormalizeError>;
+
+    /// Whether [`fetch_range`](Self::fetch_range) serves `data_type`, and how. `None`
+    /// (the default): historical requests of this type are refused as unsupported.
+    fn range_support(&self, _data_type: EventType) -> Option<RangeSupport> {
+        None
+    }
+
+    /// The Terra data objects of `data_type` in the UTC days `[start, end)`, fetched
+    /// from the provider and mapped exactly as the push path maps them. Calls go
+    /// through the provider's API client in `ctx.lane`. The default: unsupported.
+    async fn fetch_range(
+        &self,
+        _conn: &Connection,
+        _ctx: &Ctx,
+        data_type: EventType,
+        _start: NaiveDate,
+        _end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        Err(NormalizeError::dropped(
+            "unsupported",
+            format!(
+                "{} data cannot be fetched by date range from this provider",
+                data_type.as_str()
+            ),
+        ))
+    }
 }
 
 /// Runs the normalizer until `shutdown`: consumes `topics::RAW` as group [`GROUP`] and

@@ -13,6 +13,7 @@ use pulsegate_state::StateStore;
 use tracing::{field::Empty, Instrument};
 
 use crate::dedupe::{KeyedLocks, RecentlySeen};
+use crate::ratelimit::Lane;
 use crate::{providers, Ctx, NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 /// Delay before the consumer loop re-runs a record whose events could not be stored.
@@ -56,7 +57,10 @@ impl Normalizer {
         let providers: HashMap<_, _> = list.into_iter().map(|p| (p.provider(), p)).collect();
         Self {
             bus,
-            ctx: Ctx { state },
+            ctx: Ctx {
+                state,
+                lane: Lane::Push,
+            },
             providers: std::sync::RwLock::new(Arc::new(providers)),
             seen: RecentlySeen::new(dedupe_capacity),
             user_locks: KeyedLocks::new(),
@@ -211,7 +215,10 @@ impl Normalizer {
                 tracing::info!(reason, detail = %detail, "notification dropped");
                 Handled::Done
             }
-            Err(e @ NormalizeError::TransientExhausted { .. }) => {
+            Err(
+                e
+                @ (NormalizeError::TransientExhausted { .. } | NormalizeError::RateLimited { .. }),
+            ) => {
                 count_dropped(slug, "provider_unavailable");
                 tracing::error!(error = %e, "provider unavailable; notification dropped");
                 Handled::Done

@@ -100,6 +100,22 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 .context("normalizer stopped")
         });
     }
+    if roles.normalize {
+        // Historical data requests: their own lane (own consumer group and concurrency)
+        // next to the live one, drawing from the same provider rate-limit budgets.
+        let (bus, state, cfg, stop) = (
+            bus.clone(),
+            state.clone(),
+            effective.normalizer.clone(),
+            shutdown.clone(),
+        );
+        let updates = normalizer_updates.subscribe();
+        tasks.spawn(async move {
+            pulsegate_normalizer::run_backfill(bus, state, cfg, updates, stop)
+                .await
+                .context("backfill lane stopped")
+        });
+    }
     if roles.dispatch {
         let (bus, state, cfg, recent, stop) = (
             bus.clone(),
@@ -137,7 +153,16 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 config.admin.clone(),
                 connect.clone(),
                 recent.clone(),
-            ));
+            ))
+            .merge(terra_api(
+                &config,
+                &effective,
+                &state,
+                &bus,
+                &connect,
+                &normalizer_updates,
+                &shutdown,
+            )?);
     } else if roles.dispatch {
         app = app.merge(pulsegate_admin::deliveries_router(
             state.clone(),
@@ -198,6 +223,39 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     }
 }
 
+/// The Terra-compatible API (`/v2`, the widget), its data endpoints backed by a
+/// backfiller that follows credential changes like the normalizer.
+fn terra_api(
+    config: &Config,
+    effective: &Config,
+    state: &Arc<StateStore>,
+    bus: &Arc<dyn Bus>,
+    connect: &Arc<pulsegate_connect::ConnectService>,
+    updates: &tokio::sync::watch::Sender<pulsegate_normalizer::NormalizerConfig>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<axum::Router> {
+    let backfiller = Arc::new(
+        pulsegate_normalizer::backfill::Backfiller::new(
+            &effective.normalizer,
+            state.clone(),
+            bus.clone(),
+        )
+        .context("backfill")?,
+    );
+    backfiller
+        .clone()
+        .follow(updates.subscribe(), shutdown.clone());
+    let backfill: Arc<dyn pulsegate_terra_api::Backfill> =
+        Arc::new(pulsegate_terra_api::NormalizerBackfill(backfiller));
+    Ok(pulsegate_terra_api::router(
+        state.clone(),
+        bus.clone(),
+        connect.clone(),
+        Some(backfill),
+        config.terra_api.clone(),
+    ))
+}
+
 async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     let bus: Arc<dyn Bus> = match config.bus.kind {
         BusKind::Embedded => {
@@ -226,6 +284,8 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
         TopicSpec::new(topics::RAW, config.bus.partitions).retention(retention),
         TopicSpec::new(topics::EVENTS, config.bus.partitions).retention(retention),
         TopicSpec::new(topics::DEAD_LETTERS, config.bus.partitions).retention(retention),
+        // Keyed by user; a few partitions are enough (windows are slow, provider-bound).
+        TopicSpec::new(topics::BACKFILL, config.bus.partitions.min(4)).retention(retention),
     ] {
         bus.ensure_topic(&spec)
             .await

@@ -26,6 +26,8 @@ pub struct Config {
     pub connect: pulsegate_connect::ConnectConfig,
     /// Encryption at rest of secret-bearing state (connections, provider credentials).
     pub security: pulsegate_state::SecurityConfig,
+    /// The Terra-compatible API under `/v2` and its widget (session and token lifetimes).
+    pub terra_api: pulsegate_terra_api::TerraApiConfig,
     /// The file and environment layers this was read from (to re-read it with stored
     /// provider credentials on top).
     #[serde(skip)]

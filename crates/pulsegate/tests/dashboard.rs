@@ -567,6 +567,7 @@ async fn every_documented_route_is_served_as_documented() {
                 .replace("{file}", "app.js")
                 .replace("{user_id}", if get { &apple } else { "no-such-user" })
                 .replace("{token_id}", "no-such-token")
+                .replace("{dev_id}", "no-such-developer")
                 .replace("{id}", if get { "dest" } else { "no-such-destination" });
             assert!(!concrete.contains('{'), "{concrete}");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -3,7 +3,9 @@
 //! Ingest, normalizer and dispatcher never import each other; they agree on the
 //! records defined here, which travel on the bus as JSON bytes.
 
+mod backfill;
 pub mod credentials;
+mod customer_api;
 mod events;
 pub mod form;
 mod records;
@@ -11,6 +13,8 @@ pub mod sdk;
 mod secret;
 pub mod terra;
 
+pub use backfill::BackfillTask;
+pub use customer_api::{api_key_hash, AuthToken, Developer, WidgetSession};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
     Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,
@@ -28,6 +32,9 @@ pub mod topics {
     pub const STATE: &str = "state";
     /// Deliveries that exhausted their retries.
     pub const DEAD_LETTERS: &str = "dead_letters";
+    /// Windows of historical data requests ([`BackfillTask`](crate::BackfillTask)),
+    /// keyed by `user_id`.
+    pub const BACKFILL: &str = "backfill";
 
     /// The delayed topic for retry tier `n` (0-based).
     pub fn retry(tier: usize) -> String {

@@ -245,6 +245,12 @@ pub enum StateKey {
     SdkToken(String),
     /// A provider application's own credentials (by slug); encrypted at rest.
     Credentials(String),
+    /// A developer account of the Terra-compatible API (by `dev_id`); its key hashed.
+    Developer(String),
+    /// A widget session (by `session_id`), until it expires.
+    WidgetSession(String),
+    /// A mobile SDK auth token, by the hex SHA-256 of the token, until used or expired.
+    AuthToken(String),
 }
 
 impl StateKey {
@@ -262,6 +268,9 @@ impl StateKey {
             StateKey::Integration(p) => format!("integration/{p}"),
             StateKey::SdkToken(h) => format!("sdktoken/{h}"),
             StateKey::Credentials(p) => format!("credentials/{p}"),
+            StateKey::Developer(id) => format!("developer/{id}"),
+            StateKey::WidgetSession(id) => format!("widget/{id}"),
+            StateKey::AuthToken(h) => format!("authtoken/{h}"),
         }
     }
 
@@ -274,6 +283,9 @@ impl StateKey {
             "integration" => Some(StateKey::Integration(id.to_string())),
             "sdktoken" => Some(StateKey::SdkToken(id.to_string())),
             "credentials" => Some(StateKey::Credentials(id.to_string())),
+            "developer" => Some(StateKey::Developer(id.to_string())),
+            "widget" => Some(StateKey::WidgetSession(id.to_string())),
+            "authtoken" => Some(StateKey::AuthToken(id.to_string())),
             _ => None,
         }
     }

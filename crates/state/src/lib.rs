@@ -19,6 +19,7 @@ use pulsegate_schema::{
 };
 
 pub mod crypto;
+mod customer_api;
 pub use crypto::{SecurityConfig, StateCipher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +50,8 @@ struct Maps {
     credentials: HashMap<Provider, Arc<ProviderCredentials>>,
     /// Dead letters already replayed (`partition:offset`).
     replayed: std::collections::HashSet<String>,
+    /// Developer accounts, widget sessions and SDK auth tokens (`customer_api`).
+    customer: customer_api::CustomerMaps,
 }
 
 /// The materialised view of the `state` topic.
@@ -260,6 +263,9 @@ impl StateStore {
                 } else {
                     maps.replayed.insert(id);
                 }
+            }
+            k @ (StateKey::Developer(_) | StateKey::WidgetSession(_) | StateKey::AuthToken(_)) => {
+                maps.customer.apply(k, payload)
             }
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);

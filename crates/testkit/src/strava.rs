@@ -1,9 +1,13 @@
 //! A mock of Strava's REST API on 127.0.0.1, for tests and load runs.
 //!
-//! Serves `GET /api/v3/activities/{id}` (bearer token checked) and `POST /oauth/token`
-//! (`grant_type=refresh_token`), counts requests per endpoint, and can be told to fail
-//! the next N requests with a status. Activities are registered explicitly, or generated
-//! for any id with [`MockStrava::generate_missing`] (load runs).
+//! Serves `GET /api/v3/activities/{id}` (bearer token checked), `GET
+//! /api/v3/athlete/activities` (the token's athlete's activities by `after`/`before`,
+//! paginated by `page`/`per_page` as Strava does) and `POST /oauth/token`
+//! (`grant_type=refresh_token`), counts requests per endpoint, can be told to fail the
+//! next N requests with a status, and can report Strava's rate-limit usage headers.
+//! Activities are registered explicitly (at a given start time with
+//! [`MockStrava::add_activity_at`]), or generated for any id with
+//! [`MockStrava::generate_missing`] (load runs).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -46,6 +50,8 @@ pub enum Endpoint {
     GetActivity,
     /// `POST /oauth/token`
     OAuthToken,
+    /// `GET /api/v3/athlete/activities`
+    ListActivities,
 }
 
 /// A running mock; stops when dropped.
@@ -59,11 +65,14 @@ struct Shared {
     state: Mutex<MockState>,
     activity_requests: AtomicU64,
     token_requests: AtomicU64,
+    list_requests: AtomicU64,
 }
 
 struct MockState {
     /// id → (owner, body).
     activities: HashMap<u64, (u64, Bytes)>,
+    /// id → `start_date` (Unix seconds), for the list endpoint.
+    starts: HashMap<u64, u64>,
     /// access token → owner.
     access: HashMap<String, u64>,
     /// refresh token → owner.
@@ -78,6 +87,10 @@ struct MockState {
     latency: Option<Duration>,
     client: (String, String),
     issued: u64,
+    /// `(15-minute, daily)` read limits reported in `X-ReadRateLimit-*` headers.
+    rate_limit_headers: Option<(u64, u64)>,
+    /// API calls counted for the usage headers: (15-minute window, calls), (day, calls).
+    usage: ((u64, u64), (u64, u64)),
 }
 
 impl MockStrava {
@@ -90,6 +103,7 @@ impl MockStrava {
         let shared = Arc::new(Shared {
             state: Mutex::new(MockState {
                 activities: HashMap::new(),
+                starts: HashMap::new(),
                 access: HashMap::new(),
                 refresh: HashMap::new(),
                 latest_access: HashMap::new(),
@@ -101,12 +115,16 @@ impl MockStrava {
                 latency: None,
                 client: (CLIENT_ID.into(), CLIENT_SECRET.into()),
                 issued: 0,
+                rate_limit_headers: None,
+                usage: ((0, 0), (0, 0)),
             }),
             activity_requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
+            list_requests: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/api/v3/activities/{id}", get(get_activity))
+            .route("/api/v3/athlete/activities", get(list_activities))
             .route("/oauth/token", post(oauth_token))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -140,7 +158,13 @@ impl MockStrava {
     /// Registers activity `id` of athlete `owner` with the exact JSON `GET` returns.
     pub fn add_activity(&self, id: u64, owner: u64, activity: Value) {
         let body = Bytes::from(serde_json::to_vec(&activity).expect("activity json"));
-        self.state().activities.insert(id, (owner, body));
+        let start = activity["start_date"].as_str().and_then(parse_iso_z);
+        let mut s = self.state();
+        s.activities.insert(id, (owner, body));
+        match start {
+            Some(t) => s.starts.insert(id, t),
+            None => s.starts.remove(&id),
+        };
     }
 
     /// Registers a generated [`detailed_activity`] for `id`.
@@ -148,8 +172,23 @@ impl MockStrava {
         self.add_activity(id, owner, detailed_activity(id, owner));
     }
 
+    /// Registers a generated activity `id` of `owner` that started at `start` (Unix
+    /// seconds): what the list endpoint filters and sorts on.
+    pub fn add_activity_at(&self, id: u64, owner: u64, start: u64) {
+        self.add_activity(id, owner, detailed_activity_at(id, owner, start));
+    }
+
+    /// Reports Strava's read rate-limit headers on API answers: `X-ReadRateLimit-Limit:
+    /// <per_15_minutes>,<per_day>` and `X-ReadRateLimit-Usage` counting the API calls
+    /// (not token grants) the mock received in the current 15 minutes and UTC day.
+    pub fn set_rate_limit_headers(&self, limits: Option<(u64, u64)>) {
+        self.state().rate_limit_headers = limits;
+    }
+
     pub fn remove_activity(&self, id: u64) {
-        self.state().activities.remove(&id);
+        let mut s = self.state();
+        s.activities.remove(&id);
+        s.starts.remove(&id);
     }
 
     /// Accepts `access_token` as athlete `owner`'s bearer token.
@@ -219,12 +258,14 @@ impl MockStrava {
         match endpoint {
             Endpoint::GetActivity => self.shared.activity_requests.load(Ordering::Relaxed),
             Endpoint::OAuthToken => self.shared.token_requests.load(Ordering::Relaxed),
+            Endpoint::ListActivities => self.shared.list_requests.load(Ordering::Relaxed),
         }
     }
 
     pub fn reset_counters(&self) {
         self.shared.activity_requests.store(0, Ordering::Relaxed);
         self.shared.token_requests.store(0, Ordering::Relaxed);
+        self.shared.list_requests.store(0, Ordering::Relaxed);
     }
 }
 
@@ -246,9 +287,20 @@ fn prelude(shared: &Shared, endpoint: Endpoint) -> Prelude {
     let counter = match endpoint {
         Endpoint::GetActivity => &shared.activity_requests,
         Endpoint::OAuthToken => &shared.token_requests,
+        Endpoint::ListActivities => &shared.list_requests,
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let mut s = shared.state.lock().expect("mock strava state");
+    if endpoint != Endpoint::OAuthToken {
+        // Strava counts every call, rejected ones included.
+        let now = unix_now();
+        let (quarter, day) = (now / 900, now / 86_400);
+        let ((q, qn), (d, dn)) = s.usage;
+        s.usage = (
+            (quarter, if q == quarter { qn + 1 } else { 1 }),
+            (day, if d == day { dn + 1 } else { 1 }),
+        );
+    }
     let failure = s
         .failures
         .get_mut(&endpoint)
@@ -265,7 +317,12 @@ async fn get_activity(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let pre = prelude(&shared, Endpoint::GetActivity);
+    let resp = get_activity_inner(&shared, id, headers).await;
+    with_usage(&shared, resp)
+}
+
+async fn get_activity_inner(shared: &Arc<Shared>, id: String, headers: HeaderMap) -> Response {
+    let pre = prelude(shared, Endpoint::GetActivity);
     if let Some(d) = pre.latency {
         tokio::time::sleep(d).await;
     }
@@ -296,6 +353,143 @@ async fn get_activity(
         }
         None => not_found(),
     }
+}
+
+/// Strava's read rate-limit headers, when switched on.
+fn with_usage(shared: &Shared, mut resp: Response) -> Response {
+    let s = shared.state.lock().expect("mock strava state");
+    if let Some((l15, lday)) = s.rate_limit_headers {
+        let ((_, q), (_, d)) = s.usage;
+        let h = resp.headers_mut();
+        h.insert(
+            "x-readratelimit-limit",
+            format!("{l15},{lday}").parse().expect("header"),
+        );
+        h.insert(
+            "x-readratelimit-usage",
+            format!("{q},{d}").parse().expect("header"),
+        );
+    }
+    resp
+}
+
+/// `GET /api/v3/athlete/activities`: the token's athlete's activities that started
+/// strictly after `after` and strictly before `before` (Unix seconds), oldest first,
+/// `per_page` (default 30, at most 200) per `page` (from 1). Summaries: the detail-only
+/// fields (laps, segment efforts, calories, device, …) are left out, as Strava does.
+async fn list_activities(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let pre = prelude(&shared, Endpoint::ListActivities);
+    if let Some(d) = pre.latency {
+        tokio::time::sleep(d).await;
+    }
+    if let Some((status, retry_after)) = pre.failure {
+        return with_usage(&shared, failure(status, retry_after));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let num = |k: &str, default: u64| -> Option<u64> {
+        match q.get(k) {
+            Some(v) => v.parse().ok(),
+            None => Some(default),
+        }
+    };
+    let (Some(after), Some(before), Some(page), Some(per_page)) = (
+        num("after", 0),
+        num("before", u64::MAX),
+        num("page", 1),
+        num("per_page", 30),
+    ) else {
+        return with_usage(&shared, bad_request("Activity", "query", "invalid"));
+    };
+    let per_page = per_page.clamp(1, 200) as usize;
+    let page = page.max(1) as usize;
+    let s = shared.state.lock().expect("mock strava state");
+    let owner = match s.access.get(token) {
+        Some(owner) => *owner,
+        None if s.accept_any_token && !token.is_empty() => 0,
+        None => {
+            drop(s);
+            return with_usage(&shared, unauthorized());
+        }
+    };
+    let mut listed: Vec<(u64, u64, &Bytes)> = s
+        .activities
+        .iter()
+        .filter(|(_, (o, _))| owner == 0 || *o == owner)
+        .filter_map(|(id, (_, body))| {
+            let start = *s.starts.get(id)?;
+            (start > after && start < before).then_some((start, *id, body))
+        })
+        .collect();
+    listed.sort();
+    let items: Vec<Value> = listed
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+        .map(summary)
+        .collect();
+    drop(s);
+    with_usage(&shared, json_value(StatusCode::OK, &Value::Array(items)))
+}
+
+/// A `DetailedActivity` cut down to Strava's `SummaryActivity`.
+fn summary(mut a: Value) -> Value {
+    if let Value::Object(m) = &mut a {
+        for k in [
+            "segment_efforts",
+            "splits_metric",
+            "splits_standard",
+            "laps",
+            "best_efforts",
+            "gear",
+            "photos",
+            "highlighted_kudosers",
+            "description",
+            "calories",
+            "device_name",
+            "embed_token",
+            "partner_brand_tag",
+            "hide_from_home",
+            "segment_leaderboard_opt_out",
+            "leaderboard_opt_out",
+        ] {
+            m.remove(k);
+        }
+        m.insert("resource_state".into(), json!(2));
+        if let Some(Value::Object(map)) = m.get_mut("map") {
+            map.remove("polyline");
+            map.insert("resource_state".into(), json!(2));
+        }
+    }
+    a
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` → Unix seconds.
+fn parse_iso_z(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 async fn oauth_token(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -445,6 +639,15 @@ fn unix_now() -> u64 {
 /// with values varied deterministically by `id` (sport, times, offset, distance, heart
 /// rate present or not).
 pub fn detailed_activity(id: u64, owner: u64) -> Value {
+    detailed_activity_start(id, owner, None)
+}
+
+/// [`detailed_activity`] started at `start` (Unix seconds, whole seconds).
+pub fn detailed_activity_at(id: u64, owner: u64, start: u64) -> Value {
+    detailed_activity_start(id, owner, Some(start))
+}
+
+fn detailed_activity_start(id: u64, owner: u64, start_at: Option<u64>) -> Value {
     let h = mix(id);
     const SPORTS: &[(&str, &str, f64)] = &[
         // (sport_type, legacy type, typical speed m/s)
@@ -482,7 +685,7 @@ pub fn detailed_activity(id: u64, owner: u64) -> Value {
     };
     let max_speed = (average_speed * 2.7 * 10.0).round() / 10.0;
     // Starts spread over 2026, on whole seconds.
-    let start = 1_767_225_600 + (h >> 32) % (365 * 86_400);
+    let start = start_at.unwrap_or(1_767_225_600 + (h >> 32) % (365 * 86_400));
     let start_local = (start as i64 + utc_offset) as u64;
     let elev_low = ((h >> 40) % 500) as f64 + 0.2;
     let gain = ((h >> 44) % 900) as f64;
@@ -725,6 +928,10 @@ mod tests {
 
     #[test]
     fn dates() {
+        for t in [0, 951_782_400, 1_518_792_774, 1_767_225_600, 4_102_444_799] {
+            assert_eq!(parse_iso_z(&iso_z(t)), Some(t));
+        }
+        assert_eq!(parse_iso_z("2018-02-16T14:52:54"), None);
         assert_eq!(iso_z(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_z(1_518_792_774), "2018-02-16T14:52:54Z");
         assert_eq!(iso_z(951_782_400), "2000-02-29T00:00:00Z");

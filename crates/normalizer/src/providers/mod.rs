@@ -13,6 +13,7 @@ pub mod garmin;
 pub mod huawei;
 pub mod oura;
 pub mod polar;
+pub mod range;
 pub mod sdk;
 pub mod strava;
 pub mod whoop;

@@ -65,6 +65,7 @@ pub fn config(api_base: String) -> NormalizerConfig {
             client_id: CLIENT_ID.into(),
             client_secret: Secret::new(CLIENT_SECRET),
             request_timeout: Duration::from_secs(5),
+            ..StravaConfig::default()
         },
         ..NormalizerConfig::default()
     }

@@ -190,6 +190,27 @@ client_secret = "test-client-secret"
         }
     }
 
+    /// SIGTERM (graceful shutdown), then waits up to `within` for the process to exit;
+    /// SIGKILL after that. Returns the exit status if it exited by itself.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let pid = libc::pid_t::try_from(c.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                c.kill().unwrap();
+                c.wait().unwrap();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }

@@ -66,7 +66,8 @@ impl FitbitClient {
             extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
-            api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base,
             offsets: Mutex::new(HashMap::new()),
         })
@@ -103,8 +104,19 @@ impl FitbitClient {
         ctx: &Ctx,
         day_before: &str,
     ) -> Result<Authorized<ActivityLogList>, NormalizeError> {
+        self.activity_logs_from(conn, ctx, day_before, 0).await
+    }
+
+    /// The page of activity logs at `offset` (100 per page) after `day_before`.
+    pub async fn activity_logs_from(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        day_before: &str,
+        offset: usize,
+    ) -> Result<Authorized<ActivityLogList>, NormalizeError> {
         let path = format!(
-            "/1/user/-/activities/list.json?afterDate={day_before}&sort=asc&offset=0&limit=100"
+            "/1/user/-/activities/list.json?afterDate={day_before}&sort=asc&offset={offset}&limit=100"
         );
         self.get(conn, ctx, EP_ACTIVITY_LIST, &path).await
     }

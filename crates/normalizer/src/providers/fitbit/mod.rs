@@ -7,11 +7,13 @@
 
 mod client;
 pub mod mapping;
+#[cfg(test)]
+mod range_tests;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::FixedOffset;
+use chrono::{FixedOffset, NaiveDate};
 use pulsegate_schema::terra::{DataEvent, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -21,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 pub use client::FitbitClient;
 
+use super::range;
 use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// Fitbit API settings (`[normalizer.fitbit]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +44,8 @@ pub struct FitbitConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
     /// On `activities` notifications, also fetch the day's activity logs and emit one
     /// `activity` event per logged exercise (besides `daily`). Default true.
     pub activity_logs: bool,
@@ -54,6 +59,7 @@ impl Default for FitbitConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::fitbit(),
             activity_logs: true,
         }
     }
@@ -325,6 +331,102 @@ impl FitbitNormalizer {
     }
 }
 
+/// Days per historical window by default (the day endpoints take one call per day).
+pub const WINDOW_DAYS: u32 = 7;
+
+/// Pages of 100 activity logs followed for one window at most.
+const MAX_LOG_PAGES: usize = 50;
+
+impl FitbitNormalizer {
+    /// The days `[start, end)` of `data_type` through the push path's day endpoints and
+    /// mapping (activity logs through the list endpoint, by the day they started).
+    async fn days(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Result<RangeData, NormalizeError> {
+        let off = self.client.offset(&Self::fresh(conn, ctx), ctx).await?;
+        let mut out = Vec::new();
+        macro_rules! fetched {
+            ($call:expr) => {
+                match $call.await? {
+                    Authorized::Ok(v) => Some(v),
+                    Authorized::NotFound => None,
+                    Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+                }
+            };
+        }
+        match data_type {
+            EventType::Daily => {
+                for day in range::days(start, end) {
+                    let date = range::ymd(day);
+                    let c = Self::fresh(conn, ctx);
+                    if let Some(d) =
+                        fetched!(self.client.daily(&c, ctx, &conn.provider_user_id, &date))
+                    {
+                        if let Some(s) = &d.summary {
+                            out.push(range::to_value(&mapping::map_daily(s, day, off))?);
+                        }
+                    }
+                }
+            }
+            EventType::Sleep => {
+                for day in range::days(start, end) {
+                    let c = Self::fresh(conn, ctx);
+                    if let Some(r) = fetched!(self.client.sleep(&c, ctx, &range::ymd(day))) {
+                        for log in &r.sleep {
+                            if let Some(s) = mapping::map_sleep(log, off) {
+                                out.push(range::to_value(&s)?);
+                            }
+                        }
+                    }
+                }
+            }
+            EventType::Body => {
+                for day in range::days(start, end) {
+                    let c = Self::fresh(conn, ctx);
+                    if let Some(r) = fetched!(self.client.weight(&c, ctx, &range::ymd(day))) {
+                        if let Some(b) = mapping::map_body(&r.weight, day, off) {
+                            out.push(range::to_value(&b)?);
+                        }
+                    }
+                }
+            }
+            EventType::Activity => {
+                let before = range::ymd(range::prev_day(start));
+                let mut offset = 0usize;
+                for _ in 0..MAX_LOG_PAGES {
+                    let c = Self::fresh(conn, ctx);
+                    let Some(list) =
+                        fetched!(self.client.activity_logs_from(&c, ctx, &before, offset))
+                    else {
+                        break;
+                    };
+                    let n = list.activities.len();
+                    let mut past_end = false;
+                    for log in &list.activities {
+                        let day = log.start().map(|s| s.date_naive());
+                        past_end |= day.is_some_and(|d| d >= end);
+                        if day.is_some_and(|d| d >= start && d < end) {
+                            if let Some(a) = mapping::map_activity_log(log) {
+                                out.push(range::to_value(&a)?);
+                            }
+                        }
+                    }
+                    if n < 100 || past_end {
+                        break;
+                    }
+                    offset += n;
+                }
+            }
+            other => return Err(range::unsupported("Fitbit", other)),
+        }
+        Ok(RangeData::Objects(out))
+    }
+}
+
 fn events_or_nothing(events: Vec<NormalizedEvent>) -> Outcome {
     if events.is_empty() {
         Outcome::Nothing
@@ -348,6 +450,31 @@ impl ProviderNormalizer for FitbitNormalizer {
 
     fn handles_revoked(&self, raw: &RawNotification) -> bool {
         Self::parse(raw).is_some_and(|es| es.iter().any(FitbitEntry::is_revocation))
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        matches!(
+            data_type,
+            EventType::Activity | EventType::Sleep | EventType::Daily | EventType::Body
+        )
+        .then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    /// `daily`, `sleep`, `body`: the push path's day endpoints, one call per day;
+    /// `activity`: the activity log list from the window's first day.
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        self.days(conn, ctx, data_type, (start, end)).await
     }
 
     async fn normalize(

@@ -34,7 +34,8 @@ impl GarminClient {
             extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
-            api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }

@@ -44,6 +44,8 @@ pub struct GarminConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 impl Default for GarminConfig {
@@ -54,6 +56,7 @@ impl Default for GarminConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::unpublished(),
         }
     }
 }

@@ -34,7 +34,8 @@ impl HuaweiClient {
             extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
-            api: ProviderApi::new("huawei", "Huawei", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("huawei", "Huawei", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
             client_id: cfg.client_id.clone(),
         })

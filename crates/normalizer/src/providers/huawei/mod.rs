@@ -7,11 +7,13 @@ mod client;
 pub mod event;
 pub mod mapping;
 pub mod model;
+#[cfg(test)]
+mod range_tests;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Days, FixedOffset, NaiveTime};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime};
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -22,9 +24,10 @@ use serde::{Deserialize, Serialize};
 pub use client::HuaweiClient;
 pub use event::{HuaweiEvent, Kind};
 
+use super::range;
 use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// The atomic data types whose updates produce a `daily` (and that are polymerized).
 pub const DEFAULT_DAILY_TYPES: &[&str] = &[
@@ -49,6 +52,8 @@ pub struct HuaweiConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
     /// Atomic data types polymerized into a `daily` when a `SAMPLESET_EVENT$UPDATE` for
     /// one of them arrives (request only the ones your app has scopes for).
     pub daily_data_types: Vec<String>,
@@ -68,6 +73,7 @@ impl Default for HuaweiConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::unpublished(),
             daily_data_types: DEFAULT_DAILY_TYPES.iter().map(|s| s.to_string()).collect(),
             activities: true,
             daily: true,
@@ -75,6 +81,9 @@ impl Default for HuaweiConfig {
         }
     }
 }
+
+/// Days per historical window by default (Huawei's queries span at most 31 days).
+pub const WINDOW_DAYS: u32 = 30;
 
 pub struct HuaweiNormalizer {
     client: HuaweiClient,
@@ -211,6 +220,76 @@ impl HuaweiNormalizer {
                 ev.event_type.clone(),
             )),
         }
+    }
+
+    /// `activity`: activity records; `sleep`: sleep health records; `daily`: the
+    /// configured daily statistics per UTC day (no time zone is known without a
+    /// notification). Each mapped as the push path maps it.
+    async fn range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Result<RangeData, NormalizeError> {
+        let ms = (
+            range::utc_midnight(start) * 1000,
+            range::utc_midnight(end) * 1000 - 1,
+        );
+        let c = &self.client;
+        macro_rules! fetched {
+            ($call:expr) => {
+                match $call.await? {
+                    Authorized::Ok(v) => Some(v),
+                    Authorized::NotFound => None,
+                    Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+                }
+            };
+        }
+        let mut out = Vec::new();
+        match data_type {
+            EventType::Activity if self.cfg.activities => {
+                if let Some(r) = fetched!(c.activity_records(conn, ctx, ms)) {
+                    for a in r
+                        .activity_record
+                        .iter()
+                        .filter_map(|r| mapping::map_activity(r, None))
+                    {
+                        out.push(range::to_value(&a)?);
+                    }
+                }
+            }
+            EventType::Sleep if self.cfg.sleep => {
+                if let Some(r) = fetched!(c.health_records(conn, ctx, ms, mapping::DT_SLEEP_RECORD))
+                {
+                    for s in r
+                        .health_records
+                        .iter()
+                        .filter(|r| {
+                            r.data_type_name.is_empty()
+                                || r.data_type_name == mapping::DT_SLEEP_RECORD
+                        })
+                        .filter_map(|r| mapping::map_sleep(r, None))
+                    {
+                        out.push(range::to_value(&s)?);
+                    }
+                }
+            }
+            EventType::Daily if self.cfg.daily => {
+                let types = &self.cfg.daily_data_types;
+                if let Some(stats) = fetched!(c.daily_statistics(conn, ctx, ms, types, "+0000")) {
+                    for d in stats
+                        .group
+                        .iter()
+                        .filter_map(|g| mapping::map_daily(g, model::utc()))
+                    {
+                        out.push(range::to_value(&d)?);
+                    }
+                }
+            }
+            other => return Err(range::unsupported("Huawei", other)),
+        }
+        Ok(RangeData::Objects(out))
     }
 
     async fn sleep(
@@ -391,6 +470,31 @@ impl ProviderNormalizer for HuaweiNormalizer {
         // A revocation redelivered after its revoke was stored still emits its event
         // (same id: a duplicate at worst, never a loss).
         Self::parse(raw).is_some_and(|e| e.is_revocation())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        let on = match data_type {
+            EventType::Activity => self.cfg.activities,
+            EventType::Sleep => self.cfg.sleep,
+            EventType::Daily => self.cfg.daily,
+            _ => false,
+        };
+        on.then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        self.range(conn, ctx, data_type, (start, end)).await
     }
 
     async fn normalize(

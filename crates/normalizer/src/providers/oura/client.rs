@@ -5,6 +5,7 @@
 use pulsegate_schema::Connection;
 use serde::de::DeserializeOwned;
 
+use super::types::Page;
 use super::OuraConfig;
 use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
 use crate::{Ctx, NormalizeError, RetryConfig};
@@ -41,7 +42,8 @@ impl OuraClient {
             extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
-            api: ProviderApi::new("oura", "Oura", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("oura", "Oura", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }
@@ -71,6 +73,45 @@ impl OuraClient {
             )),
             Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
         }
+    }
+}
+
+impl OuraClient {
+    /// Every document of the collection `data_type` (`workout`, `sleep`,
+    /// `daily_activity`, …) between `start_date` and `end_date` (`YYYY-MM-DD`),
+    /// following `next_token`.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        data_type: &str,
+        (start_date, end_date): (&str, &str),
+    ) -> Result<Authorized<Vec<T>>, NormalizeError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..crate::providers::range::MAX_PAGES {
+            let mut q = vec![("start_date", start_date), ("end_date", end_date)];
+            if let Some(t) = &next {
+                q.push(("next_token", t.as_str()));
+            }
+            let url = format!(
+                "{}/v2/usercollection/{data_type}?{}",
+                self.api_base,
+                crate::http::form_encode(&q)
+            );
+            let page: Page<T> = match self.api.get_json(conn, ctx, endpoint, &url).await? {
+                Authorized::Ok(p) => p,
+                Authorized::NotFound => break,
+                Authorized::ConnectionError(m) => return Ok(Authorized::ConnectionError(m)),
+            };
+            all.extend(page.data);
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(t) if next.as_deref() != Some(t.as_str()) => next = Some(t),
+                _ => break,
+            }
+        }
+        Ok(Authorized::Ok(all))
     }
 }
 

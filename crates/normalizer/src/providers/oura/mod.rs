@@ -5,11 +5,14 @@
 
 mod client;
 pub mod mapping;
+#[cfg(test)]
+mod range_tests;
 mod types;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, Secret,
@@ -20,8 +23,10 @@ use serde::{Deserialize, Serialize};
 pub use client::{Fetched, OuraClient, DEFAULT_API_BASE};
 use mapping::DailyKind;
 
+use super::range;
+use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// Oura API settings (`[normalizer.oura]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -39,6 +44,8 @@ pub struct OuraConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 impl Default for OuraConfig {
@@ -49,6 +56,7 @@ impl Default for OuraConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::oura(),
         }
     }
 }
@@ -150,6 +158,50 @@ impl OuraNormalizer {
     }
 }
 
+/// Days per historical window by default.
+pub const WINDOW_DAYS: u32 = 30;
+
+impl OuraNormalizer {
+    /// The documents of collection `data_type` whose `day` is in `[start, end)`,
+    /// each mapped with `map` (the push path's mapping), as JSON.
+    async fn collection<T, U>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        (endpoint, data_type): (&'static str, &str),
+        (start, end): (NaiveDate, NaiveDate),
+        day_of: impl Fn(&T) -> Option<&str>,
+        map: impl Fn(&T) -> Result<U, NormalizeError>,
+    ) -> Result<Result<Vec<serde_json::Value>, &'static str>, NormalizeError>
+    where
+        T: serde::de::DeserializeOwned,
+        U: Serialize,
+    {
+        // `end_date` is sent as the window's end and every document's day re-checked,
+        // whether Oura reads it as inclusive or not.
+        let (s, e) = (range::ymd(start), range::ymd(end));
+        let docs: Vec<T> = match self
+            .client
+            .list(conn, ctx, endpoint, data_type, (&s, &e))
+            .await?
+        {
+            Authorized::Ok(d) => d,
+            Authorized::NotFound => Vec::new(),
+            Authorized::ConnectionError(m) => return Ok(Err(m)),
+        };
+        let mut out = Vec::new();
+        for d in docs
+            .iter()
+            .filter(|d| day_of(d).is_none_or(|day| range::day_within(Some(day), start, end)))
+        {
+            if let Some(v) = range::skip_unmapped(map(d), data_type) {
+                out.push(range::to_value(&v)?);
+            }
+        }
+        Ok(Ok(out))
+    }
+}
+
 fn data_event<T: Serialize>(
     key: String,
     event_type: EventType,
@@ -233,6 +285,107 @@ impl ProviderNormalizer for OuraNormalizer {
         OuraEvent::parse(raw.body.get().as_bytes())
             .ok()
             .map(|e| e.key())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        matches!(
+            data_type,
+            EventType::Activity | EventType::Sleep | EventType::Daily
+        )
+        .then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    /// `activity`: the `workout` collection; `sleep`: `sleep` (deleted periods left
+    /// out); `daily`: `daily_activity`, `daily_sleep` and `daily_readiness`, each
+    /// document its own Terra `daily` as on the push path.
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        let days = (start, end);
+        let id = |i: &Option<String>| i.clone().unwrap_or_default();
+        let result = match data_type {
+            EventType::Activity => {
+                self.collection(
+                    conn,
+                    ctx,
+                    ("list_workout", "workout"),
+                    days,
+                    |w: &mapping::Workout| w.day.as_deref(),
+                    |w| mapping::map_workout(w, &id(&w.id)),
+                )
+                .await?
+            }
+            EventType::Sleep => {
+                self.collection(
+                    conn,
+                    ctx,
+                    ("list_sleep", "sleep"),
+                    days,
+                    |s: &mapping::SleepPeriod| s.day.as_deref(),
+                    |s| {
+                        if s.sleep_type.as_deref() == Some("deleted") {
+                            return Err(NormalizeError::dropped("deleted", "deleted sleep period"));
+                        }
+                        mapping::map_sleep(s, &id(&s.id))
+                    },
+                )
+                .await?
+            }
+            EventType::Daily => {
+                let mut all = match self
+                    .collection(
+                        conn,
+                        ctx,
+                        ("list_daily_activity", "daily_activity"),
+                        days,
+                        |d: &mapping::DailyActivity| d.day.as_deref(),
+                        mapping::map_daily_activity,
+                    )
+                    .await?
+                {
+                    Ok(v) => v,
+                    Err(m) => return Ok(RangeData::ConnectionError(m)),
+                };
+                for (endpoint, collection, kind) in [
+                    ("list_daily_sleep", "daily_sleep", DailyKind::Sleep),
+                    (
+                        "list_daily_readiness",
+                        "daily_readiness",
+                        DailyKind::Readiness,
+                    ),
+                ] {
+                    match self
+                        .collection(
+                            conn,
+                            ctx,
+                            (endpoint, collection),
+                            days,
+                            |d: &mapping::DailyScore| d.day.as_deref(),
+                            |d| mapping::map_daily_score(d, kind),
+                        )
+                        .await?
+                    {
+                        Ok(mut v) => all.append(&mut v),
+                        Err(m) => return Ok(RangeData::ConnectionError(m)),
+                    }
+                }
+                Ok(all)
+            }
+            other => return Err(range::unsupported("Oura", other)),
+        };
+        Ok(match result {
+            Ok(objects) => RangeData::Objects(objects),
+            Err(m) => RangeData::ConnectionError(m),
+        })
     }
 
     async fn normalize(

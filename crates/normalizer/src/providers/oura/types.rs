@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 #[serde(default)]
 pub struct Workout {
     pub id: Option<String>,
+    /// The day the workout counts for (`YYYY-MM-DD`).
+    pub day: Option<String>,
     pub activity: Option<String>,
     /// Kilocalories.
     pub calories: Option<f64>,
@@ -44,6 +46,8 @@ pub struct Readiness {
 #[serde(default)]
 pub struct SleepPeriod {
     pub id: Option<String>,
+    /// The day the sleep counts for (`YYYY-MM-DD`).
+    pub day: Option<String>,
     pub average_breath: Option<f64>,
     pub average_heart_rate: Option<f64>,
     pub average_hrv: Option<f64>,
@@ -99,4 +103,14 @@ pub struct DailyScore {
     pub score: Option<f64>,
     pub contributors: Option<Map<String, Value>>,
     pub temperature_deviation: Option<f64>,
+}
+
+/// One page of a collection route (`GET /v2/usercollection/{type}?start_date=…`).
+#[derive(Debug, Deserialize)]
+#[serde(bound = "T: serde::de::DeserializeOwned")]
+pub struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub next_token: Option<String>,
 }

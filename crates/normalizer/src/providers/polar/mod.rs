@@ -7,11 +7,14 @@ mod client;
 pub mod mapping;
 #[cfg(test)]
 mod mapping_tests;
+#[cfg(test)]
+mod range_tests;
 pub mod sport;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use pulsegate_schema::terra::{DataEvent, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, PAYLOAD_VERSION,
@@ -21,8 +24,9 @@ use serde_json::Value;
 
 pub use client::{Fetched, PolarClient};
 
+use super::range;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// Polar API settings (`[normalizer.polar]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -34,6 +38,8 @@ pub struct PolarConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 impl Default for PolarConfig {
@@ -41,6 +47,7 @@ impl Default for PolarConfig {
         Self {
             api_base: "https://www.polaraccesslink.com".into(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::polar(),
         }
     }
 }
@@ -146,6 +153,108 @@ impl PolarNormalizer {
     }
 }
 
+/// Days per historical window by default.
+pub const WINDOW_DAYS: u32 = 7;
+/// AccessLink serves the last 28 days of sleep, activity and heart rate (and lists
+/// the exercises of the last 30 days).
+pub const HISTORY_DAYS: u32 = 28;
+
+const EP_LIST_EXERCISES: &str = "list_exercises";
+
+impl PolarNormalizer {
+    /// One fetch of a historical window: `None` when Polar has nothing (404, 204).
+    async fn fetch_opt<T: serde::de::DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<Option<Fetched<T>>, NormalizeError> {
+        match self.client.fetch::<T>(conn, ctx, endpoint, url).await {
+            Ok(f) => Ok(Some(f)),
+            Err(NormalizeError::Dropped {
+                reason: "not_found" | "no_data",
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Result<RangeData, NormalizeError> {
+        let c = &self.client;
+        let mut out = Vec::new();
+        macro_rules! data {
+            ($t:ty, $ep:expr, $url:expr) => {
+                match self.fetch_opt::<$t>(conn, ctx, $ep, &$url).await? {
+                    Some(Fetched::Data(d)) => Some(d),
+                    Some(Fetched::ConnectionError(m)) => return Ok(RangeData::ConnectionError(m)),
+                    None => None,
+                }
+            };
+        }
+        match data_type {
+            EventType::Activity => {
+                let url = format!("{}/v3/exercises", c.api_base());
+                let list =
+                    data!(Vec<mapping::Exercise>, EP_LIST_EXERCISES, url).unwrap_or_default();
+                for x in &list {
+                    // The local day the exercise started (`2018-05-15T14:22:24`).
+                    let day = x.start_time.as_deref().and_then(|t| t.get(..10));
+                    if !range::day_within(day, start, end) {
+                        continue;
+                    }
+                    let id = x.id.clone().unwrap_or_default();
+                    if let Some(a) = range::skip_unmapped(mapping::map_exercise(x, &id), "exercise")
+                    {
+                        out.push(range::to_value(&a)?);
+                    }
+                }
+            }
+            EventType::Sleep => {
+                for day in range::days(start, end) {
+                    let date = range::ymd(day);
+                    if let Some(s) =
+                        data!(mapping::PolarSleep, EP_SLEEP, c.dated_url("sleep", &date)?)
+                    {
+                        if let Some(x) =
+                            range::skip_unmapped(mapping::map_sleep(&s, &date), "sleep")
+                        {
+                            out.push(range::to_value(&x)?);
+                        }
+                    }
+                }
+            }
+            EventType::Daily => {
+                for day in range::days(start, end) {
+                    let date = range::ymd(day);
+                    let url = c.dated_url("activities", &date)?;
+                    if let Some(a) = data!(mapping::ActivitySummary, EP_ACTIVITY, url) {
+                        let d = mapping::map_activity_summary(&a, &date);
+                        if let Some(x) = range::skip_unmapped(d, "activity summary") {
+                            out.push(range::to_value(&x)?);
+                        }
+                    }
+                    let url = c.dated_url("continuous-heart-rate", &date)?;
+                    if let Some(h) = data!(mapping::ContinuousHeartRate, EP_CHR, url) {
+                        let d = mapping::map_continuous_hr(&h, &date);
+                        if let Some(x) = range::skip_unmapped(d, "continuous heart rate") {
+                            out.push(range::to_value(&x)?);
+                        }
+                    }
+                }
+            }
+            other => return Err(range::unsupported("Polar", other)),
+        }
+        Ok(RangeData::Objects(out))
+    }
+}
+
 const EP_EXERCISE: &str = "get_exercise";
 const EP_SLEEP: &str = "get_sleep";
 const EP_ACTIVITY: &str = "get_activity_summary";
@@ -170,6 +279,32 @@ impl ProviderNormalizer for PolarNormalizer {
         PolarEvent::parse(raw.body.get().as_bytes())
             .ok()
             .map(|e| e.key())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        matches!(
+            data_type,
+            EventType::Activity | EventType::Sleep | EventType::Daily
+        )
+        .then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: Some(HISTORY_DAYS),
+        })
+    }
+
+    /// `activity`: the exercise list (`GET /v3/exercises`, last 30 days) by local start
+    /// day; `sleep`: `/v3/users/sleep/{date}` per day; `daily`: the day's activity
+    /// summary and continuous heart rate, each its own `daily` as on the push path.
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        self.range(conn, ctx, data_type, (start, end)).await
     }
 
     async fn normalize(

@@ -1,5 +1,6 @@
-//! Strava's REST API: `GET /api/v3/activities/{id}` with the athlete's token; token
-//! refresh, retries and metrics come from [`ProviderApi`].
+//! Strava's REST API: `GET /api/v3/activities/{id}` and, for historical requests,
+//! `GET /api/v3/athlete/activities` with the athlete's token; token refresh, retries,
+//! rate limits and metrics come from [`ProviderApi`].
 
 use super::mapping::DetailedActivity;
 use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
@@ -7,6 +8,7 @@ use crate::{Ctx, NormalizeError, RetryConfig, StravaConfig};
 use pulsegate_schema::Connection;
 
 const EP_ACTIVITY: &str = "get_activity";
+const EP_LIST: &str = "list_activities";
 
 /// What fetching an activity for a connection came to.
 pub enum Fetched {
@@ -32,7 +34,8 @@ impl StravaClient {
             extra_refresh_fields: Vec::new(),
         };
         Ok(Self {
-            api: ProviderApi::new("strava", "Strava", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("strava", "Strava", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }
@@ -58,5 +61,25 @@ impl StravaClient {
             )),
             Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
         }
+    }
+
+    /// One page of `GET /api/v3/athlete/activities?after=&before=&page=&per_page=`
+    /// (Strava's `getLoggedInAthleteActivities`: the athlete's `SummaryActivity`s that
+    /// started after `after` and before `before`, Unix seconds).
+    pub async fn list_activities(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        (after, before): (i64, i64),
+        page: u32,
+        per_page: u32,
+    ) -> Result<Authorized<Vec<DetailedActivity>>, NormalizeError> {
+        let url = format!(
+            "{}/api/v3/athlete/activities?after={after}&before={before}&page={page}&per_page={per_page}",
+            self.api_base
+        );
+        self.api
+            .get_json::<Vec<DetailedActivity>>(conn, ctx, EP_LIST, &url)
+            .await
     }
 }

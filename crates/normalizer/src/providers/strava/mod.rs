@@ -1,12 +1,14 @@
 //! Strava: webhook events are pointers (`object_type`, `object_id`, `aspect_type`); the
 //! activity itself is fetched with the athlete's token and mapped into Terra's `activity`.
-//! See docs/providers/strava.md.
+//! Historical requests list the athlete's activities by date and map each one the same
+//! way. See docs/providers/strava.md.
 
 mod client;
 pub mod mapping;
 pub mod sport;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -17,8 +19,12 @@ use serde_json::{Map, Value};
 
 pub use client::{Fetched, StravaClient};
 
+use super::range;
+use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig, StravaConfig};
+use crate::{
+    Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig, StravaConfig,
+};
 
 /// Strava's webhook event body.
 #[derive(Debug, Clone, Deserialize)]
@@ -71,13 +77,84 @@ impl StravaEvent {
 /// The Strava normalizer.
 pub struct StravaNormalizer {
     client: StravaClient,
+    per_page: u32,
+    details: bool,
 }
+
+/// Days per historical window by default.
+pub const WINDOW_DAYS: u32 = 7;
 
 impl StravaNormalizer {
     pub fn new(cfg: &StravaConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
         Ok(Self {
             client: StravaClient::new(cfg, retry)?,
+            per_page: cfg.backfill_per_page.clamp(1, 200),
+            details: cfg.backfill_details,
         })
+    }
+
+    /// The athlete's activities that started on a UTC day in `[start, end)`: every
+    /// page of the list (until a short page), then each activity's details, mapped
+    /// as the push path maps them.
+    async fn activities_in(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<RangeData, NormalizeError> {
+        let fresh = || {
+            ctx.state
+                .connection(&conn.user_id)
+                .map(|c| (*c).clone())
+                .unwrap_or_else(|| conn.clone())
+        };
+        // Strava's bounds are "after" and "before" a time; the days are re-checked below.
+        let bounds = (range::utc_midnight(start) - 1, range::utc_midnight(end));
+        let mut listed: Vec<mapping::DetailedActivity> = Vec::new();
+        for page in 1..=range::MAX_PAGES {
+            let items = match self
+                .client
+                .list_activities(&fresh(), ctx, bounds, page, self.per_page)
+                .await?
+            {
+                Authorized::Ok(items) => items,
+                Authorized::NotFound => break,
+                Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+            };
+            let full = items.len() >= self.per_page as usize;
+            listed.extend(items);
+            if !full {
+                break;
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        listed.retain(|a| {
+            range::starts_within(a.start_date.as_deref(), start, end)
+                && a.id.is_some_and(|id| seen.insert(id))
+        });
+        let mut out = Vec::with_capacity(listed.len());
+        for summary in &listed {
+            let id = summary.id.unwrap_or_default();
+            let mapped = if self.details {
+                match self.client.fetch_activity(&fresh(), ctx, id).await {
+                    Ok(Fetched::Activity(a)) => mapping::map_activity(&a, id),
+                    Ok(Fetched::ConnectionError(m)) => return Ok(RangeData::ConnectionError(m)),
+                    // Deleted since it was listed.
+                    Err(NormalizeError::Dropped {
+                        reason: "not_found",
+                        ..
+                    }) => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                mapping::map_activity(summary, id)
+            };
+            if let Some(a) = range::skip_unmapped(mapped, "strava activity") {
+                out.push(range::to_value(&a)?);
+            }
+        }
+        Ok(RangeData::Objects(out))
     }
 
     fn parse(raw: &RawNotification) -> Option<StravaEvent> {
@@ -201,6 +278,28 @@ impl ProviderNormalizer for StravaNormalizer {
         // A deauthorization redelivered after its revoke was stored still emits `deauth`
         // (same event id, so receivers see a duplicate at worst, never a loss).
         Self::parse(raw).is_some_and(|e| e.is_deauthorization())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        (data_type == EventType::Activity).then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        match data_type {
+            EventType::Activity => self.activities_in(conn, ctx, start, end).await,
+            other => Err(range::unsupported("Strava", other)),
+        }
     }
 
     async fn normalize(

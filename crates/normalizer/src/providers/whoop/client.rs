@@ -38,7 +38,8 @@ impl WhoopClient {
             extra_refresh_fields: vec![("scope", "offline")],
         };
         Ok(Self {
-            api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?,
+            api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
         })
     }
@@ -128,6 +129,58 @@ impl WhoopClient {
             )),
             Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
         }
+    }
+}
+
+/// One page of a WHOOP collection.
+#[derive(serde::Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    records: Vec<T>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// Records per page (WHOOP's maximum).
+const PAGE_LIMIT: &str = "25";
+
+impl WhoopClient {
+    /// Every record of the collection at `path` (`activity/workout`, `activity/sleep`,
+    /// `recovery`, `cycle`) between `start` (inclusive) and `end` (exclusive), RFC 3339,
+    /// following `nextToken`.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        path: &str,
+        (start, end): (&str, &str),
+    ) -> Result<Authorized<Vec<T>>, NormalizeError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..crate::providers::range::MAX_PAGES {
+            let mut q = vec![("start", start), ("end", end), ("limit", PAGE_LIMIT)];
+            if let Some(t) = &next {
+                q.push(("nextToken", t.as_str()));
+            }
+            let url = format!(
+                "{}/v2/{path}?{}",
+                self.api_base,
+                crate::http::form_encode(&q)
+            );
+            let page: Page<T> = match self.api.get_json(conn, ctx, endpoint, &url).await? {
+                Authorized::Ok(p) => p,
+                Authorized::NotFound => break,
+                Authorized::ConnectionError(m) => return Ok(Authorized::ConnectionError(m)),
+            };
+            all.extend(page.records);
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(t) if next.as_deref() != Some(t.as_str()) => next = Some(t),
+                _ => break,
+            }
+        }
+        Ok(Authorized::Ok(all))
     }
 }
 

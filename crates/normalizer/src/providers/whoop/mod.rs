@@ -4,10 +4,13 @@
 
 mod client;
 pub mod mapping;
+#[cfg(test)]
+mod range_tests;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, Secret,
@@ -18,8 +21,10 @@ use serde_json::Value;
 
 pub use client::{Fetched, WhoopClient, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
 
+use super::range;
+use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// WHOOP API settings (`[normalizer.whoop]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +42,8 @@ pub struct WhoopConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 impl Default for WhoopConfig {
@@ -47,6 +54,7 @@ impl Default for WhoopConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::whoop(),
         }
     }
 }
@@ -187,6 +195,92 @@ impl WhoopNormalizer {
     }
 }
 
+/// Days per historical window by default.
+pub const WINDOW_DAYS: u32 = 7;
+
+impl WhoopNormalizer {
+    /// `[start, end)` as WHOOP's `start`/`end` query times (UTC midnights).
+    fn bounds(start: NaiveDate, end: NaiveDate) -> (String, String) {
+        let t = |d: NaiveDate| format!("{}T00:00:00.000Z", range::ymd(d));
+        (t(start), t(end))
+    }
+
+    /// Workouts, sleeps, or recoveries (each with its cycle, as the push path maps
+    /// them) that started in `[start, end)`.
+    async fn records(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Result<RangeData, NormalizeError> {
+        let (s, e) = Self::bounds(start, end);
+        let b = (s.as_str(), e.as_str());
+        let c = &self.client;
+        macro_rules! list {
+            ($t:ty, $ep:expr, $path:expr) => {
+                match c.list::<$t>(conn, ctx, $ep, $path, b).await? {
+                    Authorized::Ok(r) => r,
+                    Authorized::NotFound => Vec::new(),
+                    Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+                }
+            };
+        }
+        let mut out = Vec::new();
+        match data_type {
+            EventType::Activity => {
+                for w in list!(mapping::Workout, "list_workout", "activity/workout") {
+                    let id = w.id.clone().unwrap_or_default();
+                    if let Some(a) = range::skip_unmapped(mapping::map_workout(&w, &id), "workout")
+                    {
+                        out.push(range::to_value(&a)?);
+                    }
+                }
+            }
+            EventType::Sleep => {
+                for sl in list!(mapping::SleepActivity, "list_sleep", "activity/sleep") {
+                    let id = sl.id.clone().unwrap_or_default();
+                    if let Some(x) = range::skip_unmapped(mapping::map_sleep(&sl, &id), "sleep") {
+                        out.push(range::to_value(&x)?);
+                    }
+                }
+            }
+            EventType::Daily => {
+                let mut cycles: std::collections::HashMap<i64, mapping::Cycle> =
+                    list!(mapping::Cycle, "list_cycle", "cycle")
+                        .into_iter()
+                        .filter_map(|cy| Some((cy.id?, cy)))
+                        .collect();
+                for r in list!(mapping::Recovery, "list_recovery", "recovery") {
+                    let Some(cycle_id) = r.cycle_id else { continue };
+                    if let std::collections::hash_map::Entry::Vacant(slot) = cycles.entry(cycle_id)
+                    {
+                        // A recovery listed without its cycle (at a window's edge).
+                        match c.cycle(conn, ctx, cycle_id).await {
+                            Ok(Fetched::Doc(cy)) => {
+                                slot.insert(*cy);
+                            }
+                            Ok(Fetched::ConnectionError(m)) => {
+                                return Ok(RangeData::ConnectionError(m))
+                            }
+                            Err(NormalizeError::Dropped { .. }) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let cycle = &cycles[&cycle_id];
+                    if let Some(d) =
+                        range::skip_unmapped(mapping::map_recovery(&r, cycle), "recovery")
+                    {
+                        out.push(range::to_value(&d)?);
+                    }
+                }
+            }
+            other => return Err(range::unsupported("WHOOP", other)),
+        }
+        Ok(RangeData::Objects(out))
+    }
+}
+
 fn data_event<T: Serialize>(
     ev: &WhoopEvent,
     event_type: EventType,
@@ -255,6 +349,31 @@ impl ProviderNormalizer for WhoopNormalizer {
         WhoopEvent::parse(raw.body.get().as_bytes())
             .ok()
             .map(|e| e.key())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        matches!(
+            data_type,
+            EventType::Activity | EventType::Sleep | EventType::Daily
+        )
+        .then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    /// `activity`: `/v2/activity/workout`; `sleep`: `/v2/activity/sleep`; `daily`:
+    /// `/v2/recovery` with each recovery's cycle (`/v2/cycle`).
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        self.records(conn, ctx, data_type, (start, end)).await
     }
 
     async fn normalize(

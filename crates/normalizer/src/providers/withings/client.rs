@@ -69,7 +69,8 @@ impl WithingsClient {
                 cfg.request_timeout,
                 retry,
                 Some(oauth),
-            )?,
+            )?
+            .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
             api_base,
             retry: retry.clone(),
         })
@@ -182,7 +183,9 @@ impl WithingsClient {
             let token = conn.access_token.expose().to_string();
             let resp = self
                 .api
-                .call(endpoint, || self.send(url, &token, body.clone()))
+                .call_lane(ctx.lane, Some(&conn.user_id), endpoint, || {
+                    self.send(url, &token, body.clone())
+                })
                 .await?;
             let status = match classify(&resp) {
                 Reply::Ok(()) => match serde_json::from_slice::<Envelope>(&resp.body) {

@@ -29,7 +29,7 @@ pub struct MeasureBody {
     pub offset: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct MeasureGroup {
     pub grpid: Option<i64>,
@@ -39,7 +39,7 @@ pub struct MeasureGroup {
     pub measures: Vec<Measure>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Measure {
     /// Real value = value × 10^unit.

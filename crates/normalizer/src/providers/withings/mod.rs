@@ -7,6 +7,8 @@
 
 mod client;
 pub mod mapping;
+#[cfg(test)]
+mod range_tests;
 
 use std::time::Duration;
 
@@ -21,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 pub use client::WithingsClient;
 
+use super::range;
 use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
+use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
 
 /// Withings API settings (`[normalizer.withings]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -42,6 +45,8 @@ pub struct WithingsConfig {
     /// Whole-request timeout for one API call. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// The application's rate limits (docs/BACKFILL.md has the defaults).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 impl Default for WithingsConfig {
@@ -52,6 +57,7 @@ impl Default for WithingsConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: crate::ratelimit::defaults::withings(),
         }
     }
 }
@@ -125,6 +131,9 @@ impl WithingsNotification {
     }
 }
 
+/// Days per historical window by default.
+pub const WINDOW_DAYS: u32 = 30;
+
 /// The Withings normalizer.
 pub struct WithingsNormalizer {
     client: WithingsClient,
@@ -180,6 +189,72 @@ impl WithingsNormalizer {
             message,
         };
         Ok(vec![build_event(id, kind, conn, raw, &body)?])
+    }
+
+    /// `body`: the measures of `[start, end)`, one Terra `body` per UTC day with
+    /// measures; `daily`: `getactivity` per day; `sleep`: the nights `getsummary`
+    /// lists for those days. Each mapped as the push path maps it.
+    async fn range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Result<RangeData, NormalizeError> {
+        let c = &self.client;
+        let (from, to) = (range::ymd(start), range::ymd(range::prev_day(end)));
+        let mut out = Vec::new();
+        match data_type {
+            EventType::Body => {
+                let (s, e) = (range::utc_midnight(start), range::utc_midnight(end) - 1);
+                let groups = match c.getmeas(conn, ctx, s, e).await? {
+                    Authorized::Ok(m) => m.measuregrps,
+                    Authorized::NotFound => Vec::new(),
+                    Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+                };
+                for day in range::days(start, end) {
+                    let (ds, de) = (range::utc_midnight(day), range::utc_midnight(day) + 86_399);
+                    let same_day: Vec<mapping::MeasureGroup> = groups
+                        .iter()
+                        .filter(|g| g.date.is_some_and(|t| t >= ds && t <= de))
+                        .cloned()
+                        .collect();
+                    if same_day.is_empty() {
+                        continue;
+                    }
+                    if let Some(b) = mapping::map_body(&same_day, ds, de) {
+                        out.push(range::to_value(&b)?);
+                    }
+                }
+            }
+            EventType::Daily => match c.getactivity(conn, ctx, &from, &to).await? {
+                Authorized::Ok(a) => {
+                    for day in &a.activities {
+                        if !range::day_within(day.date.as_deref(), start, end) {
+                            continue;
+                        }
+                        if let Some(d) = mapping::map_daily(day) {
+                            out.push(range::to_value(&d)?);
+                        }
+                    }
+                }
+                Authorized::NotFound => {}
+                Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+            },
+            EventType::Sleep => match c.sleep_summary(conn, ctx, &from, &to).await? {
+                Authorized::Ok(s) => {
+                    for night in &s.series {
+                        if let Some(x) = mapping::map_sleep(night) {
+                            out.push(range::to_value(&x)?);
+                        }
+                    }
+                }
+                Authorized::NotFound => {}
+                Authorized::ConnectionError(m) => return Ok(RangeData::ConnectionError(m)),
+            },
+            other => return Err(range::unsupported("Withings", other)),
+        }
+        Ok(RangeData::Objects(out))
     }
 
     fn no_range() -> NormalizeError {
@@ -295,6 +370,29 @@ impl ProviderNormalizer for WithingsNormalizer {
 
     fn handles_revoked(&self, raw: &RawNotification) -> bool {
         Self::parse(raw).is_some_and(|n| n.is_deauthorization())
+    }
+
+    fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
+        matches!(
+            data_type,
+            EventType::Body | EventType::Daily | EventType::Sleep
+        )
+        .then_some(RangeSupport {
+            window_days: WINDOW_DAYS,
+            history_days: None,
+        })
+    }
+
+    async fn fetch_range(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        _with_samples: bool,
+    ) -> Result<RangeData, NormalizeError> {
+        self.range(conn, ctx, data_type, (start, end)).await
     }
 
     async fn normalize(

@@ -1,0 +1,611 @@
+//! The Terra-compatible API (`/v2`, what terra-python calls) and the widget, through
+//! the real binary: developer keys, authenticateUser → provider callback → connection,
+//! user info, integrations, the widget, deauthenticateUser, the mobile SDK token
+//! exchange and the data endpoints' parameter checks.
+
+mod support;
+
+use std::time::Duration;
+
+use pulsegate_testkit::provider_api::{form_pairs, MockApi, TokenStyle};
+use pulsegate_testkit::sink::{Behaviour, Sink};
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+const PUBLIC_URL: &str = "https://pulsegate.example";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    form_pairs(url.split_once('?').map(|(_, q)| q).unwrap_or(""))
+}
+
+/// A developer's credentials, as terra-python sends them.
+#[derive(Clone)]
+struct Dev {
+    id: String,
+    key: String,
+}
+
+async fn create_developer(pg: &Pulsegate, body: Value) -> Dev {
+    let (status, created) = pg
+        .admin(Method::POST, "/v1/admin/developers", Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    Dev {
+        id: created["dev_id"].as_str().unwrap().to_string(),
+        key: created["api_key"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A `/v2` call with `dev-id` / `x-api-key` (when given); status and JSON body.
+async fn v2(
+    pg: &Pulsegate,
+    dev: Option<&Dev>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, pg.url(path));
+    if let Some(dev) = dev {
+        req = req.header("dev-id", &dev.id).header("x-api-key", &dev.key);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn assert_terra_error(body: &Value) {
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn developer_keys_are_created_listed_checked_and_deleted() {
+    let pg = Pulsegate::start("http://127.0.0.1:9", "").await;
+    let nobody = Dev {
+        id: "acme".into(),
+        key: "pgkey_guess".into(),
+    };
+    let (status, body) = v2(&pg, Some(&nobody), Method::GET, "/v2/integrations", None).await;
+    assert_eq!(status, 401);
+    assert_terra_error(&body);
+
+    // Admin token required.
+    let resp = reqwest::Client::new()
+        .post(pg.url("/v1/admin/developers"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let acme = create_developer(&pg, json!({"dev_id": "acme", "name": "Acme"})).await;
+    let other = create_developer(&pg, json!({})).await;
+    assert!(other.id.starts_with("pg-") && acme.key != other.key);
+    let (status, _) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/developers",
+            Some(json!({"dev_id": "acme"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/developers",
+            Some(json!({"dev_id": "a b"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, list) = pg.admin(Method::GET, "/v1/admin/developers", None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list["developers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dev_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"acme") && ids.contains(&other.id.as_str()));
+    assert_eq!(list["developers"][0]["name"], "Acme");
+    let text = list.to_string();
+    assert!(
+        !text.contains(&acme.key) && !text.contains("key_hash"),
+        "{text}"
+    );
+
+    // Each key works with its own dev-id only.
+    let (status, body) = v2(&pg, Some(&acme), Method::GET, "/v2/integrations", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    for wrong in [
+        Dev {
+            id: acme.id.clone(),
+            key: other.key.clone(),
+        },
+        Dev {
+            id: acme.id.clone(),
+            key: format!("{}x", acme.key),
+        },
+        Dev {
+            id: acme.id.clone(),
+            key: String::new(),
+        },
+        Dev {
+            id: String::new(),
+            key: acme.key.clone(),
+        },
+    ] {
+        let (status, body) = v2(&pg, Some(&wrong), Method::GET, "/v2/subscriptions", None).await;
+        assert_eq!(status, 401, "{}:{}", wrong.id, wrong.key);
+        assert_terra_error(&body);
+    }
+    let (status, body) = v2(&pg, None, Method::GET, "/v2/subscriptions", None).await;
+    assert_eq!(status, 401);
+    assert_terra_error(&body);
+
+    // Deleting the account stops its key at once.
+    let (status, _) = pg
+        .admin(Method::DELETE, "/v1/admin/developers/acme", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = v2(&pg, Some(&acme), Method::GET, "/v2/integrations", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = pg
+        .admin(Method::DELETE, "/v1/admin/developers/acme", None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = v2(&pg, Some(&other), Method::GET, "/v2/integrations", None).await;
+    assert_eq!(status, 200);
+
+    let logs = pg.logs();
+    for key in [&acme.key, &other.key] {
+        assert!(
+            !logs.contains(key.as_str()),
+            "an API key appears in the logs"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticate_user_widget_user_info_and_deauthenticate() {
+    let mock = MockApi::start().await;
+    mock.token_endpoint("/oauth/token", TokenStyle::Standard)
+        .token_extra(json!({"athlete": {"id": 777}}));
+    let sink = Sink::start(Behaviour::Ok).await;
+    let secret = test_secret(31);
+    let extra = format!(
+        r#"
+[dispatcher]
+timeout = "3s"
+retry_schedule = ["200ms"]
+allow_private_networks = true
+[connect]
+public_url = "{PUBLIC_URL}"
+state_secret = "terra-api-test-state-secret"
+[connect.strava]
+authorize_url = "{mock}/oauth/authorize"
+token_url = "{mock}/oauth/token"
+[[destinations]]
+id = "sink"
+url = "{sink}"
+secret = "{secret}"
+"#,
+        mock = mock.base_url(),
+        sink = sink.url()
+    );
+    let pg = Pulsegate::start(&mock.base_url(), &extra).await;
+    let dev = create_developer(&pg, json!({"dev_id": "acme"})).await;
+    let client = no_redirects();
+
+    // 1. authenticateUser → auth_url → the provider's callback → connection.
+    let (status, started) = v2(
+        &pg,
+        Some(&dev),
+        Method::POST,
+        "/v2/auth/authenticateUser?resource=STRAVA",
+        Some(json!({
+            "reference_id": "customer-1",
+            "auth_success_redirect_url": "https://app.example/ok",
+            "auth_failure_redirect_url": "https://app.example/failed",
+            "language": "en",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["status"], "success");
+    let user_id = started["user_id"].as_str().unwrap().to_string();
+    let auth_url = started["auth_url"].as_str().unwrap();
+    assert!(auth_url.starts_with(&format!("{}/oauth/authorize?", mock.base_url())));
+    let state = query_of(auth_url)["state"].clone();
+    let resp = client
+        .get(pg.url(&format!("/v1/auth/strava/callback?state={state}&code=c1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let back = query_of(resp.headers()["location"].to_str().unwrap());
+    assert_eq!(back["user_id"], user_id);
+    assert_eq!(back["resource"], "STRAVA");
+    for (resource, status) in [("NOPE", 400), ("APPLE", 400)] {
+        let path = format!("/v2/auth/authenticateUser?resource={resource}");
+        let (got, body) = v2(&pg, Some(&dev), Method::POST, &path, Some(json!({}))).await;
+        assert_eq!(got, status, "{resource}: {body}");
+        assert_terra_error(&body);
+    }
+
+    // 2. The user, as userInfo, bulkUserInfo and subscriptions show it.
+    let path = format!("/v2/userInfo?user_id={user_id}");
+    let (status, info) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["status"], "success");
+    assert_eq!(info["is_authenticated"], true);
+    assert_eq!(info["user"]["user_id"], user_id.as_str());
+    assert_eq!(info["user"]["provider"], "STRAVA");
+    assert_eq!(info["user"]["reference_id"], "customer-1");
+    assert_eq!(info["user"]["active"], true);
+    let path = "/v2/userInfo?reference_id=customer-1";
+    let (status, by_ref) = v2(&pg, Some(&dev), Method::GET, path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(by_ref, json!([info["user"]]));
+    let (status, bulk) = v2(
+        &pg,
+        Some(&dev),
+        Method::POST,
+        "/v2/bulkUserInfo",
+        Some(json!([user_id, "no-such-user"])),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(bulk, json!([info["user"]]));
+    let (_, subs) = v2(&pg, Some(&dev), Method::GET, "/v2/subscriptions", None).await;
+    assert_eq!(subs["users"], json!([info["user"]]));
+    let (status, body) = v2(
+        &pg,
+        Some(&dev),
+        Method::GET,
+        "/v2/userInfo?user_id=zz",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_terra_error(&body);
+    let path = format!("/v2/users/{user_id}");
+    let (status, body) = v2(
+        &pg,
+        Some(&dev),
+        Method::PATCH,
+        &path,
+        Some(json!({"reference_id": "customer-1b"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["reference_id"], "customer-1b");
+
+    // 3. Integrations: Fitbit switched off disappears from the list and the widget.
+    let (status, _) = pg
+        .admin(
+            Method::PUT,
+            "/v1/admin/integrations/fitbit",
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = v2(&pg, Some(&dev), Method::GET, "/v2/integrations", None).await;
+    let providers = list["providers"].as_array().unwrap();
+    assert!(providers.contains(&json!("STRAVA")) && providers.contains(&json!("OURA")));
+    assert!(!providers.contains(&json!("FITBIT")));
+    assert_eq!(
+        list["sdk_resource"],
+        json!(["APPLE", "SAMSUNG", "HEALTH_CONNECT"])
+    );
+    let path = "/v2/integrations/detailed?sdk=true";
+    let (_, detailed) = v2(&pg, Some(&dev), Method::GET, path, None).await;
+    let detailed = detailed["providers"].as_array().unwrap();
+    assert_eq!(detailed.len(), 11);
+    let fitbit = detailed.iter().find(|p| p["provider"] == "FITBIT").unwrap();
+    assert_eq!(fitbit["enabled"], false);
+    let strava = detailed.iter().find(|p| p["provider"] == "STRAVA").unwrap();
+    assert_eq!(
+        (
+            strava["enabled"].clone(),
+            strava["types"]["activity"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+
+    // 4. The widget: a session, its page, a provider's start link, the flow.
+    let (status, session) = v2(
+        &pg,
+        Some(&dev),
+        Method::POST,
+        "/v2/auth/generateWidgetSession",
+        Some(json!({
+            "reference_id": "customer-2",
+            "auth_success_redirect_url": "https://app.example/ok",
+            "language": "en",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["status"], "success");
+    assert_eq!(session["expires_in"], 900);
+    let sid = session["session_id"].as_str().unwrap().to_string();
+    let url = session["url"].as_str().unwrap();
+    assert_eq!(url, format!("{PUBLIC_URL}/widget/{sid}"));
+    let page_path = url.strip_prefix(PUBLIC_URL).unwrap();
+    let resp = client.get(pg.url(page_path)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let page = resp.text().await.unwrap();
+    for p in ["strava", "oura", "garmin", "withings"] {
+        assert!(
+            page.contains(&format!("/widget/{sid}/start/{p}\"")),
+            "{p}: {page}"
+        );
+    }
+    assert!(
+        !page.contains("Fitbit") && !page.contains("start/fitbit"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Apple Health") && !page.contains("start/apple"),
+        "{page}"
+    );
+    let start = |p: &str| {
+        client
+            .get(pg.url(&format!("/widget/{sid}/start/{p}")))
+            .send()
+    };
+    assert_eq!(start("fitbit").await.unwrap().status(), 404);
+    assert_eq!(start("apple").await.unwrap().status(), 404);
+    let resp = start("strava").await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let authorize = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        authorize.starts_with(&format!("{}/oauth/authorize?", mock.base_url())),
+        "{authorize}"
+    );
+    let q = query_of(&authorize);
+    assert_eq!(q["client_id"], "cid");
+    let resp = client
+        .get(pg.url(&format!(
+            "/v1/auth/strava/callback?state={}&code=c2",
+            q["state"]
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://app.example/ok?"),
+        "{location}"
+    );
+    let back = query_of(&location);
+    assert_eq!(
+        (back["resource"].as_str(), back["reference_id"].as_str()),
+        ("STRAVA", "customer-2")
+    );
+    // Same athlete again: Terra's reauth (a new user replaces the old one).
+    let widget_user = back["user_id"].clone();
+    assert!(
+        sink.wait_for(3, Duration::from_secs(20)).await,
+        "{}",
+        sink.count()
+    );
+    let events: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
+    let auth = events
+        .iter()
+        .find(|e| e["type"] == "auth" && e["user"]["user_id"] == widget_user.as_str())
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(auth["widget_session_id"], sid.as_str());
+    assert_eq!(auth["reference_id"], "customer-2");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "user_reauth" && e["old_user"]["user_id"] == user_id.as_str()));
+    let expired = client
+        .get(pg.url("/widget/no-such-session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 404);
+
+    // 5. deauthenticateUser: tokens gone, `deauth` delivered, the user gone.
+    let path = format!("/v2/auth/deauthenticateUser?user_id={widget_user}");
+    let (status, body) = v2(&pg, Some(&dev), Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"status": "success"}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deauth = loop {
+        let found = sink
+            .received()
+            .into_iter()
+            .find(|r| r.json()["type"] == "deauth");
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no deauth delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    verify_delivery(&secret, &deauth.headers, &deauth.body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(deauth.json()["user"]["user_id"], widget_user.as_str());
+    let path = format!("/v2/userInfo?user_id={widget_user}");
+    assert_eq!(v2(&pg, Some(&dev), Method::GET, &path, None).await.0, 404);
+    let path = format!("/v2/auth/deauthenticateUser?user_id={widget_user}");
+    assert_eq!(
+        v2(&pg, Some(&dev), Method::DELETE, &path, None).await.0,
+        404
+    );
+
+    let logs = pg.logs();
+    assert!(
+        !logs.contains(&dev.key) && !logs.contains("access-1"),
+        "secrets in the logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_auth_tokens_and_data_endpoint_parameters() {
+    let pg = Pulsegate::start("http://127.0.0.1:9", "").await;
+    let dev = create_developer(&pg, json!({})).await;
+    let strava_user = pg.connect_athlete(42, "access-42", "refresh-42").await;
+
+    // generateAuthToken → the app exchanges it once → an APPLE user with an upload token.
+    let (status, issued) = v2(
+        &pg,
+        Some(&dev),
+        Method::POST,
+        "/v2/auth/generateAuthToken",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["status"], "success");
+    assert!(issued["expires_in"].as_u64().is_some_and(|s| s > 0));
+    let token = issued["token"].as_str().unwrap().to_string();
+    let exchange = || {
+        reqwest::Client::new()
+            .post(pg.url("/v1/sdk/apple/connect"))
+            .bearer_auth(&token)
+            .json(&json!({"reference_id": "phone-1"}))
+            .send()
+    };
+    let resp = exchange().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let connected: Value = resp.json().await.unwrap();
+    let apple_user = connected["user"]["user_id"].as_str().unwrap().to_string();
+    assert_eq!(connected["user"]["provider"], "APPLE");
+    assert_eq!(exchange().await.unwrap().status(), 401, "single use");
+    let upload = reqwest::Client::new()
+        .post(pg.url("/v1/ingest/sdk/apple"))
+        .bearer_auth(connected["token"].as_str().unwrap())
+        .json(
+            &json!({"records": [{"id": "w1", "type": "activity", "data": {"metadata": {
+            "summary_id": "w1", "start_time": "2026-11-25T07:00:00+01:00",
+            "end_time": "2026-11-25T07:45:00+01:00", "type": 8, "upload_type": 1}}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 200, "the exchanged token uploads");
+
+    // Data endpoints: parameters checked like Terra's, before anything is fetched.
+    let bad = [
+        (
+            "/v2/activity?start_date=2026-01-01".to_string(),
+            400,
+            "user_id",
+        ),
+        (
+            format!("/v2/activity?user_id={strava_user}"),
+            400,
+            "start_date",
+        ),
+        (
+            format!("/v2/sleep?user_id={strava_user}&start_date=01/02/2026"),
+            400,
+            "start_date",
+        ),
+        (
+            format!("/v2/daily?user_id={strava_user}&start_date=2026-01-05&end_date=2026-01-01"),
+            400,
+            "before",
+        ),
+        (
+            format!("/v2/body?user_id={strava_user}&start_date=2026-01-01&to_webhook=yes"),
+            400,
+            "to_webhook",
+        ),
+        (
+            "/v2/activity?user_id=no-such-user&start_date=2026-01-01".to_string(),
+            404,
+            "not found",
+        ),
+        (
+            format!("/v2/activity?user_id={apple_user}&start_date=2026-01-01&to_webhook=false"),
+            501,
+            "APPLE",
+        ),
+        (
+            format!("/v2/nutrition?user_id={strava_user}&start_date=2026-01-01"),
+            501,
+            "nutrition",
+        ),
+    ];
+    for (path, status, needle) in bad {
+        let (got, body) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_terra_error(&body);
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{path}: {body}"
+        );
+    }
+    let path = format!("/v2/activity?user_id={strava_user}&start_date=2026-01-01");
+    assert_eq!(v2(&pg, None, Method::GET, &path, None).await.0, 401);
+    // Valid: to_webhook (the default) stores a backfill request and answers at once.
+    let path = format!("{path}&end_date=2026-01-03&with_samples=true");
+    let (status, body) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["type"], "activity");
+    assert_eq!(body["user"]["user_id"], strava_user.as_str());
+    assert_eq!(body["user"]["provider"], "STRAVA");
+    assert!(
+        body["reference"].as_str().is_some_and(|r| r.len() >= 32),
+        "{body}"
+    );
+    assert!(
+        body.get("data").is_none() && body["message"].is_string(),
+        "{body}"
+    );
+    // Writes and planned workouts: 501 naming the operation and the provider.
+    let path = format!("/v2/body?user_id={strava_user}");
+    let (status, body) = v2(
+        &pg,
+        Some(&dev),
+        Method::DELETE,
+        &path,
+        Some(json!({"log_ids": ["x"]})),
+    )
+    .await;
+    assert_eq!(status, 501);
+    assert!(
+        body["message"].as_str().unwrap().contains("STRAVA"),
+        "{body}"
+    );
+    for (method, path) in [
+        (Method::POST, "/v2/activity"),
+        (Method::POST, "/v2/nutrition"),
+        (
+            Method::GET,
+            "/v2/plannedWorkout?user_id=x&start_date=2026-01-01",
+        ),
+    ] {
+        let (status, body) = v2(&pg, Some(&dev), method, path, Some(json!({"data": []}))).await;
+        assert_eq!(status, 501, "{path}");
+        assert_terra_error(&body);
+    }
+}

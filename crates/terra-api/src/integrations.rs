@@ -1,0 +1,102 @@
+//! `GET /v2/integrations` and `GET /v2/integrations/detailed`: the providers this
+//! deployment offers (the integrations switched on through
+//! `PUT /v1/admin/integrations/{provider}`; no record = on), with their data types.
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pulsegate_schema::Provider;
+use serde_json::{json, Value};
+
+use crate::{Api, Query};
+
+/// Terra's `IntegrationProviderTypes` fields, in its order.
+const TERRA_TYPES: [&str; 6] = [
+    "activity",
+    "body",
+    "nutrition",
+    "daily",
+    "sleep",
+    "menstruation",
+];
+
+/// How the provider is named to people.
+pub(crate) fn display_name(p: Provider) -> &'static str {
+    match p {
+        Provider::Strava => "Strava",
+        Provider::Huawei => "Huawei Health",
+        Provider::Fitbit => "Fitbit",
+        Provider::Garmin => "Garmin",
+        Provider::Oura => "Oura",
+        Provider::Polar => "Polar",
+        Provider::Whoop => "WHOOP",
+        Provider::Withings => "Withings",
+        Provider::AppleHealth => "Apple Health",
+        Provider::SamsungHealth => "Samsung Health",
+        Provider::HealthConnect => "Health Connect",
+    }
+}
+
+/// The data types pulsegate maps for a provider (README's providers table).
+pub(crate) fn mapped_types(p: Provider) -> &'static [&'static str] {
+    match p {
+        Provider::Strava => &["activity"],
+        Provider::Huawei | Provider::Oura | Provider::Polar | Provider::Whoop => {
+            &["activity", "daily", "sleep"]
+        }
+        Provider::Fitbit | Provider::Garmin => &["activity", "body", "daily", "sleep"],
+        Provider::Withings => &["body", "daily", "sleep"],
+        Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => {
+            &["activity", "body", "daily", "sleep"]
+        }
+    }
+}
+
+/// Whether `data_type` of `p` reaches customers: mapped, and enabled in the integration.
+pub(crate) fn offers(api: &Api, p: Provider, data_type: &str) -> bool {
+    mapped_types(p).contains(&data_type) && api.state.integration_wants(p, data_type)
+}
+
+/// `{"status":"success","providers":[...],"sdk_resource":[...]}`: enabled providers by
+/// Terra's name, the on-device ones in `sdk_resource`.
+pub(crate) async fn list(State(api): State<Api>) -> Response {
+    let enabled = Provider::ALL
+        .into_iter()
+        .filter(|p| api.state.integration_enabled(*p));
+    let (sdk, oauth): (Vec<Provider>, Vec<Provider>) = enabled.partition(|p| p.is_sdk());
+    let names = |v: Vec<Provider>| -> Vec<&str> { v.into_iter().map(|p| p.terra_name()).collect() };
+    Json(json!({
+        "status": "success",
+        "providers": names(oauth),
+        "sdk_resource": names(sdk),
+    }))
+    .into_response()
+}
+
+/// `{"status":"success","providers":[IntegrationProvider]}`: every provider with
+/// `enabled` and its `types`; the on-device ones only with `?sdk=true`.
+pub(crate) async fn detailed(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+    let q = Query::parse(q.as_deref());
+    let with_sdk = match q.flag("sdk", false) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let providers: Vec<Value> = Provider::ALL
+        .into_iter()
+        .filter(|p| with_sdk || !p.is_sdk())
+        .map(|p| {
+            let types: serde_json::Map<String, Value> = TERRA_TYPES
+                .iter()
+                .map(|t| (t.to_string(), Value::Bool(offers(&api, p, t))))
+                .collect();
+            json!({
+                "provider": p.terra_name(),
+                "name": display_name(p),
+                "setup": if p.is_sdk() { "SDK" } else { "API" },
+                "enabled": api.state.integration_enabled(p),
+                "types": types,
+            })
+        })
+        .collect();
+    Json(json!({ "status": "success", "providers": providers })).into_response()
+}

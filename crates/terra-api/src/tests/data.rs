@@ -1,0 +1,232 @@
+//! The data endpoints: parameters, answer shapes, backfill's refusals, writes.
+
+use chrono::NaiveDate;
+use pulsegate_schema::{EventType, Provider};
+use serde_json::json;
+
+use super::{env, is_terra_error};
+use crate::data::parse_date;
+use crate::BackfillFailure;
+
+#[tokio::test]
+async fn data_parameters_are_checked_like_terra() {
+    let e = env(true).await;
+    e.user("u1", Provider::Strava, "r1").await;
+    for (query, status, needle) in [
+        ("start_date=2026-01-01", 400, "user_id"),
+        ("user_id=u1", 400, "start_date is required"),
+        ("user_id=u1&start_date=yesterday", 400, "start_date"),
+        ("user_id=u1&start_date=2026-13-01", 400, "start_date"),
+        (
+            "user_id=u1&start_date=2026-01-02&end_date=2026-01-01",
+            400,
+            "before",
+        ),
+        (
+            "user_id=u1&start_date=2026-01-01&end_date=x",
+            400,
+            "end_date",
+        ),
+        (
+            "user_id=u1&start_date=2026-01-01&to_webhook=maybe",
+            400,
+            "to_webhook",
+        ),
+        (
+            "user_id=u1&start_date=2026-01-01&with_samples=2",
+            400,
+            "with_samples",
+        ),
+        ("user_id=nobody&start_date=2026-01-01", 404, "not found"),
+    ] {
+        let (got, body) = e.call("GET", &format!("/v2/activity?{query}"), "").await;
+        assert_eq!(got, status, "{query}: {body}");
+        assert!(is_terra_error(&body), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{query}: {body}"
+        );
+    }
+    assert!(e.backfill.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn inline_and_webhook_answers_have_terras_shape() {
+    let e = env(true).await;
+    e.user("u1", Provider::Strava, "r1").await;
+    // Inline: dates as unix seconds; end_date inclusive.
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v2/activity?user_id=u1&start_date=1767225600&end_date=2026-01-03&to_webhook=false&with_samples=true",
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["type"], "activity");
+    assert_eq!(body["user"]["user_id"], "u1");
+    assert_eq!(body["user"]["provider"], "STRAVA");
+    assert_eq!(body["user"]["reference_id"], "r1");
+    assert_eq!(body["data"], json!([{"metadata": {"summary_id": "a1"}}]));
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert_eq!(
+        e.backfill.calls.lock().unwrap()[0],
+        (
+            "u1".into(),
+            EventType::Activity,
+            d("2026-01-01"),
+            d("2026-01-04"),
+            true,
+            "fetch"
+        )
+    );
+    // to_webhook defaults to true: a reference, no data.
+    let (status, body) = e
+        .call("GET", "/v2/body?user_id=u1&start_date=2026-01-01", "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["type"], "body");
+    assert_eq!(body["reference"], "ref-1");
+    assert_eq!(body["user"]["user_id"], "u1");
+    assert!(body["message"].is_string() && body.get("data").is_none());
+    assert_eq!(e.backfill.calls.lock().unwrap()[1].5, "request");
+    // Athlete: terra-python discriminates on `type`.
+    let (_, body) = e
+        .call("GET", "/v2/athlete?user_id=u1&to_webhook=false", "")
+        .await;
+    assert_eq!(body["type"], "athlete");
+    assert_eq!(body["athlete"]["first_name"], "Ada");
+    let (_, body) = e.call("GET", "/v2/athlete?user_id=u1", "").await;
+    assert_eq!(body["type"], "webhook");
+    assert_eq!(body["reference"], "ref-1");
+    // Backfill's refusals.
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v2/nutrition?user_id=u1&start_date=2026-01-01&to_webhook=false",
+            "",
+        )
+        .await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("STRAVA nutrition"));
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v2/sleep?user_id=u1&start_date=2026-01-01&to_webhook=false",
+            "",
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(is_terra_error(&body));
+    // Rate limited: Terra's RequestProcessing, 202.
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v2/daily?user_id=u1&start_date=2026-01-01&to_webhook=false",
+            "",
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["retry_after_seconds"], 30);
+    assert_eq!(body["user"]["user_id"], "u1");
+}
+
+#[test]
+fn backfill_errors_map_to_answers() {
+    use pulsegate_normalizer::backfill::BackfillError;
+    let f = |e: BackfillError| BackfillFailure::from(e);
+    assert_eq!(
+        f(BackfillError::Unsupported {
+            provider: "STRAVA",
+            data_type: "sleep"
+        }),
+        BackfillFailure::Unsupported {
+            provider: "STRAVA".into(),
+            data_type: "sleep".into()
+        }
+    );
+    assert_eq!(
+        f(BackfillError::RateLimited {
+            retry_after: std::time::Duration::from_millis(10)
+        }),
+        BackfillFailure::RateLimited {
+            retry_after_seconds: 1
+        }
+    );
+    assert_eq!(
+        f(BackfillError::InvalidRange("too long".into())),
+        BackfillFailure::InvalidRange("too long".into())
+    );
+    assert_eq!(
+        f(BackfillError::State("down".into())),
+        BackfillFailure::Unavailable("down".into())
+    );
+}
+
+#[tokio::test]
+async fn disabled_types_and_a_build_without_backfill_are_refused() {
+    let e = env(false).await;
+    e.user("u1", Provider::Strava, "r1").await;
+    let (status, body) = e
+        .call("GET", "/v2/activity?user_id=u1&start_date=2026-01-01", "")
+        .await;
+    assert_eq!(status, 501, "{body}");
+    assert!(is_terra_error(&body));
+    e.state
+        .put_integration(&pulsegate_schema::Integration {
+            provider: Provider::Strava,
+            enabled: true,
+            data_types: vec!["sleep".into()],
+            scopes: None,
+            updated_at_ms: 0,
+        })
+        .await
+        .unwrap();
+    let (status, body) = e
+        .call("GET", "/v2/activity?user_id=u1&start_date=2026-01-01", "")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not enabled"));
+}
+
+#[tokio::test]
+async fn write_endpoints_answer_501_naming_operation_and_provider() {
+    let e = env(true).await;
+    e.user("u1", Provider::Strava, "r1").await;
+    for (method, path, needle) in [
+        ("POST", "/v2/activity", "writing"),
+        ("DELETE", "/v2/activity", "deleting"),
+        ("POST", "/v2/body", "writing"),
+        ("DELETE", "/v2/body?user_id=u1", "STRAVA user"),
+        ("POST", "/v2/nutrition", "writing"),
+        ("DELETE", "/v2/nutrition?user_id=u1", "deleting"),
+        (
+            "GET",
+            "/v2/plannedWorkout?user_id=u1&start_date=2026-01-01",
+            "planned",
+        ),
+        ("POST", "/v2/plannedWorkout?user_id=u1", "planned"),
+        ("DELETE", "/v2/plannedWorkout?user_id=u1", "planned"),
+    ] {
+        let (status, body) = e.call(method, path, r#"{"data":[]}"#).await;
+        assert_eq!(status, 501, "{method} {path}");
+        let m = body["message"].as_str().unwrap();
+        assert!(m.starts_with(method) && m.contains(needle), "{m}");
+    }
+}
+
+#[test]
+fn dates_as_terra_takes_them() {
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    assert_eq!(parse_date("2026-02-03"), d("2026-02-03"));
+    assert_eq!(parse_date("1767225600"), d("2026-01-01"));
+    assert_eq!(parse_date("2026-02-03T23:30:00-02:00"), d("2026-02-04"));
+    assert_eq!(parse_date("2026-02-03T10:00:00"), d("2026-02-03"));
+    for bad in ["", "2026-02-30", "03/02/2026", "-5", "99999999999999999999"] {
+        assert_eq!(parse_date(bad), None, "{bad}");
+    }
+}
