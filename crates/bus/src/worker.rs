@@ -1,3 +1,4 @@
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +37,11 @@ pub struct ConsumerLoopConfig {
     /// With records in flight, poll again only once this many slots are free: fewer,
     /// larger reads.
     pub poll_threshold: usize,
+    /// Records with the same key run one after the other, in offset order (a later one
+    /// waits for the earlier to finish); different keys still run concurrently. For
+    /// consumers where a key's records must not overtake each other (one user's
+    /// notifications: data before a deauthorization).
+    pub ordered_by_key: bool,
 }
 
 impl ConsumerLoopConfig {
@@ -47,9 +53,19 @@ impl ConsumerLoopConfig {
             batch: 256,
             commit_interval: Duration::from_millis(50),
             poll_threshold: (concurrency / 4).max(1),
+            ordered_by_key: false,
         }
     }
+
+    /// Same-key records one after the other (see [`ordered_by_key`](Self::ordered_by_key)).
+    pub fn ordered_by_key(mut self) -> Self {
+        self.ordered_by_key = true;
+        self
+    }
 }
+
+/// Records waiting for an earlier record with the same key (partition, key).
+type Chains = HashMap<(u32, bytes::Bytes), VecDeque<Record>>;
 
 /// Runs `handler` over every record of `consumer` with bounded concurrency, committing
 /// each partition's contiguous prefix of finished records. Returns after `shutdown`
@@ -68,15 +84,18 @@ where
 {
     let handler = Arc::new(handler);
     let mut tracker = OffsetTracker::new();
-    let mut inflight: JoinSet<(u32, u64, bool)> = JoinSet::new();
+    let mut inflight: JoinSet<Outcome> = JoinSet::new();
+    let mut chains: Chains = HashMap::new();
+    let mut queued = 0usize;
     let mut last_commit = Instant::now();
     let processed =
         metrics::counter!("pulsegate_consumer_records_total", "consumer" => cfg.name.clone());
     let mut result = Ok(());
 
     loop {
+        let occupied = inflight.len() + queued;
         let busy = !inflight.is_empty();
-        let free = cfg.concurrency.saturating_sub(inflight.len());
+        let free = cfg.concurrency.saturating_sub(occupied);
         let room = if !busy || free >= cfg.poll_threshold {
             free
         } else {
@@ -87,13 +106,27 @@ where
             biased;
             _ = shutdown.cancelled() => break,
             Some(done) = inflight.join_next(), if busy => {
-                finish(&mut tracker, done);
+                if let Some(next) = finish(&mut tracker, &mut chains, done) {
+                    queued -= 1;
+                    inflight.spawn(process(handler.clone(), next, true));
+                }
                 processed.increment(1);
             }
             polled = consumer.poll(room.min(cfg.batch), wait), if room > 0 => match polled {
                 Ok(records) => for record in records {
                     tracker.track(record.partition, record.offset);
-                    inflight.spawn(process(handler.clone(), record));
+                    if cfg.ordered_by_key && !record.key.is_empty() {
+                        let chain_key = (record.partition, record.key.clone());
+                        if let Some(waiting) = chains.get_mut(&chain_key) {
+                            waiting.push_back(record);
+                            queued += 1;
+                            continue;
+                        }
+                        chains.insert(chain_key, VecDeque::new());
+                        inflight.spawn(process(handler.clone(), record, true));
+                    } else {
+                        inflight.spawn(process(handler.clone(), record, false));
+                    }
                 },
                 Err(e) => {
                     result = Err(e);
@@ -110,11 +143,21 @@ where
         }
     }
 
+    // Stopping: what is running finishes (or abandons); records still waiting behind
+    // a key are left uncommitted and come back to the group.
     while let Some(done) = inflight.join_next().await {
-        finish(&mut tracker, done);
+        finish(&mut tracker, &mut chains, done);
     }
     let committed = commit(&mut *consumer, &mut tracker).await;
     result.and(committed)
+}
+
+/// A finished record: where it was, whether it is done, and its key when it was chained.
+struct Outcome {
+    partition: u32,
+    offset: u64,
+    finished: bool,
+    chained_key: Option<bytes::Bytes>,
 }
 
 fn idle_wait(in_flight: usize) -> Duration {
@@ -126,13 +169,33 @@ fn idle_wait(in_flight: usize) -> Duration {
     }
 }
 
-fn finish(tracker: &mut OffsetTracker, done: Result<(u32, u64, bool), tokio::task::JoinError>) {
+/// Records the outcome; returns the next record waiting behind the same key, if any.
+fn finish(
+    tracker: &mut OffsetTracker,
+    chains: &mut Chains,
+    done: Result<Outcome, tokio::task::JoinError>,
+) -> Option<Record> {
     match done {
-        Ok((partition, offset, true)) => tracker.complete(partition, offset),
-        Ok((_, _, false)) => {} // abandoned: stays uncommitted
+        Ok(o) => {
+            if o.finished {
+                tracker.complete(o.partition, o.offset);
+            }
+            // Abandoned: stays uncommitted. Either way the key's next record may run.
+            let key = o.chained_key?;
+            let chain_key = (o.partition, key);
+            let next = chains.get_mut(&chain_key).and_then(VecDeque::pop_front);
+            if next.is_none() {
+                chains.remove(&chain_key);
+            }
+            next
+        }
         // A panicking handler is a bug; its record stays uncommitted and is redelivered
-        // after a restart rather than silently skipped.
-        Err(e) => tracing::error!(error = %e, "record handler panicked"),
+        // after a restart rather than silently skipped. (Its key's chain, if any, stays
+        // blocked until then: later records of that key must not overtake it.)
+        Err(e) => {
+            tracing::error!(error = %e, "record handler panicked");
+            None
+        }
     }
 }
 
@@ -144,18 +207,28 @@ async fn commit(consumer: &mut dyn Consumer, tracker: &mut OffsetTracker) -> Res
     consumer.commit(&offsets).await
 }
 
-/// Runs the handler until it finishes or abandons the record; `true` = finished.
-async fn process<H, F>(handler: Arc<H>, record: Record) -> (u32, u64, bool)
+/// Runs the handler until it finishes or abandons the record.
+async fn process<H, F>(handler: Arc<H>, record: Record, chained: bool) -> Outcome
 where
     H: Fn(Record) -> F + Send + Sync + 'static,
     F: Future<Output = Handled> + Send + 'static,
 {
     let (partition, offset) = (record.partition, record.offset);
+    let chained_key = chained.then(|| record.key.clone());
     loop {
-        match handler(record.clone()).await {
-            Handled::Done => return (partition, offset, true),
-            Handled::Abandon => return (partition, offset, false),
-            Handled::RetryAfter(delay) => tokio::time::sleep(delay).await,
-        }
+        let finished = match handler(record.clone()).await {
+            Handled::Done => true,
+            Handled::Abandon => false,
+            Handled::RetryAfter(delay) => {
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        return Outcome {
+            partition,
+            offset,
+            finished,
+            chained_key,
+        };
     }
 }

@@ -180,7 +180,12 @@ impl RecentDeliveries {
         if records.len() == self.ring.capacity {
             records.pop_front();
         }
-        records.push_back(record);
+        // Keep the ring ordered by time: concurrent workers record out of order.
+        let at = records
+            .iter()
+            .rposition(|r| r.at_ms <= record.at_ms)
+            .map_or(0, |i| i + 1);
+        records.insert(at, record);
     }
 
     /// The newest `limit` attempts, newest first, optionally of one destination.

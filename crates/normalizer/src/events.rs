@@ -48,3 +48,29 @@ pub fn body_field(raw: &RawNotification, key: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// The `connection_error` a provider's refusal of the connection's credentials causes
+/// (its id derives from the notification's `key`, so a redelivery yields the same id).
+/// `provider` names who refused, for the log line; the message names no secret.
+pub fn connection_error(
+    provider: &'static str,
+    key: &str,
+    conn: &Connection,
+    raw: &RawNotification,
+    message: &str,
+) -> Result<NormalizedEvent, NormalizeError> {
+    tracing::warn!(
+        provider,
+        message,
+        "the provider refused the connection's credentials"
+    );
+    let user = terra_user(conn);
+    let body = pulsegate_schema::terra::StatusEvent {
+        event_type: EventType::ConnectionError.as_str(),
+        user: &user,
+        status: "warning",
+        message,
+    };
+    let id = pulsegate_schema::stable_id(&[key, EventType::ConnectionError.as_str()]);
+    build_event(id, EventType::ConnectionError, conn, raw, &body)
+}

@@ -184,7 +184,8 @@ pub async fn run_with_updates(
         .subscribe(topics::RAW, GROUP, OffsetReset::Earliest)
         .await?;
     tracing::info!(concurrency, "normalizer started");
-    let loop_cfg = ConsumerLoopConfig::new(GROUP, concurrency);
+    // One provider user's notifications in order: data before a deauthorization.
+    let loop_cfg = ConsumerLoopConfig::new(GROUP, concurrency).ordered_by_key();
     run_consumer(consumer, loop_cfg, shutdown, move |record| {
         let normalizer = normalizer.clone();
         async move { normalizer.handle(record).await }

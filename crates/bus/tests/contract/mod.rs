@@ -42,6 +42,7 @@ macro_rules! contract_tests {
             members_of_one_group_share_the_records,
             poll_is_cancel_safe,
             run_consumer_end_to_end,
+            run_consumer_keeps_key_order_when_asked,
             compacted_topic_read_from_start_sees_everything,
             read_from_start_until_a_marker,
             thousand_appends_complete,
@@ -484,6 +485,77 @@ pub async fn poll_is_cancel_safe(h: &Harness) {
     let unique: HashSet<&String> = got.iter().collect();
     assert_eq!(unique.len(), 300);
     assert_eq!(got.len(), 300, "no record is returned twice");
+}
+
+/// With `ordered_by_key`, one key's records run one at a time in offset order (even
+/// though handlers take varying time and others run concurrently); all are processed.
+pub async fn run_consumer_keeps_key_order_when_asked(h: &Harness) {
+    let bus = &h.bus;
+    bus.ensure_topic(&TopicSpec::new("ordered", 2))
+        .await
+        .unwrap();
+    let records: Vec<Outgoing> = (0..120)
+        .map(|i| Outgoing::new(format!("user-{}", i % 3), format!("{}:{i}", i % 3)))
+        .collect();
+    bus.append_batch("ordered", records).await.unwrap();
+    let log: Arc<Mutex<Vec<(String, u64, bool)>>> = Arc::new(Mutex::new(Vec::new()));
+    let running: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let stop = CancellationToken::new();
+    let (log2, running2, stop2, bus2) = (log.clone(), running.clone(), stop.clone(), bus.clone());
+    let task = tokio::spawn(async move {
+        let c = bus2
+            .subscribe("ordered", "ordered-workers", OffsetReset::Earliest)
+            .await
+            .unwrap();
+        run_consumer(
+            c,
+            ConsumerLoopConfig::new("ordered", 16).ordered_by_key(),
+            stop2,
+            move |r: Record| {
+                let (log, running) = (log2.clone(), running2.clone());
+                async move {
+                    let p = text(&r.payload);
+                    let (key, n) = p.split_once(':').unwrap();
+                    let n: u64 = n.parse().unwrap();
+                    let overlapped = !running.lock().unwrap().insert(key.to_string());
+                    // Earlier records sleep longer: without ordering they would be
+                    // overtaken by later ones of the same key.
+                    tokio::time::sleep(Duration::from_millis((120 - n) % 7)).await;
+                    running.lock().unwrap().remove(key);
+                    log.lock().unwrap().push((key.to_string(), n, overlapped));
+                    Handled::Done
+                }
+            },
+        )
+        .await
+    });
+    let started = Instant::now();
+    while log.lock().unwrap().len() < 120 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "processed {}",
+            log.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().expect("loop ends cleanly");
+    let log = log.lock().unwrap();
+    assert!(
+        log.iter().all(|(_, _, overlapped)| !overlapped),
+        "a key ran twice at once"
+    );
+    for key in ["0", "1", "2"] {
+        let order: Vec<u64> = log
+            .iter()
+            .filter(|(k, _, _)| k == key)
+            .map(|e| e.1)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted, "key {key} out of order");
+        assert_eq!(order.len(), 40);
+    }
 }
 
 pub async fn run_consumer_end_to_end(h: &Harness) {

@@ -318,16 +318,8 @@ impl FitbitNormalizer {
         conn: &Connection,
         message: &'static str,
     ) -> Result<NormalizedEvent, NormalizeError> {
-        tracing::warn!(message, "Fitbit refused the connection's credentials");
-        let user = terra_user(conn);
-        let body = StatusEvent {
-            event_type: EventType::ConnectionError.as_str(),
-            user: &user,
-            status: "warning",
-            message,
-        };
-        let id = stable_id(&["fitbit", &raw.id, EventType::ConnectionError.as_str()]);
-        build_event(id, EventType::ConnectionError, conn, raw, &body)
+        let key = pulsegate_schema::stable_id(&["fitbit", &raw.id]);
+        crate::events::connection_error("fitbit", &key, conn, raw, message)
     }
 }
 

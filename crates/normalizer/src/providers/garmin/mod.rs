@@ -163,16 +163,7 @@ impl GarminNormalizer {
         key: &str,
         message: &str,
     ) -> Result<NormalizedEvent, NormalizeError> {
-        tracing::warn!(message, "Garmin refused the connection's credentials");
-        let user = terra_user(conn);
-        let body = StatusEvent {
-            event_type: EventType::ConnectionError.as_str(),
-            user: &user,
-            status: "warning",
-            message,
-        };
-        let id = stable_id(&[key, EventType::ConnectionError.as_str()]);
-        build_event(id, EventType::ConnectionError, conn, raw, &body)
+        crate::events::connection_error("garmin", key, conn, raw, message)
     }
 
     async fn permissions_changed(

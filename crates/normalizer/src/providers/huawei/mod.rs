@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime};
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
-    stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
-    Secret, PAYLOAD_VERSION,
+    Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification, Secret,
+    PAYLOAD_VERSION,
 };
 use serde::{Deserialize, Serialize};
 
@@ -387,21 +387,12 @@ fn connection_error(
     ev: &HuaweiEvent,
     message: &str,
 ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
-    tracing::warn!(message, "Huawei connection problem");
-    let user = terra_user(conn);
-    let body = StatusEvent {
-        event_type: EventType::ConnectionError.as_str(),
-        user: &user,
-        status: "warning",
-        message,
-    };
-    let id = stable_id(&[&ev.key(), EventType::ConnectionError.as_str()]);
-    Ok(vec![build_event(
-        id,
-        EventType::ConnectionError,
+    Ok(vec![crate::events::connection_error(
+        "huawei",
+        &ev.key(),
         conn,
         raw,
-        &body,
+        message,
     )?])
 }
 

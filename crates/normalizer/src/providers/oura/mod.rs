@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
+use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary};
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, Secret,
     PAYLOAD_VERSION,
@@ -225,21 +225,12 @@ fn connection_error(
     ev: &OuraEvent,
     message: &'static str,
 ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
-    tracing::warn!(message, "Oura refused the connection's credentials");
-    let user = terra_user(conn);
-    let body = StatusEvent {
-        event_type: EventType::ConnectionError.as_str(),
-        user: &user,
-        status: "warning",
-        message,
-    };
-    let id = stable_id(&[&ev.key(), EventType::ConnectionError.as_str()]);
-    Ok(vec![build_event(
-        id,
-        EventType::ConnectionError,
+    Ok(vec![crate::events::connection_error(
+        "oura",
+        &ev.key(),
         conn,
         raw,
-        &body,
+        message,
     )?])
 }
 

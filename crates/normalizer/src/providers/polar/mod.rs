@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use pulsegate_schema::terra::{DataEvent, StatusEvent};
+use pulsegate_schema::terra::DataEvent;
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, PAYLOAD_VERSION,
 };
@@ -134,21 +134,12 @@ impl PolarNormalizer {
         ev: &PolarEvent,
         message: &str,
     ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
-        tracing::warn!(message, "Polar refused the connection's token");
-        let user = terra_user(conn);
-        let body = StatusEvent {
-            event_type: EventType::ConnectionError.as_str(),
-            user: &user,
-            status: "warning",
-            message,
-        };
-        let id = stable_id(&[&ev.key(), EventType::ConnectionError.as_str()]);
-        Ok(vec![build_event(
-            id,
-            EventType::ConnectionError,
+        Ok(vec![crate::events::connection_error(
+            "polar",
+            &ev.key(),
             conn,
             raw,
-            &body,
+            message,
         )?])
     }
 }

@@ -186,24 +186,13 @@ impl StravaNormalizer {
                     &body,
                 )?])
             }
-            Fetched::ConnectionError(message) => {
-                tracing::warn!(message, "Strava refused the connection's credentials");
-                let user = terra_user(conn);
-                let body = StatusEvent {
-                    event_type: EventType::ConnectionError.as_str(),
-                    user: &user,
-                    status: "warning",
-                    message,
-                };
-                let id = stable_id(&[&ev.key(), EventType::ConnectionError.as_str()]);
-                Ok(vec![build_event(
-                    id,
-                    EventType::ConnectionError,
-                    conn,
-                    raw,
-                    &body,
-                )?])
-            }
+            Fetched::ConnectionError(message) => Ok(vec![crate::events::connection_error(
+                "strava",
+                &ev.key(),
+                conn,
+                raw,
+                message,
+            )?]),
         }
     }
 
