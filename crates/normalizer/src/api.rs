@@ -235,6 +235,30 @@ impl ProviderApi {
         self.decode(endpoint, answer)
     }
 
+    /// A write with the connection's token: `POST url` with a form body (`form`, already
+    /// encoded; `None`: empty), or `DELETE url` (`form` ignored). Refreshes like
+    /// [`get_json`](Self::get_json); in [`Lane::Write`] nothing is retried.
+    pub async fn write_authorized(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        endpoint: &'static str,
+        method: http::Method,
+        url: &str,
+        form: Option<String>,
+    ) -> Result<Authorized<bytes::Bytes>, NormalizeError> {
+        let body = bytes::Bytes::from(form.unwrap_or_default());
+        self.send_authorized(conn, ctx, endpoint, |token| {
+            let (method, body) = (method.clone(), body.clone());
+            async move {
+                let body = (method == http::Method::POST)
+                    .then_some(("application/x-www-form-urlencoded", body));
+                self.http.request_bearer(method, url, &token, body).await
+            }
+        })
+        .await
+    }
+
     fn decode<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,
@@ -525,7 +549,9 @@ impl ProviderApi {
                 "outcome" => outcome
             )
             .increment(1);
-            if !transient {
+            // A write is sent once: after a timeout or a 5xx the provider may have
+            // written it, and a second attempt could write it twice.
+            if !transient || lane == Lane::Write {
                 return result.map_err(NormalizeError::from);
             }
             if !backoff.record_attempt() {

@@ -167,6 +167,42 @@ impl HttpClient {
         self.send(req).await
     }
 
+    /// `method url` with `Authorization: Bearer <token>` and, if given, a body of
+    /// `(content_type, bytes)` (writes: `POST` a form, `DELETE`).
+    pub async fn request_bearer(
+        &self,
+        method: Method,
+        url: &str,
+        token: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| HttpError::InvalidRequest("token is not a valid header value".into()))?;
+        auth.set_sensitive(true);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, USER_AGENT);
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+        self.send(req).await
+    }
+
+    /// `DELETE url` with `Authorization: Bearer <token>`.
+    pub async fn delete_bearer(&self, url: &str, token: &str) -> Result<HttpResponse, HttpError> {
+        self.request_bearer(Method::DELETE, url, token, None).await
+    }
+
     /// `POST url` with an `application/x-www-form-urlencoded` body.
     pub async fn post_form(
         &self,

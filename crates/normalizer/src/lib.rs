@@ -12,6 +12,8 @@
 //! Historical data requests ([`backfill`]) reuse the providers' mappings through
 //! [`ProviderNormalizer::fetch_range`], in their own lane ([`run_backfill`]); every API
 //! call of both lanes draws from the provider application's [`ratelimit`] budget.
+//!
+//! Customers' writes to providers ([`write`]) go through [`ProviderNormalizer::write`].
 
 pub mod api;
 pub mod backfill;
@@ -24,6 +26,7 @@ mod pipeline;
 pub mod providers;
 pub mod ratelimit;
 mod retry;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -42,6 +45,7 @@ pub use events::{build_event, terra_user};
 pub use pipeline::Normalizer;
 pub use ratelimit::Lane;
 pub use retry::Backoff;
+pub use write::{WriteOp, WriteResult};
 
 /// The consumer group the normalizer reads `raw` with.
 pub const GROUP: &str = "normalizer";
@@ -132,6 +136,18 @@ pub trait ProviderNormalizer: Send + Sync + 'static {
                 data_type.as_str()
             ),
         ))
+    }
+
+    /// Writes to the provider (`POST`/`DELETE` on the `/v2` data endpoints) with the
+    /// connection's token, in `ctx.lane` ([`Lane::Write`]). The default: unsupported
+    /// (`Dropped { reason: "unsupported" }`, naming the provider and the operation).
+    async fn write(
+        &self,
+        _conn: &Connection,
+        _ctx: &Ctx,
+        op: WriteOp,
+    ) -> Result<WriteResult, NormalizeError> {
+        Err(write::unsupported(self.provider(), &op, ""))
     }
 }
 

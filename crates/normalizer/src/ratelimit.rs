@@ -39,6 +39,9 @@ pub enum Lane {
     /// Synchronous historical requests (`to_webhook=false`): only above the push
     /// reserve; the caller learns about a block from the error.
     Inline,
+    /// Customers' writes to providers: only above the push reserve, like `Inline`, and
+    /// never retried after a transient failure (the provider may have written already).
+    Write,
 }
 
 impl Lane {
@@ -52,6 +55,7 @@ impl Lane {
             Lane::Push => "push",
             Lane::Backfill => "backfill",
             Lane::Inline => "inline",
+            Lane::Write => "write",
         }
     }
 }

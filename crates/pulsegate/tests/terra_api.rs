@@ -1,7 +1,7 @@
 //! The Terra-compatible API (`/v2`, what terra-python calls) and the widget, through
 //! the real binary: developer keys, authenticateUser → provider callback → connection,
 //! user info, integrations, the widget, deauthenticateUser, the mobile SDK token
-//! exchange and the data endpoints' parameter checks.
+//! exchange, the data endpoints' parameter checks, and writes (Strava, Fitbit, 501s).
 
 mod support;
 
@@ -596,16 +596,243 @@ async fn sdk_auth_tokens_and_data_endpoint_parameters() {
         body["message"].as_str().unwrap().contains("STRAVA"),
         "{body}"
     );
-    for (method, path) in [
-        (Method::POST, "/v2/activity"),
-        (Method::POST, "/v2/nutrition"),
+    for (method, path, needle) in [
+        (
+            Method::POST,
+            format!("/v2/nutrition?user_id={strava_user}"),
+            "STRAVA",
+        ),
+        // On-device sources: nothing to write to.
+        (
+            Method::POST,
+            format!("/v2/body?user_id={apple_user}"),
+            "APPLE",
+        ),
         (
             Method::GET,
-            "/v2/plannedWorkout?user_id=x&start_date=2026-01-01",
+            "/v2/plannedWorkout?user_id=x&start_date=2026-01-01".to_string(),
+            "planned",
         ),
     ] {
-        let (status, body) = v2(&pg, Some(&dev), method, path, Some(json!({"data": []}))).await;
-        assert_eq!(status, 501, "{path}");
+        let (status, body) = v2(&pg, Some(&dev), method, &path, Some(json!({"data": [{}]}))).await;
+        assert_eq!(status, 501, "{path}: {body}");
         assert_terra_error(&body);
+        assert!(body["message"].as_str().unwrap().contains(needle), "{body}");
     }
+}
+
+/// `POST`/`DELETE` on the data endpoints, written at the user's provider: terra-python's
+/// own `write`/`delete` (tests/terra_client/suite.py, mode `writes`) create a Strava
+/// activity and a Fitbit weight + body fat log and delete the latter; the mocks show
+/// what the providers received. What a provider cannot do: 501 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_reach_strava_and_fitbit_and_the_rest_is_501() {
+    use pulsegate_testkit::strava::{Endpoint, MockStrava};
+    const LOG_ID: &str = "1772348294000";
+    let strava = MockStrava::start().await;
+    strava.set_token(77, "access-77");
+    let fitbit = MockApi::start().await;
+    fitbit
+        .accept_token("fb-access")
+        .respond(
+            "POST",
+            "/1/user/-/body/log/weight.json",
+            201,
+            &format!(r#"{{"weightLog":{{"bmi":23.57,"date":"2026-03-01","logId":{LOG_ID},"source":"API","time":"07:58:14","weight":72.5}}}}"#),
+        )
+        .respond(
+            "POST",
+            "/1/user/-/body/log/fat.json",
+            201,
+            &format!(r#"{{"fatLog":{{"date":"2026-03-01","fat":14.5,"logId":{LOG_ID},"source":"API","time":"07:58:14"}}}}"#),
+        )
+        .respond("DELETE", &format!("/1/user/-/body/log/weight/{LOG_ID}.json"), 204, "")
+        .respond("DELETE", &format!("/1/user/-/body/log/fat/{LOG_ID}.json"), 204, "");
+    let extra = format!(
+        "[normalizer.fitbit]\napi_base = \"{}\"\nclient_id = \"23ABCD\"\nclient_secret = \"fitbit-test-secret\"\n",
+        fitbit.base_url()
+    );
+    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let dev = create_developer(&pg, json!({})).await;
+    let strava_user = pg.connect_athlete(77, "access-77", "refresh-77").await;
+    let fitbit_user = pg
+        .connect("fitbit", "X1Y2Z3", "fb-access", "fb-refresh")
+        .await;
+
+    // terra-python's write methods, answers checked strictly against its models.
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/terra_client/suite.py"
+        ))
+        .arg("writes")
+        .env("PG_URL", pg.url(""))
+        .env("PG_DEV_ID", &dev.id)
+        .env("PG_API_KEY", &dev.key)
+        // Read at import by the suite; the `writes` mode uses neither.
+        .env("PG_HARNESS_URL", "http://127.0.0.1:9")
+        .env("PG_SIGNING_SECRET", "unused")
+        .env(
+            "PG_PLAN",
+            json!({"strava_user": strava_user, "fitbit_user": fitbit_user}).to_string(),
+        )
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "suite writes failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        pg.logs()
+    );
+    let result: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .expect("RESULT line");
+
+    // Strava got the activity as a manual activity's form, mapped back from Terra's.
+    assert_eq!(strava.requests(Endpoint::CreateActivity), 1);
+    let created = strava.created_activities();
+    let form = &created[0];
+    for (k, v) in [
+        ("name", "Lunch run"),
+        ("sport_type", "Run"),
+        ("start_date_local", "2026-03-01T12:05:00+01:00"),
+        ("elapsed_time", "2730"),
+        ("distance", "8200"),
+        ("trainer", "0"),
+        ("commute", "0"),
+    ] {
+        assert_eq!(form.get(k).map(String::as_str), Some(v), "{k}: {form:?}");
+    }
+    let strava_id = result["activity_log_ids"][0].as_str().unwrap().to_string();
+    assert_eq!(strava_id, "90000001");
+    // It reads back through the data endpoint as Terra's activity.
+    let path = format!(
+        "/v2/activity?user_id={strava_user}&start_date=2026-03-01&end_date=2026-03-01&to_webhook=false"
+    );
+    let (status, body) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let meta = &body["data"][0]["metadata"];
+    assert_eq!(meta["summary_id"], strava_id.as_str(), "{body}");
+    assert_eq!(
+        (meta["type"].as_i64(), meta["upload_type"].as_i64()),
+        (Some(8), Some(2))
+    );
+    assert_eq!(meta["name"], "Lunch run");
+
+    // Fitbit got the weight and the fat log (metric, the wall time given), then both
+    // deletions of the id it had returned.
+    assert_eq!(result["body_log_ids"], json!([LOG_ID]));
+    for (path, field, value) in [
+        ("/1/user/-/body/log/weight.json", "weight", "72.5"),
+        ("/1/user/-/body/log/fat.json", "fat", "14.5"),
+    ] {
+        let reqs = fitbit.requests_to(path);
+        assert_eq!(reqs.len(), 1, "{path}");
+        assert_eq!(reqs[0].method, "POST");
+        assert_eq!(reqs[0].bearer(), Some("fb-access"));
+        let q = query_of(&format!("?{}", reqs[0].query.as_deref().unwrap_or("")));
+        assert_eq!(q.get(field).map(String::as_str), Some(value), "{q:?}");
+        assert_eq!(q.get("date").map(String::as_str), Some("2026-03-01"));
+        assert_eq!(q.get("time").map(String::as_str), Some("07:58:14"));
+    }
+    for kind in ["weight", "fat"] {
+        let reqs = fitbit.requests_to(&format!("/1/user/-/body/log/{kind}/{LOG_ID}.json"));
+        assert_eq!(reqs.len(), 1, "{kind}");
+        assert_eq!(reqs[0].method, "DELETE");
+    }
+
+    // A Fitbit activity log; then Fitbit refusing one: 502 naming it and its status.
+    fitbit.respond(
+        "POST",
+        "/1/user/-/activities.json",
+        201,
+        r#"{"activityLog":{"activityId":90009,"logId":555,"name":"Run"}}"#,
+    );
+    let path = format!("/v2/activity?user_id={fitbit_user}");
+    let logged = json!({"data": [{"metadata": {"summary_id": "x", "type": 8, "upload_type": 2,
+        "start_time": "2026-03-01T12:05:00+01:00", "end_time": "2026-03-01T12:50:30+01:00"},
+        "calories_data": {"total_burned_calories": 412.4},
+        "distance_data": {"summary": {"distance_meters": 8200}}}]});
+    let (status, answer) = v2(&pg, Some(&dev), Method::POST, &path, Some(logged.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["log_ids"], json!(["555"]));
+    assert_eq!(answer["user"]["provider"], "FITBIT");
+    let sent = fitbit.requests_to("/1/user/-/activities.json");
+    let q = query_of(&format!("?{}", sent[0].query.as_deref().unwrap_or("")));
+    for (k, v) in [
+        ("activityName", "Run"),
+        ("manualCalories", "412"),
+        ("startTime", "12:05"),
+        ("durationMillis", "2730000"),
+        ("date", "2026-03-01"),
+        ("distance", "8.2"),
+    ] {
+        assert_eq!(q.get(k).map(String::as_str), Some(v), "{k}: {q:?}");
+    }
+    fitbit.respond(
+        "POST",
+        "/1/user/-/activities.json",
+        400,
+        r#"{"errors":[{"errorType":"validation"}]}"#,
+    );
+    let (status, answer) = v2(&pg, Some(&dev), Method::POST, &path, Some(logged)).await;
+    assert_eq!(status, 502, "{answer}");
+    let m = answer["message"].as_str().unwrap();
+    assert!(m.contains("FITBIT") && m.contains("HTTP 400"), "{m}");
+
+    // What the providers cannot do: 501 naming the provider and the operation, and
+    // nothing sent to them.
+    let fitbit_calls = fitbit.requests().len();
+    let run = json!({"data": [{"metadata": {"summary_id": "x", "type": 8, "upload_type": 2,
+        "start_time": "2026-03-01T12:05:00+01:00", "end_time": "2026-03-01T12:50:30+01:00"}}]});
+    for (method, path, body, needle) in [
+        (
+            Method::DELETE,
+            format!("/v2/activity?user_id={strava_user}"),
+            json!({"log_ids": [strava_id]}),
+            "deleting activity data at STRAVA",
+        ),
+        (
+            Method::POST,
+            format!("/v2/nutrition?user_id={fitbit_user}"),
+            json!({"data": [{"metadata": {"start_time": "2026-03-01T00:00:00Z", "end_time": "2026-03-02T00:00:00Z"}}]}),
+            "writing nutrition data at FITBIT",
+        ),
+        (
+            Method::POST,
+            format!("/v2/plannedWorkout?user_id={strava_user}"),
+            run.clone(),
+            "planned workouts",
+        ),
+        (
+            Method::GET,
+            format!("/v2/plannedWorkout?user_id={fitbit_user}&start_date=2026-03-01"),
+            Value::Null,
+            "FITBIT",
+        ),
+    ] {
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = v2(&pg, Some(&dev), method.clone(), &path, body).await;
+        assert_eq!(status, 501, "{method} {path}: {answer}");
+        assert_terra_error(&answer);
+        let m = answer["message"].as_str().unwrap();
+        assert!(m.starts_with(method.as_str()) && m.contains(needle), "{m}");
+    }
+    assert_eq!(strava.requests(Endpoint::CreateActivity), 1);
+    assert_eq!(fitbit.requests().len(), fitbit_calls);
+    // Bad ids never reach a provider's URL.
+    let (status, answer) = v2(
+        &pg,
+        Some(&dev),
+        Method::DELETE,
+        &format!("/v2/body?user_id={fitbit_user}"),
+        Some(json!({"log_ids": ["../profile"]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(fitbit.requests().len(), fitbit_calls);
+    assert!(!pg.logs().contains("fb-access"), "a token in the logs");
 }

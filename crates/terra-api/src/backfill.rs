@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use pulsegate_normalizer::backfill::{BackfillError, Backfiller};
+use pulsegate_normalizer::{WriteOp, WriteResult};
 use pulsegate_schema::{Connection, EventType};
 
 /// Why backfill did not answer with data; each becomes one of Terra's answers.
@@ -28,6 +29,10 @@ pub enum BackfillFailure {
     Disabled(String),
     /// The request could not be stored or state could not be read: 503.
     Unavailable(String),
+    /// Writes: the provider (or pulsegate) cannot do this; the message names both: 501.
+    WriteUnsupported(String),
+    /// Writes: an object cannot be written as sent (the message names the field): 400.
+    InvalidWrite(String),
 }
 
 #[async_trait]
@@ -53,6 +58,17 @@ pub trait Backfill: Send + Sync + 'static {
         end: NaiveDate,
         with_samples: bool,
     ) -> Result<String, BackfillFailure>;
+
+    /// Writes to the user's provider now (`POST`/`DELETE` on `/v2/activity`, `/v2/body`,
+    /// `/v2/nutrition`). The default: unsupported.
+    async fn write(&self, conn: &Connection, op: WriteOp) -> Result<WriteResult, BackfillFailure> {
+        Err(BackfillFailure::WriteUnsupported(format!(
+            "{} {} data at {} is not supported by pulsegate",
+            op.verb(),
+            op.data_type().as_str(),
+            conn.provider.terra_name()
+        )))
+    }
 }
 
 impl From<BackfillError> for BackfillFailure {
@@ -74,6 +90,8 @@ impl From<BackfillError> for BackfillFailure {
             BackfillError::Disabled(m) => Self::Disabled(m),
             BackfillError::Bus(e) => Self::Unavailable(e.to_string()),
             BackfillError::State(m) => Self::Unavailable(m),
+            BackfillError::WriteUnsupported(m) => Self::WriteUnsupported(m),
+            BackfillError::InvalidWrite(m) => Self::InvalidWrite(m),
         }
     }
 }
@@ -109,5 +127,9 @@ impl Backfill for NormalizerBackfill {
             .0
             .request(conn, data_type, start, end, with_samples)
             .await?)
+    }
+
+    async fn write(&self, conn: &Connection, op: WriteOp) -> Result<WriteResult, BackfillFailure> {
+        Ok(self.0.write(conn, op).await?)
     }
 }

@@ -1,8 +1,8 @@
 //! The data endpoints: `GET /v2/{activity,athlete,body,daily,menstruation,nutrition,
 //! sleep}`. Parameters are checked here; the data comes from backfill ([`Backfill`]):
 //! inline (`to_webhook=false`) or sent to the destinations with a `reference`
-//! (`to_webhook=true`, the default). Writing to providers and planned workouts are not
-//! supported: [`unsupported`] answers 501 naming the operation and the provider.
+//! (`to_webhook=true`, the default). Writes are in [`crate::write`]; planned workouts
+//! are not supported: [`unsupported`] answers 501 naming the operation and the provider.
 //!
 //! [`Backfill`]: crate::Backfill
 
@@ -156,7 +156,7 @@ async fn fetch(api: &Api, q: Option<&str>, t: EventType) -> Response {
     }
 }
 
-fn failure(e: BackfillFailure, user: &User) -> Response {
+pub(crate) fn failure(e: BackfillFailure, user: &User) -> Response {
     match e {
         BackfillFailure::Unsupported {
             provider,
@@ -189,7 +189,10 @@ fn failure(e: BackfillFailure, user: &User) -> Response {
         BackfillFailure::ConnectionError(m) => {
             terra_error(StatusCode::BAD_REQUEST, format!("connection error: {m}"))
         }
-        BackfillFailure::InvalidRange(m) | BackfillFailure::Disabled(m) => bad(m),
+        BackfillFailure::InvalidRange(m)
+        | BackfillFailure::Disabled(m)
+        | BackfillFailure::InvalidWrite(m) => bad(m),
+        BackfillFailure::WriteUnsupported(m) => terra_error(StatusCode::NOT_IMPLEMENTED, m),
         BackfillFailure::Unavailable(e) => {
             tracing::error!(error = %e, "backfill request not stored");
             terra_error(
@@ -200,8 +203,8 @@ fn failure(e: BackfillFailure, user: &User) -> Response {
     }
 }
 
-/// The write endpoints (`POST`/`DELETE` `/v2/activity`, `/v2/body`, `/v2/nutrition`)
-/// and planned workouts (`GET`/`POST`/`DELETE` `/v2/plannedWorkout`): 501.
+/// Planned workouts (`GET`/`POST`/`DELETE` `/v2/plannedWorkout`), and the write
+/// endpoints in a build without backfill: 501.
 pub(crate) async fn unsupported(
     State(api): State<Api>,
     method: Method,

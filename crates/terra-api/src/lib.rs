@@ -11,8 +11,9 @@
 //! - [`sdk`]: `POST /v1/sdk/{provider}/connect`, where an app exchanges an auth token.
 //! - [`users`]: userInfo, users/{id}, bulkUserInfo, subscriptions.
 //! - [`integrations`]: integrations, integrations/detailed.
-//! - [`data`]: the data endpoints (through [`Backfill`]) and the write endpoints
-//!   pulsegate does not support (501).
+//! - [`data`]: the data endpoints (through [`Backfill`]); planned workouts (501).
+//! - [`write`]: `POST`/`DELETE` on activity, body and nutrition, written at the user's
+//!   provider where its API allows (Strava, Fitbit), else 501 naming the provider.
 //!
 //! Every answer is Terra's shape; errors are `{"status":"error","message":"..."}`.
 //! docs/TERRA-COMPATIBILITY.md lists every endpoint and every known difference.
@@ -28,6 +29,7 @@ mod integrations;
 mod sdk;
 mod users;
 mod widget;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,18 +120,22 @@ pub fn router(
         .route("/v2/integrations/detailed", get(integrations::detailed))
         .route(
             "/v2/activity",
-            get(data::activity).post(unsupported).delete(unsupported),
+            get(data::activity)
+                .post(write::activity)
+                .delete(write::activity),
         )
         .route("/v2/athlete", get(data::athlete))
         .route(
             "/v2/body",
-            get(data::body).post(unsupported).delete(unsupported),
+            get(data::body).post(write::body).delete(write::body),
         )
         .route("/v2/daily", get(data::daily))
         .route("/v2/menstruation", get(data::menstruation))
         .route(
             "/v2/nutrition",
-            get(data::nutrition).post(unsupported).delete(unsupported),
+            get(data::nutrition)
+                .post(write::nutrition)
+                .delete(write::nutrition),
         )
         .route("/v2/sleep", get(data::sleep))
         .route(

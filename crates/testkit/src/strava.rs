@@ -52,6 +52,8 @@ pub enum Endpoint {
     OAuthToken,
     /// `GET /api/v3/athlete/activities`
     ListActivities,
+    /// `POST /api/v3/activities` (create a manual activity)
+    CreateActivity,
 }
 
 /// A running mock; stops when dropped.
@@ -66,6 +68,7 @@ struct Shared {
     activity_requests: AtomicU64,
     token_requests: AtomicU64,
     list_requests: AtomicU64,
+    create_requests: AtomicU64,
 }
 
 struct MockState {
@@ -91,6 +94,8 @@ struct MockState {
     rate_limit_headers: Option<(u64, u64)>,
     /// API calls counted for the usage headers: (15-minute window, calls), (day, calls).
     usage: ((u64, u64), (u64, u64)),
+    /// The form fields of every accepted `POST /api/v3/activities`, in order.
+    created: Vec<HashMap<String, String>>,
 }
 
 impl MockStrava {
@@ -117,14 +122,17 @@ impl MockStrava {
                 issued: 0,
                 rate_limit_headers: None,
                 usage: ((0, 0), (0, 0)),
+                created: Vec::new(),
             }),
             activity_requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             list_requests: AtomicU64::new(0),
+            create_requests: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/api/v3/activities/{id}", get(get_activity))
             .route("/api/v3/athlete/activities", get(list_activities))
+            .route("/api/v3/activities", post(create_activity))
             .route("/oauth/token", post(oauth_token))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -259,13 +267,21 @@ impl MockStrava {
             Endpoint::GetActivity => self.shared.activity_requests.load(Ordering::Relaxed),
             Endpoint::OAuthToken => self.shared.token_requests.load(Ordering::Relaxed),
             Endpoint::ListActivities => self.shared.list_requests.load(Ordering::Relaxed),
+            Endpoint::CreateActivity => self.shared.create_requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// The form fields of every activity created (`POST /api/v3/activities` accepted),
+    /// in order.
+    pub fn created_activities(&self) -> Vec<HashMap<String, String>> {
+        self.state().created.clone()
     }
 
     pub fn reset_counters(&self) {
         self.shared.activity_requests.store(0, Ordering::Relaxed);
         self.shared.token_requests.store(0, Ordering::Relaxed);
         self.shared.list_requests.store(0, Ordering::Relaxed);
+        self.shared.create_requests.store(0, Ordering::Relaxed);
     }
 }
 
@@ -288,6 +304,7 @@ fn prelude(shared: &Shared, endpoint: Endpoint) -> Prelude {
         Endpoint::GetActivity => &shared.activity_requests,
         Endpoint::OAuthToken => &shared.token_requests,
         Endpoint::ListActivities => &shared.list_requests,
+        Endpoint::CreateActivity => &shared.create_requests,
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let mut s = shared.state.lock().expect("mock strava state");
@@ -353,6 +370,95 @@ async fn get_activity_inner(shared: &Arc<Shared>, id: String, headers: HeaderMap
         }
         None => not_found(),
     }
+}
+
+/// `POST /api/v3/activities` (Strava's `createActivity`): a form with `name`,
+/// `sport_type` (or `type`), `start_date_local` (ISO 8601), `elapsed_time` (seconds),
+/// optionally `description`, `distance` (meters), `trainer`, `commute` (0/1). 201 with
+/// the new `DetailedActivity` (also served by `GET /api/v3/activities/{id}` after).
+async fn create_activity(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pre = prelude(&shared, Endpoint::CreateActivity);
+    if let Some(d) = pre.latency {
+        tokio::time::sleep(d).await;
+    }
+    if let Some((status, retry_after)) = pre.failure {
+        return failure(status, retry_after);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let form = crate::provider_api::form_pairs(std::str::from_utf8(&body).unwrap_or(""));
+    let mut s = shared.state.lock().expect("mock strava state");
+    let owner = match s.access.get(token) {
+        Some(owner) => *owner,
+        None if s.accept_any_token && !token.is_empty() => 0,
+        None => return unauthorized(),
+    };
+    let sport = form
+        .get("sport_type")
+        .or_else(|| form.get("type"))
+        .cloned()
+        .unwrap_or_default();
+    for (field, ok) in [
+        ("name", form.get("name").is_some_and(|v| !v.is_empty())),
+        ("sport_type", !sport.is_empty()),
+        (
+            "start_date_local",
+            form.get("start_date_local")
+                .is_some_and(|v| chrono::DateTime::parse_from_rfc3339(v).is_ok()),
+        ),
+        (
+            "elapsed_time",
+            form.get("elapsed_time")
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v > 0),
+        ),
+    ] {
+        if !ok {
+            return bad_request("Activity", field, "invalid");
+        }
+    }
+    let local = chrono::DateTime::parse_from_rfc3339(&form["start_date_local"]).expect("checked");
+    let id = 90_000_000 + s.created.len() as u64 + 1;
+    let flag = |k: &str| form.get(k).is_some_and(|v| v == "1" || v == "true");
+    let activity = json!({
+        "id": id,
+        "resource_state": 3,
+        "athlete": {"id": owner, "resource_state": 1},
+        "name": form["name"],
+        "description": form.get("description"),
+        "distance": form.get("distance").and_then(|d| d.parse::<f64>().ok()).unwrap_or(0.0),
+        "moving_time": form["elapsed_time"].parse::<u64>().expect("checked"),
+        "elapsed_time": form["elapsed_time"].parse::<u64>().expect("checked"),
+        "total_elevation_gain": 0,
+        "type": sport,
+        "sport_type": sport,
+        "start_date": local.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "start_date_local": local.naive_local().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "timezone": "(GMT+00:00) Etc/UTC",
+        "utc_offset": local.offset().local_minus_utc(),
+        "manual": true,
+        "trainer": flag("trainer"),
+        "commute": flag("commute"),
+        "private": false,
+    });
+    s.created.push(form);
+    s.starts.insert(id, local.timestamp().max(0) as u64);
+    s.activities.insert(
+        id,
+        (
+            owner,
+            Bytes::from(serde_json::to_vec(&activity).expect("json")),
+        ),
+    );
+    drop(s);
+    json_value(StatusCode::CREATED, &activity)
 }
 
 /// Strava's read rate-limit headers, when switched on.

@@ -17,11 +17,15 @@
 //! of data payloads to expect, one per window) before its first window's data, and
 //! `rate_limit_hit` when a window meets a provider's 429 (once per provider block).
 //!
+//! Customers' writes to providers ([`Backfiller::write`]) use the same provider
+//! registry, in their own lane ([`Lane::Write`]).
+//!
 //! Every call goes through the provider's [`ProviderApi`](crate::api::ProviderApi) in
 //! the backfill (or inline) lane: only the rate-limit budget above the push reserve is
 //! used, so live notifications keep flowing (see [`crate::ratelimit`]).
 
 mod worker;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -84,6 +88,13 @@ pub enum BackfillError {
     /// Reading or writing state failed.
     #[error("state: {0}")]
     State(String),
+    /// Writes: the provider (or pulsegate) cannot do this operation; the message names
+    /// both.
+    #[error("{0}")]
+    WriteUnsupported(String),
+    /// Writes: an object cannot be written as sent (the message names the field).
+    #[error("{0}")]
+    InvalidWrite(String),
 }
 
 /// Historical data requests for every provider: built by the binary from the

@@ -23,6 +23,8 @@ Modes (argv[1]):
   request    one to_webhook=True activity request (PG_PLAN: user_id, start, end);
              prints {"reference": …}.
   webhooks   checks every webhook the sink received; prints a summary.
+  writes     POST/DELETE through the client's write methods (PG_PLAN: strava_user,
+             fitbit_user); answers checked strictly against the client's models.
 
 Every webhook must pass terra.utils.verify_signature.verify_terra_webhook_signature
 with the destination's secret, and parse into the client's own model for its `type`
@@ -633,10 +635,85 @@ def webhooks():
     log("SUMMARY " + json.dumps(check_all_webhooks(), sort_keys=True))
 
 
+def writes():
+    """Writes through the client (PG_PLAN: strava_user, fitbit_user): an activity to
+    Strava, a weight + body fat measurement to Fitbit and its deletion, each answer
+    strictly in the client's response model; then a write Strava cannot do (501).
+    Prints RESULT with the ids; the Rust test checks what the mock providers got."""
+    from terra.activity.types.activity_write_response import ActivityWriteResponse
+    from terra.body.types.body_delete_response import BodyDeleteResponse
+    from terra.body.types.body_write_response import BodyWriteResponse
+    from terra.core.api_error import ApiError
+    from terra.types.activity_metadata import ActivityMetadata
+    from terra.types.body import Body
+    from terra.types.body_metadata import BodyMetadata
+    from terra.types.distance_data import DistanceData
+    from terra.types.distance_data_summary import DistanceDataSummary
+    from terra.types.measurement_data_sample import MeasurementDataSample
+    from terra.types.measurements_data import MeasurementsData
+
+    client = make_client()
+
+    def as_user(user):
+        # terra-python 1.1.0's `write` sends no user_id of its own.
+        return {"additional_query_parameters": {"user_id": user}}
+
+    run = Activity(
+        metadata=ActivityMetadata(
+            summary_id="client-run-1",
+            name="Lunch run",
+            type=8,
+            upload_type=2,
+            start_time="2026-03-01T12:05:00+01:00",
+            end_time="2026-03-01T12:50:30+01:00",
+        ),
+        distance_data=DistanceData(summary=DistanceDataSummary(distance_meters=8200)),
+    )
+    written = client.activity.write(data=[run], request_options=as_user(PLAN["strava_user"]))
+    answer = check_answer("activity", ActivityWriteResponse, "activity(write)")
+    check(written.log_ids == answer["log_ids"] and len(written.log_ids) == 1, answer)
+    check(written.user.user_id == PLAN["strava_user"] and written.user.provider == "STRAVA", answer)
+
+    weighed = Body(
+        metadata=BodyMetadata(
+            start_time="2026-03-01T00:00:00+01:00", end_time="2026-03-02T00:00:00+01:00"
+        ),
+        measurements_data=MeasurementsData(
+            measurements=[
+                MeasurementDataSample(
+                    measurement_time="2026-03-01T07:58:14+01:00",
+                    weight_kg=72.5,
+                    bodyfat_percentage=14.5,
+                )
+            ]
+        ),
+    )
+    body = client.body.write(data=[weighed], request_options=as_user(PLAN["fitbit_user"]))
+    check_answer("body", BodyWriteResponse, "body(write)")
+    check(body.user.provider == "FITBIT" and len(body.log_ids) == 1, body)
+    deleted = client.body.delete(user_id=PLAN["fitbit_user"], log_ids=body.log_ids)
+    check_answer("body", BodyDeleteResponse, "body(delete)")
+    got = [(d.id, d.response_code) for d in deleted.processed_data]
+    check(got == [(body.log_ids[0], 204)], f"body delete: {got}")
+
+    try:
+        client.body.write(data=[weighed], request_options=as_user(PLAN["strava_user"]))
+        fail("a body write for a Strava user succeeded")
+    except ApiError as e:
+        check(e.status_code == 501, f"{e.status_code}: {e.body}")
+        check("STRAVA" in e.body["message"], e.body)
+    log(
+        "RESULT "
+        + json.dumps({"activity_log_ids": written.log_ids, "body_log_ids": body.log_ids})
+    )
+
+
 if __name__ == "__main__":
     from importlib.metadata import version
 
     installed = version("terra-python")
     check(installed == "1.1.0", f"terra-python {installed} installed; the contract is 1.1.0")
     log(f"terra-python {installed} from {os.path.dirname(terra.__file__)}")
-    {"flow": flow, "request": request, "webhooks": webhooks}[sys.argv[1]]()
+    {"flow": flow, "request": request, "webhooks": webhooks, "writes": writes}[
+        sys.argv[1]
+    ]()

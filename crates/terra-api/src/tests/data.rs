@@ -195,27 +195,86 @@ async fn disabled_types_and_a_build_without_backfill_are_refused() {
 
 #[tokio::test]
 async fn write_endpoints_answer_501_naming_operation_and_provider() {
+    // The scripted backfill writes nothing (the trait's default): 501 for every write,
+    // after the request itself was checked.
     let e = env(true).await;
     e.user("u1", Provider::Strava, "r1").await;
-    for (method, path, needle) in [
-        ("POST", "/v2/activity", "writing"),
-        ("DELETE", "/v2/activity", "deleting"),
-        ("POST", "/v2/body", "writing"),
-        ("DELETE", "/v2/body?user_id=u1", "STRAVA user"),
-        ("POST", "/v2/nutrition", "writing"),
-        ("DELETE", "/v2/nutrition?user_id=u1", "deleting"),
+    let post = r#"{"data":[{"metadata":{"type":8}}]}"#;
+    let delete = r#"{"log_ids":["1"]}"#;
+    for (method, path, body, needle) in [
+        (
+            "POST",
+            "/v2/activity?user_id=u1",
+            post,
+            "writing activity data at STRAVA",
+        ),
+        (
+            "DELETE",
+            "/v2/activity?user_id=u1",
+            delete,
+            "deleting activity",
+        ),
+        ("POST", "/v2/body?user_id=u1", post, "STRAVA user"),
+        ("DELETE", "/v2/body?user_id=u1", delete, "STRAVA user"),
+        (
+            "POST",
+            "/v2/nutrition",
+            r#"{"user_id":"u1","data":[{}]}"#,
+            "writing nutrition",
+        ),
+        (
+            "DELETE",
+            "/v2/nutrition?user_id=u1",
+            r#"{"data":["m1"]}"#,
+            "deleting",
+        ),
         (
             "GET",
             "/v2/plannedWorkout?user_id=u1&start_date=2026-01-01",
+            "",
             "planned",
         ),
-        ("POST", "/v2/plannedWorkout?user_id=u1", "planned"),
-        ("DELETE", "/v2/plannedWorkout?user_id=u1", "planned"),
+        ("POST", "/v2/plannedWorkout?user_id=u1", post, "planned"),
+        ("DELETE", "/v2/plannedWorkout?user_id=u1", delete, "planned"),
     ] {
-        let (status, body) = e.call(method, path, r#"{"data":[]}"#).await;
-        assert_eq!(status, 501, "{method} {path}");
+        let (status, body) = e.call(method, path, body).await;
+        assert_eq!(status, 501, "{method} {path}: {body}");
         let m = body["message"].as_str().unwrap();
         assert!(m.starts_with(method) && m.contains(needle), "{m}");
+    }
+    // Requests that cannot be written anywhere: 400/404 before any provider is asked.
+    for (method, path, body, status, needle) in [
+        ("POST", "/v2/activity", post, 400, "user_id"),
+        (
+            "POST",
+            "/v2/activity?user_id=u1",
+            r#"{"data":[]}"#,
+            400,
+            "data",
+        ),
+        ("POST", "/v2/body?user_id=u1", "not json", 400, "JSON"),
+        (
+            "DELETE",
+            "/v2/body?user_id=u1",
+            r#"{"log_ids":[]}"#,
+            400,
+            "log_ids",
+        ),
+        (
+            "POST",
+            "/v2/activity?user_id=nobody",
+            post,
+            404,
+            "not found",
+        ),
+    ] {
+        let (got, body) = e.call(method, path, body).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert!(is_terra_error(&body), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{method} {path}: {body}"
+        );
     }
 }
 

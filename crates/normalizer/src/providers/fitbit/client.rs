@@ -73,6 +73,11 @@ impl FitbitClient {
         })
     }
 
+    /// `{api_base}{path}`.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_base)
+    }
+
     async fn get<T: DeserializeOwned>(
         &self,
         conn: &Connection,

@@ -284,29 +284,33 @@ pub fn map_activity_log(a: &ActivityLog) -> Option<Activity> {
     })
 }
 
+/// Fitbit activity names (lower case) and their Terra `ActivityType` codes; writes
+/// name an activity by the first name listed with its code.
+pub const ACTIVITY_TYPES: &[(&str, i64)] = &[
+    ("walk", 7),
+    ("run", 8),
+    ("treadmill", 58),
+    ("bike", 1),
+    ("outdoor bike", 1),
+    ("spinning", 18),
+    ("hike", 35),
+    ("swim", 82),
+    ("elliptical", 25),
+    ("yoga", 100),
+    ("pilates", 49),
+    ("weights", 80),
+    ("interval workout", 114),
+    ("tennis", 87),
+    ("golf", 32),
+    ("rowing machine", 54),
+    ("stairclimber", 78),
+    ("kayaking", 40),
+    ("dancing", 24),
+];
+
 /// Fitbit activity name → Terra `ActivityType` code (unknown → OTHER, 108).
 pub fn activity_type(name: Option<&str>) -> i64 {
-    const TYPES: &[(&str, i64)] = &[
-        ("walk", 7),
-        ("run", 8),
-        ("treadmill", 58),
-        ("bike", 1),
-        ("outdoor bike", 1),
-        ("spinning", 18),
-        ("hike", 35),
-        ("swim", 82),
-        ("elliptical", 25),
-        ("yoga", 100),
-        ("pilates", 49),
-        ("weights", 80),
-        ("interval workout", 114),
-        ("tennis", 87),
-        ("golf", 32),
-        ("rowing machine", 54),
-        ("stairclimber", 78),
-        ("kayaking", 40),
-        ("dancing", 24),
-    ];
+    const TYPES: &[(&str, i64)] = ACTIVITY_TYPES;
     let Some(name) = name else {
         return TERRA_OTHER;
     };

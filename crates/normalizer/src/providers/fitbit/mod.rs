@@ -3,12 +3,14 @@
 //! ownerType, subscriptionId}`: pointers to a day of data, fetched with the user's token
 //! and mapped into Terra's `daily` (+ `activity` per logged exercise), `sleep` and
 //! `body`. `userRevokedAccess` / `deleteUser` revoke the connection (`deauth`).
+//! Weight, body fat and activity logs can be written and deleted ([`write`]).
 //! See docs/providers/fitbit.md.
 
 mod client;
 pub mod mapping;
 #[cfg(test)]
 mod range_tests;
+pub mod write;
 
 use std::time::Duration;
 
@@ -26,7 +28,10 @@ pub use client::FitbitClient;
 use super::range;
 use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
-use crate::{Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig};
+use crate::{
+    Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig, WriteOp,
+    WriteResult,
+};
 
 /// Fitbit API settings (`[normalizer.fitbit]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -442,6 +447,16 @@ impl ProviderNormalizer for FitbitNormalizer {
 
     fn handles_revoked(&self, raw: &RawNotification) -> bool {
         Self::parse(raw).is_some_and(|es| es.iter().any(FitbitEntry::is_revocation))
+    }
+
+    /// Weight/fat logs and activity logs (see [`write`]).
+    async fn write(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        op: WriteOp,
+    ) -> Result<WriteResult, NormalizeError> {
+        write::write(&self.client, conn, ctx, op).await
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {

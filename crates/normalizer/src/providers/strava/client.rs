@@ -9,6 +9,7 @@ use pulsegate_schema::Connection;
 
 const EP_ACTIVITY: &str = "get_activity";
 const EP_LIST: &str = "list_activities";
+const EP_CREATE: &str = "create_activity";
 
 /// What fetching an activity for a connection came to.
 pub enum Fetched {
@@ -81,5 +82,35 @@ impl StravaClient {
         self.api
             .get_json::<Vec<DetailedActivity>>(conn, ctx, EP_LIST, &url)
             .await
+    }
+
+    /// `POST /api/v3/activities` (Strava's `createActivity`: a manual activity) with the
+    /// form `fields`, sent once (no retry). The created `DetailedActivity`.
+    pub async fn create_activity(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        fields: &[(&str, String)],
+    ) -> Result<Authorized<DetailedActivity>, NormalizeError> {
+        let url = format!("{}/api/v3/activities", self.api_base);
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let form = crate::http::form_encode(&pairs);
+        let answer = self
+            .api
+            .write_authorized(conn, ctx, EP_CREATE, http::Method::POST, &url, Some(form))
+            .await?;
+        Ok(match answer {
+            Authorized::Ok(body) => match serde_json::from_slice::<DetailedActivity>(&body) {
+                Ok(a) => Authorized::Ok(a),
+                Err(e) => {
+                    return Err(NormalizeError::dropped(
+                        "bad_response",
+                        format!("Strava {EP_CREATE}: unexpected response: {e}"),
+                    ))
+                }
+            },
+            Authorized::NotFound => Authorized::NotFound,
+            Authorized::ConnectionError(m) => Authorized::ConnectionError(m),
+        })
     }
 }

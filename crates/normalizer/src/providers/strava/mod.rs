@@ -1,11 +1,13 @@
 //! Strava: webhook events are pointers (`object_type`, `object_id`, `aspect_type`); the
 //! activity itself is fetched with the athlete's token and mapped into Terra's `activity`.
 //! Historical requests list the athlete's activities by date and map each one the same
-//! way. See docs/providers/strava.md.
+//! way. `POST /v2/activity` creates manual activities ([`write`]). See
+//! docs/providers/strava.md.
 
 mod client;
 pub mod mapping;
 pub mod sport;
+pub mod write;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -24,6 +26,7 @@ use crate::api::Authorized;
 use crate::events::{build_event, terra_user};
 use crate::{
     Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig, StravaConfig,
+    WriteOp, WriteResult,
 };
 
 /// Strava's webhook event body.
@@ -289,6 +292,16 @@ impl ProviderNormalizer for StravaNormalizer {
             EventType::Activity => self.activities_in(conn, ctx, start, end).await,
             other => Err(range::unsupported("Strava", other)),
         }
+    }
+
+    /// `POST /v2/activity`: manual activities (see [`write`]).
+    async fn write(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+        op: WriteOp,
+    ) -> Result<WriteResult, NormalizeError> {
+        write::write(&self.client, conn, ctx, op).await
     }
 
     async fn normalize(

@@ -12,7 +12,8 @@ pub const UPLOAD_AUTOMATIC: i64 = 1;
 pub const UPLOAD_MANUAL: i64 = 2;
 
 /// (Strava sport type, Terra code, Terra name). Strava's legacy `type` values are a
-/// subset of its sport types, so one table serves both fields.
+/// subset of its sport types, so one table serves both fields. Writes map a Terra code
+/// back to the first sport type listed with it ([`strava_sport_type`]).
 pub const SPORT_TYPES: &[(&str, i64, &str)] = &[
     ("Run", 8, "RUNNING"),
     ("TrailRun", 8, "RUNNING"),
@@ -37,8 +38,8 @@ pub const SPORT_TYPES: &[(&str, i64, &str)] = &[
     ("IceSkate", 104, "ICE_SKATING"),
     ("InlineSkate", 62, "SKATING"),
     ("Skateboard", 61, "SKATEBOARDING"),
-    ("Canoeing", 40, "KAYAKING"),
     ("Kayaking", 40, "KAYAKING"),
+    ("Canoeing", 40, "KAYAKING"),
     ("Rowing", 53, "ROWING"),
     ("VirtualRow", 54, "ROWING_MACHINE"),
     ("StandUpPaddling", 79, "STAND_UP_PADDLEBOARDING"),
@@ -80,6 +81,22 @@ pub fn terra_activity_type(sport_type: Option<&str>, legacy_type: Option<&str>) 
         .and_then(lookup)
         .or_else(|| legacy_type.and_then(lookup))
         .unwrap_or(TERRA_OTHER)
+}
+
+/// The Strava `sport_type` for a Terra activity type code (writes): the first listed
+/// with that code; `Workout` for OTHER and for codes Strava has no sport type for.
+pub fn strava_sport_type(code: i64) -> &'static str {
+    SPORT_TYPES
+        .iter()
+        .find(|(_, c, _)| *c == code && code != TERRA_OTHER)
+        .map(|(s, _, _)| *s)
+        .unwrap_or("Workout")
+}
+
+/// Terra codes of indoor, trainer-based activities (Strava's `trainer` flag on writes):
+/// STATIONARY_BIKING, TREADMILL_RUNNING, ROWING_MACHINE.
+pub fn is_trainer(code: i64) -> bool {
+    matches!(code, 18 | 58 | 54)
 }
 
 /// Terra's upload type: Strava `manual: true` → MANUAL, anything else → AUTOMATIC.
@@ -134,6 +151,28 @@ mod tests {
             assert!((0..=122).contains(code), "{s}: {code}");
             assert!(!name.is_empty());
         }
+    }
+
+    #[test]
+    fn terra_codes_back_to_strava_sport_types() {
+        assert_eq!(strava_sport_type(8), "Run");
+        assert_eq!(strava_sport_type(1), "Ride");
+        assert_eq!(strava_sport_type(15), "MountainBikeRide");
+        assert_eq!(strava_sport_type(18), "VirtualRide");
+        assert_eq!(strava_sport_type(40), "Kayaking");
+        assert_eq!(strava_sport_type(82), "Swim");
+        assert_eq!(strava_sport_type(TERRA_OTHER), "Workout");
+        assert_eq!(
+            strava_sport_type(24),
+            "Workout",
+            "DANCING: no Strava sport type"
+        );
+        // Every sport type written maps back to the same Terra code.
+        for (_, code, _) in SPORT_TYPES {
+            let s = strava_sport_type(*code);
+            assert_eq!(terra_activity_type(Some(s), None), *code, "{s}");
+        }
+        assert!(is_trainer(18) && is_trainer(58) && !is_trainer(8));
     }
 
     #[test]
