@@ -103,6 +103,21 @@ pub fn timestamped_replay_key(timestamp: &str, mac: &[u8]) -> Vec<u8> {
     key
 }
 
+/// For verifiers whose replay key is [`timestamped_replay_key`] of HMAC-SHA256(`key`,
+/// timestamp ‖ body): forgets `req`'s key (its append failed; see
+/// `ProviderVerifier::forget`).
+pub fn forget_timestamped(
+    guard: &ReplayGuard,
+    key: &[u8],
+    timestamp_header: &str,
+    req: &crate::verifier::IngestRequest<'_>,
+) {
+    if let Ok(ts) = header(req.headers, timestamp_header) {
+        let mac = hmac_sha256(key, &[ts.as_bytes(), req.body]);
+        guard.forget(&timestamped_replay_key(ts, &mac));
+    }
+}
+
 /// Remembers the signatures accepted recently (bounded, oldest forgotten first) so the
 /// same signed notification is refused when replayed inside the timestamp window.
 /// Per process: several ingest processes each keep their own; the normalizer's
@@ -186,6 +201,22 @@ mod tests {
         assert_eq!(check_window(1_000, 1_501, 500), Err(Rejection::Stale));
         assert_eq!(check_window(2_001, 1_500, 500), Err(Rejection::Stale));
         assert_eq!(check_window(i64::MIN, u64::MAX, 500), Err(Rejection::Stale));
+    }
+
+    #[test]
+    fn a_timestamped_signature_is_forgotten_when_its_append_failed() {
+        let g = ReplayGuard::new(10);
+        let body = bytes::Bytes::from_static(b"{}");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-ts", http::HeaderValue::from_static("1700000000"));
+        let mac = hmac_sha256(b"k", &[b"1700000000", b"{}"]);
+        let key = timestamped_replay_key("1700000000", &mac);
+        g.check_and_record(&key).unwrap();
+        let req = crate::verifier::IngestRequest::new(&headers, &body);
+        forget_timestamped(&g, b"other-key", "x-ts", &req);
+        assert_eq!(g.check_and_record(&key), Err(Rejection::Replayed));
+        forget_timestamped(&g, b"k", "x-ts", &req);
+        assert!(g.check_and_record(&key).is_ok());
     }
 
     #[test]

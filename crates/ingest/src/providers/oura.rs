@@ -105,14 +105,12 @@ impl ProviderVerifier for OuraVerifier {
     }
 
     fn forget(&self, req: &IngestRequest<'_>) {
-        if let Ok(ts_raw) = header(req.headers, TIMESTAMP) {
-            let mac = hmac_sha256(
-                self.config.client_secret.expose().as_bytes(),
-                &[ts_raw.as_bytes(), req.body],
-            );
-            self.replays
-                .forget(&crate::signing::timestamped_replay_key(ts_raw, &mac));
-        }
+        crate::signing::forget_timestamped(
+            &self.replays,
+            self.config.client_secret.expose().as_bytes(),
+            TIMESTAMP,
+            req,
+        );
     }
 
     fn handshake(&self, query: Option<&str>, _headers: &HeaderMap) -> Response {
