@@ -70,6 +70,16 @@ pub struct RangeSupport {
     pub history_days: Option<u32>,
 }
 
+impl RangeSupport {
+    /// `window_days` windows without a history limit, for the listed data types only.
+    pub fn for_types(data_type: EventType, types: &[EventType], window_days: u32) -> Option<Self> {
+        types.contains(&data_type).then_some(Self {
+            window_days,
+            history_days: None,
+        })
+    }
+}
+
 /// Terra data objects of one date range (the push path's mapping, as JSON).
 #[derive(Debug)]
 pub enum RangeData {

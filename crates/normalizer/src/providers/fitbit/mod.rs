@@ -460,14 +460,16 @@ impl ProviderNormalizer for FitbitNormalizer {
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
-        matches!(
+        RangeSupport::for_types(
             data_type,
-            EventType::Activity | EventType::Sleep | EventType::Daily | EventType::Body
+            &[
+                EventType::Activity,
+                EventType::Sleep,
+                EventType::Daily,
+                EventType::Body,
+            ],
+            WINDOW_DAYS,
         )
-        .then_some(RangeSupport {
-            window_days: WINDOW_DAYS,
-            history_days: None,
-        })
     }
 
     /// `daily`, `sleep`, `body`: the push path's day endpoints, one call per day;

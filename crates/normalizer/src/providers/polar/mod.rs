@@ -273,13 +273,14 @@ impl ProviderNormalizer for PolarNormalizer {
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
-        matches!(
+        RangeSupport::for_types(
             data_type,
-            EventType::Activity | EventType::Sleep | EventType::Daily
+            &[EventType::Activity, EventType::Sleep, EventType::Daily],
+            WINDOW_DAYS,
         )
-        .then_some(RangeSupport {
-            window_days: WINDOW_DAYS,
+        .map(|r| RangeSupport {
             history_days: Some(HISTORY_DAYS),
+            ..r
         })
     }
 

@@ -273,10 +273,7 @@ impl ProviderNormalizer for StravaNormalizer {
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
-        (data_type == EventType::Activity).then_some(RangeSupport {
-            window_days: WINDOW_DAYS,
-            history_days: None,
-        })
+        RangeSupport::for_types(data_type, &[EventType::Activity], WINDOW_DAYS)
     }
 
     async fn fetch_range(

@@ -343,14 +343,11 @@ impl ProviderNormalizer for WhoopNormalizer {
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
-        matches!(
+        RangeSupport::for_types(
             data_type,
-            EventType::Activity | EventType::Sleep | EventType::Daily
+            &[EventType::Activity, EventType::Sleep, EventType::Daily],
+            WINDOW_DAYS,
         )
-        .then_some(RangeSupport {
-            window_days: WINDOW_DAYS,
-            history_days: None,
-        })
     }
 
     /// `activity`: `/v2/activity/workout`; `sleep`: `/v2/activity/sleep`; `daily`:

@@ -373,14 +373,11 @@ impl ProviderNormalizer for WithingsNormalizer {
     }
 
     fn range_support(&self, data_type: EventType) -> Option<RangeSupport> {
-        matches!(
+        RangeSupport::for_types(
             data_type,
-            EventType::Body | EventType::Daily | EventType::Sleep
+            &[EventType::Body, EventType::Daily, EventType::Sleep],
+            WINDOW_DAYS,
         )
-        .then_some(RangeSupport {
-            window_days: WINDOW_DAYS,
-            history_days: None,
-        })
     }
 
     async fn fetch_range(
