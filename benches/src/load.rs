@@ -21,13 +21,31 @@ pub struct LoadStats {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Worst latency in each 100 ms window of the run (by intended send time), ms: where
+    /// the tail comes from (a few stalls, or everything slow).
+    pub window_max_ms: Vec<f64>,
 }
 
 impl LoadStats {
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// The 100 ms windows whose worst latency passed `ms`, worst first: (start s, max ms).
+    pub fn stalls_over(&self, ms: f64) -> Vec<(f64, f64)> {
+        let mut v: Vec<(f64, f64)> = self
+            .window_max_ms
+            .iter()
+            .enumerate()
+            .filter(|(_, &m)| m > ms)
+            .map(|(i, &m)| (i as f64 * WINDOW.as_secs_f64(), m))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
 }
+
+const WINDOW: Duration = Duration::from_millis(100);
 
 /// Makes the body for request number `n` (unique across the run).
 pub type BodyFn = Arc<dyn Fn(u64) -> Bytes + Send + Sync>;
@@ -59,11 +77,18 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadStats> {
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut ok, mut errors) = (0, 0);
+    let mut windows: Vec<u64> = Vec::new();
     for t in tasks {
-        let (h, o, e) = t.await??;
+        let (h, o, e, w) = t.await??;
         hist.add(h)?;
         ok += o;
         errors += e;
+        if windows.len() < w.len() {
+            windows.resize(w.len(), 0);
+        }
+        for (all, this) in windows.iter_mut().zip(w) {
+            *all = (*all).max(this);
+        }
     }
     Ok(LoadStats {
         ok,
@@ -72,6 +97,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadStats> {
         p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         max_ms: hist.max() as f64 / 1000.0,
+        window_max_ms: windows.into_iter().map(|us| us as f64 / 1000.0).collect(),
     })
 }
 
@@ -80,8 +106,10 @@ async fn connection(
     counter: Arc<AtomicU64>,
     deadline: Instant,
     index: usize,
-) -> anyhow::Result<(Histogram<u64>, u64, u64)> {
+) -> anyhow::Result<(Histogram<u64>, u64, u64, Vec<u64>)> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let start = deadline - spec.duration;
+    let mut windows: Vec<u64> = Vec::new();
     let stream = TcpStream::connect(spec.addr).await?;
     stream.set_nodelay(true)?;
     let io = hyper_util::rt::TokioIo::new(stream);
@@ -131,6 +159,12 @@ async fn connection(
                     ok += 1;
                     let us = intended.elapsed().as_micros().max(1) as u64;
                     hist.record(us.min(60_000_000))?;
+                    let w = (intended.saturating_duration_since(start).as_millis()
+                        / WINDOW.as_millis()) as usize;
+                    if windows.len() <= w {
+                        windows.resize(w + 1, 0);
+                    }
+                    windows[w] = windows[w].max(us);
                 } else {
                     errors += 1;
                 }
@@ -141,7 +175,7 @@ async fn connection(
             }
         }
     }
-    Ok((hist, ok, errors))
+    Ok((hist, ok, errors, windows))
 }
 
 /// A bare hyper HTTP/1 server answering 200 to every request after reading its body:

@@ -56,6 +56,9 @@ struct Cli {
     /// Save pulsegate's /metrics at the end of the run to this file.
     #[arg(long)]
     metrics_out: Option<PathBuf>,
+    /// Partitions per topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
     /// Only measure ingest against the ceiling: runs `pulsegate ingest` (no normalizer,
     /// no dispatcher) and skips the delivery measurement.
     #[arg(long)]
@@ -124,18 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
 
     // 1. The ceiling: bare hyper in its own process.
-    let me = std::env::current_exe()?;
-    let mut bare = Command::new(me)
-        .arg("bare-server")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let port: u16 = BufReader::new(bare.stdout.take().context("bare stdout")?)
-        .lines()
-        .next()
-        .context("bare server port")??
-        .trim()
-        .parse()?;
-    let bare = ChildGuard(bare);
+    let (bare, port) = start_bare_server()?;
     let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let _warm = load::run(spec(bare_addr, &cli, None, 1.0, 0, cli.athletes)).await?;
     let ceiling = load::run(spec(bare_addr, &cli, None, cli.seconds, 0, cli.athletes)).await?;
@@ -174,10 +166,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         other => anyhow::bail!("--bus: expected embedded or kafka, got {other}"),
     };
     let bus = match &broker {
-        None => format!("[bus]\ndata_dir = \"{}\"\npartitions = 8\n", dir.path().join("data").display()),
+        None => format!(
+            "[bus]\ndata_dir = \"{}\"\npartitions = {}\n",
+            dir.path().join("data").display(),
+            cli.partitions
+        ),
         Some(b) => format!(
-            "[bus]\nkind = \"kafka\"\npartitions = 8\n[bus.kafka]\nbrokers = \"{}\"\nreplication_factor = 1\n\
+            "[bus]\nkind = \"kafka\"\npartitions = {}\n[bus.kafka]\nbrokers = \"{}\"\nreplication_factor = 1\n\
              session_timeout = \"6s\"\nheartbeat_interval = \"1s\"\nmax_poll_interval = \"10s\"\n",
+            cli.partitions,
             b.brokers()
         ),
     };
@@ -273,6 +270,29 @@ allow_private_networks = true
         &at_half,
         ceiling.rate(),
     );
+    report_stalls(&at_half);
+    // The same open loop against bare hyper: the latency the harness and the machine add
+    // by themselves at that rate (same cores, same connections).
+    {
+        let (_bare, port) = start_bare_server()?;
+        let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let _warm = load::run(spec(bare_addr, &cli, None, 1.0, 0, cli.athletes)).await?;
+        let bare_half = load::run(spec(
+            bare_addr,
+            &cli,
+            Some(half),
+            cli.seconds.min(10.0),
+            0,
+            cli.athletes,
+        ))
+        .await?;
+        report(
+            &format!("bare hyper at the same rate ({half:.0}/s)"),
+            &bare_half,
+            ceiling.rate(),
+        );
+        report_stalls(&bare_half);
+    }
     println!(
         "pulsegate peak RSS: {:.1} MiB",
         peak_rss_mib(pg_pid).unwrap_or(f64::NAN)
@@ -294,6 +314,43 @@ fn report(name: &str, s: &LoadStats, ceiling: f64) {
         s.max_ms,
         s.ok,
         s.errors
+    );
+}
+
+/// Starts the bare hyper server as a child process of this binary; its port.
+fn start_bare_server() -> anyhow::Result<(ChildGuard, u16)> {
+    let me = std::env::current_exe()?;
+    let mut bare = Command::new(me)
+        .arg("bare-server")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let port: u16 = BufReader::new(bare.stdout.take().context("bare stdout")?)
+        .lines()
+        .next()
+        .context("bare server port")??
+        .trim()
+        .parse()?;
+    Ok((ChildGuard(bare), port))
+}
+
+/// Where an open-loop run's tail came from: its 100 ms windows worse than 10 ms.
+fn report_stalls(s: &LoadStats) {
+    let stalls = s.stalls_over(10.0);
+    let worst: Vec<String> = stalls
+        .iter()
+        .take(6)
+        .map(|(at, ms)| format!("{ms:.0} ms at {at:.1}s"))
+        .collect();
+    println!(
+        "{:<34} {} of {} 100-ms windows had a request over 10 ms; worst: {}",
+        "",
+        stalls.len(),
+        s.window_max_ms.len(),
+        if worst.is_empty() {
+            "-".into()
+        } else {
+            worst.join(", ")
+        }
     );
 }
 

@@ -262,6 +262,7 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             let mut cfg = EmbeddedConfig::new(&config.bus.data_dir);
             cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
             cfg.memtable_bytes = config.bus.memtable_mib.max(1) * 1024 * 1024;
+            cfg.journal_bytes = config.bus.journal_mib * 1024 * 1024;
             Arc::new(EmbeddedBus::open(cfg).with_context(|| {
                 format!(
                     "bus.data_dir: cannot open the log in {}",

@@ -73,9 +73,12 @@ pub struct BusConfig {
     pub retention: Duration,
     /// Read cache of the embedded log, MiB.
     pub cache_mib: u64,
-    /// Write buffer per topic of the embedded log, MiB: smaller flushes mean shorter
+    /// Write buffer per partition of the embedded log, MiB: smaller flushes mean shorter
     /// fsync stalls behind them (tail latency), larger ones fewer, bigger tables.
     pub memtable_mib: u64,
+    /// Journal of the embedded log before its fullest write buffers are flushed, MiB
+    /// (at least 64): with `memtable_mib`, what bounds the log's memory.
+    pub journal_mib: u64,
     /// Kafka settings (`[bus.kafka]`), required when `kind = "kafka"`.
     pub kafka: Option<pulsegate_bus::kafka::KafkaConfig>,
 }
@@ -88,7 +91,8 @@ impl Default for BusConfig {
             partitions: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             cache_mib: 64,
-            memtable_mib: 16,
+            memtable_mib: 8,
+            journal_mib: 256,
             kafka: None,
         }
     }
@@ -209,6 +213,9 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");
+        }
+        if self.bus.journal_mib < 64 {
+            anyhow::bail!("invalid config: bus.journal_mib must be at least 64");
         }
         if self.bus.kind == BusKind::Kafka {
             match &self.bus.kafka {

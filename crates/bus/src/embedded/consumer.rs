@@ -71,7 +71,7 @@ impl EmbeddedConsumer {
             let want = (max - out.len()) as u64;
             let to = end.min(from + want);
             let range = record_key(p as u32, from)..record_key(p as u32, to);
-            for kv in self.topic.keyspace.range(range) {
+            for kv in part.keyspace.range(range) {
                 let (k, v) = kv.into_inner().map_err(storage)?;
                 let offset = u64::from_be_bytes(k[4..12].try_into().map_err(storage)?);
                 let Some((timestamp_ms, key, payload)) = decode_value(&v) else {

@@ -1,8 +1,14 @@
 //! The embedded durable log: topics and partitions stored in fjall on local disk.
 //!
-//! Layout: one fjall keyspace per topic with keys `partition (u32 BE) ++ offset (u64 BE)`
-//! and values `timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++ payload`; one keyspace
-//! for committed consumer offsets and one for topic specs.
+//! Layout: one fjall keyspace per topic partition with keys `partition (u32 BE) ++ offset
+//! (u64 BE)` and values `timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++ payload`; one
+//! keyspace for committed consumer offsets and one for topic specs.
+//!
+//! One keyspace per partition, not per topic: a partition's keys only ever grow, so each
+//! flushed table is disjoint from the ones before it and moves down the LSM tree without
+//! being rewritten. With the partitions of a topic interleaved in one keyspace every new
+//! table overlapped all older ones and compaction rewrote the whole backlog again and
+//! again (measured: the ingest ratio 0.36 with eight partitions vs 0.46 with one).
 //!
 //! Every write goes through one writer thread ([`writer`]) that takes whatever is
 //! queued, writes it as one batch and fsyncs once (group commit). Appends resolve and
@@ -40,10 +46,13 @@ pub struct EmbeddedConfig {
     pub queue_capacity: usize,
     /// How often retention runs.
     pub retention_interval: Duration,
-    /// Write buffer per topic before it is flushed to a table. Smaller buffers mean
+    /// Write buffer per partition before it is flushed to a table. Smaller buffers mean
     /// smaller, more frequent flushes: a flush's burst of writes delays the fsync of the
     /// group commits behind it, so this bounds ingest's tail latency.
     pub memtable_bytes: u64,
+    /// Journal kept before the fullest write buffers are flushed: with
+    /// [`Self::memtable_bytes`], what bounds the log's memory whatever the partition count.
+    pub journal_bytes: u64,
 }
 
 impl EmbeddedConfig {
@@ -54,7 +63,8 @@ impl EmbeddedConfig {
             max_batch: 1024,
             queue_capacity: 65_536,
             retention_interval: Duration::from_secs(60),
-            memtable_bytes: 16 * 1024 * 1024,
+            memtable_bytes: 8 * 1024 * 1024,
+            journal_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -80,13 +90,13 @@ pub(crate) struct Inner {
 pub(crate) struct TopicState {
     pub(crate) name: Arc<str>,
     pub(crate) spec: TopicSpec,
-    pub(crate) keyspace: Keyspace,
     pub(crate) partitions: Vec<PartitionState>,
     /// Woken after every commit that added records to this topic.
     pub(crate) appended: Notify,
 }
 
 pub(crate) struct PartitionState {
+    pub(crate) keyspace: Keyspace,
     /// Next offset to assign; only the writer thread moves it.
     pub(crate) next: AtomicU64,
     /// Records below this offset are fsynced and visible to readers.
@@ -108,6 +118,7 @@ impl EmbeddedBus {
             .worker_threads(1)
             // We fsync explicitly in the writer after each group of writes.
             .manual_journal_persist(true)
+            .max_journaling_size(config.journal_bytes.max(64 * 1024 * 1024))
             .open()
             .map_err(storage)?;
         let offsets = db
@@ -156,16 +167,21 @@ impl EmbeddedBus {
     }
 
     fn open_topic(&self, spec: TopicSpec) -> Result<Arc<TopicState>, BusError> {
-        let keyspace = self
-            .inner
-            .db
-            .keyspace(&keyspace_name(&spec.name), || {
-                KeyspaceCreateOptions::default().max_memtable_size(self.inner.memtable_bytes)
-            })
-            .map_err(storage)?;
-        let mut partitions = Vec::with_capacity(spec.partitions as usize);
+        let mut keyspaces = Vec::with_capacity(spec.partitions as usize);
         for p in 0..spec.partitions {
-            let prefix = p.to_be_bytes();
+            let keyspace = self
+                .inner
+                .db
+                .keyspace(&partition_keyspace_name(&spec.name, p), || {
+                    KeyspaceCreateOptions::default().max_memtable_size(self.inner.memtable_bytes)
+                })
+                .map_err(storage)?;
+            keyspaces.push(keyspace);
+        }
+        self.migrate_topic_keyspace(&spec, &keyspaces)?;
+        let mut partitions = Vec::with_capacity(spec.partitions as usize);
+        for (p, keyspace) in keyspaces.into_iter().enumerate() {
+            let prefix = (p as u32).to_be_bytes();
             let first = match keyspace.prefix(prefix).next() {
                 Some(kv) => Some(decode_record_key(&kv.key().map_err(storage)?)?.1),
                 None => None,
@@ -176,6 +192,7 @@ impl EmbeddedBus {
             };
             let end = last.map_or(0, |o| o + 1);
             partitions.push(PartitionState {
+                keyspace,
                 next: AtomicU64::new(end),
                 durable_end: AtomicU64::new(end),
                 start: AtomicU64::new(first.unwrap_or(end)),
@@ -184,7 +201,6 @@ impl EmbeddedBus {
         let state = Arc::new(TopicState {
             name: spec.name.as_str().into(),
             spec: spec.clone(),
-            keyspace,
             partitions,
             appended: Notify::new(),
         });
@@ -194,6 +210,51 @@ impl EmbeddedBus {
             .expect("topics lock")
             .insert(spec.name.clone(), state.clone());
         Ok(state)
+    }
+
+    /// A data directory written before partitions had keyspaces of their own keeps a
+    /// topic in one keyspace: its records move to the partitions' keyspaces (fsynced)
+    /// before the old keyspace is deleted, so an upgrade loses nothing.
+    fn migrate_topic_keyspace(
+        &self,
+        spec: &TopicSpec,
+        keyspaces: &[Keyspace],
+    ) -> Result<(), BusError> {
+        let old_name = keyspace_name(&spec.name);
+        if !self.inner.db.keyspace_exists(&old_name) {
+            return Ok(());
+        }
+        let old = self
+            .inner
+            .db
+            .keyspace(&old_name, KeyspaceCreateOptions::default)
+            .map_err(storage)?;
+        let mut moved = 0u64;
+        let mut batch = self.inner.db.batch();
+        for kv in old.iter() {
+            let (k, v) = kv.into_inner().map_err(storage)?;
+            let (p, _) = decode_record_key(&k)?;
+            let target = keyspaces.get(p as usize).ok_or_else(|| {
+                BusError::Storage(format!(
+                    "topic {}: stored partition {p} beyond its {} partitions",
+                    spec.name, spec.partitions
+                ))
+            })?;
+            batch.insert(target, k, v);
+            moved += 1;
+            if batch.len() >= 10_000 {
+                batch.commit().map_err(storage)?;
+                batch = self.inner.db.batch();
+            }
+        }
+        batch.commit().map_err(storage)?;
+        self.inner
+            .db
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(storage)?;
+        self.inner.db.delete_keyspace(old).map_err(storage)?;
+        tracing::info!(topic = %spec.name, records = moved, "moved a topic to one keyspace per partition");
+        Ok(())
     }
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<TopicState>, BusError> {
@@ -394,6 +455,10 @@ fn keyspace_name(topic: &str) -> String {
         })
         .collect();
     format!("t_{clean}")
+}
+
+fn partition_keyspace_name(topic: &str, partition: u32) -> String {
+    format!("{}_p{partition}", keyspace_name(topic))
 }
 
 pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {

@@ -54,7 +54,7 @@ pub(crate) fn apply(topic: &TopicState, retention: Duration) {
         }
         let limit = (end - 1).min(start + MAX_REMOVALS_PER_PASS);
         let mut new_start = start;
-        for kv in topic
+        for kv in part
             .keyspace
             .range(record_key(p as u32, start)..record_key(p as u32, limit))
         {
@@ -63,7 +63,7 @@ pub(crate) fn apply(topic: &TopicState, retention: Duration) {
             if !expired {
                 break;
             }
-            if topic.keyspace.remove_weak(k.to_vec()).is_err() {
+            if part.keyspace.remove_weak(k.to_vec()).is_err() {
                 break;
             }
             new_start += 1;

@@ -107,3 +107,56 @@ proptest::proptest! {
         let _ = decode_value(&bytes);
     }
 }
+
+/// A data directory from before one keyspace per partition: its records are moved, not
+/// lost, and offsets continue where they were.
+#[tokio::test]
+async fn a_topic_stored_in_one_keyspace_moves_to_one_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = TopicSpec::new("old", 2);
+    {
+        // The previous layout, written with fjall directly.
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let meta = db
+            .keyspace("_topics", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        meta.insert("old", encode_spec(&spec)).unwrap();
+        let old = db
+            .keyspace("t_old", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        for p in 0..2u32 {
+            for o in 0..3u64 {
+                old.insert(
+                    record_key(p, o),
+                    encode_value(1, b"k", format!("{p}-{o}").as_bytes()),
+                )
+                .unwrap();
+            }
+        }
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let bus = open(dir.path());
+    assert_eq!(bus.end_offsets("old").unwrap(), vec![3, 3]);
+    assert!(!bus.inner.db.keyspace_exists("t_old"));
+    let mut c = bus.read_from_start("old").await.unwrap();
+    let mut got: Vec<String> = drain(&mut c, 6)
+        .await
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                String::from_utf8_lossy(&r.payload),
+                format!("{}-{}", r.partition, r.offset)
+            );
+            String::from_utf8_lossy(&r.payload).into_owned()
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["0-0", "0-1", "0-2", "1-0", "1-1", "1-2"]);
+    let next = bus.append("old", Outgoing::new("k", "new")).await.unwrap();
+    assert_eq!(next.offset, 3);
+    drop(c);
+    drop(bus);
+    // Reopened: nothing migrates twice, nothing is lost.
+    let bus = open(dir.path());
+    assert_eq!(bus.stored_records("old").unwrap(), 7);
+}

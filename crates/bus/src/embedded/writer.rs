@@ -100,7 +100,7 @@ impl Writer {
                         .entry((Arc::as_ptr(topic) as usize, *partition))
                         .or_insert(offset);
                     batch.insert(
-                        &topic.keyspace,
+                        &part.keyspace,
                         record_key(*partition, offset),
                         encode_value(ts, &record.key, &record.payload),
                     );
