@@ -91,8 +91,8 @@ impl Default for BusConfig {
             partitions: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             cache_mib: 64,
-            memtable_mib: 8,
-            journal_mib: 256,
+            memtable_mib: 4,
+            journal_mib: 128,
             kafka: None,
         }
     }
