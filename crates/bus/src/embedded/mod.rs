@@ -173,12 +173,7 @@ impl EmbeddedBus {
                 .inner
                 .db
                 .keyspace(&partition_keyspace_name(&spec.name, p), || {
-                    KeyspaceCreateOptions::default()
-                        .max_memtable_size(self.inner.memtable_bytes)
-                        // Records are only range-read, never looked up by key: bloom
-                        // filters would be built at every flush for nothing.
-                        .filter_policy(fjall::config::FilterPolicy::disabled())
-                        .data_block_size_policy(fjall::config::BlockSizePolicy::all(32 * 1024))
+                    KeyspaceCreateOptions::default().max_memtable_size(self.inner.memtable_bytes)
                 })
                 .map_err(storage)?;
             keyspaces.push(keyspace);
