@@ -14,6 +14,7 @@ mod developers;
 mod integrations;
 mod routes;
 mod sdk_tokens;
+mod throttle;
 mod ui;
 
 use std::sync::Arc;
@@ -28,15 +29,38 @@ use pulsegate_schema::Secret;
 use pulsegate_state::StateStore;
 
 /// Settings of the admin API.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Bearer token for `/v1/admin/*`. Empty disables the admin API (every call 401).
+    /// Bearer token for `/v1/admin/*` (at least 32 characters). Empty: pulsegate
+    /// generates one into a file at start and logs where.
     pub token: Secret,
+    /// The admin listener: `/v1/admin/*`, the dashboard, `/metrics`. Keep it private.
+    pub listen: std::net::SocketAddr,
+    /// Open connections on the admin listener.
+    pub max_connections: usize,
+    /// Failed authentications from one address within `auth_failure_window` before
+    /// further calls from it get 429 (without checking the token) until the window ends.
+    pub max_auth_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_window: std::time::Duration,
     /// Let destinations point at loopback/private addresses (local development, tests).
     /// The dispatcher enforces the same flag when it connects.
     #[serde(skip)]
     pub allow_private_networks: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            token: Secret::default(),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9091)),
+            max_connections: 64,
+            max_auth_failures: 10,
+            auth_failure_window: std::time::Duration::from_secs(60),
+            allow_private_networks: false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -46,6 +70,7 @@ pub(crate) struct AdminState {
     pub(crate) config: Arc<AdminConfig>,
     pub(crate) connect: Arc<pulsegate_connect::ConnectService>,
     pub(crate) recent: pulsegate_dispatcher::RecentDeliveries,
+    pub(crate) throttle: Arc<throttle::AuthThrottle>,
 }
 
 /// The admin API (`/v1/admin/*`, behind the token), its OpenAPI description and the
@@ -83,17 +108,39 @@ fn admin_state(
     connect: Arc<pulsegate_connect::ConnectService>,
     recent: pulsegate_dispatcher::RecentDeliveries,
 ) -> AdminState {
+    let throttle = Arc::new(throttle::AuthThrottle::new(
+        config.max_auth_failures,
+        config.auth_failure_window,
+    ));
     AdminState {
         state,
         bus,
         config: Arc::new(config),
         connect,
         recent,
+        throttle,
     }
 }
 
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
     use subtle::ConstantTimeEq;
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    // Too many failures from this address: refused without even comparing the token.
+    if let Some(retry_after) = s.throttle.blocked(peer) {
+        metrics::counter!("pulsegate_admin_auth_throttled_total").increment(1);
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed admin authentications; try again later",
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+        );
+        return r;
+    }
     let expected = s.config.token.expose().as_bytes();
     let presented = req
         .headers()
@@ -106,6 +153,8 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
         && presented.len() == expected.len()
         && bool::from(presented.ct_eq(expected));
     if !ok {
+        metrics::counter!("pulsegate_admin_auth_failures_total").increment(1);
+        s.throttle.failed(peer);
         return error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong admin bearer token",

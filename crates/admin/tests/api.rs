@@ -27,6 +27,7 @@ async fn app() -> (tempfile::TempDir, axum::Router, Arc<StateStore>) {
     let cfg = AdminConfig {
         token: Secret::new(TOKEN),
         allow_private_networks: true,
+        ..Default::default()
     };
     (dir, admin_router(state.clone(), bus, cfg), state)
 }
@@ -250,6 +251,7 @@ async fn private_destinations_refused_unless_allowed() {
         AdminConfig {
             token: Secret::new(TOKEN),
             allow_private_networks: false,
+            ..Default::default()
         },
     );
     for url in [

@@ -33,6 +33,7 @@ async fn app() -> App {
     let cfg = AdminConfig {
         token: Secret::new(TOKEN),
         allow_private_networks: true,
+        ..Default::default()
     };
     let connect = pulsegate_connect::ConnectService::new(
         pulsegate_connect::ConnectConfig::default(),

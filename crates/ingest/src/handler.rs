@@ -2,13 +2,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
@@ -187,7 +185,7 @@ async fn push(
     RawQuery(query): RawQuery,
     peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let started = Instant::now();
     let mounts = state.mounts.current();
@@ -200,18 +198,30 @@ async fn push(
         count(slug, "rejected", Some("disabled"));
         return disabled();
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            count(slug, "rejected", Some("body"));
-            return json_error(e.status(), &e.body_text());
-        }
-    };
+    // This provider's limit, checked against Content-Length before anything is read
+    // and counted while reading (a chunked body is cut off at the limit).
     let limit = verifier.max_body_bytes().unwrap_or(state.max_body_bytes);
-    if body.len() > limit {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
         count(slug, "rejected", Some("body"));
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            count(slug, "rejected", Some("body"));
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            } else {
+                json_error(StatusCode::BAD_REQUEST, "could not read the request body")
+            };
+        }
+    };
     let request = IngestRequest {
         headers: &headers,
         query: query.as_deref(),
@@ -364,6 +374,7 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn envelope_is_valid_json_with_the_body_verbatim() {

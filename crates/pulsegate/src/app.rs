@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusKind, Config};
-use crate::{http, telemetry};
+use crate::{http, limits, listener, telemetry};
 
 /// Which components this process runs.
 #[derive(Clone, Copy, Debug)]
@@ -135,8 +135,16 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let connect =
         pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
             .context("connect")?;
+    // Every role with an admin route needs the token; a missing one is generated.
+    let mut admin_config = config.admin.clone();
+    if roles.ingest || roles.dispatch {
+        admin_config.token = crate::admin_token::resolve(&config)?;
+    }
     let mut ingest_handle = None;
-    let mut app = http::ops_router(metrics, bus.clone());
+    // The public listener: provider routes, `/v2`, OAuth callbacks, the widget, health.
+    let mut public = http::ops_router(metrics.clone(), bus.clone(), false);
+    // The admin listener: the admin API, its OpenAPI and dashboard, `/metrics`, health.
+    let mut admin = http::ops_router(metrics, bus.clone(), true);
     if roles.ingest {
         let (ingest, handle) =
             pulsegate_ingest::router_with_handle(bus.clone(), state.clone(), &effective.ingest);
@@ -144,16 +152,9 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
         }
         ingest_handle = Some(handle);
-        app = app
+        public = public
             .merge(ingest)
             .merge(pulsegate_connect::router(connect.clone()))
-            .merge(pulsegate_admin::router(
-                state.clone(),
-                bus.clone(),
-                config.admin.clone(),
-                connect.clone(),
-                recent.clone(),
-            ))
             .merge(terra_api(
                 &config,
                 &effective,
@@ -163,16 +164,52 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 &normalizer_updates,
                 &shutdown,
             )?);
-    } else if roles.dispatch {
-        app = app.merge(pulsegate_admin::deliveries_router(
+        admin = admin.merge(pulsegate_admin::router(
             state.clone(),
             bus.clone(),
-            config.admin.clone(),
+            admin_config.clone(),
+            connect.clone(),
+            recent.clone(),
+        ));
+    } else if roles.dispatch {
+        admin = admin.merge(pulsegate_admin::deliveries_router(
+            state.clone(),
+            bus.clone(),
+            admin_config.clone(),
             connect.clone(),
             recent.clone(),
         ));
     }
-    let app = app.fallback(http::not_found);
+    let public_rules = limits::BodyRules {
+        listener: "public",
+        read_timeout: config.server.body_read_timeout,
+        default_limit: config.server.max_body_bytes,
+        // Provider pushes: the ingest handler checks each provider's own limit.
+        routes: vec![
+            (
+                "/v1/ingest/sdk/",
+                Some(effective.ingest.sdk_max_body_bytes as u64),
+            ),
+            ("/v1/ingest/", None),
+        ],
+    };
+    let admin_rules = limits::BodyRules {
+        listener: "admin",
+        routes: Vec::new(),
+        ..public_rules.clone()
+    };
+    let public = public
+        .fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(public_rules),
+            limits::limit_bodies,
+        ));
+    let admin = admin
+        .fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(admin_rules),
+            limits::limit_bodies,
+        ));
     tokio::spawn(reload_on_credentials(
         config.clone(),
         state.clone(),
@@ -181,19 +218,47 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         connect.clone(),
         shutdown.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
+    let public_listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, role = roles.name(), bus = bus.kind(), "pulsegate started");
+    let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("admin.listen: cannot listen on {}", config.admin.listen))?;
+    let public_limits = listener::Limits {
+        max_connections: listener::fit_to_fd_limit(
+            config.server.max_connections,
+            config.admin.max_connections,
+        ),
+        header_read_timeout: config.server.header_read_timeout,
+        idle_timeout: config.server.idle_timeout,
+    };
+    let admin_limits = listener::Limits {
+        max_connections: config.admin.max_connections,
+        ..public_limits
+    };
+    tracing::info!(
+        listen = %public_listener.local_addr()?,
+        admin_listen = %admin_listener.local_addr()?,
+        max_connections = public_limits.max_connections,
+        role = roles.name(),
+        bus = bus.kind(),
+        "pulsegate started"
+    );
 
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        // Peer addresses reach the ingest verifiers (source allow-lists).
-        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(listener::serve(
+        public_listener,
+        public,
+        public_limits,
+        "public",
+        shutdown.clone(),
+    ));
+    let admin_server = tokio::spawn(listener::serve(
+        admin_listener,
+        admin,
+        admin_limits,
+        "admin",
+        shutdown.clone(),
+    ));
 
     // Run until a signal, or until a component fails (then exit non-zero so a
     // supervisor restarts us; nothing is lost: offsets were not committed).
@@ -210,6 +275,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let drain = async {
         while tasks.join_next().await.is_some() {}
         let _ = server.await;
+        let _ = admin_server.await;
     };
     if tokio::time::timeout(Duration::from_secs(15), drain)
         .await

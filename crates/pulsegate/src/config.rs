@@ -34,19 +34,47 @@ pub struct Config {
     pub layers: Figment,
     /// Destinations declared in the file; created or updated at start.
     pub destinations: Vec<DestinationConfig>,
+    /// The file this was read from, if any (a generated admin token goes beside it
+    /// when there is no data dir).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address of the HTTP listener (ingest, admin, metrics, health).
+    /// Address of the public HTTP listener (provider pushes, `/v2`, OAuth callbacks, the
+    /// widget, health). The admin API and `/metrics` are on `[admin] listen`.
     pub listen: SocketAddr,
+    /// Open connections on the public listener. Over it, the oldest connection with no
+    /// request in flight is closed, or the new one gets 503 with `Retry-After`. Lowered
+    /// at start to fit the open-file limit.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (also how long an idle keep-alive
+    /// connection stays open).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this, in total (408 and the connection closed).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// A connection where no byte moves either way for this long, with no request being
+    /// handled, is closed (a client that stops reading its answer).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Largest body of routes without a limit of their own (`/v2`, OAuth callbacks, the
+    /// widget, the admin API); checked against `Content-Length` before reading.
+    pub max_body_bytes: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -145,7 +173,9 @@ impl Config {
         }
         // PULSEGATE_CONFIG names the file itself (see main.rs), it is not a key.
         figment = figment.merge(Env::prefixed("PULSEGATE_").ignore(&["config"]).split("__"));
-        Self::from_layers(figment)
+        let mut config = Self::from_layers(figment)?;
+        config.path = path.map(Path::to_path_buf);
+        Ok(config)
     }
 
     fn from_layers(figment: Figment) -> anyhow::Result<Self> {
@@ -211,6 +241,22 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        check_admin_token(self.admin.token.expose())?;
+        let s = &self.server;
+        if s.max_connections == 0 || self.admin.max_connections == 0 {
+            anyhow::bail!(
+                "invalid config: server.max_connections and admin.max_connections must be at least 1"
+            );
+        }
+        for (key, d) in [
+            ("server.header_read_timeout", s.header_read_timeout),
+            ("server.body_read_timeout", s.body_read_timeout),
+            ("server.idle_timeout", s.idle_timeout),
+        ] {
+            if d.is_zero() {
+                anyhow::bail!("invalid config: {key} must be more than 0");
+            }
+        }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");
         }
@@ -253,6 +299,40 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Tokens that appeared in examples (this repository's configs, docs and tests): anyone
+/// can read them.
+const EXAMPLE_ADMIN_TOKENS: &[&str] = &[
+    "change-me-admin-token",
+    "change-me",
+    "changeme",
+    "test-admin-token",
+    "bench-admin-token",
+];
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// An admin token must be secret and long; empty means "generate one" (see
+/// `admin_token.rs`). The error never repeats the token.
+fn check_admin_token(token: &str) -> anyhow::Result<()> {
+    if token.is_empty() {
+        return Ok(());
+    }
+    let lower = token.trim().to_ascii_lowercase();
+    if EXAMPLE_ADMIN_TOKENS.contains(&lower.as_str()) || lower.contains("change-me") {
+        anyhow::bail!(
+            "invalid config: admin.token is an example token; set a random one of at least \
+             {MIN_ADMIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`) or leave it empty to \
+             have one generated"
+        );
+    }
+    if token.chars().count() < MIN_ADMIN_TOKEN_LEN {
+        anyhow::bail!(
+            "invalid config: admin.token is shorter than {MIN_ADMIN_TOKEN_LEN} characters; set a \
+             random one (e.g. `openssl rand -hex 32`) or leave it empty to have one generated"
+        );
+    }
+    Ok(())
 }
 
 fn one_line(e: figment::Error) -> anyhow::Error {
@@ -308,5 +388,22 @@ mod tests {
         .to_string();
         assert!(e.contains("destinations[0].secret"), "{e}");
         assert!(!e.contains("whsec_short"), "secrets never in errors: {e}");
+    }
+
+    #[test]
+    fn example_and_short_admin_tokens_are_refused() {
+        for bad in ["change-me-admin-token", "CHANGE-ME", "test-admin-token"] {
+            let e = load_str(&format!("[admin]\ntoken = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("admin.token is an example token"), "{e}");
+            assert!(!e.contains(bad) && !e.contains('\n'), "{e}");
+        }
+        let e = load_str("[admin]\ntoken = \"0123456789abcdef0123456789abcde\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shorter than 32"), "{e}");
+        load_str("[admin]\ntoken = \"0123456789abcdef0123456789abcdef\"\n").unwrap();
+        load_str("[admin]\ntoken = \"\"\n").unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! The one HTTP listener: provider ingest, admin API, metrics and health.
+//! Routes of both listeners that belong to no component: health and metrics.
 
 use std::sync::Arc;
 
@@ -16,14 +16,16 @@ struct OpsState {
     bus: Arc<dyn Bus>,
 }
 
-/// `/metrics`, `/healthz` (the process answers) and `/readyz` (it can take work: the
-/// bus accepts writes).
-pub fn ops_router(metrics: PrometheusHandle, bus: Arc<dyn Bus>) -> Router {
-    Router::new()
-        .route("/metrics", get(render_metrics))
+/// `/healthz` (the process answers) and `/readyz` (it can take work: the bus accepts
+/// writes), on both listeners; `/metrics` only when `with_metrics` (the admin listener).
+pub fn ops_router(metrics: PrometheusHandle, bus: Arc<dyn Bus>, with_metrics: bool) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(OpsState { metrics, bus })
+        .route("/readyz", get(ready));
+    if with_metrics {
+        router = router.route("/metrics", get(render_metrics));
+    }
+    router.with_state(OpsState { metrics, bus })
 }
 
 async fn render_metrics(State(s): State<OpsState>) -> Response {
@@ -44,9 +46,10 @@ async fn ready(State(s): State<OpsState>) -> Response {
 
 /// Everything unknown: a JSON 404, like the other errors.
 pub async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({ "error": "no such route" })),
-    )
-        .into_response()
+    json_error(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// `{"error": message}` with the given status.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }

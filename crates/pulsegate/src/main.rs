@@ -1,8 +1,11 @@
 //! `pulsegate`: wearable provider notifications in, signed customer webhooks out.
 
+mod admin_token;
 mod app;
 mod config;
 mod http;
+mod limits;
+mod listener;
 mod telemetry;
 
 use std::path::PathBuf;

@@ -153,7 +153,7 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
     // Consumer lag per topic and partition is exported by the consuming roles.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = reqwest::get(_normalizers[0].url("/metrics"))
+        let text = reqwest::get(_normalizers[0].admin_url("/metrics"))
             .await
             .unwrap()
             .text()

@@ -89,7 +89,7 @@ async fn developer_keys_are_created_listed_checked_and_deleted() {
 
     // Admin token required.
     let resp = reqwest::Client::new()
-        .post(pg.url("/v1/admin/developers"))
+        .post(pg.admin_url("/v1/admin/developers"))
         .json(&json!({}))
         .send()
         .await

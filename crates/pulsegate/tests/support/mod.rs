@@ -12,7 +12,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// At least 32 characters, and not an example token (pulsegate refuses those).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const SUBSCRIPTION_ID: u64 = 4242;
 
@@ -63,7 +64,12 @@ macro_rules! both_backends {
 /// A `pulsegate serve` process with its own data directory and port.
 pub struct Pulsegate {
     pub dir: tempfile::TempDir,
+    /// The public listener (`[server] listen`).
     pub port: u16,
+    /// The admin listener (`[admin] listen`): admin API, dashboard, `/metrics`.
+    pub admin_port: u16,
+    /// RLIMIT_NOFILE of the started process, when set (before `spawn`).
+    pub nofile: Option<u64>,
     /// `serve`, `ingest`, `normalize` or `dispatch`.
     pub role: &'static str,
     child: Option<Child>,
@@ -95,8 +101,16 @@ impl Pulsegate {
         strava_api: &str,
         extra: &str,
     ) -> Self {
+        let mut pg = Self::configure(backend, role, strava_api, extra);
+        pg.spawn().await;
+        pg
+    }
+
+    /// Writes the config like [`Pulsegate::start_role`] without starting the process.
+    pub fn configure(backend: &Backend, role: &'static str, strava_api: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let admin_port = free_port();
         let config = dir.path().join("pulsegate.toml");
         let data = dir.path().join("data");
         let toml = format!(
@@ -108,6 +122,7 @@ listen = "127.0.0.1:{port}"
 level = "debug,hyper=info,h2=info,fjall=info,lsm_tree=info,reqwest=info,hyper_util=info"
 [admin]
 token = "{ADMIN_TOKEN}"
+listen = "127.0.0.1:{admin_port}"
 [ingest]
 max_body_bytes = 4096
 [ingest.strava]
@@ -122,15 +137,15 @@ client_secret = "test-client-secret"
             bus = backend.bus_toml(&data)
         );
         std::fs::write(&config, toml).unwrap();
-        let mut pg = Self {
+        Self {
             dir,
             port,
+            admin_port,
+            nofile: None,
             role,
             child: None,
             config,
-        };
-        pg.spawn().await;
-        pg
+        }
     }
 
     pub fn config_path(&self) -> &Path {
@@ -148,7 +163,24 @@ client_secret = "test-client-secret"
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pulsegate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pulsegate"));
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; it runs in the forked child only.
+            unsafe {
+                command.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command
             .arg(self.role)
             .arg("--config")
             .arg(&self.config)
@@ -219,6 +251,16 @@ client_secret = "test-client-secret"
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
+    /// A URL on the admin listener (admin API, dashboard, `/metrics`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.admin_port, path)
+    }
+
+    /// The process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -226,7 +268,7 @@ client_secret = "test-client-secret"
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
         let mut req = reqwest::Client::new()
-            .request(method, self.url(path))
+            .request(method, self.admin_url(path))
             .bearer_auth(ADMIN_TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
@@ -318,7 +360,7 @@ client_secret = "test-client-secret"
     }
 
     pub async fn metric(&self, name_and_labels: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
+        let text = reqwest::get(self.admin_url("/metrics"))
             .await
             .unwrap()
             .text()

@@ -1,0 +1,403 @@
+//! The accept loop of both HTTP listeners: hyper's HTTP/1 connection with a header-read
+//! timeout, an idle timeout, and a cap on open connections that sheds load before file
+//! descriptors run out (`axum::serve` has none of these).
+//!
+//! At the cap, a new connection first evicts the oldest one with no request in flight
+//! (a slowloris connection still sending its headers, or an idle keep-alive), so real
+//! clients keep getting in; when every connection is busy it is answered `503` with
+//! `Retry-After` and closed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Connection limits of one listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Shed connections being answered at once; beyond this they are closed unanswered (an
+/// answer costs a task and a descriptor for up to a second).
+const SHED_ANSWERS: usize = 64;
+/// Descriptors kept for everything but client connections (log files, outbound HTTP,
+/// shed answers, the listeners).
+const FD_RESERVE: usize = 256;
+const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 37\r\n\r\n\
+{\"error\":\"too many open connections\"}";
+
+/// Fits the listeners' connection caps to the open-file limit: raises the soft limit
+/// toward the hard one if needed, else lowers the public cap (and says so), so the
+/// process sheds connections before `accept` fails for lack of descriptors.
+pub fn fit_to_fd_limit(public: usize, admin: usize) -> usize {
+    let needed = public + admin + FD_RESERVE;
+    let Some(soft) = raise_nofile(needed as u64) else {
+        return public;
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    if soft >= needed {
+        return public;
+    }
+    let fitted = soft.saturating_sub(admin + FD_RESERVE).max(16);
+    tracing::warn!(
+        open_file_limit = soft,
+        configured = public,
+        effective = fitted,
+        "server.max_connections lowered to fit the open-file limit (raise `ulimit -n`)"
+    );
+    fitted
+}
+
+/// The soft RLIMIT_NOFILE after trying to raise it to `wanted` (at most the hard limit).
+#[cfg(unix)]
+fn raise_nofile(wanted: u64) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write/read only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        let cur = lim.rlim_cur as u64;
+        if cur >= wanted || lim.rlim_cur == libc::RLIM_INFINITY {
+            return Some(cur.max(wanted));
+        }
+        let target = if lim.rlim_max == libc::RLIM_INFINITY {
+            wanted
+        } else {
+            wanted.min(lim.rlim_max as u64)
+        };
+        let raised = libc::rlimit {
+            rlim_cur: target as libc::rlim_t,
+            rlim_max: lim.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            Some(target)
+        } else {
+            Some(cur)
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_nofile(_wanted: u64) -> Option<u64> {
+    None
+}
+
+struct Conn {
+    opened: Instant,
+    in_flight: Arc<AtomicUsize>,
+    kill: CancellationToken,
+}
+
+/// The open connections of one listener.
+#[derive(Default)]
+struct Registry {
+    conns: Mutex<HashMap<u64, Conn>>,
+    next: AtomicU64,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Conn>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection if there is room, evicting the oldest one with no request
+    /// in flight when there is not. `None`: every connection is busy.
+    fn admit(&self, cap: usize) -> Option<(u64, Arc<AtomicUsize>, CancellationToken, usize)> {
+        let mut conns = self.lock();
+        let mut evicted = false;
+        if conns.len() >= cap {
+            let victim = conns
+                .iter()
+                .filter(|(_, c)| c.in_flight.load(Ordering::Acquire) == 0)
+                .min_by_key(|(_, c)| c.opened)
+                .map(|(id, _)| *id)?;
+            if let Some(c) = conns.remove(&victim) {
+                c.kill.cancel();
+                evicted = true;
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let kill = CancellationToken::new();
+        conns.insert(
+            id,
+            Conn {
+                opened: Instant::now(),
+                in_flight: in_flight.clone(),
+                kill: kill.clone(),
+            },
+        );
+        Some((id, in_flight, kill, usize::from(evicted)))
+    }
+
+    fn remove(&self, id: u64) -> usize {
+        let mut conns = self.lock();
+        conns.remove(&id);
+        conns.len()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Serves `app` on `listener` until `stop`; then lets open connections finish their
+/// requests (graceful shutdown).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    name: &'static str,
+    stop: CancellationToken,
+) {
+    let registry = Arc::new(Registry::default());
+    let shed_answers = Arc::new(Semaphore::new(SHED_ANSWERS));
+    let open = metrics::gauge!("pulsegate_http_connections_open", "listener" => name);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE/ENFILE or an aborted handshake: the connection waits in the
+                // backlog; try again shortly rather than spin.
+                metrics::counter!("pulsegate_http_accept_errors_total", "listener" => name)
+                    .increment(1);
+                tracing::debug!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Some((id, in_flight, kill, evicted)) = registry.admit(limits.max_connections) else {
+            shed(stream, &shed_answers, name);
+            continue;
+        };
+        if evicted > 0 {
+            metrics::counter!("pulsegate_http_connections_shed_total", "listener" => name, "reason" => "evicted")
+                .increment(1);
+        }
+        open.set(registry.len() as f64);
+        let (app, registry, stop, open) =
+            (app.clone(), registry.clone(), stop.clone(), open.clone());
+        tasks.spawn(async move {
+            serve_connection(stream, peer, app, limits, name, in_flight, kill, stop).await;
+            open.set(registry.remove(id) as f64);
+        });
+    }
+    // Graceful: each connection finishes its request in flight, then closes.
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Answers `503` with `Retry-After` and closes, or just closes when too many answers
+/// are already under way.
+fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str) {
+    metrics::counter!("pulsegate_http_connections_shed_total", "listener" => name, "reason" => "full")
+        .increment(1);
+    let Ok(permit) = answers.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(SHED_RESPONSE).await?;
+            stream.shutdown().await?;
+            // Read what the client sent so closing does not reset the connection before
+            // it reads the answer.
+            let mut sink = [0u8; 4096];
+            let mut total = 0;
+            while total < 64 * 1024 {
+                match stream.read(&mut sink).await? {
+                    0 => break,
+                    n => total += n,
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: Limits,
+    name: &'static str,
+    in_flight: Arc<AtomicUsize>,
+    kill: CancellationToken,
+    stop: CancellationToken,
+) {
+    let activity = Arc::new(AtomicU64::new(now_ms()));
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let busy = in_flight.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        // Peer addresses reach the ingest verifiers (source allow-lists) and the admin
+        // API's failed-authentication throttle.
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let guard = InFlight::enter(&busy);
+        let app = app.clone();
+        async move {
+            let _guard = guard;
+            app.oneshot(req).await
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut ticker = tokio::time::interval(tick);
+    let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            done = conn.as_mut() => {
+                if let Err(e) = done {
+                    if e.is_timeout() {
+                        timeout("header", name);
+                    }
+                    tracing::trace!(listener = name, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = kill.cancelled() => return,
+            _ = stop.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = ticker.tick() => {
+                // Nothing moved either way (a client that stopped reading its answer);
+                // a slow handler with a request in flight is not idle.
+                let quiet = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
+                if quiet >= idle_ms && in_flight.load(Ordering::Acquire) == 0 {
+                    timeout("idle", name);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn timeout(kind: &'static str, listener: &'static str) {
+    metrics::counter!("pulsegate_http_timeouts_total", "kind" => kind, "listener" => listener)
+        .increment(1);
+}
+
+/// Counts a request in flight on its connection while its handler runs.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(n: &Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Self(n.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A stream that records when bytes last moved (for the idle timeout).
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<AtomicU64>,
+}
+
+impl Watched {
+    fn touch(&self) {
+        self.activity.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
