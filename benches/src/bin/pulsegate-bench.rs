@@ -23,7 +23,8 @@ use pulsegate_testkit::sink::{Behaviour, Sink};
 use pulsegate_testkit::strava::MockStrava;
 
 const SUBSCRIPTION: u64 = 7;
-const ADMIN_TOKEN: &str = "bench-admin-token";
+/// At least 32 characters (pulsegate refuses shorter or example tokens).
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123456789";
 
 #[derive(Parser)]
 #[command(about = "pulsegate end-to-end load run (127.0.0.1 only)")]
@@ -144,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let pg_port = free_port()?;
+    let admin_port = free_port()?;
     let stalled = if cli.stalled_destination {
         Some(Sink::start_counting(Behaviour::Slow(Duration::from_secs(3600))).await)
     } else {
@@ -187,6 +189,7 @@ listen = "127.0.0.1:{pg_port}"
 level = "warn"
 [admin]
 token = "{ADMIN_TOKEN}"
+listen = "127.0.0.1:{admin_port}"
 [ingest.strava]
 subscription_id = {SUBSCRIPTION}
 verify_token = "bench"
@@ -210,7 +213,7 @@ allow_private_networks = true
         .with_context(|| format!("starting {}", cli.pulsegate.display()))?;
     let pg_pid = child.id();
     let _pg = ChildGuard(child);
-    let http = reqwest_like::Client::new(pg_port);
+    let http = reqwest_like::Client::new(pg_port, admin_port);
     http.wait_ready().await?;
     for a in 1..=cli.athletes {
         http.connect_athlete(a).await?;
@@ -375,11 +378,13 @@ mod reqwest_like {
 
     pub struct Client {
         port: u16,
+        /// The admin listener (admin API, `/metrics`).
+        admin_port: u16,
     }
 
     impl Client {
-        pub fn new(port: u16) -> Self {
-            Self { port }
+        pub fn new(port: u16, admin_port: u16) -> Self {
+            Self { port, admin_port }
         }
 
         async fn call(
@@ -388,7 +393,12 @@ mod reqwest_like {
             path: &str,
             body: Option<String>,
         ) -> anyhow::Result<(u16, String)> {
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+            let port = if path.starts_with("/v1/admin") || path == "/metrics" {
+                self.admin_port
+            } else {
+                self.port
+            };
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
                 hyper_util::rt::TokioIo::new(stream),
             )
@@ -397,7 +407,7 @@ mod reqwest_like {
             let req = hyper::Request::builder()
                 .method(method)
                 .uri(path)
-                .header("host", format!("127.0.0.1:{}", self.port))
+                .header("host", format!("127.0.0.1:{port}"))
                 .header("authorization", format!("Bearer {}", super::ADMIN_TOKEN))
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
