@@ -80,6 +80,13 @@ async fn slowloris_connections_starve_nothing_and_are_closed_at_the_header_timeo
     server_settings(&pg, "header_read_timeout = \"1s\"");
     pg.nofile = Some(512);
     pg.spawn().await;
+    // The cap (1024 by default) was fitted under the 512 descriptors.
+    assert!(
+        pg.logs()
+            .contains("server.max_connections lowered to fit the open-file limit"),
+        "{}",
+        pg.logs()
+    );
 
     let mut slow = Vec::new();
     for _ in 0..1000 {
@@ -133,6 +140,59 @@ async fn slowloris_connections_starve_nothing_and_are_closed_at_the_header_timeo
     );
     assert!(pg.metric("pulsegate_http_connections_shed_total").await > 0.0);
     assert_eq!(healthz_within(&pg, Duration::from_secs(1)).await, Ok(200));
+}
+
+/// When every connection under the cap has a request in flight (nothing to evict), a
+/// new connection is answered 503 with `Retry-After` at once and closed; once the
+/// requests end, new connections are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_cap_with_every_connection_busy_new_ones_get_503_retry_after() {
+    let strava = MockStrava::start().await;
+    let mut pg = Pulsegate::configure(&Backend::Embedded, "serve", &strava.base_url(), "");
+    server_settings(&pg, "max_connections = 20\nbody_read_timeout = \"3s\"");
+    pg.spawn().await;
+    // The readiness probe's keep-alive connection may still be open: let it go idle
+    // (it is evictable, so the 20 below take every slot).
+    let mut busy = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
+        // Headers complete, body half sent: a request in flight.
+        s.write_all(
+            b"POST /v1/ingest/strava HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{\"a\":",
+        )
+        .await
+        .unwrap();
+        busy.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
+    let _ = s
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text:?}");
+    assert!(text.contains("retry-after: 1"), "{text:?}");
+    assert!(
+        pg.metric("pulsegate_http_connections_shed_total{listener=\"public\",reason=\"full\"")
+            .await
+            >= 1.0
+    );
+    // The busy requests end at the body timeout (408); then there is room again.
+    for s in busy.iter_mut() {
+        assert_eq!(status_within(s, Duration::from_secs(5)).await, Some(408));
+    }
+    drop(busy);
+    let started = Instant::now();
+    loop {
+        if healthz_within(&pg, Duration::from_secs(1)).await == Ok(200) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no room again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A body that trickles in is cut off at the body timeout (408); a body declared larger
