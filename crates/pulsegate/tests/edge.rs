@@ -90,13 +90,14 @@ async fn slowloris_connections_starve_nothing_and_are_closed_at_the_header_timeo
 
     let mut slow = Vec::new();
     for _ in 0..1000 {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", pg.port)).await else {
+        // A listener that stopped accepting leaves connects hanging: bounded here.
+        let connect = TcpStream::connect(("127.0.0.1", pg.port));
+        let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), connect).await else {
             continue;
         };
         // Headers begun, never finished.
-        let _ = s
-            .write_all(b"POST /v1/ingest/strava HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: 1")
-            .await;
+        let write = s.write_all(b"POST /v1/ingest/strava HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: 1");
+        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
         slow.push(s);
     }
     assert!(slow.len() >= 900, "{} connections opened", slow.len());
