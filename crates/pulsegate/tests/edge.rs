@@ -33,10 +33,10 @@ async fn healthz_within(pg: &Pulsegate, within: Duration) -> Result<u16, String>
         .map_err(|e| e.to_string())
 }
 
-/// Reads until EOF or an error; true if the server closed the connection within `within`.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+/// Reads until EOF or an error; true if the server closed the connection by `deadline`
+/// (past it, only what is already there counts: the inner read is polled first).
+async fn closed_by(stream: &mut TcpStream, deadline: tokio::time::Instant) -> bool {
     let mut buf = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => return false,
@@ -125,8 +125,9 @@ async fn slowloris_connections_starve_nothing_and_are_closed_at_the_header_timeo
 
     // Every half-sent connection is closed by the header timeout (1 s) or evicted.
     let mut open = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
     for s in slow.iter_mut() {
-        if !closed_within(s, Duration::from_secs(4)).await {
+        if !closed_by(s, deadline).await {
             open += 1;
         }
     }
