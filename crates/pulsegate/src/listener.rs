@@ -67,6 +67,7 @@ pub fn fit_to_fd_limit(public: usize, admin: usize) -> usize {
 
 /// The soft RLIMIT_NOFILE after trying to raise it to `wanted` (at most the hard limit).
 #[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
 fn raise_nofile(wanted: u64) -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
