@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusKind, Config};
-use crate::{http, limits, listener, telemetry};
+use crate::{edge, http, telemetry};
 
 /// Which components this process runs.
 #[derive(Clone, Copy, Debug)]
@@ -180,36 +180,6 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             recent.clone(),
         ));
     }
-    let public_rules = limits::BodyRules {
-        listener: "public",
-        read_timeout: config.server.body_read_timeout,
-        default_limit: config.server.max_body_bytes,
-        // Provider pushes: the ingest handler checks each provider's own limit.
-        routes: vec![
-            (
-                "/v1/ingest/sdk/",
-                Some(effective.ingest.sdk_max_body_bytes as u64),
-            ),
-            ("/v1/ingest/", None),
-        ],
-    };
-    let admin_rules = limits::BodyRules {
-        listener: "admin",
-        routes: Vec::new(),
-        ..public_rules.clone()
-    };
-    let public = public
-        .fallback(http::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(public_rules),
-            limits::limit_bodies,
-        ));
-    let admin = admin
-        .fallback(http::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(admin_rules),
-            limits::limit_bodies,
-        ));
     tokio::spawn(reload_on_credentials(
         config.clone(),
         state.clone(),
@@ -218,47 +188,16 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         connect.clone(),
         shutdown.clone(),
     ));
-    let public_listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
-    let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
-        .await
-        .with_context(|| format!("admin.listen: cannot listen on {}", config.admin.listen))?;
-    let public_limits = listener::Limits {
-        max_connections: listener::fit_to_fd_limit(
-            config.server.max_connections,
-            config.admin.max_connections,
-        ),
-        header_read_timeout: config.server.header_read_timeout,
-        idle_timeout: config.server.idle_timeout,
-    };
-    let admin_limits = listener::Limits {
-        max_connections: config.admin.max_connections,
-        ..public_limits
-    };
-    tracing::info!(
-        listen = %public_listener.local_addr()?,
-        admin_listen = %admin_listener.local_addr()?,
-        max_connections = public_limits.max_connections,
-        role = roles.name(),
-        bus = bus.kind(),
-        "pulsegate started"
-    );
-
-    let server = tokio::spawn(listener::serve(
-        public_listener,
+    // Both listeners with their limits; the public one without any admin route.
+    let servers = edge::start(
+        &config,
+        effective.ingest.sdk_max_body_bytes,
         public,
-        public_limits,
-        "public",
-        shutdown.clone(),
-    ));
-    let admin_server = tokio::spawn(listener::serve(
-        admin_listener,
         admin,
-        admin_limits,
-        "admin",
-        shutdown.clone(),
-    ));
+        &shutdown,
+    )
+    .await?;
+    tracing::info!(role = roles.name(), bus = bus.kind(), "pulsegate started");
 
     // Run until a signal, or until a component fails (then exit non-zero so a
     // supervisor restarts us; nothing is lost: offsets were not committed).
@@ -274,8 +213,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     shutdown.cancel();
     let drain = async {
         while tasks.join_next().await.is_some() {}
-        let _ = server.await;
-        let _ = admin_server.await;
+        servers.join().await;
     };
     if tokio::time::timeout(Duration::from_secs(15), drain)
         .await

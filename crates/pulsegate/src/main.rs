@@ -3,6 +3,7 @@
 mod admin_token;
 mod app;
 mod config;
+mod edge;
 mod http;
 mod limits;
 mod listener;
