@@ -402,3 +402,28 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_cap_the_oldest_idle_connection_is_evicted_and_busy_ones_never() {
+        let r = Registry::default();
+        let (a, a_busy, a_kill, _) = r.admit(2).unwrap();
+        let (_b, _b_busy, b_kill, _) = r.admit(2).unwrap();
+        a_busy.fetch_add(1, Ordering::AcqRel);
+        // `a` has a request in flight: `b` (idle) goes, though `a` is older.
+        let (_c, c_busy, c_kill, evicted) = r.admit(2).unwrap();
+        assert_eq!(evicted, 1);
+        assert!(b_kill.is_cancelled() && !a_kill.is_cancelled());
+        assert_eq!(r.len(), 2);
+        // Every connection busy: nothing to evict, the new one is shed.
+        c_busy.fetch_add(1, Ordering::AcqRel);
+        assert!(r.admit(2).is_none());
+        assert!(!c_kill.is_cancelled());
+        // A connection that ends frees its slot.
+        assert_eq!(r.remove(a), 1);
+        assert!(r.admit(2).is_some());
+    }
+}
