@@ -13,6 +13,7 @@ use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
+use crate::signing::constant_time_eq;
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
 
@@ -25,6 +26,8 @@ pub(crate) struct IngestState {
     /// The body limit of providers without one of their own.
     max_body_bytes: usize,
     pub(crate) sdk_max_body_bytes: usize,
+    /// Failed verifications per source address.
+    throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// A provider's verifier and its metric handles (registered once per mount, not per
@@ -143,9 +146,15 @@ pub fn router_with_handle(
         mounts: handle.clone(),
         max_body_bytes: config.max_body_bytes,
         sdk_max_body_bytes: config.sdk_max_body_bytes,
+        throttle: Arc::new(crate::throttle::Throttle::new(config.throttle.clone())),
     };
     let router = Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
+        // Providers without a signature: the path carries their secret token.
+        .route(
+            "/v1/ingest/{provider}/{token}",
+            get(handshake_at).post(push_at),
+        )
         .route(
             "/v1/ingest/sdk/{provider}",
             axum::routing::post(crate::sdk::upload),
@@ -155,10 +164,39 @@ pub fn router_with_handle(
     (router, handle)
 }
 
+type Peer = Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>;
+
 async fn handshake(
     State(state): State<IngestState>,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &provider, None, peer_ip(&peer), &headers) {
+        return refused;
+    }
+    handshake_inner(state, provider, query, headers)
+}
+
+/// `GET /v1/ingest/{provider}/{token}`: the handshake of a provider with a path token.
+async fn handshake_at(
+    State(state): State<IngestState>,
+    Path((provider, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gate(&state, &provider, Some(&token), peer_ip(&peer), &headers) {
+        return refused;
+    }
+    handshake_inner(state, provider, query, headers)
+}
+
+fn handshake_inner(
+    state: IngestState,
+    provider: String,
+    query: Option<String>,
     headers: HeaderMap,
 ) -> Response {
     let mounts = state.mounts.current();
@@ -185,7 +223,100 @@ async fn push(
     State(state): State<IngestState>,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
-    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let peer = peer_ip(&peer);
+    if let Err(refused) = gate(&state, &provider, None, peer, &headers) {
+        return refused;
+    }
+    push_inner(state, provider, query, peer, headers, body).await
+}
+
+/// `POST /v1/ingest/{provider}/{token}`: a push of a provider with a path token.
+async fn push_at(
+    State(state): State<IngestState>,
+    Path((provider, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let peer = peer_ip(&peer);
+    if let Err(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
+        return refused;
+    }
+    push_inner(state, provider, query, peer, headers, body).await
+}
+
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0 .0.ip())
+}
+
+/// What every provider route checks first: a source with too many failed
+/// verifications gets 429 (before any other work), and a provider authenticated by a
+/// path token gets 404 unless the path carries its current token (or the previous one
+/// during a rotation's grace period). Path tokens are compared in constant time.
+fn gate(
+    state: &IngestState,
+    provider: &str,
+    token: Option<&str>,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let now = now_ms();
+    let source = state.throttle.source(peer, headers);
+    let slug = Provider::from_slug(provider).map_or("unknown", |p| p.slug());
+    if let Some(wait) = state.throttle.blocked(source, now) {
+        count(slug, "rejected", Some("throttled"));
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed verifications from this address",
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert("retry-after", v);
+        }
+        return Err(r);
+    }
+    let Some(p) = Provider::from_slug(provider) else {
+        return Err(Rejection::NotFound.into_response());
+    };
+    if !pulsegate_state::needs_push_token(p) {
+        // Signed providers have no token route.
+        return match token {
+            None => Ok(()),
+            Some(_) => Err(Rejection::NotFound.into_response()),
+        };
+    }
+    if !state.mounts.current().current.contains_key(p.slug()) {
+        return Err(Rejection::NotFound.into_response());
+    }
+    let stored = state.state.push_token(p);
+    let valid = match (token, &stored) {
+        (Some(t), Some(stored)) => {
+            let current = constant_time_eq(t.as_bytes(), stored.token.expose().as_bytes());
+            let previous = stored
+                .previous_at(now)
+                .is_some_and(|prev| constant_time_eq(t.as_bytes(), prev.as_bytes()));
+            current | previous
+        }
+        _ => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    tracing::debug!(provider = slug, "push without a valid path token refused");
+    state.throttle.failed(source, now);
+    count(slug, "rejected", Some("path_token"));
+    Err(Rejection::NotFound.into_response())
+}
+
+async fn push_inner(
+    state: IngestState,
+    provider: String,
+    query: Option<String>,
+    peer: Option<std::net::IpAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -216,7 +347,7 @@ async fn push(
         headers: &headers,
         query: query.as_deref(),
         body: &body,
-        peer: peer.map(|p| p.0 .0.ip()),
+        peer,
         now_ms: now_ms(),
     };
     let mut verified = verifier.verify(&request);
@@ -240,6 +371,14 @@ async fn push(
                 "notification refused"
             );
             count(slug, "rejected", Some(rejection.reason()));
+            if matches!(
+                rejection,
+                Rejection::Unauthorized | Rejection::Stale | Rejection::Replayed
+            ) {
+                state
+                    .throttle
+                    .failed(state.throttle.source(peer, &headers), request.now_ms);
+            }
             return rejection.into_response();
         }
     };

@@ -10,9 +10,11 @@ mod handler;
 pub mod providers;
 mod sdk;
 pub mod signing;
+mod throttle;
 mod verifier;
 
 pub use config::IngestConfig;
 pub use handler::{encode_notification, router, router_with_handle, IngestHandle};
 pub use providers::strava::{StravaConfig, StravaVerifier};
+pub use throttle::ThrottleConfig;
 pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
