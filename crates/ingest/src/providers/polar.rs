@@ -57,12 +57,17 @@ impl PolarConfig {
 
 pub struct PolarVerifier {
     config: PolarConfig,
-    replays: ReplayGuard,
+    replays: std::sync::Arc<ReplayGuard>,
 }
 
 impl PolarVerifier {
     pub fn new(config: PolarConfig) -> Self {
-        let replays = ReplayGuard::new(config.replay_capacity);
+        let replays = std::sync::Arc::new(ReplayGuard::new(config.replay_capacity));
+        Self { config, replays }
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(config: PolarConfig, replays: std::sync::Arc<ReplayGuard>) -> Self {
         Self { config, replays }
     }
 }
@@ -100,6 +105,14 @@ impl ProviderVerifier for PolarVerifier {
         if let Some(mac) = received.and_then(crate::signing::decode_hex) {
             self.replays.forget(&mac);
         }
+    }
+
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        let received = req.headers.get(SIGNATURE_HEADER)?.to_str().ok()?;
+        Some(crate::verifier::ReplayMark {
+            key: crate::signing::decode_hex(received)?,
+            ttl_ms: self.config.timestamp_tolerance_secs.saturating_mul(2000),
+        })
     }
 
     /// Polar makes no GET request: 405 (the endpoint takes POSTs only).
