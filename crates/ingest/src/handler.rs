@@ -13,6 +13,7 @@ use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
+use crate::replay::ReplayBook;
 use crate::signing::constant_time_eq;
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
@@ -63,14 +64,18 @@ struct Mounts {
 }
 
 impl Mounts {
-    fn build(config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) -> Self {
-        let current = crate::providers::registry(config)
+    fn build(
+        config: &IngestConfig,
+        previous: Option<(&IngestConfig, u64)>,
+        book: &ReplayBook,
+    ) -> Self {
+        let current = crate::providers::registry_with(config, book)
             .into_iter()
             .map(|v| (v.provider().slug(), Mounted::new(v)))
             .collect();
         let (previous, previous_until_ms) = match previous {
             Some((old, until)) => (
-                crate::providers::registry(old)
+                crate::providers::registry_with(old, book)
                     .into_iter()
                     .map(|v| (v.provider().slug(), v))
                     .collect(),
@@ -98,13 +103,15 @@ impl Mounts {
 #[derive(Clone)]
 pub struct IngestHandle {
     mounts: Arc<std::sync::RwLock<Arc<Mounts>>>,
+    /// The replay guards, kept across re-mounts.
+    replay: Arc<ReplayBook>,
 }
 
 impl IngestHandle {
     /// Mounts the providers `config` configures. `previous`: the configuration with the
     /// credentials being rotated out, and until when (ms) they still verify.
     pub fn reconfigure(&self, config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) {
-        let mounts = Arc::new(Mounts::build(config, previous));
+        let mounts = Arc::new(Mounts::build(config, previous, &self.replay));
         *self.mounts.write().unwrap_or_else(|e| e.into_inner()) = mounts;
     }
 
@@ -122,13 +129,35 @@ pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) 
     router_with_handle(bus, state, config).0
 }
 
-/// [`router`], and the handle that re-mounts providers when credentials change.
+/// [`router`], and the handle that re-mounts providers when credentials change. Replay
+/// guards are in memory only: see [`router_durable`].
 pub fn router_with_handle(
     bus: Arc<dyn Bus>,
     state: Arc<StateStore>,
     config: &IngestConfig,
 ) -> (Router, IngestHandle) {
-    let mounts = Mounts::build(config, None);
+    let book = ReplayBook::in_memory(config);
+    build(bus, state, config, book)
+}
+
+/// [`router_with_handle`] with replay guards that survive restarts: each accepted
+/// request's replay key is stored on the bus with its notification, and read back here.
+pub async fn router_durable(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+) -> Result<(Router, IngestHandle), pulsegate_bus::BusError> {
+    let book = ReplayBook::durable(&*bus, config).await?;
+    Ok(build(bus, state, config, book))
+}
+
+fn build(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+    book: ReplayBook,
+) -> (Router, IngestHandle) {
+    let mounts = Mounts::build(config, None, &book);
     // The body limit layer is fixed at start; a provider's own limit above it applies
     // after a restart.
     let largest = mounts
@@ -139,6 +168,7 @@ pub fn router_with_handle(
         .max(config.sdk_max_body_bytes);
     let handle = IngestHandle {
         mounts: Arc::new(std::sync::RwLock::new(Arc::new(mounts))),
+        replay: Arc::new(book),
     };
     let state = IngestState {
         bus,
@@ -248,6 +278,10 @@ async fn push_at(
         return refused;
     }
     push_inner(state, provider, query, peer, headers, body).await
+}
+
+fn mounts_replay(state: &IngestState) -> &ReplayBook {
+    &state.mounts.replay
 }
 
 fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
@@ -406,15 +440,44 @@ async fn push_inner(
     }
 
     let appended = Instant::now();
-    let result = if records.len() == 1 {
-        let record = records.pop().expect("one record");
-        state.bus.append(topics::RAW, record).await.map(|_| ())
-    } else {
-        state
-            .bus
-            .append_batch(topics::RAW, records)
-            .await
-            .map(|_| ())
+    let raw = async {
+        if records.len() == 1 {
+            let record = records.pop().expect("one record");
+            state.bus.append(topics::RAW, record).await.map(|_| ())
+        } else {
+            state
+                .bus
+                .append_batch(topics::RAW, records)
+                .await
+                .map(|_| ())
+        }
+    };
+    // The replay marker goes to the bus at the same time; both must be durable
+    // before the 2xx, or a restart would let a replay of this request through.
+    let marker = mounts_replay(&state).marker(
+        verifier.provider(),
+        verifier.replay_mark(&request),
+        request.now_ms,
+    );
+    let result = match marker {
+        None => raw.await,
+        Some((topic, record, key)) => {
+            let (raw, marked) = tokio::join!(raw, state.bus.append(&topic, record));
+            match (raw, marked) {
+                (Ok(()), Ok(_)) => Ok(()),
+                (raw, marked) => {
+                    if marked.is_ok() {
+                        // The notification was not stored: the provider's retry must not
+                        // be refused after a restart either (best effort).
+                        let bus = state.bus.clone();
+                        tokio::spawn(async move {
+                            let _ = bus.append(&topic, ReplayBook::forget_marker(&key)).await;
+                        });
+                    }
+                    raw.and(marked.map(|_| ()))
+                }
+            }
+        }
     };
     mounted.append.record(appended.elapsed().as_secs_f64());
     match result {

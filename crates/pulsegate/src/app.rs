@@ -138,8 +138,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let mut ingest_handle = None;
     let mut app = http::ops_router(metrics, bus.clone());
     if roles.ingest {
+        // Replay guards survive restarts: their markers are read back from the bus.
         let (ingest, handle) =
-            pulsegate_ingest::router_with_handle(bus.clone(), state.clone(), &effective.ingest);
+            pulsegate_ingest::router_durable(bus.clone(), state.clone(), &effective.ingest)
+                .await
+                .context("loading the ingest replay guards")?;
         if let Some((old, until)) = &previous {
             handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
         }
