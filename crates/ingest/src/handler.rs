@@ -203,7 +203,7 @@ async fn handshake(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = gate(&state, &provider, None, peer_ip(&peer), &headers) {
+    if let Some(refused) = gate(&state, &provider, None, peer_ip(&peer), &headers) {
         return refused;
     }
     handshake_inner(state, provider, query, headers)
@@ -217,7 +217,7 @@ async fn handshake_at(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = gate(&state, &provider, Some(&token), peer_ip(&peer), &headers) {
+    if let Some(refused) = gate(&state, &provider, Some(&token), peer_ip(&peer), &headers) {
         return refused;
     }
     handshake_inner(state, provider, query, headers)
@@ -258,7 +258,7 @@ async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let peer = peer_ip(&peer);
-    if let Err(refused) = gate(&state, &provider, None, peer, &headers) {
+    if let Some(refused) = gate(&state, &provider, None, peer, &headers) {
         return refused;
     }
     push_inner(state, provider, query, peer, headers, body).await
@@ -274,7 +274,7 @@ async fn push_at(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let peer = peer_ip(&peer);
-    if let Err(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
+    if let Some(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
         return refused;
     }
     push_inner(state, provider, query, peer, headers, body).await
@@ -298,7 +298,7 @@ fn gate(
     token: Option<&str>,
     peer: Option<std::net::IpAddr>,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let now = now_ms();
     let source = state.throttle.source(peer, headers);
     let slug = Provider::from_slug(provider).map_or("unknown", |p| p.slug());
@@ -311,20 +311,17 @@ fn gate(
         if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
             r.headers_mut().insert("retry-after", v);
         }
-        return Err(r);
+        return Some(r);
     }
     let Some(p) = Provider::from_slug(provider) else {
-        return Err(Rejection::NotFound.into_response());
+        return Some(Rejection::NotFound.into_response());
     };
     if !pulsegate_state::needs_push_token(p) {
         // Signed providers have no token route.
-        return match token {
-            None => Ok(()),
-            Some(_) => Err(Rejection::NotFound.into_response()),
-        };
+        return token.map(|_| Rejection::NotFound.into_response());
     }
     if !state.mounts.current().current.contains_key(p.slug()) {
-        return Err(Rejection::NotFound.into_response());
+        return Some(Rejection::NotFound.into_response());
     }
     let stored = state.state.push_token(p);
     let valid = match (token, &stored) {
@@ -338,12 +335,12 @@ fn gate(
         _ => false,
     };
     if valid {
-        return Ok(());
+        return None;
     }
     tracing::debug!(provider = slug, "push without a valid path token refused");
     state.throttle.failed(source, now);
     count(slug, "rejected", Some("path_token"));
-    Err(Rejection::NotFound.into_response())
+    Some(Rejection::NotFound.into_response())
 }
 
 async fn push_inner(

@@ -128,6 +128,9 @@ pub fn timestamped_key(
     Some(timestamped_replay_key(ts, &mac))
 }
 
+/// Key → expiry (ms), and the keys in insertion order (for eviction).
+type Seen = (HashMap<Vec<u8>, u64>, VecDeque<Vec<u8>>);
+
 /// Remembers the signatures accepted recently (bounded, oldest forgotten first) so the
 /// same signed notification is refused when replayed inside the timestamp window.
 /// Each key is remembered until its expiry (after which the timestamp window refuses
@@ -136,7 +139,7 @@ pub fn timestamped_key(
 /// the handler (`replay` module), which records each accepted key on the bus.
 pub struct ReplayGuard {
     capacity: usize,
-    seen: Mutex<(HashMap<Vec<u8>, u64>, VecDeque<Vec<u8>>)>,
+    seen: Mutex<Seen>,
 }
 
 impl ReplayGuard {

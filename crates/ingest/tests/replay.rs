@@ -46,8 +46,11 @@ fn config() -> IngestConfig {
     }
 }
 
-/// (path, headers, body) of one signed push per provider.
-fn requests() -> Vec<(&'static str, Vec<(&'static str, String)>, String)> {
+/// (path, headers, body) of one signed push.
+type Push = (&'static str, Vec<(&'static str, String)>, String);
+
+/// One signed push per provider.
+fn requests() -> Vec<Push> {
     let now = now_ms();
     let huawei_body = format!(
         r#"{{"openId":"OPEN1","eventType":"SPORT_RECORD","eventTime":{now},"metaData":{{}}}}"#
