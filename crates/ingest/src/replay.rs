@@ -95,25 +95,31 @@ impl ReplayBook {
             let mut consumer = bus.read_from_start(&topic(provider)).await?;
             let (mut loaded, now) = (0u64, now_ms());
             while !consumer.caught_up() {
-                for r in consumer.poll(4096, Duration::from_millis(200)).await? {
-                    match decode(&r.payload) {
-                        Some((0, key)) => guard.forget(key),
-                        Some((expires, key)) if expires > now => {
-                            guard.remember(key, expires, now);
-                            loaded += 1;
-                        }
-                        Some(_) => {}
-                        None => tracing::warn!(
-                            provider = provider.slug(),
-                            offset = r.offset,
-                            "unreadable replay marker; skipped"
-                        ),
-                    }
-                }
+                let records = consumer.poll(4096, Duration::from_millis(200)).await?;
+                loaded += apply(provider, guard, &records, now);
             }
             if loaded > 0 {
                 tracing::info!(provider = provider.slug(), loaded, "replay guard loaded");
             }
+            // Then keep following the topic: markers other ingest processes write are
+            // refused here too. Stops once the guard is dropped (the router is gone).
+            let weak = Arc::downgrade(guard);
+            tokio::spawn(async move {
+                loop {
+                    let polled = consumer.poll(1024, Duration::from_secs(1)).await;
+                    let Some(guard) = weak.upgrade() else { return };
+                    match polled {
+                        Ok(records) => {
+                            apply(provider, &guard, &records, now_ms());
+                        }
+                        Err(e) => {
+                            tracing::warn!(provider = provider.slug(), error = %e, "replay marker read failed; retrying");
+                            drop(guard);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
         }
         Ok(book)
     }
@@ -143,6 +149,32 @@ impl ReplayBook {
     pub(crate) fn forget_marker(key: &[u8]) -> Outgoing {
         encode(0, key)
     }
+}
+
+/// Applies markers read from the bus; returns how many are in force.
+fn apply(
+    provider: Provider,
+    guard: &ReplayGuard,
+    records: &[pulsegate_bus::Record],
+    now: u64,
+) -> u64 {
+    let mut in_force = 0;
+    for r in records {
+        match decode(&r.payload) {
+            Some((0, key)) => guard.forget(key),
+            Some((expires, key)) if expires > now => {
+                guard.remember(key, expires, now);
+                in_force += 1;
+            }
+            Some(_) => {}
+            None => tracing::warn!(
+                provider = provider.slug(),
+                offset = r.offset,
+                "unreadable replay marker; skipped"
+            ),
+        }
+    }
+    in_force
 }
 
 fn encode(expires_at_ms: u64, key: &[u8]) -> Outgoing {
@@ -205,7 +237,17 @@ mod tests {
                 .marker(Provider::Strava, Some(mark(b"k", 1)), now)
                 .is_none());
         }
-        let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap();
+        // The first book's followers let go of the log within a poll once it is dropped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let bus = loop {
+            match EmbeddedBus::open(EmbeddedConfig::new(dir.path())) {
+                Ok(bus) => break bus,
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
         let book = ReplayBook::durable(&bus, &config).await.unwrap();
         let g = book.guard(Provider::Oura).unwrap();
         assert_eq!(
@@ -217,5 +259,26 @@ mod tests {
             .is_ok());
         assert!(g.check_and_record_until(b"old", u64::MAX, now_ms()).is_ok());
         assert!(book.guard(Provider::Strava).is_none());
+    }
+
+    #[tokio::test]
+    async fn markers_written_by_another_process_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap();
+        let config = IngestConfig::default();
+        let a = ReplayBook::durable(&bus, &config).await.unwrap();
+        let b = ReplayBook::durable(&bus, &config).await.unwrap();
+        let mark = ReplayMark {
+            key: b"shared".to_vec(),
+            ttl_ms: 600_000,
+        };
+        let (t, rec, _) = a.marker(Provider::Whoop, Some(mark), now_ms()).unwrap();
+        bus.append(&t, rec).await.unwrap();
+        let g = b.guard(Provider::Whoop).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !g.holds(b"shared", now_ms()) {
+            assert!(std::time::Instant::now() < deadline, "marker not followed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

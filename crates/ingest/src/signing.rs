@@ -203,6 +203,12 @@ impl ReplayGuard {
         }
     }
 
+    /// True while `key` is remembered and not expired at `now_ms`.
+    pub fn holds(&self, key: &[u8], now_ms: u64) -> bool {
+        let guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.get(key).is_some_and(|until| *until > now_ms)
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
     }
