@@ -25,6 +25,8 @@ use pulsegate_testkit::strava::MockStrava;
 const SUBSCRIPTION: u64 = 7;
 /// At least 32 characters (pulsegate refuses shorter or example tokens).
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123456789";
+/// The bare server answers any path.
+const BARE_PATH: &str = "/v1/ingest/strava";
 
 #[derive(Parser)]
 #[command(about = "pulsegate end-to-end load run (127.0.0.1 only)")]
@@ -88,7 +90,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn spec(
-    addr: SocketAddr,
+    (addr, path): (SocketAddr, &str),
     cli: &Cli,
     rate: Option<f64>,
     seconds: f64,
@@ -97,7 +99,7 @@ fn spec(
 ) -> LoadSpec {
     LoadSpec {
         addr,
-        path: "/v1/ingest/strava".into(),
+        path: path.into(),
         connections: cli.connections,
         duration: Duration::from_secs_f64(seconds),
         rate,
@@ -130,8 +132,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // 1. The ceiling: bare hyper in its own process.
     let (bare, port) = start_bare_server()?;
     let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let _warm = load::run(spec(bare_addr, &cli, None, 1.0, 0, cli.athletes)).await?;
-    let ceiling = load::run(spec(bare_addr, &cli, None, cli.seconds, 0, cli.athletes)).await?;
+    let _warm = load::run(spec(
+        (bare_addr, BARE_PATH),
+        &cli,
+        None,
+        1.0,
+        0,
+        cli.athletes,
+    ))
+    .await?;
+    let ceiling = load::run(spec(
+        (bare_addr, BARE_PATH),
+        &cli,
+        None,
+        cli.seconds,
+        0,
+        cli.athletes,
+    ))
+    .await?;
     drop(bare);
     report("bare hyper (ceiling)", &ceiling, ceiling.rate());
 
@@ -219,12 +237,22 @@ allow_private_networks = true
         http.connect_athlete(a).await?;
     }
     let pg_addr: SocketAddr = ([127, 0, 0, 1], pg_port).into();
+    // Strava pushes carry no signature: they go to the path with the deployment's token.
+    let push_path = http.push_path("strava").await?;
 
-    let _warm = load::run(spec(pg_addr, &cli, None, 1.0, 1_000_000_000, cli.athletes)).await?;
+    let _warm = load::run(spec(
+        (pg_addr, &push_path),
+        &cli,
+        None,
+        1.0,
+        1_000_000_000,
+        cli.athletes,
+    ))
+    .await?;
     let warm_total = _warm.ok;
     let started = Instant::now();
     let acked = load::run(spec(
-        pg_addr,
+        (pg_addr, &push_path),
         &cli,
         None,
         cli.seconds,
@@ -260,7 +288,7 @@ allow_private_networks = true
     // Ack latency at half the measured ack rate (open loop).
     let half = acked.rate() / 2.0;
     let at_half = load::run(spec(
-        pg_addr,
+        (pg_addr, &push_path),
         &cli,
         Some(half),
         cli.seconds.min(10.0),
@@ -279,9 +307,17 @@ allow_private_networks = true
     {
         let (_bare, port) = start_bare_server()?;
         let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let _warm = load::run(spec(bare_addr, &cli, None, 1.0, 0, cli.athletes)).await?;
+        let _warm = load::run(spec(
+            (bare_addr, BARE_PATH),
+            &cli,
+            None,
+            1.0,
+            0,
+            cli.athletes,
+        ))
+        .await?;
         let bare_half = load::run(spec(
-            bare_addr,
+            (bare_addr, BARE_PATH),
             &cli,
             Some(half),
             cli.seconds.min(10.0),
@@ -415,6 +451,23 @@ mod reqwest_like {
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+
+        /// The push path of `provider` from the admin API (with its path token).
+        pub async fn push_path(&self, provider: &str) -> anyhow::Result<String> {
+            let (status, text) = self
+                .call(
+                    "GET",
+                    &format!("/v1/admin/integrations/{provider}/push-url"),
+                    None,
+                )
+                .await?;
+            anyhow::ensure!(status == 200, "push-url: {status} {text}");
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            v["path"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("push-url: no path"))
         }
 
         pub async fn metrics(&self) -> anyhow::Result<String> {

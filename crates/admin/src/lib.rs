@@ -12,6 +12,7 @@ mod deliveries;
 mod destinations;
 mod developers;
 mod integrations;
+mod push_urls;
 mod routes;
 mod sdk_tokens;
 mod throttle;

@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::{
     auth, connections, credentials, dead_letters, deliveries, destinations, developers,
-    integrations, require_token, sdk_tokens, ui, AdminState,
+    integrations, push_urls, require_token, sdk_tokens, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -67,6 +67,7 @@ pub(crate) fn table() -> Vec<Route> {
     const DESTINATION: &str = "/v1/admin/destinations/{id}";
     const INTEGRATION: &str = "/v1/admin/integrations/{provider}";
     const CREDENTIALS: &str = "/v1/admin/integrations/{provider}/credentials";
+    const PUSH_URL: &str = "/v1/admin/integrations/{provider}/push-url";
     vec![
         admin("GET", "/v1/admin/connections", connections::list),
         admin("POST", "/v1/admin/connections", connections::create),
@@ -97,6 +98,12 @@ pub(crate) fn table() -> Vec<Route> {
         admin("PUT", INTEGRATION, integrations::put),
         admin("GET", CREDENTIALS, credentials::get),
         admin("PUT", CREDENTIALS, credentials::put),
+        admin("GET", PUSH_URL, push_urls::get),
+        admin(
+            "POST",
+            "/v1/admin/integrations/{provider}/push-url/rotate",
+            push_urls::rotate,
+        ),
         admin("GET", "/v1/admin/dead-letters", dead_letters::list),
         admin(
             "POST",

@@ -28,6 +28,8 @@ pub struct IngestConfig {
     pub whoop: whoop::WhoopConfig,
     /// Withings. Unconfigured = not mounted.
     pub withings: withings::WithingsConfig,
+    /// Failed verifications throttled per source address.
+    pub throttle: crate::throttle::ThrottleConfig,
 }
 
 impl Default for IngestConfig {
@@ -43,6 +45,7 @@ impl Default for IngestConfig {
             polar: polar::PolarConfig::default(),
             whoop: whoop::WhoopConfig::default(),
             withings: withings::WithingsConfig::default(),
+            throttle: crate::throttle::ThrottleConfig::default(),
         }
     }
 }

@@ -11,6 +11,8 @@ use pulsegate_bus::{Bus, Outgoing};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
+use crate::replay::ReplayBook;
+use crate::signing::constant_time_eq;
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
 
@@ -23,6 +25,8 @@ pub(crate) struct IngestState {
     /// The body limit of providers without one of their own.
     max_body_bytes: usize,
     pub(crate) sdk_max_body_bytes: usize,
+    /// Failed verifications per source address.
+    throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// A provider's verifier and its metric handles (registered once per mount, not per
@@ -58,14 +62,18 @@ struct Mounts {
 }
 
 impl Mounts {
-    fn build(config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) -> Self {
-        let current = crate::providers::registry(config)
+    fn build(
+        config: &IngestConfig,
+        previous: Option<(&IngestConfig, u64)>,
+        book: &ReplayBook,
+    ) -> Self {
+        let current = crate::providers::registry_with(config, book)
             .into_iter()
             .map(|v| (v.provider().slug(), Mounted::new(v)))
             .collect();
         let (previous, previous_until_ms) = match previous {
             Some((old, until)) => (
-                crate::providers::registry(old)
+                crate::providers::registry_with(old, book)
                     .into_iter()
                     .map(|v| (v.provider().slug(), v))
                     .collect(),
@@ -93,13 +101,15 @@ impl Mounts {
 #[derive(Clone)]
 pub struct IngestHandle {
     mounts: Arc<std::sync::RwLock<Arc<Mounts>>>,
+    /// The replay guards, kept across re-mounts.
+    replay: Arc<ReplayBook>,
 }
 
 impl IngestHandle {
     /// Mounts the providers `config` configures. `previous`: the configuration with the
     /// credentials being rotated out, and until when (ms) they still verify.
     pub fn reconfigure(&self, config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) {
-        let mounts = Arc::new(Mounts::build(config, previous));
+        let mounts = Arc::new(Mounts::build(config, previous, &self.replay));
         *self.mounts.write().unwrap_or_else(|e| e.into_inner()) = mounts;
     }
 
@@ -117,13 +127,35 @@ pub fn router(bus: Arc<dyn Bus>, state: Arc<StateStore>, config: &IngestConfig) 
     router_with_handle(bus, state, config).0
 }
 
-/// [`router`], and the handle that re-mounts providers when credentials change.
+/// [`router`], and the handle that re-mounts providers when credentials change. Replay
+/// guards are in memory only: see [`router_durable`].
 pub fn router_with_handle(
     bus: Arc<dyn Bus>,
     state: Arc<StateStore>,
     config: &IngestConfig,
 ) -> (Router, IngestHandle) {
-    let mounts = Mounts::build(config, None);
+    let book = ReplayBook::in_memory(config);
+    build(bus, state, config, book)
+}
+
+/// [`router_with_handle`] with replay guards that survive restarts: each accepted
+/// request's replay key is stored on the bus with its notification, and read back here.
+pub async fn router_durable(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+) -> Result<(Router, IngestHandle), pulsegate_bus::BusError> {
+    let book = ReplayBook::durable(&*bus, config).await?;
+    Ok(build(bus, state, config, book))
+}
+
+fn build(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+    book: ReplayBook,
+) -> (Router, IngestHandle) {
+    let mounts = Mounts::build(config, None, &book);
     // The body limit layer is fixed at start; a provider's own limit above it applies
     // after a restart.
     let largest = mounts
@@ -134,6 +166,7 @@ pub fn router_with_handle(
         .max(config.sdk_max_body_bytes);
     let handle = IngestHandle {
         mounts: Arc::new(std::sync::RwLock::new(Arc::new(mounts))),
+        replay: Arc::new(book),
     };
     let state = IngestState {
         bus,
@@ -141,9 +174,15 @@ pub fn router_with_handle(
         mounts: handle.clone(),
         max_body_bytes: config.max_body_bytes,
         sdk_max_body_bytes: config.sdk_max_body_bytes,
+        throttle: Arc::new(crate::throttle::Throttle::new(config.throttle.clone())),
     };
     let router = Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
+        // Providers without a signature: the path carries their secret token.
+        .route(
+            "/v1/ingest/{provider}/{token}",
+            get(handshake_at).post(push_at),
+        )
         .route(
             "/v1/ingest/sdk/{provider}",
             axum::routing::post(crate::sdk::upload),
@@ -153,10 +192,39 @@ pub fn router_with_handle(
     (router, handle)
 }
 
+type Peer = Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>;
+
 async fn handshake(
     State(state): State<IngestState>,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = gate(&state, &provider, None, peer_ip(&peer), &headers) {
+        return refused;
+    }
+    handshake_inner(state, provider, query, headers)
+}
+
+/// `GET /v1/ingest/{provider}/{token}`: the handshake of a provider with a path token.
+async fn handshake_at(
+    State(state): State<IngestState>,
+    Path((provider, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = gate(&state, &provider, Some(&token), peer_ip(&peer), &headers) {
+        return refused;
+    }
+    handshake_inner(state, provider, query, headers)
+}
+
+fn handshake_inner(
+    state: IngestState,
+    provider: String,
+    query: Option<String>,
     headers: HeaderMap,
 ) -> Response {
     let mounts = state.mounts.current();
@@ -183,7 +251,101 @@ async fn push(
     State(state): State<IngestState>,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
-    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let peer = peer_ip(&peer);
+    if let Some(refused) = gate(&state, &provider, None, peer, &headers) {
+        return refused;
+    }
+    push_inner(state, provider, query, peer, headers, body).await
+}
+
+/// `POST /v1/ingest/{provider}/{token}`: a push of a provider with a path token.
+async fn push_at(
+    State(state): State<IngestState>,
+    Path((provider, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let peer = peer_ip(&peer);
+    if let Some(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
+        return refused;
+    }
+    push_inner(state, provider, query, peer, headers, body).await
+}
+
+fn mounts_replay(state: &IngestState) -> &ReplayBook {
+    &state.mounts.replay
+}
+
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0 .0.ip())
+}
+
+/// What every provider route checks first: a source with too many failed
+/// verifications gets 429 (before any other work), and a provider authenticated by a
+/// path token gets 404 unless the path carries its current token (or the previous one
+/// during a rotation's grace period). Path tokens are compared in constant time.
+fn gate(
+    state: &IngestState,
+    provider: &str,
+    token: Option<&str>,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let now = now_ms();
+    let source = state.throttle.source(peer, headers);
+    let slug = Provider::from_slug(provider).map_or("unknown", |p| p.slug());
+    if let Some(wait) = state.throttle.blocked(source, now) {
+        count(slug, "rejected", Some("throttled"));
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed verifications from this address",
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert("retry-after", v);
+        }
+        return Some(r);
+    }
+    let Some(p) = Provider::from_slug(provider) else {
+        return Some(Rejection::NotFound.into_response());
+    };
+    if !pulsegate_state::needs_push_token(p) {
+        // Signed providers have no token route.
+        return token.map(|_| Rejection::NotFound.into_response());
+    }
+    if !state.mounts.current().current.contains_key(p.slug()) {
+        return Some(Rejection::NotFound.into_response());
+    }
+    let stored = state.state.push_token(p);
+    let valid = match (token, &stored) {
+        (Some(t), Some(stored)) => {
+            let current = constant_time_eq(t.as_bytes(), stored.token.expose().as_bytes());
+            let previous = stored
+                .previous_at(now)
+                .is_some_and(|prev| constant_time_eq(t.as_bytes(), prev.as_bytes()));
+            current | previous
+        }
+        _ => false,
+    };
+    if valid {
+        return None;
+    }
+    tracing::debug!(provider = slug, "push without a valid path token refused");
+    state.throttle.failed(source, now);
+    count(slug, "rejected", Some("path_token"));
+    Some(Rejection::NotFound.into_response())
+}
+
+async fn push_inner(
+    state: IngestState,
+    provider: String,
+    query: Option<String>,
+    peer: Option<std::net::IpAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
@@ -226,7 +388,7 @@ async fn push(
         headers: &headers,
         query: query.as_deref(),
         body: &body,
-        peer: peer.map(|p| p.0 .0.ip()),
+        peer,
         now_ms: now_ms(),
     };
     let mut verified = verifier.verify(&request);
@@ -250,6 +412,14 @@ async fn push(
                 "notification refused"
             );
             count(slug, "rejected", Some(rejection.reason()));
+            if matches!(
+                rejection,
+                Rejection::Unauthorized | Rejection::Stale | Rejection::Replayed
+            ) {
+                state
+                    .throttle
+                    .failed(state.throttle.source(peer, &headers), request.now_ms);
+            }
             return rejection.into_response();
         }
     };
@@ -277,15 +447,44 @@ async fn push(
     }
 
     let appended = Instant::now();
-    let result = if records.len() == 1 {
-        let record = records.pop().expect("one record");
-        state.bus.append(topics::RAW, record).await.map(|_| ())
-    } else {
-        state
-            .bus
-            .append_batch(topics::RAW, records)
-            .await
-            .map(|_| ())
+    let raw = async {
+        if records.len() == 1 {
+            let record = records.pop().expect("one record");
+            state.bus.append(topics::RAW, record).await.map(|_| ())
+        } else {
+            state
+                .bus
+                .append_batch(topics::RAW, records)
+                .await
+                .map(|_| ())
+        }
+    };
+    // The replay marker goes to the bus at the same time; both must be durable
+    // before the 2xx, or a restart would let a replay of this request through.
+    let marker = mounts_replay(&state).marker(
+        verifier.provider(),
+        verifier.replay_mark(&request),
+        request.now_ms,
+    );
+    let result = match marker {
+        None => raw.await,
+        Some((topic, record, key)) => {
+            let (raw, marked) = tokio::join!(raw, state.bus.append(&topic, record));
+            match (raw, marked) {
+                (Ok(()), Ok(_)) => Ok(()),
+                (raw, marked) => {
+                    if marked.is_ok() {
+                        // The notification was not stored: the provider's retry must not
+                        // be refused after a restart either (best effort).
+                        let bus = state.bus.clone();
+                        tokio::spawn(async move {
+                            let _ = bus.append(&topic, ReplayBook::forget_marker(&key)).await;
+                        });
+                    }
+                    raw.and(marked.map(|_| ()))
+                }
+            }
+        }
     };
     mounted.append.record(appended.elapsed().as_secs_f64());
     match result {

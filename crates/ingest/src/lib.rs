@@ -8,11 +8,14 @@
 mod config;
 mod handler;
 pub mod providers;
+pub mod replay;
 mod sdk;
 pub mod signing;
+mod throttle;
 mod verifier;
 
 pub use config::IngestConfig;
-pub use handler::{encode_notification, router, router_with_handle, IngestHandle};
+pub use handler::{encode_notification, router, router_durable, router_with_handle, IngestHandle};
 pub use providers::strava::{StravaConfig, StravaVerifier};
-pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
+pub use throttle::ThrottleConfig;
+pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection, ReplayMark};

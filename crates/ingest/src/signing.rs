@@ -1,7 +1,7 @@
 //! Signature checks the providers share: HMACs compared in constant time, timestamp
 //! windows, and a replay guard. Providers differ only in key, signed bytes and encoding.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -112,57 +112,105 @@ pub fn forget_timestamped(
     timestamp_header: &str,
     req: &crate::verifier::IngestRequest<'_>,
 ) {
-    if let Ok(ts) = header(req.headers, timestamp_header) {
-        let mac = hmac_sha256(key, &[ts.as_bytes(), req.body]);
-        guard.forget(&timestamped_replay_key(ts, &mac));
+    if let Some(k) = timestamped_key(key, timestamp_header, req) {
+        guard.forget(&k);
     }
 }
 
+/// The [`timestamped_replay_key`] of `req` (HMAC-SHA256(`key`, timestamp ‖ body)).
+pub fn timestamped_key(
+    key: &[u8],
+    timestamp_header: &str,
+    req: &crate::verifier::IngestRequest<'_>,
+) -> Option<Vec<u8>> {
+    let ts = header(req.headers, timestamp_header).ok()?;
+    let mac = hmac_sha256(key, &[ts.as_bytes(), req.body]);
+    Some(timestamped_replay_key(ts, &mac))
+}
+
+/// Key → expiry (ms), and the keys in insertion order (for eviction).
+type Seen = (HashMap<Vec<u8>, u64>, VecDeque<Vec<u8>>);
+
 /// Remembers the signatures accepted recently (bounded, oldest forgotten first) so the
 /// same signed notification is refused when replayed inside the timestamp window.
-/// Per process: several ingest processes each keep their own; the normalizer's
-/// deterministic event ids make a replay that slips through harmless.
+/// Each key is remembered until its expiry (after which the timestamp window refuses
+/// the request anyway, or, for Fitbit, the same body is news again). Shared by a
+/// provider's current and rotated-out verifiers, and made durable across restarts by
+/// the handler (`replay` module), which records each accepted key on the bus.
 pub struct ReplayGuard {
     capacity: usize,
-    seen: Mutex<(HashSet<Vec<u8>>, VecDeque<Vec<u8>>)>,
+    seen: Mutex<Seen>,
 }
 
 impl ReplayGuard {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            seen: Mutex::new((HashSet::new(), VecDeque::new())),
+            seen: Mutex::new((HashMap::new(), VecDeque::new())),
         }
     }
 
-    /// Records `key`; `Err(Replayed)` if it was already recorded.
+    /// Records `key` for good (until evicted); `Err(Replayed)` if it was already recorded.
     pub fn check_and_record(&self, key: &[u8]) -> Result<(), Rejection> {
+        self.check_and_record_until(key, u64::MAX, 0)
+    }
+
+    /// Records `key` until `expires_at_ms`; `Err(Replayed)` if it is recorded and not
+    /// expired at `now_ms`.
+    pub fn check_and_record_until(
+        &self,
+        key: &[u8],
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), Rejection> {
         if self.capacity == 0 {
             return Ok(());
         }
         let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (set, order) = &mut *guard;
-        if set.contains(key) {
-            return Err(Rejection::Replayed);
+        let (map, order) = &mut *guard;
+        match map.get_mut(key) {
+            Some(until) if *until > now_ms => return Err(Rejection::Replayed),
+            Some(until) => *until = expires_at_ms,
+            None => {
+                map.insert(key.to_vec(), expires_at_ms);
+                order.push_back(key.to_vec());
+            }
         }
-        set.insert(key.to_vec());
-        order.push_back(key.to_vec());
-        while order.len() > self.capacity {
+        while order.len() > self.capacity
+            || order
+                .front()
+                .is_some_and(|k| map.get(k).is_none_or(|until| *until <= now_ms))
+        {
             if let Some(old) = order.pop_front() {
-                set.remove(&old);
+                map.remove(&old);
             }
         }
         Ok(())
+    }
+
+    /// Records `key` as loaded from the bus at start-up (no error if already there).
+    pub fn remember(&self, key: &[u8], expires_at_ms: u64, now_ms: u64) {
+        let _ = self.check_and_record_until(key, expires_at_ms, now_ms);
     }
 
     /// Forgets `key` (the notification it admitted was not enqueued after all, so the
     /// provider's retry of it must be let through).
     pub fn forget(&self, key: &[u8]) {
         let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (set, order) = &mut *guard;
-        if set.remove(key) {
+        let (map, order) = &mut *guard;
+        if map.remove(key).is_some() {
             order.retain(|k| k.as_slice() != key);
         }
+    }
+
+    /// True while `key` is remembered and not expired at `now_ms`.
+    pub fn holds(&self, key: &[u8], now_ms: u64) -> bool {
+        let guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.get(key).is_some_and(|until| *until > now_ms)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -230,5 +278,26 @@ mod tests {
         assert!(g.check_and_record(b"a").is_ok());
         g.forget(b"a");
         assert!(g.check_and_record(b"a").is_ok());
+    }
+
+    #[test]
+    fn keys_expire() {
+        let g = ReplayGuard::new(10);
+        g.check_and_record_until(b"k", 2_000, 1_000).unwrap();
+        assert_eq!(
+            g.check_and_record_until(b"k", 3_000, 1_999),
+            Err(Rejection::Replayed)
+        );
+        // Expired: news again, and remembered anew.
+        g.check_and_record_until(b"k", 5_000, 2_000).unwrap();
+        assert_eq!(
+            g.check_and_record_until(b"k", 6_000, 4_999),
+            Err(Rejection::Replayed)
+        );
+        g.remember(b"j", 9_000, 5_000);
+        assert_eq!(
+            g.check_and_record_until(b"j", 9_000, 5_001),
+            Err(Rejection::Replayed)
+        );
     }
 }

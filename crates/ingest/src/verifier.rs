@@ -31,6 +31,15 @@ impl<'a> IngestRequest<'a> {
     }
 }
 
+/// A replay guard's key for one accepted request (see
+/// [`ProviderVerifier::replay_mark`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayMark {
+    pub key: Vec<u8>,
+    /// From now; after that the request is refused anyway (stale) or is news again.
+    pub ttl_ms: u64,
+}
+
 /// One verified notification, ready for the bus.
 #[derive(Debug)]
 pub struct Notification {
@@ -107,6 +116,13 @@ pub trait ProviderVerifier: Send + Sync + 'static {
     /// provider gets 503 and will retry): a verifier with a replay guard forgets this
     /// request so the retry is not refused as a replay.
     fn forget(&self, _req: &IngestRequest<'_>) {}
+
+    /// The replay key a successful `verify` of `req` recorded, and how long it must be
+    /// remembered; the handler stores it on the bus with the notification, so the guard
+    /// survives a restart. `None` for providers without a replay guard.
+    fn replay_mark(&self, _req: &IngestRequest<'_>) -> Option<ReplayMark> {
+        None
+    }
 
     /// The status a successful push is answered with (Huawei and Fitbit expect 204).
     fn accepted_status(&self) -> StatusCode {

@@ -146,8 +146,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     // The admin listener: the admin API, its OpenAPI and dashboard, `/metrics`, health.
     let mut admin = http::ops_router(metrics, bus.clone(), true);
     if roles.ingest {
+        // Replay guards survive restarts: their markers are read back from the bus.
         let (ingest, handle) =
-            pulsegate_ingest::router_with_handle(bus.clone(), state.clone(), &effective.ingest);
+            pulsegate_ingest::router_durable(bus.clone(), state.clone(), &effective.ingest)
+                .await
+                .context("loading the ingest replay guards")?;
         if let Some((old, until)) = &previous {
             handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
         }

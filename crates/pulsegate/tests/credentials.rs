@@ -24,8 +24,9 @@ async fn put(pg: &Pulsegate, provider: &str, body: serde_json::Value) -> (u16, s
 }
 
 async fn handshake(pg: &Pulsegate, token: &str) -> u16 {
+    let path = pg.push_path("strava").await;
     reqwest::get(pg.url(&format!(
-        "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=c1&hub.verify_token={token}"
+        "{path}?hub.mode=subscribe&hub.challenge=c1&hub.verify_token={token}"
     )))
     .await
     .unwrap()
@@ -136,9 +137,10 @@ async fn provider_credentials_are_validated_encrypted_masked_applied_and_rotated
             r#"{{"aspect_type":"create","event_time":1732550400,"object_id":1,"object_type":"activity","owner_id":1,"subscription_id":{sub},"updates":{{}}}}"#
         )
     };
+    let path = pg.push_path("strava").await;
     let status = |sub: u64| {
         let client = client.clone();
-        let url = pg.url("/v1/ingest/strava");
+        let url = pg.url(&path);
         let body = event(sub);
         async move {
             client

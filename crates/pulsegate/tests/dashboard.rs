@@ -567,6 +567,8 @@ async fn every_documented_route_is_served_as_documented() {
                 .replace("{file}", "app.js")
                 .replace("{user_id}", if get { &apple } else { "no-such-user" })
                 .replace("{token_id}", "no-such-token")
+                // A wrong path token: documented 404.
+                .replace("{token}", "not-the-path-token")
                 .replace("{dev_id}", "no-such-developer")
                 .replace("{id}", if get { "dest" } else { "no-such-destination" });
             assert!(!concrete.contains('{'), "{concrete}");

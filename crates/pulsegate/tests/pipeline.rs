@@ -121,8 +121,9 @@ async fn strava_events_reach_every_subscribed_destination_once_and_signed(backen
     let pg = Pulsegate::start_on(&backend, &strava.base_url(), &extra).await;
 
     // The subscription handshake.
+    let strava_path = pg.push_path("strava").await;
     let challenge = reqwest::get(pg.url(&format!(
-        "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=abc123&hub.verify_token={VERIFY_TOKEN}"
+        "{strava_path}?hub.mode=subscribe&hub.challenge=abc123&hub.verify_token={VERIFY_TOKEN}"
     )))
     .await
     .unwrap();
@@ -466,8 +467,11 @@ async fn bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on(backen
     connect_all(&pg, 1).await;
     let client = reqwest::Client::new();
 
+    let strava = pg.push_path("strava").await;
     let wrong_token = client
-        .get(pg.url("/v1/ingest/strava?hub.mode=subscribe&hub.challenge=x&hub.verify_token=wrong"))
+        .get(pg.url(&format!(
+            "{strava}?hub.mode=subscribe&hub.challenge=x&hub.verify_token=wrong"
+        )))
         .send()
         .await
         .unwrap();
@@ -477,21 +481,23 @@ async fn bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on(backen
     let cases = [
         (
             good.replace(&SUBSCRIPTION_ID.to_string(), "1"),
-            "/v1/ingest/strava",
+            strava.as_str(),
             403,
         ),
-        ("{\"object_type\": ".to_string(), "/v1/ingest/strava", 400),
+        ("{\"object_type\": ".to_string(), strava.as_str(), 400),
         (
             r#"{"object_type":"activity","object_id":1}"#.to_string(),
-            "/v1/ingest/strava",
+            strava.as_str(),
             400,
         ),
         (
             format!("{{\"x\":\"{}\"}}", "a".repeat(10_000)),
-            "/v1/ingest/strava",
+            strava.as_str(),
             413,
         ),
         (good.clone(), "/v1/ingest/garmin-nope", 404),
+        // Without the path token: 404 (issue 10: forged unsigned pushes).
+        (good.clone(), "/v1/ingest/strava", 404),
         (good.clone(), "/v2/unknown", 404),
     ];
     for (body, path, want) in cases {
@@ -597,9 +603,10 @@ async fn a_disabled_integration_refuses_notifications_and_resumes_when_re_enable
     )
     .await;
     assert_eq!(status, 404);
+    let strava_path = pg.push_path("strava").await;
     let handshake = client
         .get(pg.url(&format!(
-            "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=c&hub.verify_token={VERIFY_TOKEN}"
+            "{strava_path}?hub.mode=subscribe&hub.challenge=c&hub.verify_token={VERIFY_TOKEN}"
         )))
         .send()
         .await

@@ -251,13 +251,19 @@ pub enum StateKey {
     WidgetSession(String),
     /// A mobile SDK auth token, by the hex SHA-256 of the token, until used or expired.
     AuthToken(String),
+    /// The secret path token of an unsigned provider's push route (by slug); encrypted
+    /// at rest.
+    PushToken(String),
 }
 
 impl StateKey {
     /// Records under this key carry secrets (tokens, client secrets): encrypted at rest
     /// when a key is configured.
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, StateKey::Connection(_) | StateKey::Credentials(_))
+        matches!(
+            self,
+            StateKey::Connection(_) | StateKey::Credentials(_) | StateKey::PushToken(_)
+        )
     }
 
     pub fn encode(&self) -> String {
@@ -271,6 +277,7 @@ impl StateKey {
             StateKey::Developer(id) => format!("developer/{id}"),
             StateKey::WidgetSession(id) => format!("widget/{id}"),
             StateKey::AuthToken(h) => format!("authtoken/{h}"),
+            StateKey::PushToken(p) => format!("pushtoken/{p}"),
         }
     }
 
@@ -286,6 +293,7 @@ impl StateKey {
             "developer" => Some(StateKey::Developer(id.to_string())),
             "widget" => Some(StateKey::WidgetSession(id.to_string())),
             "authtoken" => Some(StateKey::AuthToken(id.to_string())),
+            "pushtoken" => Some(StateKey::PushToken(id.to_string())),
             _ => None,
         }
     }

@@ -20,7 +20,9 @@ use pulsegate_schema::{
 
 pub mod crypto;
 mod customer_api;
+mod push_tokens;
 pub use crypto::{SecurityConfig, StateCipher};
+pub use push_tokens::{generate_token, needs_push_token, PushToken};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +54,8 @@ struct Maps {
     replayed: std::collections::HashSet<String>,
     /// Developer accounts, widget sessions and SDK auth tokens (`customer_api`).
     customer: customer_api::CustomerMaps,
+    /// Path tokens of unsigned providers' push routes (`push_tokens`).
+    push_tokens: HashMap<Provider, Arc<push_tokens::PushToken>>,
 }
 
 /// The materialised view of the `state` topic.
@@ -264,6 +268,7 @@ impl StateStore {
                     maps.replayed.insert(id);
                 }
             }
+            StateKey::PushToken(slug) => Self::apply_push_token(&mut maps, &slug, payload),
             k @ (StateKey::Developer(_) | StateKey::WidgetSession(_) | StateKey::AuthToken(_)) => {
                 maps.customer.apply(k, payload)
             }

@@ -5,10 +5,12 @@
 //! requests: the right subscriber verification code must be answered 204, a wrong one
 //! 404. Notifications are `POST`ed as a JSON array (possibly batching several users),
 //! signed with `X-Fitbit-Signature` = Base64(HMAC-SHA1(key = client_secret + "&",
-//! msg = raw body)). Accepted pushes are answered 204. Fitbit signs no timestamp and a
-//! genuine notification body repeats every time a user syncs the same day, so there is
-//! no timestamp window and no replay guard (the normalizer's content-derived event ids
-//! make a replay harmless).
+//! msg = raw body)). Accepted pushes are answered 204. Fitbit signs no timestamp, so
+//! replays are refused by content: a body whose SHA-256 was accepted within
+//! `replay_window_secs` (default 5 minutes) gets 401 `replay`. The window is short
+//! because a genuine body repeats byte for byte every time a user syncs the same day
+//! (a longer window would drop real updates); a replay after it only triggers a
+//! refetch, and the normalizer's content-derived event ids make that harmless.
 
 use std::collections::HashMap;
 
@@ -27,7 +29,7 @@ use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 pub const SIGNATURE_HEADER: &str = "x-fitbit-signature";
 
 /// Fitbit ingest settings (`[ingest.fitbit]`).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FitbitConfig {
     /// The subscriber verification code shown on the application's page at
@@ -35,6 +37,22 @@ pub struct FitbitConfig {
     pub verification_code: Secret,
     /// The application's client secret: the signature key is `client_secret + "&"`.
     pub client_secret: Secret,
+    /// How long an accepted body is refused when it comes again (replay guard by
+    /// content hash). Default 300 s; 0 disables.
+    pub replay_window_secs: u64,
+    /// Bodies remembered at most (oldest forgotten first). Default 100 000.
+    pub replay_capacity: usize,
+}
+
+impl Default for FitbitConfig {
+    fn default() -> Self {
+        Self {
+            verification_code: Secret::default(),
+            client_secret: Secret::default(),
+            replay_window_secs: 300,
+            replay_capacity: 100_000,
+        }
+    }
 }
 
 impl FitbitConfig {
@@ -46,11 +64,25 @@ impl FitbitConfig {
 
 pub struct FitbitVerifier {
     config: FitbitConfig,
+    replays: std::sync::Arc<signing::ReplayGuard>,
 }
 
 impl FitbitVerifier {
     pub fn new(config: FitbitConfig) -> Self {
-        Self { config }
+        let replays = std::sync::Arc::new(signing::ReplayGuard::new(config.replay_capacity));
+        Self { config, replays }
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(
+        config: FitbitConfig,
+        replays: std::sync::Arc<signing::ReplayGuard>,
+    ) -> Self {
+        Self { config, replays }
+    }
+
+    fn window_ms(&self) -> u64 {
+        self.config.replay_window_secs.saturating_mul(1000)
     }
 
     fn check_signature(&self, req: &IngestRequest<'_>) -> Result<(), Rejection> {
@@ -129,6 +161,14 @@ impl ProviderVerifier for FitbitVerifier {
             });
             list.push(item.get());
         }
+        // Recorded last: a request refused above is refused the same way when replayed.
+        if self.window_ms() > 0 && !items.is_empty() {
+            self.replays.check_and_record_until(
+                &body_hash(req.body),
+                req.now_ms.saturating_add(self.window_ms()),
+                req.now_ms,
+            )?;
+        }
         Ok(order
             .into_iter()
             .map(|owner| {
@@ -148,6 +188,23 @@ impl ProviderVerifier for FitbitVerifier {
     fn accepted_status(&self) -> StatusCode {
         StatusCode::NO_CONTENT
     }
+
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        (self.window_ms() > 0).then(|| crate::verifier::ReplayMark {
+            key: body_hash(req.body),
+            ttl_ms: self.window_ms(),
+        })
+    }
+
+    fn forget(&self, req: &IngestRequest<'_>) {
+        self.replays.forget(&body_hash(req.body));
+    }
+}
+
+/// The replay key of a Fitbit body: its SHA-256.
+fn body_hash(body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(body).to_vec()
 }
 
 fn check_entry(e: &FitbitEntry<'_>) -> Result<(), Rejection> {
@@ -199,6 +256,7 @@ mod tests {
         FitbitVerifier::new(FitbitConfig {
             verification_code: Secret::new(CODE),
             client_secret: Secret::new(SECRET),
+            ..FitbitConfig::default()
         })
     }
 
@@ -255,6 +313,45 @@ mod tests {
         assert_eq!(v[0]["collectionType"], "activities");
         assert_eq!(v[1]["collectionType"], "sleep");
         assert_eq!(n[1].provider_user_id, "BBB222");
+    }
+
+    /// Issue 10, finding 4: Fitbit had no replay guard; the same signed body within the
+    /// window is now refused, let through again once forgotten (failed append) or once
+    /// the window has passed.
+    #[test]
+    fn a_replayed_body_is_refused_within_the_window() {
+        let v = verifier();
+        let body = Bytes::from_static(EXAMPLE.as_bytes());
+        let mut h = HeaderMap::new();
+        h.insert(
+            SIGNATURE_HEADER,
+            sign(SECRET, EXAMPLE.as_bytes()).parse().unwrap(),
+        );
+        let at = |now_ms: u64| IngestRequest {
+            now_ms,
+            ..IngestRequest::new(&h, &body)
+        };
+        assert_eq!(v.verify(&at(1_000_000)).unwrap().len(), 2);
+        assert_eq!(
+            v.verify(&at(1_000_000 + 299_999)).unwrap_err(),
+            Rejection::Replayed
+        );
+        v.forget(&at(1_000_000));
+        assert!(v.verify(&at(1_000_000 + 299_999)).is_ok());
+        assert!(v.verify(&at(1_000_000 + 299_999 + 300_000)).is_ok());
+        let mark = v.replay_mark(&at(0)).unwrap();
+        assert_eq!(mark.ttl_ms, 300_000);
+        assert_eq!(mark.key.len(), 32);
+        // Pings are not remembered.
+        let empty = Bytes::from_static(b"[]");
+        let mut h2 = HeaderMap::new();
+        h2.insert(SIGNATURE_HEADER, sign(SECRET, b"[]").parse().unwrap());
+        for _ in 0..2 {
+            assert!(v
+                .verify(&IngestRequest::new(&h2, &empty))
+                .unwrap()
+                .is_empty());
+        }
     }
 
     #[test]

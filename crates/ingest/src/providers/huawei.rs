@@ -97,18 +97,23 @@ pub struct HuaweiVerifier {
     /// `None` when the secret does not decode (only possible when built without serde):
     /// every notification is then refused.
     key: Option<Vec<u8>>,
-    replays: ReplayGuard,
+    replays: std::sync::Arc<ReplayGuard>,
 }
 
 impl HuaweiVerifier {
     pub fn new(config: HuaweiConfig) -> Self {
+        let replays = std::sync::Arc::new(ReplayGuard::new(config.replay_capacity));
+        Self::with_replays(config, replays)
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(config: HuaweiConfig, replays: std::sync::Arc<ReplayGuard>) -> Self {
         let key = decode_secret(config.subscriber_secret.expose());
         if key.is_none() && config.enabled() {
             tracing::error!(
                 "ingest.huawei.subscriber_secret does not Base64-decode: every notification will be refused"
             );
         }
-        let replays = ReplayGuard::new(config.replay_capacity);
         Self {
             config,
             key,
@@ -205,6 +210,14 @@ impl ProviderVerifier for HuaweiVerifier {
         if let Some(mac) = received.and_then(crate::signing::decode_base64) {
             self.replays.forget(&mac);
         }
+    }
+
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        let received = req.headers.get(SIGNATURE_HEADER)?.to_str().ok()?;
+        Some(crate::verifier::ReplayMark {
+            key: crate::signing::decode_base64(received)?,
+            ttl_ms: self.config.tolerance_secs.saturating_mul(2000),
+        })
     }
 
     /// The console's connectivity test by `GET`/`HEAD`: 204, whatever the query.

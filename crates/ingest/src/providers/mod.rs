@@ -1,6 +1,12 @@
 //! One file per provider: its handshake and its verification. Adding a provider: a
 //! module here, its settings in [`IngestConfig`], one line in [`registry`].
 
+use std::sync::Arc;
+
+use pulsegate_schema::Provider;
+
+use crate::replay::ReplayBook;
+use crate::signing::ReplayGuard;
 use crate::verifier::ProviderVerifier;
 use crate::IngestConfig;
 
@@ -13,29 +19,54 @@ pub mod strava;
 pub mod whoop;
 pub mod withings;
 
-/// The verifiers of every configured provider (unconfigured ones are not mounted: 404).
+/// The verifiers of every configured provider (unconfigured ones are not mounted: 404),
+/// each with its own in-memory replay guard.
 pub fn registry(config: &IngestConfig) -> Vec<Box<dyn ProviderVerifier>> {
+    registry_with(config, &ReplayBook::in_memory(config))
+}
+
+/// [`registry`], the replay guards taken from `book` (shared across re-mounts).
+pub fn registry_with(config: &IngestConfig, book: &ReplayBook) -> Vec<Box<dyn ProviderVerifier>> {
+    let guard = |p: Provider, capacity: usize| {
+        book.guard(p)
+            .unwrap_or_else(|| Arc::new(ReplayGuard::new(capacity)))
+    };
     let mut v: Vec<Box<dyn ProviderVerifier>> = Vec::new();
     if config.strava.enabled() {
         v.push(Box::new(strava::StravaVerifier::new(config.strava.clone())));
     }
     if config.huawei.enabled() {
-        v.push(Box::new(huawei::HuaweiVerifier::new(config.huawei.clone())));
+        v.push(Box::new(huawei::HuaweiVerifier::with_replays(
+            config.huawei.clone(),
+            guard(Provider::Huawei, config.huawei.replay_capacity),
+        )));
     }
     if config.fitbit.enabled() {
-        v.push(Box::new(fitbit::FitbitVerifier::new(config.fitbit.clone())));
+        v.push(Box::new(fitbit::FitbitVerifier::with_replays(
+            config.fitbit.clone(),
+            guard(Provider::Fitbit, config.fitbit.replay_capacity),
+        )));
     }
     if config.garmin.enabled() {
         v.push(Box::new(garmin::GarminVerifier::new(config.garmin.clone())));
     }
     if config.oura.enabled() {
-        v.push(Box::new(oura::OuraVerifier::new(config.oura.clone())));
+        v.push(Box::new(oura::OuraVerifier::with_replays(
+            config.oura.clone(),
+            guard(Provider::Oura, config.oura.replay_capacity),
+        )));
     }
     if config.polar.enabled() {
-        v.push(Box::new(polar::PolarVerifier::new(config.polar.clone())));
+        v.push(Box::new(polar::PolarVerifier::with_replays(
+            config.polar.clone(),
+            guard(Provider::Polar, config.polar.replay_capacity),
+        )));
     }
     if config.whoop.enabled() {
-        v.push(Box::new(whoop::WhoopVerifier::new(config.whoop.clone())));
+        v.push(Box::new(whoop::WhoopVerifier::with_replays(
+            config.whoop.clone(),
+            guard(Provider::Whoop, config.whoop.replay_capacity),
+        )));
     }
     if config.withings.enabled() {
         v.push(Box::new(withings::WithingsVerifier::new(

@@ -58,12 +58,17 @@ impl OuraConfig {
 
 pub struct OuraVerifier {
     config: OuraConfig,
-    replays: ReplayGuard,
+    replays: std::sync::Arc<ReplayGuard>,
 }
 
 impl OuraVerifier {
     pub fn new(config: OuraConfig) -> Self {
-        let replays = ReplayGuard::new(config.replay_capacity);
+        let replays = std::sync::Arc::new(ReplayGuard::new(config.replay_capacity));
+        Self { config, replays }
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(config: OuraConfig, replays: std::sync::Arc<ReplayGuard>) -> Self {
         Self { config, replays }
     }
 }
@@ -102,6 +107,17 @@ pub(crate) fn timestamp_ms(raw: &str) -> Option<i64> {
 impl ProviderVerifier for OuraVerifier {
     fn provider(&self) -> Provider {
         Provider::Oura
+    }
+
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        Some(crate::verifier::ReplayMark {
+            key: crate::signing::timestamped_key(
+                self.config.client_secret.expose().as_bytes(),
+                TIMESTAMP,
+                req,
+            )?,
+            ttl_ms: self.config.timestamp_tolerance_secs.saturating_mul(2000),
+        })
     }
 
     fn forget(&self, req: &IngestRequest<'_>) {

@@ -57,12 +57,17 @@ impl PolarConfig {
 
 pub struct PolarVerifier {
     config: PolarConfig,
-    replays: ReplayGuard,
+    replays: std::sync::Arc<ReplayGuard>,
 }
 
 impl PolarVerifier {
     pub fn new(config: PolarConfig) -> Self {
-        let replays = ReplayGuard::new(config.replay_capacity);
+        let replays = std::sync::Arc::new(ReplayGuard::new(config.replay_capacity));
+        Self { config, replays }
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(config: PolarConfig, replays: std::sync::Arc<ReplayGuard>) -> Self {
         Self { config, replays }
     }
 }
@@ -102,6 +107,14 @@ impl ProviderVerifier for PolarVerifier {
         }
     }
 
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        let received = req.headers.get(SIGNATURE_HEADER)?.to_str().ok()?;
+        Some(crate::verifier::ReplayMark {
+            key: crate::signing::decode_hex(received)?,
+            ttl_ms: self.config.timestamp_tolerance_secs.saturating_mul(2000),
+        })
+    }
+
     /// Polar makes no GET request: 405 (the endpoint takes POSTs only).
     fn handshake(&self, _query: Option<&str>, _headers: &HeaderMap) -> Response {
         let mut r = crate::handler::json_error(
@@ -120,6 +133,25 @@ impl ProviderVerifier for PolarVerifier {
             })?),
             None => None,
         };
+        let key = self.config.signature_secret_key.expose().as_bytes();
+        let signature = req.headers.get(SIGNATURE_HEADER);
+        // The signature is checked before the body is parsed: a tampered or forged body
+        // gets 401. Unauthenticated bytes are parsed only when the event header says
+        // PING (the creation PING is unsigned, or signed with a key we cannot know yet).
+        let expected = match signature {
+            Some(sig) if !key.is_empty() => {
+                let sig = sig.to_str().map_err(|_| Rejection::Unauthorized)?;
+                let expected = hmac_sha256(key, &[req.body.as_ref()]);
+                match check_hex(sig, &expected, None) {
+                    Ok(()) => expected,
+                    Err(e) => return unsigned_ping(req.body, header_event).unwrap_or(Err(e)),
+                }
+            }
+            _ => {
+                return unsigned_ping(req.body, header_event)
+                    .unwrap_or(Err(Rejection::Unauthorized))
+            }
+        };
         let ev: PolarEvent = serde_json::from_slice(req.body)
             .map_err(|_| Rejection::Malformed("not a Polar webhook event".into()))?;
         if let Some(h) = header_event {
@@ -130,26 +162,8 @@ impl ProviderVerifier for PolarVerifier {
             }
         }
         if ev.event == "PING" {
-            // Unsigned by necessity (see the module docs), so it may carry nothing.
-            if ev.user_id.is_some()
-                || ev.entity_id.is_some()
-                || ev.date.is_some()
-                || ev.url.is_some()
-            {
-                return Err(Rejection::Malformed("a PING carries no user data".into()));
-            }
-            return Ok(vec![]);
+            return ping_result(&ev);
         }
-
-        let key = self.config.signature_secret_key.expose().as_bytes();
-        if key.is_empty() {
-            // Not configured yet: nothing but a PING can be verified.
-            return Err(Rejection::Unauthorized);
-        }
-        let signature = crate::signing::header(req.headers, SIGNATURE_HEADER)?;
-        let expected = hmac_sha256(key, &[req.body.as_ref()]);
-        check_hex(signature, &expected, None)?;
-
         let ts = ev
             .timestamp
             .as_deref()
@@ -178,6 +192,34 @@ impl ProviderVerifier for PolarVerifier {
             body: req.body.clone(),
         }])
     }
+}
+
+/// The answer to a body that is not (validly) signed: `None` (refused as
+/// unauthenticated) unless `Polar-Webhook-Event: PING` announces the creation PING,
+/// which is then parsed: accepted with nothing enqueued, or 400 if it is not a clean
+/// PING.
+fn unsigned_ping(
+    body: &[u8],
+    header_event: Option<&str>,
+) -> Option<Result<Vec<Notification>, Rejection>> {
+    if header_event.map(str::trim) != Some("PING") {
+        return None;
+    }
+    Some(match serde_json::from_slice::<PolarEvent>(body) {
+        Ok(ev) if ev.event == "PING" => ping_result(&ev),
+        Ok(_) => Err(Rejection::Malformed(
+            "Polar-Webhook-Event differs from the body's event".into(),
+        )),
+        Err(_) => Err(Rejection::Malformed("not a Polar webhook event".into())),
+    })
+}
+
+/// A PING is unsigned by necessity (see the module docs), so it may carry nothing.
+fn ping_result(ev: &PolarEvent) -> Result<Vec<Notification>, Rejection> {
+    if ev.user_id.is_some() || ev.entity_id.is_some() || ev.date.is_some() || ev.url.is_some() {
+        return Err(Rejection::Malformed("a PING carries no user data".into()));
+    }
+    Ok(vec![])
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM]` → ms since the epoch (no zone = UTC).
@@ -343,9 +385,14 @@ mod tests {
         );
         // Header and body must agree.
         assert!(matches!(
-            run(&v, &headers("EXERCISE", None), PING, EXAMPLE_MS),
+            run(&v, &headers("PING", None), EXERCISE, EXAMPLE_MS),
             Err(Rejection::Malformed(_))
         ));
+        // Unsigned and not announced as a PING: not parsed, refused.
+        assert_eq!(
+            run(&v, &headers("EXERCISE", None), PING, EXAMPLE_MS).unwrap_err(),
+            Rejection::Unauthorized
+        );
     }
 
     #[test]
@@ -379,6 +426,36 @@ mod tests {
         let fresh = EXERCISE.replace("14:22:24Z", "14:22:25Z");
         let upper = sign(KEY, fresh.as_bytes()).to_uppercase();
         assert!(run(&v, &headers("EXERCISE", Some(&upper)), &fresh, now).is_ok());
+    }
+
+    /// Issue 10, finding 10: the signature is checked before the JSON is parsed, so a
+    /// tampered body that no longer parses gets 401 (it got 400 before).
+    #[test]
+    fn a_tampered_body_is_refused_before_it_is_parsed() {
+        let v = verifier();
+        let sig = sign(KEY, EXERCISE.as_bytes());
+        for tampered in [
+            EXERCISE.replacen('{', "[", 1),
+            format!("{EXERCISE}garbage"),
+            EXERCISE[..EXERCISE.len() - 1].to_string(),
+            "\u{0}\u{ff}".to_string(),
+        ] {
+            assert_eq!(
+                run(&v, &headers("EXERCISE", Some(&sig)), &tampered, EXAMPLE_MS).unwrap_err(),
+                Rejection::Unauthorized,
+                "{tampered}"
+            );
+        }
+        // Garbage announced as EXERCISE without a signature: 401, not 400.
+        assert_eq!(
+            run(&v, &headers("EXERCISE", None), "{not json", EXAMPLE_MS).unwrap_err(),
+            Rejection::Unauthorized
+        );
+        // A signed PING is fine whatever key signed it.
+        let other = sign("not-our-key", PING.as_bytes());
+        assert!(run(&v, &headers("PING", Some(&other)), PING, EXAMPLE_MS)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -52,12 +52,17 @@ impl WhoopConfig {
 
 pub struct WhoopVerifier {
     config: WhoopConfig,
-    replays: ReplayGuard,
+    replays: std::sync::Arc<ReplayGuard>,
 }
 
 impl WhoopVerifier {
     pub fn new(config: WhoopConfig) -> Self {
-        let replays = ReplayGuard::new(config.replay_capacity);
+        let replays = std::sync::Arc::new(ReplayGuard::new(config.replay_capacity));
+        Self { config, replays }
+    }
+
+    /// With a shared replay guard (kept across re-mounts, made durable by the handler).
+    pub fn with_replays(config: WhoopConfig, replays: std::sync::Arc<ReplayGuard>) -> Self {
         Self { config, replays }
     }
 }
@@ -84,6 +89,17 @@ struct WhoopEvent<'a> {
 impl ProviderVerifier for WhoopVerifier {
     fn provider(&self) -> Provider {
         Provider::Whoop
+    }
+
+    fn replay_mark(&self, req: &IngestRequest<'_>) -> Option<crate::verifier::ReplayMark> {
+        Some(crate::verifier::ReplayMark {
+            key: crate::signing::timestamped_key(
+                self.config.client_secret.expose().as_bytes(),
+                TIMESTAMP,
+                req,
+            )?,
+            ttl_ms: self.config.timestamp_tolerance_secs.saturating_mul(2000),
+        })
     }
 
     fn forget(&self, req: &IngestRequest<'_>) {

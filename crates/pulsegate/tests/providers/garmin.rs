@@ -67,7 +67,9 @@ event_types = []
         .await;
 
     // No handshake.
-    let get = reqwest::get(pg.url("/v1/ingest/garmin")).await.unwrap();
+    let get = reqwest::get(pg.url(&pg.push_path("garmin").await))
+        .await
+        .unwrap();
     assert_eq!(get.status(), 405);
 
     // Missing or wrong client id: 401, nothing enqueued.

@@ -11,5 +11,6 @@ mod garmin;
 mod huawei;
 mod oura;
 mod polar;
+mod replay_restart;
 mod whoop;
 mod withings;

@@ -22,7 +22,7 @@ fn doc(text: &str) -> String {
 
 async fn notify(pg: &Pulsegate, query: &str, headers: &[(&str, &str)], form: &str) -> u16 {
     let mut req = reqwest::Client::new()
-        .post(pg.url(&format!("/v1/ingest/withings{query}")))
+        .post(pg.url(&format!("{}{query}", pg.push_path("withings").await)))
         .header("content-type", "application/x-www-form-urlencoded");
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -99,7 +99,7 @@ client_secret = "wi-client-secret"
 
     // Withings' reachability check before registering the callback: HEAD (and GET) → 200.
     for method in [reqwest::Method::HEAD, reqwest::Method::GET] {
-        let url = pg.url(&format!("/v1/ingest/withings?token={TOKEN}"));
+        let url = pg.url(&format!("{}?token={TOKEN}", pg.push_path("withings").await));
         let r = client.request(method.clone(), url).send().await.unwrap();
         assert_eq!(r.status(), 200, "{method}");
     }

@@ -111,6 +111,7 @@ impl Pulsegate {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let admin_port = free_port();
+        register_admin_port(port, admin_port);
         let config = dir.path().join("pulsegate.toml");
         let data = dir.path().join("data");
         let toml = format!(
@@ -334,7 +335,12 @@ client_secret = "test-client-secret"
         body["user_id"].as_str().unwrap().to_string()
     }
 
-    /// `POST /v1/ingest/{provider}` with the given headers and body; returns the status
+    /// The push path of `provider` (with its path token for Strava, Garmin, Withings).
+    pub async fn push_path(&self, provider: &str) -> String {
+        push_path(self.port, provider).await
+    }
+
+    /// `POST` to `provider`'s push path with the given headers and body; returns the status
     /// and the response body.
     pub async fn push_raw(
         &self,
@@ -342,7 +348,8 @@ client_secret = "test-client-secret"
         headers: &[(&str, &str)],
         body: impl Into<reqwest::Body>,
     ) -> (u16, String) {
-        let mut req = reqwest::Client::new().post(self.url(&format!("/v1/ingest/{provider}")));
+        let path = push_path(self.port, provider).await;
+        let mut req = reqwest::Client::new().post(self.url(&path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -392,9 +399,64 @@ pub fn strava_event(
     )
 }
 
+/// The push path of `provider` on the pulsegate at `pg_port`, as the admin API gives it
+/// (`/v1/ingest/<provider>/<token>` for providers authenticated by a path token).
+/// Cached per port and provider; a test that rotates the token reads the API itself.
+/// Public port → admin port of the processes this test started (the free functions
+/// below know only the public port).
+static ADMIN_PORTS: std::sync::Mutex<Option<std::collections::HashMap<u16, u16>>> =
+    std::sync::Mutex::new(None);
+
+fn register_admin_port(public: u16, admin: u16) {
+    ADMIN_PORTS
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .insert(public, admin);
+}
+
+fn admin_port_of(public: u16) -> u16 {
+    ADMIN_PORTS
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .get(&public)
+        .copied()
+        .unwrap_or(public)
+}
+
+pub async fn push_path(pg_port: u16, provider: &str) -> String {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<(u16, String), String>>> = Mutex::new(None);
+    let key = (pg_port, provider.to_string());
+    if let Some(p) = CACHE.lock().unwrap().get_or_insert_default().get(&key) {
+        return p.clone();
+    }
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{}/v1/admin/integrations/{provider}/push-url",
+            admin_port_of(pg_port)
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("push-url");
+    assert!(resp.status().is_success(), "push-url: {}", resp.status());
+    let body: serde_json::Value = resp.json().await.expect("push-url JSON");
+    let path = body["path"].as_str().expect("path").to_string();
+    CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .insert(key, path.clone());
+    path
+}
+
 pub async fn push(client: &reqwest::Client, pg_port: u16, body: String) -> u16 {
+    let path = push_path(pg_port, "strava").await;
     client
-        .post(format!("http://127.0.0.1:{pg_port}/v1/ingest/strava"))
+        .post(format!("http://127.0.0.1:{pg_port}{path}"))
         .header("content-type", "application/json")
         .body(body)
         .send()
