@@ -253,7 +253,7 @@ async fn push(
     RawQuery(query): RawQuery,
     peer: Peer,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let peer = peer_ip(&peer);
     if let Some(refused) = gate(&state, &provider, None, peer, &headers) {
@@ -269,7 +269,7 @@ async fn push_at(
     RawQuery(query): RawQuery,
     peer: Peer,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let peer = peer_ip(&peer);
     if let Some(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
