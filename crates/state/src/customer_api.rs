@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pulsegate_schema::{AuthToken, Developer, StateKey, WidgetSession};
+use pulsegate_schema::{AuthToken, Developer, OAuthStateClaim, StateKey, WidgetSession};
 
 use crate::{StateError, StateStore};
 
@@ -15,6 +15,8 @@ pub(crate) struct CustomerMaps {
     widget_sessions: HashMap<String, Arc<WidgetSession>>,
     /// By the hex SHA-256 of the token.
     auth_tokens: HashMap<String, Arc<AuthToken>>,
+    /// Used OAuth states, by nonce: the first claim applied.
+    oauth_claims: HashMap<String, Arc<OAuthStateClaim>>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Option<Arc<T>> {
@@ -52,9 +54,27 @@ impl CustomerMaps {
                     self.auth_tokens.insert(hash, t);
                 }
             }
+            StateKey::OAuthState(nonce) => {
+                if payload.is_empty() {
+                    self.oauth_claims.remove(&nonce);
+                } else if !self.oauth_claims.contains_key(&nonce) {
+                    // The first claim wins; later ones (a replay) change nothing.
+                    if let Some(c) = decode(payload, "oauth state claim") {
+                        self.oauth_claims.insert(nonce, c);
+                    }
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// 128 random bits, hex.
+fn random_id() -> String {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut b = [0u8; 16];
+    aes_gcm::aead::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, StateError> {
@@ -129,6 +149,33 @@ impl StateStore {
             .await
     }
 
+    /// Marks the OAuth flow `nonce` as used: true for exactly one caller across every
+    /// process (the first claim on the state topic), false if it was used already.
+    pub async fn claim_oauth_state(
+        &self,
+        nonce: &str,
+        expires_at_ms: u64,
+    ) -> Result<bool, StateError> {
+        let used = |maps: &crate::Maps| maps.customer.oauth_claims.contains_key(nonce);
+        if used(&self.maps.read().expect("state lock")) {
+            return Ok(false);
+        }
+        let claim = OAuthStateClaim {
+            claim_id: random_id(),
+            expires_at_ms,
+        };
+        self.write(StateKey::OAuthState(nonce.to_string()), encode(&claim)?)
+            .await?;
+        // The write returned once applied here, after every earlier record on the
+        // (single-partition) topic: whoever's claim is kept now is the winner.
+        let maps = self.maps.read().expect("state lock");
+        Ok(maps
+            .customer
+            .oauth_claims
+            .get(nonce)
+            .is_some_and(|c| c.claim_id == claim.claim_id))
+    }
+
     /// Deletes up to `limit` widget sessions and auth tokens that expired before
     /// `now_ms`, so they do not stay on the compacted topic forever. Returns how many.
     pub async fn purge_expired_customer_records(
@@ -149,7 +196,12 @@ impl StateStore {
                 .iter()
                 .filter(|(_, t)| t.expires_at_ms <= now_ms)
                 .map(|(h, _)| StateKey::AuthToken(h.clone()));
-            sessions.chain(tokens).take(limit).collect()
+            let claims = c
+                .oauth_claims
+                .iter()
+                .filter(|(_, t)| t.expires_at_ms <= now_ms)
+                .map(|(n, _)| StateKey::OAuthState(n.clone()));
+            sessions.chain(tokens).chain(claims).take(limit).collect()
         };
         let n = keys.len();
         for k in keys {

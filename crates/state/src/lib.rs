@@ -264,9 +264,10 @@ impl StateStore {
                     maps.replayed.insert(id);
                 }
             }
-            k @ (StateKey::Developer(_) | StateKey::WidgetSession(_) | StateKey::AuthToken(_)) => {
-                maps.customer.apply(k, payload)
-            }
+            k @ (StateKey::Developer(_)
+            | StateKey::WidgetSession(_)
+            | StateKey::AuthToken(_)
+            | StateKey::OAuthState(_)) => maps.customer.apply(k, payload),
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);
                 if !payload.is_empty() {
@@ -567,6 +568,7 @@ mod tests {
             scopes: None,
             status: ConnectionStatus::Active,
             created_at_ms: 0,
+            dev_id: None,
         }
     }
 

@@ -80,6 +80,7 @@ impl Harness {
             secret: generate_secret(),
             event_types: types.iter().map(|t| t.to_string()).collect(),
             enabled: true,
+            dev_id: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d
@@ -195,6 +196,7 @@ impl TestEvent {
             reference: self.reference(),
             received_at_ms: pulsegate_schema::now_ms(),
             body: RawValue::from_string(self.body.clone()).unwrap(),
+            dev_id: None,
         };
         serde_json::to_vec(&e).unwrap()
     }

@@ -24,6 +24,7 @@ use super::*;
 
 mod accounts;
 mod data;
+mod tenants;
 
 type Call = (String, EventType, NaiveDate, NaiveDate, bool, &'static str);
 
@@ -100,15 +101,18 @@ pub(super) async fn env(with_backfill: bool) -> Env {
         },
     );
     let connect = ConnectService::new(config, state.clone(), bus.clone()).unwrap();
-    state
-        .put_developer(&Developer {
-            dev_id: "dev".into(),
-            name: None,
-            key_hash: api_key_hash("key"),
-            created_at_ms: 0,
-        })
-        .await
-        .unwrap();
+    // Two accounts: "dev" (key "key", the one `call` uses) and "devb" (key "keyb").
+    for (dev_id, key) in [("dev", "key"), ("devb", "keyb")] {
+        state
+            .put_developer(&Developer {
+                dev_id: dev_id.into(),
+                name: None,
+                key_hash: api_key_hash(key),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+    }
     let backfill = Arc::new(Scripted::default());
     let dyn_backfill: Option<Arc<dyn Backfill>> = with_backfill.then(|| backfill.clone() as _);
     let app = router(
@@ -134,9 +138,20 @@ impl Env {
         key: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
+        self.send_as("dev", method, uri, key, body).await
+    }
+
+    pub(super) async fn send_as(
+        &self,
+        dev_id: &str,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(key) = key {
-            req = req.header("dev-id", "dev").header("x-api-key", key);
+            req = req.header("dev-id", dev_id).header("x-api-key", key);
         }
         let resp = self
             .app
@@ -157,7 +172,18 @@ impl Env {
         self.send(method, uri, Some("key"), body).await
     }
 
+    /// A user owned by "dev".
     pub(super) async fn user(&self, id: &str, provider: Provider, reference: &str) -> Connection {
+        self.user_of(id, provider, reference, Some("dev")).await
+    }
+
+    pub(super) async fn user_of(
+        &self,
+        id: &str,
+        provider: Provider,
+        reference: &str,
+        owner: Option<&str>,
+    ) -> Connection {
         let c = Connection {
             user_id: id.into(),
             provider,
@@ -169,6 +195,7 @@ impl Env {
             scopes: Some("read".into()),
             status: ConnectionStatus::Active,
             created_at_ms: 0,
+            dev_id: owner.map(str::to_string),
         };
         self.state.put_connection(&c).await.unwrap();
         c
