@@ -470,7 +470,9 @@ secret = "{secret}"
 async fn sdk_auth_tokens_and_data_endpoint_parameters() {
     let pg = Pulsegate::start("http://127.0.0.1:9", "").await;
     let dev = create_developer(&pg, json!({})).await;
-    let strava_user = pg.connect_athlete(42, "access-42", "refresh-42").await;
+    let strava_user = pg
+        .connect_athlete_for(&dev.id, 42, "access-42", "refresh-42")
+        .await;
 
     // generateAuthToken → the app exchanges it once → an APPLE user with an upload token.
     let (status, issued) = v2(
@@ -654,9 +656,11 @@ async fn writes_reach_strava_and_fitbit_and_the_rest_is_501() {
     );
     let pg = Pulsegate::start(&strava.base_url(), &extra).await;
     let dev = create_developer(&pg, json!({})).await;
-    let strava_user = pg.connect_athlete(77, "access-77", "refresh-77").await;
+    let strava_user = pg
+        .connect_athlete_for(&dev.id, 77, "access-77", "refresh-77")
+        .await;
     let fitbit_user = pg
-        .connect("fitbit", "X1Y2Z3", "fb-access", "fb-refresh")
+        .connect_for(&dev.id, "fitbit", "X1Y2Z3", "fb-access", "fb-refresh")
         .await;
 
     // terra-python's write methods, answers checked strictly against its models.
