@@ -233,6 +233,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_oauth_state_is_claimed_once_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let a = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        let b = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        // Both race for the same nonce: exactly one wins.
+        let (x, y) = tokio::join!(
+            a.claim_oauth_state("n1", 2_000),
+            b.claim_oauth_state("n1", 2_000)
+        );
+        assert!(x.unwrap() ^ y.unwrap(), "exactly one claim wins");
+        assert!(!a.claim_oauth_state("n1", 2_000).await.unwrap());
+        assert!(!b.claim_oauth_state("n1", 2_000).await.unwrap());
+        // A process started later sees it used too.
+        let c = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(!c.claim_oauth_state("n1", 2_000).await.unwrap());
+        assert!(c.claim_oauth_state("n2", 2_000).await.unwrap());
+        // Purged once expired.
+        assert_eq!(
+            c.purge_expired_customer_records(1_000, 10).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            c.purge_expired_customer_records(2_000, 10).await.unwrap(),
+            2
+        );
+    }
+
+    #[tokio::test]
     async fn developers_sessions_and_tokens_round_trip_and_expire() {
         let dir = tempfile::tempdir().unwrap();
         let bus: Arc<dyn Bus> =

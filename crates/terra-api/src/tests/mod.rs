@@ -24,6 +24,7 @@ use super::*;
 
 mod accounts;
 mod data;
+mod oauth;
 mod tenants;
 
 type Call = (String, EventType, NaiveDate, NaiveDate, bool, &'static str);
@@ -78,9 +79,15 @@ pub(super) struct Env {
     pub(super) state: Arc<StateStore>,
     pub(super) app: Router,
     pub(super) backfill: Arc<Scripted>,
+    pub(super) bus: Arc<dyn Bus>,
 }
 
 pub(super) async fn env(with_backfill: bool) -> Env {
+    env_with(with_backfill, ConnectConfig::default().state_ttl).await
+}
+
+/// With the connect flow's router mounted too, and flows valid for `state_ttl`.
+pub(super) async fn env_with(with_backfill: bool, state_ttl: std::time::Duration) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
     bus.ensure_topic(&TopicSpec::new(topics::EVENTS, 1))
@@ -91,6 +98,7 @@ pub(super) async fn env(with_backfill: bool) -> Env {
         .unwrap();
     let mut config = ConnectConfig {
         public_url: "https://pg.example/".into(),
+        state_ttl,
         ..Default::default()
     };
     config.apps.insert(
@@ -117,16 +125,18 @@ pub(super) async fn env(with_backfill: bool) -> Env {
     let dyn_backfill: Option<Arc<dyn Backfill>> = with_backfill.then(|| backfill.clone() as _);
     let app = router(
         state.clone(),
-        bus,
-        connect,
+        bus.clone(),
+        connect.clone(),
         dyn_backfill,
         TerraApiConfig::default(),
-    );
+    )
+    .merge(pulsegate_connect::router(connect));
     Env {
         _dir: dir,
         state,
         app,
         backfill,
+        bus,
     }
 }
 
