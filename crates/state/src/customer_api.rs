@@ -57,10 +57,12 @@ impl CustomerMaps {
             StateKey::OAuthState(nonce) => {
                 if payload.is_empty() {
                     self.oauth_claims.remove(&nonce);
-                } else if !self.oauth_claims.contains_key(&nonce) {
+                } else if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.oauth_claims.entry(nonce)
+                {
                     // The first claim wins; later ones (a replay) change nothing.
                     if let Some(c) = decode(payload, "oauth state claim") {
-                        self.oauth_claims.insert(nonce, c);
+                        slot.insert(c);
                     }
                 }
             }
