@@ -17,6 +17,7 @@
 mod callback;
 mod config;
 mod deauth;
+mod lifecycle;
 pub mod providers;
 mod start;
 pub mod state_token;
@@ -30,9 +31,9 @@ use pulsegate_normalizer::http::HttpClient;
 use pulsegate_schema::{now_ms, Provider};
 use pulsegate_state::StateStore;
 
-pub use callback::{emit_lifecycle, user as terra_user};
 pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
 pub use deauth::DeauthError;
+pub use lifecycle::{emit_lifecycle, user as terra_user};
 use providers::{join_scopes, oauth_provider, OAuthProvider};
 use state_token::FlowState;
 
