@@ -97,7 +97,12 @@ async fn callback_inner(
         );
     }
     match svc.state.claim_oauth_state(&flow.n, flow.exp).await {
-        Ok(true) => {}
+        Ok(true) => {
+            // Expired claims (and sessions, tokens) need not stay on the state topic.
+            if let Err(e) = svc.state.purge_expired_customer_records(now_ms(), 16).await {
+                tracing::debug!(error = %e, "purging expired state records failed");
+            }
+        }
         Ok(false) => {
             return (
                 nonce,
