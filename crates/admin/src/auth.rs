@@ -35,6 +35,8 @@ pub(crate) async fn start(
         failure_url: b.auth_failure_redirect_url,
         scopes: b.scopes,
         widget_session_id: None,
+        // Operator-started flows make operator-owned connections.
+        dev_id: None,
     };
     match s.connect.start(p, req) {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),

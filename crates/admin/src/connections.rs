@@ -22,6 +22,10 @@ pub(crate) struct NewConnection {
     expires_at: i64,
     #[serde(default)]
     scopes: Option<String>,
+    /// The developer account owning the user (`None` = operator-owned: no `/v2` key
+    /// sees it, only operator destinations receive its events).
+    #[serde(default)]
+    dev_id: Option<String>,
 }
 
 /// What the API shows of a connection: tokens masked.
@@ -37,6 +41,8 @@ pub(crate) struct ConnectionView {
     scopes: Option<String>,
     status: ConnectionStatus,
     created_at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev_id: Option<String>,
 }
 
 impl From<&Connection> for ConnectionView {
@@ -52,6 +58,7 @@ impl From<&Connection> for ConnectionView {
             scopes: c.scopes.clone(),
             status: c.status,
             created_at_ms: c.created_at_ms,
+            dev_id: c.dev_id.clone(),
         }
     }
 }
@@ -83,6 +90,14 @@ pub(crate) async fn create(
             "access_token: must not be empty",
         );
     }
+    if let Some(d) = new.dev_id.as_deref() {
+        if s.state.developer(d).is_none() {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dev_id: no such developer",
+            );
+        }
+    }
     // Connecting the same provider account again replaces the old connection's tokens
     // and keeps its user_id, as Terra does.
     let existing = s.state.connection_for(provider, &new.provider_user_id);
@@ -100,6 +115,7 @@ pub(crate) async fn create(
         scopes: new.scopes,
         status: ConnectionStatus::Active,
         created_at_ms: existing.map_or_else(now_ms, |c| c.created_at_ms),
+        dev_id: new.dev_id,
     };
     if let Err(e) = s.state.put_connection(&conn).await {
         return state_error(e);

@@ -22,6 +22,10 @@ pub(crate) struct DestinationInput {
     event_types: Vec<EventType>,
     #[serde(default = "yes")]
     enabled: bool,
+    /// The developer account it belongs to: it then receives only the events of that
+    /// developer's users. Absent = operator destination (every event).
+    #[serde(default)]
+    dev_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -35,6 +39,8 @@ pub(crate) struct DestinationView {
     secret: String,
     event_types: Vec<String>,
     enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev_id: Option<String>,
 }
 
 impl DestinationView {
@@ -45,6 +51,7 @@ impl DestinationView {
             secret: d.secret.masked(),
             event_types: d.event_types.clone(),
             enabled: d.enabled,
+            dev_id: d.dev_id.clone(),
         }
     }
 }
@@ -72,6 +79,14 @@ fn build(
             &format!("url: {e}"),
         ));
     }
+    if let Some(d) = input.dev_id.as_deref() {
+        if s.state.developer(d).is_none() {
+            return Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dev_id: no such developer",
+            ));
+        }
+    }
     let (secret, generated) = match input.secret {
         Some(raw) => match parse_secret(&raw) {
             Ok(secret) => (secret, false),
@@ -95,6 +110,7 @@ fn build(
                 .map(|t| t.as_str().to_string())
                 .collect(),
             enabled: input.enabled,
+            dev_id: input.dev_id,
         },
         generated,
     ))

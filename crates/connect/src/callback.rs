@@ -1,23 +1,20 @@
-//! `GET /v1/auth/{provider}/callback`: state check, code exchange, connection stored,
-//! `auth` (and `user_reauth`) events emitted, browser redirected.
+//! `GET /v1/auth/{provider}/callback`: state check (signature, expiry, this browser's
+//! binding cookie, single use), code exchange, connection stored, `auth` (and
+//! `user_reauth`) events emitted, browser redirected.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use pulsegate_bus::Outgoing;
 use pulsegate_normalizer::http::form_encode;
-use pulsegate_schema::terra::User;
-use pulsegate_schema::{
-    now_ms, stable_id, topics, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider,
-    Secret,
-};
+use pulsegate_schema::{now_ms, Connection, ConnectionStatus, EventType, Provider, Secret};
 use serde_json::{json, Value};
 
+use crate::lifecycle::{emit_lifecycle, user};
 use crate::providers::UserIdSource;
-use crate::state_token::{self, FlowState};
+use crate::state_token::{self, FlowState, Kind};
 use crate::{ConnectService, ResolvedProvider};
 
 /// Why a flow failed, as the failure redirect's `reason` and the `auth` error event's.
@@ -30,27 +27,119 @@ pub(crate) async fn callback(
     State(svc): State<Arc<ConnectService>>,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
-    let Some(p) = Provider::from_slug(&provider) else {
-        return page(StatusCode::NOT_FOUND, "Unknown provider.");
+    let (nonce, mut resp) = callback_inner(&svc, &provider, query.as_deref(), &headers).await;
+    // The binding cookie has done its job (or the flow is dead): remove it.
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&crate::start::clear_cookie(&n)).ok())
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn refused(p: Provider, outcome: &'static str, message: &str) -> Response {
+    metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => outcome)
+        .increment(1);
+    tracing::warn!(provider = p.slug(), outcome, "connect callback refused");
+    page(StatusCode::BAD_REQUEST, message)
+}
+
+/// The callback's answer, and the flow's nonce once the state verified.
+async fn callback_inner(
+    svc: &Arc<ConnectService>,
+    provider: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> (Option<String>, Response) {
+    let svc = svc.clone();
+    let Some(p) = Provider::from_slug(provider) else {
+        return (None, page(StatusCode::NOT_FOUND, "Unknown provider."));
     };
+    let query = query.map(str::to_string);
     let q = pulsegate_schema::form::pairs(query.as_deref().unwrap_or(""));
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let Some(raw_state) = get("state") else {
-        return page(StatusCode::BAD_REQUEST, "Missing state.");
+        return (None, page(StatusCode::BAD_REQUEST, "Missing state."));
     };
-    let flow = match state_token::verify(&svc.state_key, raw_state, now_ms()) {
+    let flow = match state_token::verify(&svc.state_key, Kind::State, raw_state, now_ms()) {
         Ok(f) if f.p == p.slug() => f,
-        Ok(_) => return page(StatusCode::BAD_REQUEST, "State is for another provider."),
+        Ok(_) => {
+            return (
+                None,
+                page(StatusCode::BAD_REQUEST, "State is for another provider."),
+            )
+        }
         Err(e) => {
-            metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => "bad_state")
-                .increment(1);
-            return page(StatusCode::BAD_REQUEST, &format!("Cannot finish: {e}."));
+            return (
+                None,
+                refused(
+                    p,
+                    "bad_state",
+                    &format!("Cannot finish: {e}. Start again from the app."),
+                ),
+            )
         }
     };
+    let nonce = Some(flow.n.clone());
+    let binding = crate::start::cookie(headers, &crate::start::cookie_name(&flow.n));
+    if !state_token::binding_matches(&flow, binding) {
+        // Another browser than the one that started (or its cookie is gone): a code
+        // that arrives here must not connect anything.
+        return (
+            nonce,
+            refused(
+                p,
+                "foreign_browser",
+                "Cannot finish: this sign-in was started in another browser (or its cookie \
+                 was removed). Start again from the app, in this browser.",
+            ),
+        );
+    }
+    match svc.state.claim_oauth_state(&flow.n, flow.exp).await {
+        Ok(true) => {
+            // Expired claims (and sessions, tokens) need not stay on the state topic.
+            if let Err(e) = svc.state.purge_expired_customer_records(now_ms(), 16).await {
+                tracing::debug!(error = %e, "purging expired state records failed");
+            }
+        }
+        Ok(false) => {
+            return (
+                nonce,
+                refused(
+                    p,
+                    "state_reused",
+                    "Cannot finish: this sign-in link was already used. Start again from the app.",
+                ),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the OAuth state as used");
+            return (
+                None,
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Cannot finish right now; try again in a moment.",
+                ),
+            );
+        }
+    }
+    (
+        nonce,
+        finish(&svc, p, flow, get("error"), get("code")).await,
+    )
+}
+
+async fn finish(
+    svc: &ConnectService,
+    p: Provider,
+    flow: FlowState,
+    error: Option<&str>,
+    code: Option<&str>,
+) -> Response {
     let span = tracing::info_span!("connect", provider = p.slug(), user_id = %flow.u);
     let _enter = span.enter();
-    let result = match (get("error"), get("code")) {
+    let result = match (error, code) {
         (Some(err), _) => Err(Failure {
             reason: if err == "access_denied" {
                 "user_denied"
@@ -59,7 +148,7 @@ pub(crate) async fn callback(
             },
             message: format!("the provider answered error={err}"),
         }),
-        (None, Some(code)) if !code.is_empty() => complete(&svc, p, &flow, code).await,
+        (None, Some(code)) if !code.is_empty() => complete(svc, p, &flow, code).await,
         _ => Err(Failure {
             reason: "missing_code",
             message: "the provider sent no code".into(),
@@ -86,7 +175,7 @@ pub(crate) async fn callback(
             metrics::counter!("pulsegate_connect_completed_total", "provider" => p.slug(), "outcome" => f.reason)
                 .increment(1);
             tracing::warn!(reason = f.reason, message = %f.message, "connect flow failed");
-            if let Err(e) = emit_auth_error(&svc, p, &flow, &f).await {
+            if let Err(e) = emit_auth_error(svc, p, &flow, &f).await {
                 tracing::error!(error = %e, "could not emit the auth error event");
             }
             match &flow.f {
@@ -159,6 +248,7 @@ async fn complete(
         scopes,
         status: ConnectionStatus::Active,
         created_at_ms: now_ms(),
+        dev_id: flow.d.clone(),
     };
     let old = svc
         .state
@@ -179,6 +269,24 @@ async fn complete(
             .delete_connection(&old.user_id)
             .await
             .map_err(store_failed)?;
+        if old.dev_id != conn.dev_id {
+            // Another account's user: announced to its owner only (as a deauth), and
+            // never named to the new owner.
+            let body = json!({
+                "type": "deauth",
+                "user": user(old),
+                "status": "success",
+                "message": "User connected this provider account again elsewhere",
+            });
+            emit(svc, old, EventType::Deauth, &flow.n, body)
+                .await
+                .map_err(|e| Failure {
+                    reason: "internal_error",
+                    message: e,
+                })?;
+        }
+    }
+    if let Some(old) = old.as_ref().filter(|o| o.dev_id == conn.dev_id) {
         let body = json!({
             "type": "user_reauth",
             "new_user": user(&conn),
@@ -311,20 +419,8 @@ async fn user_id(
     }
 }
 
-/// Terra's `user` object for a connection, with `active`.
-pub fn user(c: &Connection) -> User {
-    User {
-        user_id: c.user_id.clone(),
-        provider: c.provider.terra_name().to_string(),
-        reference_id: c.reference_id.clone(),
-        scopes: c.scopes.clone(),
-        active: Some(c.status == ConnectionStatus::Active),
-        last_webhook_update: None,
-    }
-}
-
-/// Appends a lifecycle event for `conn` to `events`; its id is stable per flow, so a
-/// repeated callback for the same flow cannot announce twice.
+/// Appends a lifecycle event for `conn` to `events` (the flow's state is single use, so
+/// a flow announces each outcome once).
 async fn emit(
     svc: &ConnectService,
     conn: &Connection,
@@ -333,30 +429,6 @@ async fn emit(
     body: Value,
 ) -> Result<(), String> {
     emit_lifecycle(&*svc.bus, conn, event_type, nonce, body).await
-}
-
-/// Appends a lifecycle event (`auth`, `deauth`, `user_reauth`…) for `conn` to `events`,
-/// with an id stable for (`type`, user, `discriminator`).
-pub async fn emit_lifecycle(
-    bus: &dyn pulsegate_bus::Bus,
-    conn: &Connection,
-    event_type: EventType,
-    discriminator: &str,
-    body: Value,
-) -> Result<(), String> {
-    let event = NormalizedEvent {
-        event_id: stable_id(&["connect", event_type.as_str(), &conn.user_id, discriminator]),
-        event_type,
-        user_id: conn.user_id.clone(),
-        reference: discriminator.to_string(),
-        received_at_ms: now_ms(),
-        body: serde_json::value::to_raw_value(&body).map_err(|e| e.to_string())?,
-    };
-    let payload = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
-    bus.append(topics::EVENTS, Outgoing::new(conn.user_id.clone(), payload))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 async fn emit_auth_error(
@@ -376,6 +448,7 @@ async fn emit_auth_error(
         scopes: None,
         status: ConnectionStatus::Revoked,
         created_at_ms: now_ms(),
+        dev_id: flow.d.clone(),
     };
     let body = json!({
         "type": "auth",
@@ -396,7 +469,7 @@ fn redirect(base: &str, params: &[(&str, &str)]) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
-fn page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn page(status: StatusCode, message: &str) -> Response {
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>pulsegate</title><p>{}</p>",
         message

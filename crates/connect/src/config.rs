@@ -15,7 +15,8 @@ pub struct ConnectConfig {
     /// Key that signs the flow's `state`. Must be the same on every ingest process;
     /// empty = a random per-process key (fine for one process). Never logged.
     pub state_secret: Secret,
-    /// How long a started flow stays valid. Default 15m.
+    /// How long a started flow stays valid (from the start URL to the callback).
+    /// Default 10m.
     #[serde(with = "humantime_serde")]
     pub state_ttl: Duration,
     /// Token exchange timeout. Default 10s.
@@ -35,7 +36,7 @@ impl Default for ConnectConfig {
         Self {
             public_url: "http://127.0.0.1:8080".into(),
             state_secret: Secret::default(),
-            state_ttl: Duration::from_secs(15 * 60),
+            state_ttl: Duration::from_secs(10 * 60),
             request_timeout: Duration::from_secs(10),
             providers: BTreeMap::new(),
             apps: HashMap::new(),

@@ -1,11 +1,15 @@
 //! The OAuth2 connect flow, as Terra's "authenticate a user" does it:
 //!
-//! 1. [`ConnectService::start`] (behind `POST /v1/admin/auth/{provider}`, later the
-//!    widget and `/v2/auth/authenticateUser`) assigns a `user_id` and returns the
-//!    provider's authorize URL with the client id, scopes, a signed expiring `state`
-//!    (and PKCE where the provider requires it).
-//! 2. The provider sends the browser to `GET /v1/auth/{provider}/callback`: the state is
-//!    verified, the code exchanged at the token endpoint, the provider's user id learnt,
+//! 1. [`ConnectService::start`] (behind `POST /v1/admin/auth/{provider}`, the widget
+//!    and `/v2/auth/authenticateUser`) assigns a `user_id` and returns pulsegate's start
+//!    URL, `/v1/auth/{provider}/start?flow=<signed ticket>`.
+//! 2. The browser opens it ([`start`]): pulsegate sets an HttpOnly, SameSite=Lax cookie
+//!    with a random binding value and redirects to the provider's authorize URL with the
+//!    client id, scopes, a signed expiring `state` carrying the binding's hash (and PKCE
+//!    where the provider requires it).
+//! 3. The provider sends the browser to `GET /v1/auth/{provider}/callback`: the state is
+//!    verified, bound to this browser's cookie and claimed (single use, on the state
+//!    topic), the code exchanged at the token endpoint, the provider's user id learnt,
 //!    the connection stored on the state topic, an `auth` event appended to `events`
 //!    (delivered like any event), and the browser redirected to the customer's success
 //!    URL with `user_id`, `resource` and `reference_id` (or to the failure URL).
@@ -13,7 +17,9 @@
 mod callback;
 mod config;
 mod deauth;
+mod lifecycle;
 pub mod providers;
+mod start;
 pub mod state_token;
 
 use std::sync::Arc;
@@ -25,9 +31,9 @@ use pulsegate_normalizer::http::HttpClient;
 use pulsegate_schema::{now_ms, Provider};
 use pulsegate_state::StateStore;
 
-pub use callback::{emit_lifecycle, user as terra_user};
 pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
 pub use deauth::DeauthError;
+pub use lifecycle::{emit_lifecycle, user as terra_user};
 use providers::{join_scopes, oauth_provider, OAuthProvider};
 use state_token::FlowState;
 
@@ -55,9 +61,12 @@ pub struct StartRequest {
     pub scopes: Option<Vec<String>>,
     /// The widget session this flow belongs to (a fresh id otherwise).
     pub widget_session_id: Option<String>,
+    /// The developer account the connection will belong to (`None` = operator).
+    pub dev_id: Option<String>,
 }
 
-/// The answer: where to send the end user, and the user id they will have.
+/// The answer: where to send the end user (pulsegate's start URL, which binds the flow
+/// to the browser that opens it), and the user id they will have.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StartResponse {
     pub user_id: String,
@@ -220,17 +229,42 @@ impl ConnectService {
             sc: scopes.clone(),
             exp: expires_at_ms,
             n: uuid::Uuid::new_v4().simple().to_string(),
+            d: req.dev_id,
+            b: String::new(),
         };
-        let state = state_token::sign(&self.state_key, &flow);
-        let redirect_uri = self.redirect_uri(p);
+        let ticket = state_token::sign(&self.state_key, state_token::Kind::Ticket, &flow);
+        let auth_url = format!(
+            "{}/v1/auth/{}/start?{}",
+            self.public_url(),
+            p.slug(),
+            pulsegate_normalizer::http::form_encode(&[("flow", ticket.as_str())])
+        );
+        metrics::counter!("pulsegate_connect_started_total", "provider" => p.slug()).increment(1);
+        tracing::info!(provider = p.slug(), %user_id, "connect flow started");
+        Ok(StartResponse {
+            user_id,
+            auth_url,
+            widget_session_id,
+            expires_at_ms,
+        })
+    }
+
+    /// The provider's authorize URL for a flow whose state is bound to a browser.
+    pub(crate) fn authorize_url(
+        &self,
+        p: Provider,
+        flow: &FlowState,
+    ) -> Result<String, ConnectError> {
+        let r = self.resolve(p)?;
+        let state = state_token::sign(&self.state_key, state_token::Kind::State, flow);
         let mut params: Vec<(&str, String)> = vec![
             ("response_type", "code".into()),
             ("client_id", r.app.client_id.clone()),
-            ("redirect_uri", redirect_uri),
+            ("redirect_uri", self.redirect_uri(p)),
             ("state", state),
         ];
-        if !scopes.is_empty() {
-            params.push(("scope", scopes));
+        if !flow.sc.is_empty() {
+            params.push(("scope", flow.sc.clone()));
         }
         if r.facts.pkce {
             let verifier = state_token::pkce_verifier(&self.state_key, &flow.n);
@@ -246,25 +280,25 @@ impl ConnectService {
         } else {
             '?'
         };
-        let auth_url = format!(
+        Ok(format!(
             "{}{sep}{}",
             r.authorize_url,
             pulsegate_normalizer::http::form_encode(&pairs)
-        );
-        metrics::counter!("pulsegate_connect_started_total", "provider" => p.slug()).increment(1);
-        tracing::info!(provider = p.slug(), %user_id, "connect flow started");
-        Ok(StartResponse {
-            user_id,
-            auth_url,
-            widget_session_id,
-            expires_at_ms,
-        })
+        ))
+    }
+
+    /// Whether browsers reach this deployment over HTTPS (the binding cookie is then
+    /// `Secure`).
+    pub(crate) fn public_https(&self) -> bool {
+        self.config().public_url.starts_with("https://")
     }
 }
 
-/// `GET /v1/auth/{provider}/callback` (public: browsers arrive here from providers).
+/// `GET /v1/auth/{provider}/start` and `GET /v1/auth/{provider}/callback` (public:
+/// browsers arrive here from the customer's app and from providers).
 pub fn router(service: Arc<ConnectService>) -> Router {
     Router::new()
+        .route("/v1/auth/{provider}/start", get(start::start))
         .route("/v1/auth/{provider}/callback", get(callback::callback))
         .with_state(service)
 }

@@ -35,6 +35,9 @@ pub(crate) struct EventView<'a> {
     pub received_at_ms: u64,
     #[serde(borrow)]
     pub body: &'a RawValue,
+    /// The owning developer of the event's user (absent = operator-owned).
+    #[serde(default, borrow)]
+    pub dev_id: Option<Cow<'a, str>>,
 }
 
 impl<'a> EventView<'a> {

@@ -159,7 +159,7 @@ async fn handle(
             return Handled::Done;
         }
     };
-    if !dest.wants(&view.event_type) {
+    if !dest.wants(&view.event_type) || !dest.receives_owner(view.dev_id.as_deref()) {
         metrics.retry_dropped("filtered");
         return Handled::Done;
     }

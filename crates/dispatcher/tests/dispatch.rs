@@ -75,6 +75,60 @@ async fn delivers_signed_events_once_to_each_subscribed_destination() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developers_destination_receives_only_its_own_users_events() {
+    let mut h = Harness::new().await;
+    h.start(config(&[100, 200]));
+    let (sink_a, sink_b, operator) = (
+        Sink::start(Behaviour::Ok).await,
+        Sink::start(Behaviour::Ok).await,
+        Sink::start(Behaviour::Ok).await,
+    );
+    for (id, sink, owner) in [
+        ("d-a", &sink_a, Some("dev-a")),
+        ("d-b", &sink_b, Some("dev-b")),
+        ("d-op", &operator, None),
+    ] {
+        let mut d = h.add_destination(id, &sink.url(), &[]).await;
+        d.dev_id = owner.map(str::to_string);
+        h.state.put_destination(&d).await.unwrap();
+        h.wait_subscribed(id).await;
+    }
+    let owned = |prefix: &str, owner: Option<&str>, n: usize| {
+        let mut v = events(prefix, "activity", n);
+        for e in &mut v {
+            e.dev_id = owner.map(str::to_string);
+        }
+        v
+    };
+    let mut evs = owned("a-", Some("dev-a"), 3);
+    evs.extend(owned("op-", None, 2));
+    evs.extend(owned("b-", Some("dev-b"), 1));
+    h.publish(&evs).await;
+
+    assert!(
+        operator.wait_for(6, secs(20)).await,
+        "operator got {}",
+        operator.count()
+    );
+    assert!(sink_a.wait_for(3, secs(20)).await);
+    assert!(sink_b.wait_for(1, secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids = |s: &Sink| {
+        let mut v: Vec<String> = s.received().iter().map(event_id_of).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&sink_a), ["a-0", "a-1", "a-2"]);
+    assert_eq!(ids(&sink_b), ["b-0"]);
+    assert_eq!(
+        operator.count(),
+        6,
+        "an operator destination gets every event"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_destination_gets_its_event_after_retries_without_holding_up_a_healthy_one() {
     let mut h = Harness::new().await;
     let healthy = Sink::start(Behaviour::Ok).await;

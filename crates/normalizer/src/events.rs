@@ -35,6 +35,7 @@ pub fn build_event(
         reference: raw.id.clone(),
         received_at_ms: raw.received_at_ms,
         body,
+        dev_id: conn.dev_id.clone(),
     })
 }
 

@@ -46,6 +46,7 @@ fn connection(n: u64) -> Connection {
         scopes: Some("activity:read_all".into()),
         status: ConnectionStatus::Active,
         created_at_ms: 1,
+        dev_id: None,
     }
 }
 

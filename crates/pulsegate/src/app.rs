@@ -315,6 +315,8 @@ async fn seed_destinations(
             secret: Secret::new(d.secret.clone()),
             event_types: d.event_types.clone(),
             enabled: d.enabled,
+            // Config destinations are the operator's (every event).
+            dev_id: None,
         };
         let existing = state.destination(&d.id);
         if existing.is_none() {

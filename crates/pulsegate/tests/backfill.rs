@@ -101,8 +101,13 @@ async fn start_on(
         let owner = 1000 + n;
         strava.set_token(owner, &format!("access-{n}"));
         users.push(
-            pg.connect_athlete(owner, &format!("access-{n}"), &format!("refresh-{n}"))
-                .await,
+            pg.connect_athlete_for(
+                &dev.id,
+                owner,
+                &format!("access-{n}"),
+                &format!("refresh-{n}"),
+            )
+            .await,
         );
     }
     (

@@ -1,6 +1,7 @@
-//! The OAuth2 connect flow end to end against a mock provider on 127.0.0.1: authorize
-//! URL → callback → code exchange → connection stored → `auth` webhook delivered →
-//! browser redirected; a denied or forged flow; deauthorisation by the customer.
+//! The OAuth2 connect flow end to end against a mock provider on 127.0.0.1: start URL
+//! (binding cookie) → authorize URL → callback → code exchange → connection stored →
+//! `auth` webhook delivered → browser redirected; a denied, forged, replayed or foreign
+//! (no cookie) flow; deauthorisation by the customer.
 
 mod support;
 
@@ -17,6 +18,30 @@ fn no_redirects() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// The end user's browser: keeps cookies (as a browser does), follows no redirect so
+/// each hop is checked.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Opens pulsegate's start URL (`auth_url`, under the public URL) in `browser`; returns
+/// the provider's authorize URL it redirects to, and the binding cookie it set.
+async fn open_start(pg: &Pulsegate, browser: &reqwest::Client, auth_url: &str) -> (String, String) {
+    let path = auth_url
+        .strip_prefix("https://pulsegate.example")
+        .unwrap_or_else(|| panic!("not pulsegate's start URL: {auth_url}"));
+    assert!(path.starts_with("/v1/auth/strava/start?flow="), "{path}");
+    let resp = browser.get(pg.url(path)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    (location, cookie)
 }
 
 fn query_of(url: &str) -> std::collections::HashMap<String, String> {
@@ -66,8 +91,12 @@ secret = "{secret}"
         .await;
     assert_eq!(status, 201, "{started}");
     let user_id = started["user_id"].as_str().unwrap().to_string();
-    let auth_url = started["auth_url"].as_str().unwrap().to_string();
+    let b = browser();
+    let (auth_url, cookie) = open_start(&pg, &b, started["auth_url"].as_str().unwrap()).await;
     assert!(auth_url.starts_with(&format!("{}/oauth/authorize?", mock.base_url())));
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/v1/auth/"] {
+        assert!(cookie.contains(attr), "{attr}: {cookie}");
+    }
     let q = query_of(&auth_url);
     assert_eq!(q["client_id"], "cid");
     assert_eq!(q["response_type"], "code");
@@ -90,14 +119,23 @@ secret = "{secret}"
     assert_eq!(resp.status().as_u16(), 400);
     assert!(mock.requests_to("/oauth/token").is_empty());
 
+    // A browser other than the one that started (no binding cookie) gets an error
+    // page; nothing is exchanged, nothing connected.
+    let callback = pg.url(&format!(
+        "/v1/auth/strava/callback?state={state}&code=the-code&scope=read,activity:read_all"
+    ));
+    let resp = client.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("another browser"));
+    assert!(mock.requests_to("/oauth/token").is_empty());
+    let other = browser();
+    open_start(&pg, &other, started["auth_url"].as_str().unwrap()).await;
+    let resp = other.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400, "another browser's cookie");
+    assert!(mock.requests_to("/oauth/token").is_empty());
+
     // 3. The provider sends the browser back with a code.
-    let resp = client
-        .get(pg.url(&format!(
-            "/v1/auth/strava/callback?state={state}&code=the-code&scope=read,activity:read_all"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let resp = b.get(&callback).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 302);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -108,6 +146,25 @@ secret = "{secret}"
     assert_eq!(back["user_id"], user_id);
     assert_eq!(back["resource"], "STRAVA");
     assert_eq!(back["reference_id"], "customer-42");
+
+    // The same state again (a replay): refused, nothing exchanged nor connected. The
+    // browser's cookie was cleared by the callback; even with the binding cookie
+    // itself, the used state is refused.
+    let resp = b.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let binding = cookie.split(';').next().unwrap();
+    let resp = client
+        .get(&callback)
+        .header("cookie", binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("already used"));
+    let (_, all) = pg
+        .admin(reqwest::Method::GET, "/v1/admin/connections", None)
+        .await;
+    assert_eq!(all["connections"].as_array().unwrap().len(), 1, "{all}");
 
     // The exchange happened once, with the code and the application's credentials.
     let exchanges = mock.requests_to("/oauth/token");
@@ -154,8 +211,9 @@ secret = "{secret}"
             })),
         )
         .await;
-    let state2 = query_of(second["auth_url"].as_str().unwrap())["state"].clone();
-    let resp = client
+    let (authorize2, _) = open_start(&pg, &b, second["auth_url"].as_str().unwrap()).await;
+    let state2 = query_of(&authorize2)["state"].clone();
+    let resp = b
         .get(pg.url(&format!(
             "/v1/auth/strava/callback?state={state2}&error=access_denied"
         )))

@@ -15,11 +15,25 @@ use support::*;
 
 const PUBLIC_URL: &str = "https://pulsegate.example";
 
-fn no_redirects() -> reqwest::Client {
+/// The end user's browser: keeps cookies, follows no redirect (each hop is checked).
+fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap()
+}
+
+/// Opens pulsegate's start URL (under [`PUBLIC_URL`]) in `browser`; returns the
+/// provider's authorize URL it redirects to.
+async fn open_start(pg: &Pulsegate, browser: &reqwest::Client, start_url: &str) -> String {
+    let path = start_url
+        .strip_prefix(PUBLIC_URL)
+        .unwrap_or_else(|| panic!("not pulsegate's start URL: {start_url}"));
+    let resp = browser.get(pg.url(path)).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "{path}");
+    assert!(resp.headers().contains_key("set-cookie"));
+    resp.headers()["location"].to_str().unwrap().to_string()
 }
 
 fn query_of(url: &str) -> std::collections::HashMap<String, String> {
@@ -214,7 +228,7 @@ secret = "{secret}"
     );
     let pg = Pulsegate::start(&mock.base_url(), &extra).await;
     let dev = create_developer(&pg, json!({"dev_id": "acme"})).await;
-    let client = no_redirects();
+    let client = browser();
 
     // 1. authenticateUser → auth_url → the provider's callback → connection.
     let (status, started) = v2(
@@ -233,9 +247,9 @@ secret = "{secret}"
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "success");
     let user_id = started["user_id"].as_str().unwrap().to_string();
-    let auth_url = started["auth_url"].as_str().unwrap();
+    let auth_url = open_start(&pg, &client, started["auth_url"].as_str().unwrap()).await;
     assert!(auth_url.starts_with(&format!("{}/oauth/authorize?", mock.base_url())));
-    let state = query_of(auth_url)["state"].clone();
+    let state = query_of(&auth_url)["state"].clone();
     let resp = client
         .get(pg.url(&format!("/v1/auth/strava/callback?state={state}&code=c1")))
         .send()
@@ -382,7 +396,8 @@ secret = "{secret}"
     assert_eq!(start("apple").await.unwrap().status(), 404);
     let resp = start("strava").await.unwrap();
     assert_eq!(resp.status(), 302);
-    let authorize = resp.headers()["location"].to_str().unwrap().to_string();
+    let start_url = resp.headers()["location"].to_str().unwrap().to_string();
+    let authorize = open_start(&pg, &client, &start_url).await;
     assert!(
         authorize.starts_with(&format!("{}/oauth/authorize?", mock.base_url())),
         "{authorize}"
@@ -466,11 +481,209 @@ secret = "{secret}"
     );
 }
 
+/// The users (`user.user_id`, or `new_user`/`old_user`) named by a sink's deliveries.
+fn users_named(sink: &Sink) -> Vec<String> {
+    sink.received()
+        .iter()
+        .map(|r| r.json())
+        .flat_map(|e| {
+            [&e["user"], &e["new_user"], &e["old_user"]]
+                .into_iter()
+                .filter_map(|u| u["user_id"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// An on-device (APPLE) user made through `dev`'s auth token; its user id.
+async fn sdk_user(pg: &Pulsegate, dev: &Dev, reference: &str) -> String {
+    let (status, issued) = v2(
+        pg,
+        Some(dev),
+        Method::POST,
+        "/v2/auth/generateAuthToken",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    let resp = reqwest::Client::new()
+        .post(pg.url("/v1/sdk/apple/connect"))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .json(&json!({"reference_id": reference}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    body["user"]["user_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn developer_b_neither_reaches_nor_receives_developer_a_users() {
+    let mock = MockApi::start().await;
+    mock.token_endpoint("/oauth/token", TokenStyle::Standard)
+        .token_extra(json!({"athlete": {"id": 901}}));
+    let (sink_a, sink_b) = (
+        Sink::start(Behaviour::Ok).await,
+        Sink::start(Behaviour::Ok).await,
+    );
+    let extra = format!(
+        r#"
+[dispatcher]
+timeout = "3s"
+retry_schedule = ["200ms"]
+allow_private_networks = true
+[connect]
+public_url = "{PUBLIC_URL}"
+state_secret = "terra-api-tenants-state-secret"
+[connect.strava]
+authorize_url = "{mock}/oauth/authorize"
+token_url = "{mock}/oauth/token"
+"#,
+        mock = mock.base_url(),
+    );
+    let pg = Pulsegate::start(&mock.base_url(), &extra).await;
+    let a = create_developer(&pg, json!({"dev_id": "dev-a"})).await;
+    let b = create_developer(&pg, json!({"dev_id": "dev-b"})).await;
+    for (id, dev, sink) in [("dest-a", &a, &sink_a), ("dest-b", &b, &sink_b)] {
+        let (status, body) = pg
+            .admin(
+                Method::POST,
+                "/v1/admin/destinations",
+                Some(json!({"id": id, "url": sink.url(), "dev_id": dev.id})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // A connects a user through the OAuth flow.
+    let (status, started) = v2(
+        &pg,
+        Some(&a),
+        Method::POST,
+        "/v2/auth/authenticateUser?resource=STRAVA",
+        Some(json!({"reference_id": "shared-ref"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let a_user = started["user_id"].as_str().unwrap().to_string();
+    let client = browser();
+    let authorize = open_start(&pg, &client, started["auth_url"].as_str().unwrap()).await;
+    let state = query_of(&authorize)["state"].clone();
+    let resp = client
+        .get(pg.url(&format!("/v1/auth/strava/callback?state={state}&code=c1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "connected (no success URL: a page)");
+
+    // B: A's user does not exist, on any route.
+    let routes = [
+        (Method::GET, format!("/v2/userInfo?user_id={a_user}"), None),
+        (
+            Method::PATCH,
+            format!("/v2/users/{a_user}"),
+            Some(json!({"reference_id": "stolen"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v2/userInfo?user_id={a_user}"),
+            Some(json!({"reference_id": "stolen"})),
+        ),
+        (
+            Method::GET,
+            format!("/v2/activity?user_id={a_user}&start_date=2026-01-01&to_webhook=false"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v2/daily?user_id={a_user}&start_date=2026-01-01"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v2/activity?user_id={a_user}"),
+            Some(json!({"data": [{}]})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v2/auth/deauthenticateUser?user_id={a_user}"),
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let (status, answer) = v2(&pg, Some(&b), method.clone(), &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_terra_error(&answer);
+    }
+    let (_, listed) = v2(
+        &pg,
+        Some(&b),
+        Method::GET,
+        "/v2/userInfo?reference_id=shared-ref",
+        None,
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+    let (_, bulk) = v2(
+        &pg,
+        Some(&b),
+        Method::POST,
+        "/v2/bulkUserInfo",
+        Some(json!([a_user])),
+    )
+    .await;
+    assert_eq!(bulk, json!([]));
+    let (_, subs) = v2(&pg, Some(&b), Method::GET, "/v2/subscriptions", None).await;
+    assert_eq!(subs["users"], json!([]));
+    // A still has it, untouched.
+    let (status, info) = v2(
+        &pg,
+        Some(&a),
+        Method::GET,
+        &format!("/v2/userInfo?user_id={a_user}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["user"]["reference_id"], "shared-ref");
+    assert_eq!(info["is_authenticated"], true);
+
+    // Events: each account's destination receives its own users' only. B's own events
+    // come after A's on the log, so once they arrive A's were already passed over.
+    let b_user = sdk_user(&pg, &b, "b-phone").await;
+    let path = format!("/v2/auth/deauthenticateUser?user_id={a_user}");
+    assert_eq!(v2(&pg, Some(&a), Method::DELETE, &path, None).await.0, 200);
+    let path = format!("/v2/auth/deauthenticateUser?user_id={b_user}");
+    assert_eq!(v2(&pg, Some(&b), Method::DELETE, &path, None).await.0, 200);
+    assert!(
+        sink_a.wait_for(2, Duration::from_secs(20)).await,
+        "A: auth + deauth"
+    );
+    assert!(
+        sink_b.wait_for(2, Duration::from_secs(20)).await,
+        "B: auth + deauth"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (got_a, got_b) = (users_named(&sink_a), users_named(&sink_b));
+    assert!(
+        !got_a.is_empty() && got_a.iter().all(|u| *u == a_user),
+        "A got {got_a:?}"
+    );
+    assert!(
+        !got_b.is_empty() && got_b.iter().all(|u| *u == b_user),
+        "B got {got_b:?}"
+    );
+    assert_eq!((sink_a.count(), sink_b.count()), (2, 2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_auth_tokens_and_data_endpoint_parameters() {
     let pg = Pulsegate::start("http://127.0.0.1:9", "").await;
     let dev = create_developer(&pg, json!({})).await;
-    let strava_user = pg.connect_athlete(42, "access-42", "refresh-42").await;
+    let strava_user = pg
+        .connect_athlete_for(&dev.id, 42, "access-42", "refresh-42")
+        .await;
 
     // generateAuthToken → the app exchanges it once → an APPLE user with an upload token.
     let (status, issued) = v2(
@@ -654,9 +867,11 @@ async fn writes_reach_strava_and_fitbit_and_the_rest_is_501() {
     );
     let pg = Pulsegate::start(&strava.base_url(), &extra).await;
     let dev = create_developer(&pg, json!({})).await;
-    let strava_user = pg.connect_athlete(77, "access-77", "refresh-77").await;
+    let strava_user = pg
+        .connect_athlete_for(&dev.id, 77, "access-77", "refresh-77")
+        .await;
     let fitbit_user = pg
-        .connect("fitbit", "X1Y2Z3", "fb-access", "fb-refresh")
+        .connect_for(&dev.id, "fitbit", "X1Y2Z3", "fb-access", "fb-refresh")
         .await;
 
     // terra-python's write methods, answers checked strictly against its models.

@@ -456,7 +456,7 @@ secret = "{secret}"
     let mut pg = start_pulsegate(&strava.base_url(), &extra).await;
     let dev = create_developer(&pg).await;
     let user_id = pg
-        .connect_athlete(ATHLETE, "access-777", "refresh-777")
+        .connect_athlete_for(&dev.id, ATHLETE, "access-777", "refresh-777")
         .await;
     strava.set_token(ATHLETE, "access-777");
     let harness = harness(sink.clone(), strava.clone()).await;
@@ -636,7 +636,7 @@ secret = "{secret}"
     let pg = start_pulsegate(&strava.base_url(), &extra).await;
     let dev = create_developer(&pg).await;
     let user_id = pg
-        .connect_athlete(ATHLETE, "access-777", "refresh-777")
+        .connect_athlete_for(&dev.id, ATHLETE, "access-777", "refresh-777")
         .await;
     strava.set_token(ATHLETE, "access-777");
     let harness = harness(sink.clone(), strava.clone()).await;

@@ -54,6 +54,17 @@ pub struct AuthToken {
     pub created_at_ms: u64,
 }
 
+/// A claim on an OAuth flow's `state` (on the state topic as `oauthstate/{nonce}`
+/// until it expires). Every process applies the topic in order and keeps the first
+/// unexpired claim, so exactly one callback (the one whose `claim_id` is kept) proceeds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OAuthStateClaim {
+    /// Random, per callback attempt.
+    pub claim_id: String,
+    /// When the state itself expires; the claim can be deleted after that.
+    pub expires_at_ms: u64,
+}
+
 /// How developer API keys and SDK auth tokens are stored and looked up: hex SHA-256,
 /// as [`sdk_token_hash`](crate::sdk_token_hash) (the values are long and random, so a
 /// fast unsalted hash is enough).

@@ -67,4 +67,8 @@ pub struct NormalizedEvent {
     pub received_at_ms: u64,
     /// The customer-facing payload: `{"type", "user", "data", "version"}` or a lifecycle event.
     pub body: Box<RawValue>,
+    /// The developer account owning the user when the event was made (`None` =
+    /// operator-owned): a developer's destination receives only its own users' events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_id: Option<String>,
 }

@@ -14,7 +14,7 @@ mod secret;
 pub mod terra;
 
 pub use backfill::BackfillTask;
-pub use customer_api::{api_key_hash, AuthToken, Developer, WidgetSession};
+pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, WidgetSession};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
     Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,

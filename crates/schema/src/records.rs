@@ -143,6 +143,11 @@ pub struct Connection {
     pub status: ConnectionStatus,
     #[serde(default)]
     pub created_at_ms: u64,
+    /// The developer account (`/v2` dev-id) that owns this user; `None` = operator-owned
+    /// (created through the admin API without an owner, or before owners existed):
+    /// visible to no developer key, delivered only to operator destinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_id: Option<String>,
 }
 
 /// The data types customers can receive (Terra's data event types).
@@ -220,6 +225,10 @@ pub struct Destination {
     pub event_types: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The developer account this destination belongs to: it receives only events of
+    /// that developer's users. `None` = operator destination (every event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -229,6 +238,15 @@ fn yes() -> bool {
 impl Destination {
     pub fn wants(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// Whether an event of a user owned by `owner` may reach this destination: an
+    /// operator destination gets every event, a developer's only its own users'.
+    pub fn receives_owner(&self, owner: Option<&str>) -> bool {
+        match &self.dev_id {
+            None => true,
+            Some(mine) => owner == Some(mine.as_str()),
+        }
     }
 }
 
@@ -254,6 +272,9 @@ pub enum StateKey {
     /// The secret path token of an unsigned provider's push route (by slug); encrypted
     /// at rest.
     PushToken(String),
+    /// An OAuth flow's `state` that was used (by its nonce), until it expires: the first
+    /// claim on the topic wins, so a state completes at most once across processes.
+    OAuthState(String),
 }
 
 impl StateKey {
@@ -278,6 +299,7 @@ impl StateKey {
             StateKey::WidgetSession(id) => format!("widget/{id}"),
             StateKey::AuthToken(h) => format!("authtoken/{h}"),
             StateKey::PushToken(p) => format!("pushtoken/{p}"),
+            StateKey::OAuthState(n) => format!("oauthstate/{n}"),
         }
     }
 
@@ -294,6 +316,7 @@ impl StateKey {
             "widget" => Some(StateKey::WidgetSession(id.to_string())),
             "authtoken" => Some(StateKey::AuthToken(id.to_string())),
             "pushtoken" => Some(StateKey::PushToken(id.to_string())),
+            "oauthstate" => Some(StateKey::OAuthState(id.to_string())),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pulsegate_schema::{AuthToken, Developer, StateKey, WidgetSession};
+use pulsegate_schema::{AuthToken, Developer, OAuthStateClaim, StateKey, WidgetSession};
 
 use crate::{StateError, StateStore};
 
@@ -15,6 +15,8 @@ pub(crate) struct CustomerMaps {
     widget_sessions: HashMap<String, Arc<WidgetSession>>,
     /// By the hex SHA-256 of the token.
     auth_tokens: HashMap<String, Arc<AuthToken>>,
+    /// Used OAuth states, by nonce: the first claim applied.
+    oauth_claims: HashMap<String, Arc<OAuthStateClaim>>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], what: &str) -> Option<Arc<T>> {
@@ -52,9 +54,29 @@ impl CustomerMaps {
                     self.auth_tokens.insert(hash, t);
                 }
             }
+            StateKey::OAuthState(nonce) => {
+                if payload.is_empty() {
+                    self.oauth_claims.remove(&nonce);
+                } else if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.oauth_claims.entry(nonce)
+                {
+                    // The first claim wins; later ones (a replay) change nothing.
+                    if let Some(c) = decode(payload, "oauth state claim") {
+                        slot.insert(c);
+                    }
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// 128 random bits, hex.
+fn random_id() -> String {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut b = [0u8; 16];
+    aes_gcm::aead::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, StateError> {
@@ -129,6 +151,33 @@ impl StateStore {
             .await
     }
 
+    /// Marks the OAuth flow `nonce` as used: true for exactly one caller across every
+    /// process (the first claim on the state topic), false if it was used already.
+    pub async fn claim_oauth_state(
+        &self,
+        nonce: &str,
+        expires_at_ms: u64,
+    ) -> Result<bool, StateError> {
+        let used = |maps: &crate::Maps| maps.customer.oauth_claims.contains_key(nonce);
+        if used(&self.maps.read().expect("state lock")) {
+            return Ok(false);
+        }
+        let claim = OAuthStateClaim {
+            claim_id: random_id(),
+            expires_at_ms,
+        };
+        self.write(StateKey::OAuthState(nonce.to_string()), encode(&claim)?)
+            .await?;
+        // The write returned once applied here, after every earlier record on the
+        // (single-partition) topic: whoever's claim is kept now is the winner.
+        let maps = self.maps.read().expect("state lock");
+        Ok(maps
+            .customer
+            .oauth_claims
+            .get(nonce)
+            .is_some_and(|c| c.claim_id == claim.claim_id))
+    }
+
     /// Deletes up to `limit` widget sessions and auth tokens that expired before
     /// `now_ms`, so they do not stay on the compacted topic forever. Returns how many.
     pub async fn purge_expired_customer_records(
@@ -149,7 +198,12 @@ impl StateStore {
                 .iter()
                 .filter(|(_, t)| t.expires_at_ms <= now_ms)
                 .map(|(h, _)| StateKey::AuthToken(h.clone()));
-            sessions.chain(tokens).take(limit).collect()
+            let claims = c
+                .oauth_claims
+                .iter()
+                .filter(|(_, t)| t.expires_at_ms <= now_ms)
+                .map(|(n, _)| StateKey::OAuthState(n.clone()));
+            sessions.chain(tokens).chain(claims).take(limit).collect()
         };
         let n = keys.len();
         for k in keys {
@@ -178,6 +232,42 @@ mod tests {
             expires_at_ms,
             created_at_ms: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn an_oauth_state_is_claimed_once_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let a = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        let b = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        // Both race for the same nonce: exactly one wins.
+        let (x, y) = tokio::join!(
+            a.claim_oauth_state("n1", 2_000),
+            b.claim_oauth_state("n1", 2_000)
+        );
+        assert!(x.unwrap() ^ y.unwrap(), "exactly one claim wins");
+        assert!(!a.claim_oauth_state("n1", 2_000).await.unwrap());
+        assert!(!b.claim_oauth_state("n1", 2_000).await.unwrap());
+        // A process started later sees it used too.
+        let c = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(!c.claim_oauth_state("n1", 2_000).await.unwrap());
+        assert!(c.claim_oauth_state("n2", 2_000).await.unwrap());
+        // Purged once expired.
+        assert_eq!(
+            c.purge_expired_customer_records(1_000, 10).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            c.purge_expired_customer_records(2_000, 10).await.unwrap(),
+            2
+        );
     }
 
     #[tokio::test]

@@ -269,9 +269,10 @@ impl StateStore {
                 }
             }
             StateKey::PushToken(slug) => Self::apply_push_token(&mut maps, &slug, payload),
-            k @ (StateKey::Developer(_) | StateKey::WidgetSession(_) | StateKey::AuthToken(_)) => {
-                maps.customer.apply(k, payload)
-            }
+            k @ (StateKey::Developer(_)
+            | StateKey::WidgetSession(_)
+            | StateKey::AuthToken(_)
+            | StateKey::OAuthState(_)) => maps.customer.apply(k, payload),
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);
                 if !payload.is_empty() {
@@ -572,6 +573,7 @@ mod tests {
             scopes: None,
             status: ConnectionStatus::Active,
             created_at_ms: 0,
+            dev_id: None,
         }
     }
 

@@ -7,6 +7,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use pulsegate_schema::api_key_hash;
+use pulsegate_schema::Connection;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use crate::{terra_error, Api};
@@ -14,6 +16,26 @@ use crate::{terra_error, Api};
 /// The authenticated developer, for handlers that record who did what.
 #[derive(Clone, Debug)]
 pub(crate) struct DevId(pub(crate) String);
+
+impl DevId {
+    /// Whether this developer owns the user. Operator-owned users (no owner) and other
+    /// developers' users are invisible: every route answers them as "user not found".
+    pub(crate) fn owns(&self, c: &Connection) -> bool {
+        c.dev_id.as_deref() == Some(self.0.as_str())
+    }
+
+    /// The user `user_id`, if it exists and this developer owns it.
+    pub(crate) fn user(&self, api: &Api, user_id: &str) -> Option<Arc<Connection>> {
+        api.state.connection(user_id).filter(|c| self.owns(c))
+    }
+
+    /// Every user this developer owns (the state's order).
+    pub(crate) fn users(&self, api: &Api) -> Vec<Arc<Connection>> {
+        let mut all = api.state.connections();
+        all.retain(|c| self.owns(c));
+        all
+    }
+}
 
 fn header<'a>(req: &'a Request, name: &str) -> &'a str {
     req.headers()

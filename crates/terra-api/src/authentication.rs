@@ -54,6 +54,7 @@ fn some(v: Option<String>) -> Option<String> {
 /// (`ConnectService::start`); `{"status":"success","user_id","auth_url"}`.
 pub(crate) async fn authenticate_user(
     State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -77,6 +78,7 @@ pub(crate) async fn authenticate_user(
         failure_url: some(b.auth_failure_redirect_url),
         scopes: None,
         widget_session_id: None,
+        dev_id: Some(dev.0),
     };
     match api.connect.start(p, req) {
         Ok(r) => Json(json!({
@@ -198,11 +200,19 @@ async fn purge(api: &Api, now: u64) -> Result<(), pulsegate_state::StateError> {
 
 /// `DELETE /v2/auth/deauthenticateUser?user_id=`: tokens destroyed, `deauth` emitted,
 /// connection deleted (`ConnectService::deauthorize`, as the admin API's DELETE).
-pub(crate) async fn deauthenticate_user(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn deauthenticate_user(
+    State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let Some(user_id) = q.get("user_id") else {
         return terra_error(StatusCode::BAD_REQUEST, "user_id is required");
     };
+    // Another developer's (or the operator's) user is not found, and left alone.
+    if dev.user(&api, user_id).is_none() {
+        return terra_error(StatusCode::NOT_FOUND, "user not found");
+    }
     match api.connect.deauthorize(user_id, "v2-deauthenticate").await {
         Ok(_) => Json(json!({ "status": "success" })).into_response(),
         Err(DeauthError::NotFound) => terra_error(StatusCode::NOT_FOUND, "user not found"),

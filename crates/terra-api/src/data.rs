@@ -6,7 +6,7 @@
 //!
 //! [`Backfill`]: crate::Backfill
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,13 +16,18 @@ use pulsegate_schema::terra::User;
 use pulsegate_schema::{ConnectionStatus, EventType};
 use serde_json::json;
 
+use crate::auth::DevId;
 use crate::backfill::BackfillFailure;
 use crate::{terra_error, Api, Query};
 
 macro_rules! data_endpoint {
     ($name:ident, $t:expr) => {
-        pub(crate) async fn $name(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
-            fetch(&api, q.as_deref(), $t).await
+        pub(crate) async fn $name(
+            State(api): State<Api>,
+            Extension(dev): Extension<DevId>,
+            RawQuery(q): RawQuery,
+        ) -> Response {
+            fetch(&api, &dev, q.as_deref(), $t).await
         }
     };
 }
@@ -77,7 +82,7 @@ pub(crate) fn date_range(q: &Query, today: NaiveDate) -> Result<(NaiveDate, Naiv
     Ok((start, end))
 }
 
-async fn fetch(api: &Api, q: Option<&str>, t: EventType) -> Response {
+async fn fetch(api: &Api, dev: &DevId, q: Option<&str>, t: EventType) -> Response {
     let q = Query::parse(q);
     let Some(user_id) = q.get("user_id") else {
         return bad("user_id is required");
@@ -97,7 +102,7 @@ async fn fetch(api: &Api, q: Option<&str>, t: EventType) -> Response {
             (Ok(w), Ok(s)) => (w, s),
             (Err(resp), _) | (_, Err(resp)) => return resp,
         };
-    let Some(conn) = api.state.connection(user_id) else {
+    let Some(conn) = dev.user(api, user_id) else {
         return terra_error(StatusCode::NOT_FOUND, "user not found");
     };
     if conn.status != ConnectionStatus::Active {
@@ -207,6 +212,7 @@ pub(crate) fn failure(e: BackfillFailure, user: &User) -> Response {
 /// endpoints in a build without backfill: 501.
 pub(crate) async fn unsupported(
     State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
     method: Method,
     uri: Uri,
     RawQuery(q): RawQuery,
@@ -214,7 +220,7 @@ pub(crate) async fn unsupported(
     let q = Query::parse(q.as_deref());
     let provider = q
         .get("user_id")
-        .and_then(|id| api.state.connection(id))
+        .and_then(|id| dev.user(&api, id))
         .map(|c| format!(" ({} user)", c.provider.terra_name()))
         .unwrap_or_default();
     let what = if uri.path().ends_with("/plannedWorkout") {

@@ -52,12 +52,16 @@ pub(crate) async fn connect(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let hash = api_key_hash(token);
-    if token.is_empty() || api.state.auth_token(&hash, now_ms()).is_none() {
+    let Some(auth) = api
+        .state
+        .auth_token(&hash, now_ms())
+        .filter(|_| !token.is_empty())
+    else {
         return terra_error(
             StatusCode::UNAUTHORIZED,
             "missing, unknown, used or expired auth token",
         );
-    }
+    };
     let b: ConnectBody = match json_body(&body) {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -71,6 +75,17 @@ pub(crate) async fn connect(
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let existing = api.state.connection_for(p, &provider_user_id);
+    // The token's developer owns the connection; another owner's user is never taken
+    // over (nor its data uploaded into) by naming its provider_user_id.
+    if existing
+        .as_ref()
+        .is_some_and(|c| c.dev_id.as_deref() != Some(auth.dev_id.as_str()))
+    {
+        return terra_error(
+            StatusCode::CONFLICT,
+            "this provider_user_id is connected under another account",
+        );
+    }
     let conn = Connection {
         user_id: existing
             .as_ref()
@@ -88,6 +103,7 @@ pub(crate) async fn connect(
         scopes: None,
         status: ConnectionStatus::Active,
         created_at_ms: existing.map_or_else(now_ms, |c| c.created_at_ms),
+        dev_id: Some(auth.dev_id.clone()),
     };
     if let Err(e) = api.state.put_connection(&conn).await {
         return state_error(e);

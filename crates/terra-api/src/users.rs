@@ -1,9 +1,10 @@
 //! terra-python's `user` client: `GET /v2/userInfo`, `PATCH /v2/users/{user_id}` (also
 //! `PATCH /v2/userInfo?user_id=`), `POST /v2/bulkUserInfo`, `GET /v2/subscriptions`.
-//! Users are pulsegate's connections; every developer of the deployment sees all of them.
+//! Users are pulsegate's connections; a developer sees only the users it owns (started
+//! with its key); any other user is answered as not found.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +14,7 @@ use pulsegate_schema::{Connection, ConnectionStatus};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::DevId;
 use crate::{json_body, state_error, terra_error, Api, Query};
 
 /// Terra's default page size of `/subscriptions`.
@@ -24,10 +26,14 @@ fn users<'a>(conns: impl IntoIterator<Item = &'a std::sync::Arc<Connection>>) ->
 
 /// `?user_id=` → `{"status":"success","user":{...},"is_authenticated":bool}`;
 /// `?reference_id=` → the list of that reference's users (possibly empty).
-pub(crate) async fn user_info(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn user_info(
+    State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     if let Some(user_id) = q.get("user_id") {
-        return match api.state.connection(user_id) {
+        return match dev.user(&api, user_id) {
             Some(c) => Json(json!({
                 "status": "success",
                 "user": terra_user(&c),
@@ -38,7 +44,7 @@ pub(crate) async fn user_info(State(api): State<Api>, RawQuery(q): RawQuery) -> 
         };
     }
     if let Some(reference_id) = q.get("reference_id") {
-        let all = api.state.connections();
+        let all = dev.users(&api);
         let matching = all
             .iter()
             .filter(|c| c.reference_id.as_deref() == Some(reference_id));
@@ -67,26 +73,28 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 /// `PATCH /v2/users/{user_id}` (terra-python's `modifyuser`).
 pub(crate) async fn modify(
     State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
     Path(user_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    modify_user(&api, &user_id, &body).await
+    modify_user(&api, &dev, &user_id, &body).await
 }
 
 /// `PATCH /v2/userInfo?user_id=`: the same, as Terra's API reference spells it.
 pub(crate) async fn modify_by_query(
     State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
     let q = Query::parse(q.as_deref());
     match q.get("user_id") {
-        Some(user_id) => modify_user(&api, user_id, &body).await,
+        Some(user_id) => modify_user(&api, &dev, user_id, &body).await,
         None => terra_error(StatusCode::BAD_REQUEST, "user_id is required"),
     }
 }
 
-async fn modify_user(api: &Api, user_id: &str, body: &[u8]) -> Response {
+async fn modify_user(api: &Api, dev: &DevId, user_id: &str, body: &[u8]) -> Response {
     let m: Modify = match json_body(body) {
         Ok(m) => m,
         Err(resp) => return resp,
@@ -96,7 +104,7 @@ async fn modify_user(api: &Api, user_id: &str, body: &[u8]) -> Response {
     if let Err(e) = api.state.sync().await {
         return state_error(e);
     }
-    let Some(current) = api.state.connection(user_id) else {
+    let Some(current) = dev.user(api, user_id) else {
         return terra_error(StatusCode::NOT_FOUND, "user not found");
     };
     let active = current.status == ConnectionStatus::Active;
@@ -124,7 +132,11 @@ async fn modify_user(api: &Api, user_id: &str, body: &[u8]) -> Response {
 }
 
 /// `POST /v2/bulkUserInfo` with a JSON list of user ids: the list of those that exist.
-pub(crate) async fn bulk_user_info(State(api): State<Api>, body: Bytes) -> Response {
+pub(crate) async fn bulk_user_info(
+    State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
+    body: Bytes,
+) -> Response {
     let ids: Vec<String> = match serde_json::from_slice(&body) {
         Ok(ids) => ids,
         Err(_) => {
@@ -136,7 +148,7 @@ pub(crate) async fn bulk_user_info(State(api): State<Api>, body: Bytes) -> Respo
     };
     let found: Vec<User> = ids
         .iter()
-        .filter_map(|id| api.state.connection(id))
+        .filter_map(|id| dev.user(&api, id))
         .map(|c| terra_user(&c))
         .collect();
     Json(found).into_response()
@@ -144,9 +156,13 @@ pub(crate) async fn bulk_user_info(State(api): State<Api>, body: Bytes) -> Respo
 
 /// `GET /v2/subscriptions`: `{"users":[...]}`, or with `?page=` (0-based) and
 /// `per_page` (default 500) `{"data":{"next","max_page","results"}}`.
-pub(crate) async fn subscriptions(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn subscriptions(
+    State(api): State<Api>,
+    Extension(dev): Extension<DevId>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
-    let all = api.state.connections();
+    let all = dev.users(&api);
     let Some(page) = q.get("page") else {
         return Json(json!({ "users": users(&all) })).into_response();
     };

@@ -146,6 +146,7 @@ pub(crate) async fn start(
         failure_url: s.failure_url.clone(),
         scopes: None,
         widget_session_id: Some(s.session_id.clone()),
+        dev_id: Some(s.dev_id.clone()),
     };
     match api.connect.start(p, req) {
         Ok(r) => (StatusCode::FOUND, [(header::LOCATION, r.auth_url)]).into_response(),

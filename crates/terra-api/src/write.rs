@@ -25,19 +25,22 @@ use pulsegate_normalizer::{WriteOp, WriteResult};
 use pulsegate_schema::{ConnectionStatus, EventType};
 use serde_json::{json, Value};
 
+use crate::auth::DevId;
 use crate::backfill::BackfillFailure;
 use crate::{terra_error, Api, Query};
+use axum::extract::Extension;
 
 macro_rules! write_endpoint {
     ($name:ident, $t:expr) => {
         pub(crate) async fn $name(
             State(api): State<Api>,
+            Extension(dev): Extension<DevId>,
             method: Method,
             uri: Uri,
             RawQuery(q): RawQuery,
             body: Bytes,
         ) -> Response {
-            write(&api, $t, &method, uri.path(), q.as_deref(), &body).await
+            write(&api, &dev, $t, &method, uri.path(), q.as_deref(), &body).await
         }
     };
 }
@@ -98,6 +101,7 @@ fn op_of(method: &Method, t: EventType, body: &Value) -> Result<WriteOp, String>
 
 async fn write(
     api: &Api,
+    dev: &DevId,
     t: EventType,
     method: &Method,
     path: &str,
@@ -121,7 +125,7 @@ async fn write(
     let Some(user_id) = user_id else {
         return bad("user_id is required (query parameter)");
     };
-    let Some(conn) = api.state.connection(&user_id) else {
+    let Some(conn) = dev.user(api, &user_id) else {
         return terra_error(StatusCode::NOT_FOUND, "user not found");
     };
     if conn.status != ConnectionStatus::Active {

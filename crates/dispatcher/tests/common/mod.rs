@@ -80,6 +80,7 @@ impl Harness {
             secret: generate_secret(),
             event_types: types.iter().map(|t| t.to_string()).collect(),
             enabled: true,
+            dev_id: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d
@@ -165,6 +166,8 @@ pub struct TestEvent {
     pub user_id: String,
     /// The customer body, with deliberately odd spacing: it must arrive byte for byte.
     pub body: String,
+    /// The developer account owning the event's user (None = operator-owned).
+    pub dev_id: Option<String>,
 }
 
 impl TestEvent {
@@ -178,6 +181,7 @@ impl TestEvent {
             event_type: event_type.into(),
             user_id,
             body,
+            dev_id: None,
         }
     }
 
@@ -195,6 +199,7 @@ impl TestEvent {
             reference: self.reference(),
             received_at_ms: pulsegate_schema::now_ms(),
             body: RawValue::from_string(self.body.clone()).unwrap(),
+            dev_id: self.dev_id.clone(),
         };
         serde_json::to_vec(&e).unwrap()
     }

@@ -757,6 +757,7 @@ fn event(
         reference: task.reference.clone(),
         received_at_ms: task.requested_at_ms,
         body,
+        dev_id: conn.dev_id.clone(),
     })
 }
 

@@ -24,6 +24,7 @@ fn conn() -> Connection {
         scopes: Some("activity:read_all".into()),
         status: ConnectionStatus::Active,
         created_at_ms: 1,
+        dev_id: None,
     }
 }
 

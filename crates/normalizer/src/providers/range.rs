@@ -125,6 +125,7 @@ pub mod testing {
             scopes: None,
             status: ConnectionStatus::Active,
             created_at_ms: 1,
+            dev_id: None,
         };
         state.put_connection(&conn).await.unwrap();
         Env {

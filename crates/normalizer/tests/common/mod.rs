@@ -44,6 +44,7 @@ pub fn connection(expires_at: i64, access: &str, refresh: &str) -> Connection {
         scopes: Some("read,activity:read_all".into()),
         status: ConnectionStatus::Active,
         created_at_ms: 1,
+        dev_id: None,
     }
 }
 

@@ -309,6 +309,57 @@ client_secret = "test-client-secret"
         body["user_id"].as_str().unwrap().to_string()
     }
 
+    /// [`connect_athlete`](Self::connect_athlete), owned by developer account `dev_id`
+    /// (only that account's `/v2` key sees it).
+    pub async fn connect_athlete_for(
+        &self,
+        dev_id: &str,
+        owner_id: u64,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> String {
+        self.connect_owned(serde_json::json!({
+            "provider": "strava",
+            "provider_user_id": owner_id.to_string(),
+            "reference_id": format!("customer-user-{owner_id}"),
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_at": 4102444800i64,
+            "scopes": "activity:read_all",
+            "dev_id": dev_id,
+        }))
+        .await
+    }
+
+    /// [`connect`](Self::connect), owned by developer account `dev_id`.
+    pub async fn connect_for(
+        &self,
+        dev_id: &str,
+        provider: &str,
+        provider_user_id: &str,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> String {
+        self.connect_owned(serde_json::json!({
+            "provider": provider,
+            "provider_user_id": provider_user_id,
+            "reference_id": format!("customer-{provider}-{provider_user_id}"),
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_at": 4102444800i64,
+            "dev_id": dev_id,
+        }))
+        .await
+    }
+
+    async fn connect_owned(&self, body: serde_json::Value) -> String {
+        let (status, body) = self
+            .admin(reqwest::Method::POST, "/v1/admin/connections", Some(body))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["user_id"].as_str().unwrap().to_string()
+    }
+
     /// Registers a connection for any provider; returns pulsegate's user_id.
     pub async fn connect(
         &self,

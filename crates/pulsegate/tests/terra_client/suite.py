@@ -388,10 +388,16 @@ def browser():
 
 
 def provider_consents(b, authorize_url, code):
-    """The user approves at the provider, which sends the browser to pulsegate's
-    callback (the authorize URL's redirect_uri) with a code; returns where pulsegate
-    sends the browser then."""
+    """The user opens pulsegate's start URL (which sets the flow's binding cookie in
+    this browser and redirects to the provider), approves at the provider, which sends
+    the browser to pulsegate's callback (the authorize URL's redirect_uri) with a code;
+    returns where pulsegate sends the browser then."""
     provider = os.environ["PG_PROVIDER_URL"].rstrip("/")
+    if authorize_url.startswith(PG_URL + "/v1/auth/"):
+        start = b.get(authorize_url)
+        check(start.status_code == 302, f"start URL: {start.status_code} {start.text[:300]}")
+        check("set-cookie" in start.headers, "the start URL sets no binding cookie")
+        authorize_url = start.headers["location"]
     check(
         authorize_url.startswith(provider + "/oauth/authorize?"),
         f"not the provider's authorize page: {authorize_url}",

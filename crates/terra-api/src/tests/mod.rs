@@ -24,6 +24,8 @@ use super::*;
 
 mod accounts;
 mod data;
+mod oauth;
+mod tenants;
 
 type Call = (String, EventType, NaiveDate, NaiveDate, bool, &'static str);
 
@@ -77,9 +79,15 @@ pub(super) struct Env {
     pub(super) state: Arc<StateStore>,
     pub(super) app: Router,
     pub(super) backfill: Arc<Scripted>,
+    pub(super) bus: Arc<dyn Bus>,
 }
 
 pub(super) async fn env(with_backfill: bool) -> Env {
+    env_with(with_backfill, ConnectConfig::default().state_ttl).await
+}
+
+/// With the connect flow's router mounted too, and flows valid for `state_ttl`.
+pub(super) async fn env_with(with_backfill: bool, state_ttl: std::time::Duration) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
     bus.ensure_topic(&TopicSpec::new(topics::EVENTS, 1))
@@ -90,6 +98,7 @@ pub(super) async fn env(with_backfill: bool) -> Env {
         .unwrap();
     let mut config = ConnectConfig {
         public_url: "https://pg.example/".into(),
+        state_ttl,
         ..Default::default()
     };
     config.apps.insert(
@@ -100,29 +109,34 @@ pub(super) async fn env(with_backfill: bool) -> Env {
         },
     );
     let connect = ConnectService::new(config, state.clone(), bus.clone()).unwrap();
-    state
-        .put_developer(&Developer {
-            dev_id: "dev".into(),
-            name: None,
-            key_hash: api_key_hash("key"),
-            created_at_ms: 0,
-        })
-        .await
-        .unwrap();
+    // Two accounts: "dev" (key "key", the one `call` uses) and "devb" (key "keyb").
+    for (dev_id, key) in [("dev", "key"), ("devb", "keyb")] {
+        state
+            .put_developer(&Developer {
+                dev_id: dev_id.into(),
+                name: None,
+                key_hash: api_key_hash(key),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+    }
     let backfill = Arc::new(Scripted::default());
     let dyn_backfill: Option<Arc<dyn Backfill>> = with_backfill.then(|| backfill.clone() as _);
     let app = router(
         state.clone(),
-        bus,
-        connect,
+        bus.clone(),
+        connect.clone(),
         dyn_backfill,
         TerraApiConfig::default(),
-    );
+    )
+    .merge(pulsegate_connect::router(connect));
     Env {
         _dir: dir,
         state,
         app,
         backfill,
+        bus,
     }
 }
 
@@ -134,9 +148,20 @@ impl Env {
         key: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
+        self.send_as("dev", method, uri, key, body).await
+    }
+
+    pub(super) async fn send_as(
+        &self,
+        dev_id: &str,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(key) = key {
-            req = req.header("dev-id", "dev").header("x-api-key", key);
+            req = req.header("dev-id", dev_id).header("x-api-key", key);
         }
         let resp = self
             .app
@@ -157,7 +182,18 @@ impl Env {
         self.send(method, uri, Some("key"), body).await
     }
 
+    /// A user owned by "dev".
     pub(super) async fn user(&self, id: &str, provider: Provider, reference: &str) -> Connection {
+        self.user_of(id, provider, reference, Some("dev")).await
+    }
+
+    pub(super) async fn user_of(
+        &self,
+        id: &str,
+        provider: Provider,
+        reference: &str,
+        owner: Option<&str>,
+    ) -> Connection {
         let c = Connection {
             user_id: id.into(),
             provider,
@@ -169,6 +205,7 @@ impl Env {
             scopes: Some("read".into()),
             status: ConnectionStatus::Active,
             created_at_ms: 0,
+            dev_id: owner.map(str::to_string),
         };
         self.state.put_connection(&c).await.unwrap();
         c

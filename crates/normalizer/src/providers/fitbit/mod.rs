@@ -314,7 +314,15 @@ impl FitbitNormalizer {
             status: "success",
             message: "User has deauthenticated",
         };
-        let id = stable_id(&["fitbit", &e.owner_id, &e.collection_type, &e.date]);
+        // Per connection: Fitbit's notification has only a date, and the same account
+        // can revoke, reconnect (a new user) and revoke again that day.
+        let id = stable_id(&[
+            "fitbit",
+            &e.owner_id,
+            &e.collection_type,
+            &e.date,
+            &conn.user_id,
+        ]);
         Ok(vec![build_event(id, EventType::Deauth, conn, raw, &body)?])
     }
 

@@ -1,0 +1,54 @@
+//! Lifecycle events (`auth`, `deauth`, `user_reauth`…) and Terra's `user` object.
+
+use pulsegate_bus::Outgoing;
+use pulsegate_schema::terra::User;
+use pulsegate_schema::{
+    now_ms, stable_id, topics, Connection, ConnectionStatus, EventType, NormalizedEvent,
+};
+use serde_json::Value;
+
+/// Terra's `user` object for a connection, with `active`.
+pub fn user(c: &Connection) -> User {
+    User {
+        user_id: c.user_id.clone(),
+        provider: c.provider.terra_name().to_string(),
+        reference_id: c.reference_id.clone(),
+        scopes: c.scopes.clone(),
+        active: Some(c.status == ConnectionStatus::Active),
+        last_webhook_update: None,
+    }
+}
+
+/// Appends a lifecycle event (`auth`, `deauth`, `user_reauth`…) for `conn` to `events`,
+/// with an id stable for (`type`, user, `discriminator`, the body's `status`): an
+/// `auth` error and an `auth` success of one flow are two events with two ids (a
+/// receiver de-duplicating by `webhook-id` must not drop the success).
+pub async fn emit_lifecycle(
+    bus: &dyn pulsegate_bus::Bus,
+    conn: &Connection,
+    event_type: EventType,
+    discriminator: &str,
+    body: Value,
+) -> Result<(), String> {
+    let outcome = body.get("status").and_then(Value::as_str).unwrap_or("");
+    let event = NormalizedEvent {
+        event_id: stable_id(&[
+            "connect",
+            event_type.as_str(),
+            &conn.user_id,
+            discriminator,
+            outcome,
+        ]),
+        event_type,
+        user_id: conn.user_id.clone(),
+        reference: discriminator.to_string(),
+        received_at_ms: now_ms(),
+        body: serde_json::value::to_raw_value(&body).map_err(|e| e.to_string())?,
+        dev_id: conn.dev_id.clone(),
+    };
+    let payload = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+    bus.append(topics::EVENTS, Outgoing::new(conn.user_id.clone(), payload))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
