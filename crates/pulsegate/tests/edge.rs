@@ -159,13 +159,17 @@ async fn over_the_cap_with_every_connection_busy_new_ones_get_503_retry_after() 
     pg.spawn().await;
     // The readiness probe's keep-alive connection may still be open: let it go idle
     // (it is evictable, so the 20 below take every slot).
+    let strava_path = pg.push_path("strava").await;
     let mut busy = Vec::new();
     for _ in 0..20 {
         let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
         // Headers complete, body half sent: a request in flight.
         s.write_all(
-            b"POST /v1/ingest/strava HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-              content-length: 100\r\n\r\n{\"a\":",
+            format!(
+                "POST {strava_path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: 100\r\n\r\n{{\"a\":"
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();
@@ -212,7 +216,8 @@ async fn slow_and_oversized_bodies_are_cut_off_without_buffering() {
     pg.spawn().await;
 
     // 1 GB declared, headers only: refused at once (nothing is read).
-    for path in ["/v1/ingest/strava", "/v2/auth/generateWidgetSession"] {
+    let strava_path = pg.push_path("strava").await;
+    for path in [strava_path.as_str(), "/v2/auth/generateWidgetSession"] {
         let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
         s.write_all(
             format!(
@@ -233,8 +238,11 @@ async fn slow_and_oversized_bodies_are_cut_off_without_buffering() {
     // A chunked body trickled in, 10 bytes every 200 ms (forever): 408 at the timeout.
     let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
     s.write_all(
-        b"POST /v1/ingest/strava HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-          transfer-encoding: chunked\r\n\r\n",
+        format!(
+            "POST {strava_path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await
     .unwrap();
@@ -277,11 +285,15 @@ async fn slow_and_oversized_bodies_are_cut_off_without_buffering() {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let port = pg.port;
+        let strava_path = strava_path.clone();
         tasks.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             s.write_all(
-                b"POST /v1/ingest/strava HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-                  transfer-encoding: chunked\r\n\r\n",
+                format!(
+                    "POST {strava_path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                     transfer-encoding: chunked\r\n\r\n"
+                )
+                .as_bytes(),
             )
             .await
             .unwrap();
@@ -353,7 +365,8 @@ async fn admin_routes_and_metrics_are_absent_from_the_public_listener() {
     assert_eq!(healthz_within(&pg, Duration::from_secs(1)).await, Ok(200));
     let challenge = client
         .get(pg.url(&format!(
-            "/v1/ingest/strava?hub.mode=subscribe&hub.challenge=c&hub.verify_token={VERIFY_TOKEN}"
+            "{}?hub.mode=subscribe&hub.challenge=c&hub.verify_token={VERIFY_TOKEN}",
+            pg.push_path("strava").await
         )))
         .send()
         .await
