@@ -145,7 +145,10 @@ impl Config {
         }
         // PULSEGATE_CONFIG names the file itself (see main.rs), it is not a key.
         figment = figment.merge(Env::prefixed("PULSEGATE_").ignore(&["config"]).split("__"));
-        Self::from_layers(figment)
+        let mut config = Self::from_layers(figment)?;
+        // The generated key file goes beside it (see keyfile.rs).
+        config.security.config_file = path.map(Path::to_path_buf);
+        Ok(config)
     }
 
     fn from_layers(figment: Figment) -> anyhow::Result<Self> {

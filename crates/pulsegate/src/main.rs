@@ -3,6 +3,7 @@
 mod app;
 mod config;
 mod http;
+mod keyfile;
 mod telemetry;
 
 use std::path::PathBuf;
