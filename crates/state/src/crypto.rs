@@ -1,9 +1,10 @@
 //! Encryption at rest for the state topic's secret-bearing records (connections with
-//! their tokens, providers' credentials): AES-256-GCM with a random 96-bit nonce per
-//! record. The key comes from `[security] encryption_key` (Base64 of 32 bytes, usually
-//! through `PULSEGATE_SECURITY__ENCRYPTION_KEY`); previous keys stay readable during a
-//! key rotation. Without a key, records are written in clear (and providers' credentials
-//! cannot be stored).
+//! their tokens, providers' credentials, destinations with their signing secrets):
+//! AES-256-GCM with a random 96-bit nonce per record (state writes are rare). The key
+//! comes from `[security]` (the binary fills it from `key_file` or a generated key file
+//! when not set); previous keys stay readable during a key rotation. The whole log is
+//! sealed below this as well (see [`crate::seal`]); this layer keeps those records
+//! encrypted on a bus without it.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
