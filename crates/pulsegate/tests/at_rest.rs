@@ -282,3 +282,48 @@ async fn after_a_key_rotation_old_records_still_read() {
     assert!(stderr.contains(&old_id), "{stderr}");
     assert!(!stderr.contains(old.trim()), "{stderr}");
 }
+
+/// A data dir from before encryption at rest (records in clear): refused at start with
+/// a message naming the way out, and read when the operator says it is a migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_in_clear_are_refused_unless_migrating() {
+    let mut pg = Pulsegate::start("http://127.0.0.1:9", "").await;
+    assert!(pg.terminate(Duration::from_secs(20)).await.is_some());
+    let dir = pg.config_path().parent().unwrap().to_path_buf();
+    {
+        // What an older pulsegate wrote: a connection in clear on the state topic.
+        let bus = EmbeddedBus::open(EmbeddedConfig::new(dir.join("data"))).unwrap();
+        bus.append(
+            topics::STATE,
+            pulsegate_bus::Outgoing::new(
+                "connection/legacy-user",
+                r#"{"user_id":"legacy-user","provider":"STRAVA","provider_user_id":"999","access_token":"legacy-token"}"#,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pulsegate"))
+        .arg("serve")
+        .arg("--config")
+        .arg(pg.config_path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("state/0@"), "{stderr}");
+    assert!(stderr.contains("accept_unsealed_records"), "{stderr}");
+
+    let mut config = std::fs::read_to_string(pg.config_path()).unwrap();
+    config.push_str("\n[security]\naccept_unsealed_records = true\n");
+    std::fs::write(pg.config_path(), config).unwrap();
+    pg.spawn().await;
+    let (status, body) = pg
+        .admin(
+            reqwest::Method::GET,
+            "/v1/admin/connections/legacy-user",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

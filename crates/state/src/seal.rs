@@ -36,7 +36,10 @@ const CACHE_MAX: usize = 4096;
 /// Why a value does not open. Never carries key material, only the key id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
-    #[error("the value is not sealed (written before encryption at rest, or altered)")]
+    #[error(
+        "the value is not sealed (altered, or written before encryption at rest: then set \
+         security.accept_unsealed_records = true while migrating)"
+    )]
     NotSealed,
     #[error("the sealed value is cut short")]
     Truncated,
