@@ -70,6 +70,9 @@ impl MasterKey {
     }
 }
 
+/// A sealing session: key id and the session drawn at a process start.
+type SessionId = ([u8; 4], [u8; 16]);
+
 /// Seals and opens record values with the deployment keys.
 pub struct Sealer {
     current_id: [u8; 4],
@@ -78,7 +81,7 @@ pub struct Sealer {
     counter: AtomicU64,
     keys: Vec<MasterKey>,
     /// Subkeys of sessions seen while opening, by (key id, session).
-    opened: RwLock<HashMap<([u8; 4], [u8; 16]), Arc<LessSafeKey>>>,
+    opened: RwLock<HashMap<SessionId, Arc<LessSafeKey>>>,
     accept_unsealed: bool,
 }
 
