@@ -54,15 +54,21 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 pulsegate \
  && useradd --system --uid 10001 --gid pulsegate \
         --home-dir /var/lib/pulsegate --no-create-home --shell /usr/sbin/nologin pulsegate \
- && mkdir -p /var/lib/pulsegate /etc/pulsegate \
- && chown pulsegate:pulsegate /var/lib/pulsegate \
- && chmod 0750 /var/lib/pulsegate
+ && mkdir -p /var/lib/pulsegate /etc/pulsegate/keys \
+ && chown pulsegate:pulsegate /var/lib/pulsegate /etc/pulsegate/keys \
+ && chmod 0750 /var/lib/pulsegate \
+ && chmod 0700 /etc/pulsegate/keys
 
 COPY --from=builder /out/pulsegate /usr/local/bin/pulsegate
 COPY deploy/pulsegate.embedded.toml /etc/pulsegate/pulsegate.toml
 
 # The embedded log (bus.kind = "embedded") lives here; unused with Kafka.
 VOLUME ["/var/lib/pulsegate"]
+# The encryption key, generated at first start unless PULSEGATE_SECURITY__ENCRYPTION_KEY
+# is set: outside the data volume, so a copy of that volume alone reveals nothing.
+# Mount a separate volume here (and back it up apart from the data).
+ENV PULSEGATE_SECURITY__KEY_FILE=/etc/pulsegate/keys/pulsegate.key
+VOLUME ["/etc/pulsegate/keys"]
 WORKDIR /var/lib/pulsegate
 USER pulsegate:pulsegate
 

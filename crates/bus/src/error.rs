@@ -18,4 +18,13 @@ pub enum BusError {
         partition: u32,
         offset: u64,
     },
+    /// A record that a layer above the backend (the sealing of values at rest) cannot
+    /// read: altered, or sealed with a key that is not configured.
+    #[error("record {topic}/{partition}@{offset} cannot be opened: {reason}")]
+    Unreadable {
+        topic: String,
+        partition: u32,
+        offset: u64,
+        reason: String,
+    },
 }

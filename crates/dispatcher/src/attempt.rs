@@ -17,8 +17,12 @@ use crate::recent::Observed;
 use crate::signing::{standard_signature, terra_signature, SigningKey};
 
 const UA: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
-/// Most characters of a failing response body kept in `last_error`.
+/// Most characters of a failing response body kept in `last_error` (retry tasks, dead
+/// letters): a receiver's answer may echo anything.
 const ERROR_BODY_CHARS: usize = 256;
+/// And most bytes: 256 characters of UTF-8 are at most 1 KiB already; the byte bound
+/// keeps it so if the character count changes.
+const ERROR_BODY_BYTES: usize = 1024;
 
 /// The fields of an `events` record delivery needs, borrowed from the record bytes.
 #[derive(Debug, Deserialize)]
@@ -200,10 +204,16 @@ pub(crate) fn judge(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) 
     }
     let mut error = format!("HTTP {}", status.as_u16());
     if !body.is_empty() {
-        let text: String = String::from_utf8_lossy(body)
+        let mut text = String::new();
+        for c in String::from_utf8_lossy(&body[..body.len().min(4 * ERROR_BODY_BYTES)])
             .chars()
             .take(ERROR_BODY_CHARS)
-            .collect();
+        {
+            if text.len() + c.len_utf8() > ERROR_BODY_BYTES {
+                break;
+            }
+            text.push(c);
+        }
         error.push_str(": ");
         error.push_str(text.trim());
     }
@@ -244,6 +254,32 @@ pub(crate) fn unix_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Dead letters and retry tasks keep at most the first 1 KiB of an answer.
+    #[test]
+    fn a_failing_answer_is_kept_to_its_first_kib() {
+        for unit in ["x", "é", "😀", "\u{FFFD}"] {
+            let mut body = unit.repeat(20_000).into_bytes();
+            body.extend_from_slice(b"TAIL-OF-THE-ANSWER");
+            let Outcome::Failed(f) = judge(StatusCode::BAD_GATEWAY, &http::HeaderMap::new(), &body)
+            else {
+                panic!("a 502 is a failure");
+            };
+            let kept = f.error.strip_prefix("HTTP 502: ").unwrap();
+            assert!(kept.len() <= 1024, "{unit}: {} bytes", kept.len());
+            assert!(!kept.is_empty());
+            assert!(!f.error.contains("TAIL"));
+        }
+        // Invalid UTF-8 is kept lossily, still within the bound.
+        let Outcome::Failed(f) = judge(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &http::HeaderMap::new(),
+            &[0xFF; 5000],
+        ) else {
+            panic!("a 500 is a failure");
+        };
+        assert!(f.error.len() <= "HTTP 500: ".len() + 1024);
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -55,8 +55,9 @@ impl Roles {
     }
 }
 
-pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     telemetry::init_logs(&config.log)?;
+    crate::keyfile::resolve(&mut config.security, &config.bus.data_dir)?;
     let metrics = telemetry::init_metrics()?;
     metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
     let shutdown = CancellationToken::new();
@@ -287,6 +288,12 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             )
         }
     };
+    // Every record value sealed at rest (health payloads, dead letters, state).
+    let sealer = pulsegate_state::Sealer::from_config(&config.security)
+        .context("invalid config: security")?
+        .context("security: no encryption key")?;
+    tracing::info!(key_id = %sealer.key_id(), "log records are sealed at rest");
+    let bus: Arc<dyn Bus> = Arc::new(pulsegate_state::SealingBus::new(bus, sealer));
     let retention = Some(config.bus.retention);
     for spec in [
         TopicSpec::new(topics::RAW, config.bus.partitions).retention(retention),

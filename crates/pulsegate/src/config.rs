@@ -175,6 +175,8 @@ impl Config {
         figment = figment.merge(Env::prefixed("PULSEGATE_").ignore(&["config"]).split("__"));
         let mut config = Self::from_layers(figment)?;
         config.path = path.map(Path::to_path_buf);
+        // The generated key file goes beside it (see keyfile.rs).
+        config.security.config_file = path.map(Path::to_path_buf);
         Ok(config)
     }
 

@@ -5,6 +5,7 @@ mod app;
 mod config;
 mod edge;
 mod http;
+mod keyfile;
 mod limits;
 mod listener;
 mod telemetry;

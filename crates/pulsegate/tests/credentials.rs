@@ -223,22 +223,3 @@ async fn provider_credentials_are_validated_encrypted_masked_applied_and_rotated
         assert!(!logs.contains(secret), "{secret} in the logs");
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_an_encryption_key_credentials_are_refused() {
-    let pg = Pulsegate::start("http://127.0.0.1:9", "").await;
-    let (status, body) = put(
-        &pg,
-        "strava",
-        serde_json::json!({"fields": {"client_secret": "s3cr3t-value"}}),
-    )
-    .await;
-    assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("encryption_key"));
-    // The control for the at-rest check above: without a key a connection's token is
-    // found in clear by the same scan of the raw store.
-    pg.connect("strava", "31337", "access-token-in-clear-51aa", "")
-        .await;
-    let data = pg.config_path().parent().unwrap().join("data");
-    assert!(files_contain(&data, b"access-token-in-clear-51aa"));
-}

@@ -38,6 +38,7 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
     let secret = test_secret(9);
     let extra = format!(
         "[dispatcher]\ntimeout = \"5s\"\nretry_schedule = [\"500ms\", \"1s\"]\nallow_private_networks = true\n\
+         [security]\nencryption_key = \"BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=\"\n\
          [[destinations]]\nid = \"sink\"\nurl = \"{}\"\nsecret = \"{secret}\"\n",
         sink.url()
     );

@@ -278,12 +278,15 @@ pub enum StateKey {
 }
 
 impl StateKey {
-    /// Records under this key carry secrets (tokens, client secrets): encrypted at rest
-    /// when a key is configured.
+    /// Records under this key carry secrets (tokens, client secrets, destinations'
+    /// signing secrets): encrypted at rest when a key is configured.
     pub fn is_sensitive(&self) -> bool {
         matches!(
             self,
-            StateKey::Connection(_) | StateKey::Credentials(_) | StateKey::PushToken(_)
+            StateKey::Connection(_)
+                | StateKey::Credentials(_)
+                | StateKey::PushToken(_)
+                | StateKey::Destination(_)
         )
     }
 

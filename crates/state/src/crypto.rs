@@ -1,9 +1,10 @@
 //! Encryption at rest for the state topic's secret-bearing records (connections with
-//! their tokens, providers' credentials): AES-256-GCM with a random 96-bit nonce per
-//! record. The key comes from `[security] encryption_key` (Base64 of 32 bytes, usually
-//! through `PULSEGATE_SECURITY__ENCRYPTION_KEY`); previous keys stay readable during a
-//! key rotation. Without a key, records are written in clear (and providers' credentials
-//! cannot be stored).
+//! their tokens, providers' credentials, destinations with their signing secrets):
+//! AES-256-GCM with a random 96-bit nonce per record (state writes are rare). The key
+//! comes from `[security]` (the binary fills it from `key_file` or a generated key file
+//! when not set); previous keys stay readable during a key rotation. The whole log is
+//! sealed below this as well (see [`crate::seal`]); this layer keeps those records
+//! encrypted on a bus without it.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -24,6 +25,36 @@ pub struct SecurityConfig {
     pub encryption_key: Secret,
     /// Keys of earlier rotations, still used to read records written with them.
     pub previous_encryption_keys: Vec<Secret>,
+    /// File holding the key (first line; further lines are previous keys), used when
+    /// `encryption_key` is empty. Default: `pulsegate.key` beside the config file,
+    /// generated (mode 0600) when missing. Never inside the data dir.
+    pub key_file: Option<std::path::PathBuf>,
+    /// Read log records written before encryption at rest (in clear) instead of
+    /// refusing them. Only while migrating an older data dir; off by default, so an
+    /// altered record is an error, never silently read.
+    pub accept_unsealed_records: bool,
+    /// The config file this was read from (set by the loader, not a setting).
+    #[serde(skip)]
+    pub config_file: Option<std::path::PathBuf>,
+}
+
+/// Parses a key: Base64 of 32 bytes. Returns its id (first 4 bytes of its SHA-256) and
+/// its bytes.
+pub(crate) fn parse_key(secret: &Secret) -> Result<([u8; 4], [u8; 32]), CryptoError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret.expose().trim())
+        .map_err(|_| CryptoError::BadKey)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
+    let digest = Sha256::digest(bytes);
+    Ok(([digest[0], digest[1], digest[2], digest[3]], bytes))
+}
+
+/// A new random key (Base64 of 32 bytes from the OS's generator).
+pub fn generate_key() -> Secret {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(k))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,15 +74,9 @@ struct Key {
 
 impl Key {
     fn parse(secret: &Secret) -> Result<Self, CryptoError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(secret.expose().trim())
-            .map_err(|_| CryptoError::BadKey)?;
-        if bytes.len() != 32 {
-            return Err(CryptoError::BadKey);
-        }
-        let digest = Sha256::digest(&bytes);
+        let (id, bytes) = parse_key(secret)?;
         Ok(Self {
-            id: [digest[0], digest[1], digest[2], digest[3]],
+            id,
             cipher: Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)?,
         })
     }
@@ -136,7 +161,7 @@ mod tests {
     fn round_trip_rotation_and_tamper() {
         let old = StateCipher::from_config(&SecurityConfig {
             encryption_key: key(1),
-            previous_encryption_keys: vec![],
+            ..Default::default()
         })
         .unwrap()
         .unwrap();
@@ -151,6 +176,7 @@ mod tests {
         let rotated = StateCipher::from_config(&SecurityConfig {
             encryption_key: key(2),
             previous_encryption_keys: vec![key(1)],
+            ..Default::default()
         })
         .unwrap()
         .unwrap();
@@ -160,7 +186,7 @@ mod tests {
         );
         let other = StateCipher::from_config(&SecurityConfig {
             encryption_key: key(3),
-            previous_encryption_keys: vec![],
+            ..Default::default()
         })
         .unwrap()
         .unwrap();
@@ -176,7 +202,7 @@ mod tests {
         let bad = |s: &str| {
             StateCipher::from_config(&SecurityConfig {
                 encryption_key: Secret::new(s),
-                previous_encryption_keys: vec![],
+                ..Default::default()
             })
             .err()
         };

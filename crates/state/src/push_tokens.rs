@@ -169,6 +169,7 @@ mod tests {
             crate::StateCipher::from_config(&crate::SecurityConfig {
                 encryption_key: Secret::new(key.clone()),
                 previous_encryption_keys: vec![],
+                ..Default::default()
             })
             .unwrap()
         };

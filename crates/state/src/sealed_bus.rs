@@ -1,0 +1,247 @@
+//! [`SealingBus`]: any [`Bus`] with every record value sealed at rest (see
+//! [`crate::seal`]). Keys stay in clear (the log partitions and compacts by them);
+//! values (health payloads, dead letters, state records) are sealed on append and
+//! opened on poll. A value that does not open is a poll error naming the record and
+//! the key id, never a record silently skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pulsegate_bus::{Bus, BusError, Consumer, OffsetReset, Outgoing, Position, Record, TopicSpec};
+
+use crate::seal::Sealer;
+
+pub struct SealingBus {
+    inner: Arc<dyn Bus>,
+    sealer: Arc<Sealer>,
+}
+
+impl SealingBus {
+    pub fn new(inner: Arc<dyn Bus>, sealer: Sealer) -> Self {
+        Self {
+            inner,
+            sealer: Arc::new(sealer),
+        }
+    }
+
+    fn seal(&self, topic: &str, mut r: Outgoing) -> Outgoing {
+        r.payload = Bytes::from(self.sealer.seal(topic, &r.key, &r.payload));
+        r
+    }
+}
+
+#[async_trait]
+impl Bus for SealingBus {
+    async fn ensure_topic(&self, spec: &TopicSpec) -> Result<(), BusError> {
+        self.inner.ensure_topic(spec).await
+    }
+
+    async fn append(&self, topic: &str, record: Outgoing) -> Result<Position, BusError> {
+        self.inner.append(topic, self.seal(topic, record)).await
+    }
+
+    async fn append_batch(
+        &self,
+        topic: &str,
+        records: Vec<Outgoing>,
+    ) -> Result<Vec<Position>, BusError> {
+        let sealed = records.into_iter().map(|r| self.seal(topic, r)).collect();
+        self.inner.append_batch(topic, sealed).await
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        reset: OffsetReset,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        let inner = self.inner.subscribe(topic, group, reset).await?;
+        Ok(Box::new(OpeningConsumer {
+            inner,
+            sealer: self.sealer.clone(),
+        }))
+    }
+
+    async fn start_group_at_end(&self, topic: &str, group: &str) -> Result<(), BusError> {
+        self.inner.start_group_at_end(topic, group).await
+    }
+
+    async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let inner = self.inner.read_from_start(topic).await?;
+        Ok(Box::new(OpeningConsumer {
+            inner,
+            sealer: self.sealer.clone(),
+        }))
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.inner.is_healthy()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+struct OpeningConsumer {
+    inner: Box<dyn Consumer>,
+    sealer: Arc<Sealer>,
+}
+
+#[async_trait]
+impl Consumer for OpeningConsumer {
+    async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
+        let mut records = self.inner.poll(max, max_wait).await?;
+        for r in &mut records {
+            match self.sealer.open(&r.topic, &r.key, &r.payload) {
+                Ok(plain) => r.payload = Bytes::from(plain),
+                Err(e) => {
+                    return Err(BusError::Unreadable {
+                        topic: r.topic.to_string(),
+                        partition: r.partition,
+                        offset: r.offset,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    async fn commit(&mut self, offsets: &[(u32, u64)]) -> Result<(), BusError> {
+        self.inner.commit(offsets).await
+    }
+
+    fn caught_up(&self) -> bool {
+        self.inner.caught_up()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecurityConfig;
+    use base64::Engine;
+    use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+    use pulsegate_schema::Secret;
+
+    fn config(current: u8, previous: &[u8]) -> SecurityConfig {
+        let k = |b: u8| Secret::new(base64::engine::general_purpose::STANDARD.encode([b; 32]));
+        SecurityConfig {
+            encryption_key: k(current),
+            previous_encryption_keys: previous.iter().map(|b| k(*b)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn sealing(inner: Arc<dyn Bus>, c: &SecurityConfig) -> SealingBus {
+        SealingBus::new(inner, Sealer::from_config(c).unwrap().unwrap())
+    }
+
+    async fn read_all(bus: &dyn Bus, topic: &str) -> Result<Vec<Record>, BusError> {
+        let mut c = bus.read_from_start(topic).await?;
+        let mut out = Vec::new();
+        while !c.caught_up() {
+            out.extend(c.poll(100, Duration::from_millis(100)).await?);
+        }
+        Ok(out)
+    }
+
+    fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(b) = std::fs::read(&p) {
+                    if b.windows(needle.len()).any(|w| w == needle) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn values_are_sealed_on_disk_opened_on_read_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        plain
+            .ensure_topic(&TopicSpec::new("events", 2))
+            .await
+            .unwrap();
+        let old = sealing(plain.clone(), &config(1, &[]));
+        old.append("events", Outgoing::new("u1", "resting heart rate 52 bpm"))
+            .await
+            .unwrap();
+        old.append_batch("events", vec![Outgoing::new("u2", "sleep score 88")])
+            .await
+            .unwrap();
+
+        // The backend below holds sealed bytes only.
+        let raw = read_all(&*plain, "events").await.unwrap();
+        assert_eq!(raw.len(), 2);
+        assert!(raw.iter().all(|r| r.payload[0] == crate::seal::SEALED_V1));
+        drop((old, raw));
+
+        // A new key with the old one as previous reads the old records.
+        let rotated = sealing(plain.clone(), &config(2, &[1]));
+        rotated
+            .append("events", Outgoing::new("u1", "steps 12000"))
+            .await
+            .unwrap();
+        let mut got: Vec<_> = read_all(&rotated, "events")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| String::from_utf8(r.payload.to_vec()).unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            ["resting heart rate 52 bpm", "sleep score 88", "steps 12000"]
+        );
+
+        // Without the old key: an error naming the key id (not a skipped record).
+        let err = read_all(&sealing(plain.clone(), &config(2, &[])), "events")
+            .await
+            .unwrap_err();
+        let id = crate::seal::Sealer::from_config(&config(1, &[]))
+            .unwrap()
+            .unwrap()
+            .key_id();
+        assert!(
+            matches!(&err, BusError::Unreadable { reason, .. } if reason.contains(&id)),
+            "{err}"
+        );
+
+        drop((rotated, plain));
+        for needle in ["resting heart", "sleep score", "steps 12000"] {
+            assert!(!files_contain(dir.path(), needle.as_bytes()), "{needle}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_written_in_clear_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        plain.ensure_topic(&TopicSpec::new("raw", 1)).await.unwrap();
+        plain
+            .append("raw", Outgoing::new("k", "{\"forged\":true}"))
+            .await
+            .unwrap();
+        let err = read_all(&sealing(plain.clone(), &config(1, &[])), "raw")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, BusError::Unreadable { topic, offset: 0, .. } if topic == "raw"),
+            "{err}"
+        );
+    }
+}
