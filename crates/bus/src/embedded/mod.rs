@@ -1,8 +1,10 @@
 //! The embedded durable log: topics and partitions stored in fjall on local disk.
 //!
 //! Layout: one fjall keyspace per topic partition with keys `partition (u32 BE) ++ offset
-//! (u64 BE)` and values `timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++ payload`; one
-//! keyspace for committed consumer offsets and one for topic specs.
+//! (u64 BE)` and values `1 ++ crc32 ++ timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++
+//! payload` (see [`encode_value`]; values without the leading 1 and checksum are from
+//! before checksums and still read); one keyspace for committed consumer offsets, one for
+//! topic specs, and a manifest file ([`manifest`]) that lets a start notice lost data.
 //!
 //! One keyspace per partition, not per topic: a partition's keys only ever grow, so each
 //! flushed table is disjoint from the ones before it and moves down the LSM tree without
@@ -16,7 +18,10 @@
 //! producer was told is ever lost, and offsets are never reused after a crash.
 
 mod consumer;
+mod damage;
+mod manifest;
 mod retention;
+mod space;
 mod writer;
 
 use std::collections::HashMap;
@@ -32,7 +37,18 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::{partition_for, Bus, BusError, Consumer, OffsetReset, Outgoing, Position, TopicSpec};
 use consumer::EmbeddedConsumer;
+use manifest::{Manifest, ManifestTopic, PartitionMark};
 use writer::{WriteOp, Writer};
+
+/// What a start does when it finds that records acknowledged earlier are gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Refuse to open, naming what is missing (restore a backup, or accept the loss).
+    #[default]
+    Refuse,
+    /// Open anyway, logging every loss; offsets are never handed out twice.
+    AcceptLoss,
+}
 
 /// Settings of the embedded log.
 #[derive(Clone, Debug)]
@@ -53,6 +69,11 @@ pub struct EmbeddedConfig {
     /// Journal kept before the fullest write buffers are flushed: with
     /// [`Self::memtable_bytes`], what bounds the log's memory whatever the partition count.
     pub journal_bytes: u64,
+    /// Appends are refused (retryably) while the disk has less free space than this,
+    /// bytes; 0 disables the check.
+    pub min_free_bytes: u64,
+    /// What to do when a start finds acknowledged records missing.
+    pub recovery: Recovery,
 }
 
 impl EmbeddedConfig {
@@ -65,6 +86,8 @@ impl EmbeddedConfig {
             retention_interval: Duration::from_secs(60),
             memtable_bytes: 4 * 1024 * 1024,
             journal_bytes: 128 * 1024 * 1024,
+            min_free_bytes: 256 * 1024 * 1024,
+            recovery: Recovery::Refuse,
         }
     }
 }
@@ -77,6 +100,11 @@ pub struct EmbeddedBus {
 
 pub(crate) struct Inner {
     db: Database,
+    data_dir: PathBuf,
+    /// Serialises manifest writes (the persister thread and topic creation).
+    manifest_lock: std::sync::Mutex<()>,
+    /// Set once the start's damage check passed: only then is the manifest rewritten.
+    checked: AtomicBool,
     offsets: Keyspace,
     meta: Keyspace,
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
@@ -103,12 +131,18 @@ pub(crate) struct PartitionState {
     pub(crate) durable_end: AtomicU64,
     /// Lowest offset still stored (retention moves it).
     pub(crate) start: AtomicU64,
+    /// Set at open after an accepted loss (see [`PartitionMark`]); carried into the
+    /// manifest.
+    pub(crate) floor: AtomicU64,
+    pub(crate) kept: AtomicU64,
 }
 
 impl EmbeddedBus {
     /// Opens (or creates) the log in `config.data_dir` and recovers its state.
     pub fn open(config: EmbeddedConfig) -> Result<Self, BusError> {
         std::fs::create_dir_all(&config.data_dir).map_err(storage)?;
+        let before = damage::Snapshot::take(&config.data_dir);
+        let manifest = Manifest::load(&config.data_dir)?;
         let db = Database::builder(&config.data_dir)
             .cache_size(config.cache_bytes)
             // One background thread for flushes and compactions: with two, their bursts
@@ -120,7 +154,15 @@ impl EmbeddedBus {
             .manual_journal_persist(true)
             .max_journaling_size(config.journal_bytes.max(64 * 1024 * 1024))
             .open()
-            .map_err(storage)?;
+            .map_err(|e| {
+                BusError::DataLoss(format!(
+                    "cannot open the log in {} ({e}); its journal ({}) or tables are damaged: \
+                     restore the data directory from a backup",
+                    config.data_dir.display(),
+                    before.journal_names()
+                ))
+            })?;
+        before.report_repairs(&config.data_dir);
         let offsets = db
             .keyspace("_offsets", KeyspaceCreateOptions::default)
             .map_err(storage)?;
@@ -135,9 +177,13 @@ impl EmbeddedBus {
             rx,
             config.max_batch,
             healthy.clone(),
+            space::FreeSpace::new(config.data_dir.clone(), config.min_free_bytes),
         )?;
         let inner = Arc::new(Inner {
             db,
+            data_dir: config.data_dir.clone(),
+            manifest_lock: std::sync::Mutex::new(()),
+            checked: AtomicBool::new(false),
             offsets,
             meta,
             topics: RwLock::new(HashMap::new()),
@@ -147,7 +193,17 @@ impl EmbeddedBus {
             committed: RwLock::new(HashMap::new()),
         });
         let bus = Self { inner };
+        let missing_keyspaces = bus.missing_keyspaces(manifest.as_ref());
         bus.recover_topics()?;
+        bus.check_losses(
+            manifest.as_ref(),
+            &missing_keyspaces,
+            &before,
+            config.recovery,
+        )?;
+        bus.inner.checked.store(true, Ordering::Release);
+        bus.store_manifest()?;
+        damage::spawn_persister(Arc::downgrade(&bus.inner));
         retention::spawn(Arc::downgrade(&bus.inner), config.retention_interval);
         Ok(bus)
     }
@@ -196,6 +252,8 @@ impl EmbeddedBus {
                 next: AtomicU64::new(end),
                 durable_end: AtomicU64::new(end),
                 start: AtomicU64::new(first.unwrap_or(end)),
+                floor: AtomicU64::new(0),
+                kept: AtomicU64::new(0),
             });
         }
         let state = Arc::new(TopicState {
@@ -278,6 +336,12 @@ impl EmbeddedBus {
             .map_err(|_| BusError::Closed)
     }
 
+    /// Writes the manifest now (off the append path: at open, on topic creation, from
+    /// the persister and at drop).
+    fn store_manifest(&self) -> Result<(), BusError> {
+        store_manifest(&self.inner, &current_manifest(&self.inner))
+    }
+
     /// End offsets (exclusive) of every partition, for lag and tests.
     pub fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         let t = self.topic(topic)?;
@@ -339,6 +403,8 @@ impl Bus for EmbeddedBus {
             .persist(fjall::PersistMode::SyncAll)
             .map_err(storage)?;
         self.open_topic(spec.clone())?;
+        // A new topic must be in the manifest before anything is acknowledged in it.
+        self.store_manifest()?;
         Ok(())
     }
 
@@ -438,6 +504,41 @@ impl Bus for EmbeddedBus {
     }
 }
 
+/// Where every topic stands now, as the manifest records it.
+pub(crate) fn current_manifest(inner: &Inner) -> Manifest {
+    let topics = inner.topics.read().expect("topics lock");
+    let mut out: Vec<ManifestTopic> = topics
+        .values()
+        .map(|t| ManifestTopic {
+            spec: t.spec.clone(),
+            marks: t
+                .partitions
+                .iter()
+                .map(|p| PartitionMark {
+                    end: p.durable_end.load(Ordering::Acquire),
+                    floor: p.floor.load(Ordering::Acquire),
+                    kept: p.kept.load(Ordering::Acquire),
+                })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    Manifest { topics: out }
+}
+
+pub(crate) fn store_manifest(inner: &Inner, manifest: &Manifest) -> Result<(), BusError> {
+    let _guard = inner
+        .manifest_lock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    manifest.store(&inner.data_dir).map_err(|e| {
+        BusError::Storage(format!(
+            "cannot write {}: {e}",
+            Manifest::path(&inner.data_dir).display()
+        ))
+    })
+}
+
 pub(crate) fn storage(e: impl std::fmt::Display) -> BusError {
     BusError::Storage(e.to_string())
 }
@@ -480,23 +581,48 @@ pub(crate) fn decode_record_key(k: &[u8]) -> Result<(u32, u64), BusError> {
     Ok((p, o))
 }
 
+/// First byte of a value written with a checksum. Values from before checksums start
+/// with the timestamp's high byte, which is 0 for any millisecond time before the year
+/// 2.2 million: the two formats never collide, so old data dirs open unchanged.
+const VALUE_V1: u8 = 1;
+
+/// `VALUE_V1 ++ crc32 (u32 BE, over everything after it) ++ timestamp_ms (u64 BE) ++
+/// key_len (u32 BE) ++ key ++ payload`.
 pub(crate) fn encode_value(ts: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(12 + key.len() + payload.len());
+    let mut v = Vec::with_capacity(17 + key.len() + payload.len());
+    v.push(VALUE_V1);
+    v.extend_from_slice(&[0; 4]);
     v.extend_from_slice(&ts.to_be_bytes());
     v.extend_from_slice(&(key.len() as u32).to_be_bytes());
     v.extend_from_slice(key);
     v.extend_from_slice(payload);
+    let crc = crc32fast::hash(&v[5..]);
+    v[1..5].copy_from_slice(&crc.to_be_bytes());
     v
 }
 
-/// Splits a stored value into (timestamp, key, payload); `None` if it is malformed.
+/// Splits a stored value into (timestamp, key, payload); `None` if it is malformed or
+/// its checksum does not match (callers report which record).
 pub(crate) fn decode_value(v: &[u8]) -> Option<(u64, Bytes, Bytes)> {
-    if v.len() < 12 {
+    let body = match v.first()? {
+        &VALUE_V1 => {
+            let crc = u32::from_be_bytes(v.get(1..5)?.try_into().ok()?);
+            let body = &v[5..];
+            if crc32fast::hash(body) != crc {
+                return None;
+            }
+            body
+        }
+        // Written before checksums (format 0).
+        0 => v,
+        _ => return None,
+    };
+    if body.len() < 12 {
         return None;
     }
-    let ts = u64::from_be_bytes(v[..8].try_into().ok()?);
-    let klen = u32::from_be_bytes(v[8..12].try_into().ok()?) as usize;
-    let rest = &v[12..];
+    let ts = u64::from_be_bytes(body[..8].try_into().ok()?);
+    let klen = u32::from_be_bytes(body[8..12].try_into().ok()?) as usize;
+    let rest = &body[12..];
     if rest.len() < klen {
         return None;
     }
