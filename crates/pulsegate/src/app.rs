@@ -263,6 +263,10 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
             cfg.memtable_bytes = config.bus.memtable_mib.max(1) * 1024 * 1024;
             cfg.journal_bytes = config.bus.journal_mib * 1024 * 1024;
+            cfg.min_free_bytes = config.bus.min_free_mib * 1024 * 1024;
+            if config.bus.recovery == crate::config::BusRecovery::AcceptLoss {
+                cfg.recovery = pulsegate_bus::embedded::Recovery::AcceptLoss;
+            }
             Arc::new(EmbeddedBus::open(cfg).with_context(|| {
                 format!(
                     "bus.data_dir: cannot open the log in {}",
