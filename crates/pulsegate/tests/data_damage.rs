@@ -1,6 +1,8 @@
 //! Damage at rest, on the real binary: a cut or removed journal refuses the start with a
 //! message naming the file and what to do (and `--accept-data-loss` starts anyway,
-//! reporting the loss); a torn tail is repaired and logged; connections survive.
+//! reporting the loss); a torn tail is repaired and logged; connections survive. A full
+//! disk (a real small tmpfs; needs root, as CI has) answers 503 at ingest, pauses the
+//! other roles and resumes by itself, delivering everything acknowledged.
 
 mod support;
 
@@ -8,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pulsegate_testkit::sink::{Behaviour, Sink};
+use pulsegate_testkit::strava::MockStrava;
 use support::*;
 
 const N: u64 = 120;
@@ -207,4 +211,179 @@ async fn torn_tail_is_repaired_logged_and_loses_nothing() {
     let logs = pg.logs();
     assert!(logs.contains("repaired a torn journal tail"), "{logs}");
     assert!(logs.contains("removed 7 bytes"), "{logs}");
+}
+
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn free_bytes(dir: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Fills the filesystem completely (real writes until ENOSPC).
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join("filler.bin");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0xa5u8; 1 << 20];
+    for size in [1 << 20, 4096, 1] {
+        while std::io::Write::write_all(&mut f, &chunk[..size]).is_ok() {}
+    }
+    let _ = f.sync_all();
+    assert!(free_bytes(dir) < 64 << 10, "the disk is full");
+    path
+}
+
+fn delivered_ids(sink: &Sink) -> std::collections::HashSet<u64> {
+    sink.received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .flat_map(|r| {
+            r.json()["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| {
+                    d["metadata"]["summary_id"]
+                        .as_str()
+                        .or(d["summary_id"].as_str())
+                        .and_then(|s| s.parse().ok())
+                })
+                .collect::<Vec<u64>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns() {
+    let strava = MockStrava::start().await;
+    strava.generate_missing(true);
+    for a in 1..=5u64 {
+        strava.set_token(a, &format!("access-{a}"));
+        strava.set_refresh_token(a, &format!("refresh-{a}"));
+    }
+    let sink = Sink::start(Behaviour::Ok).await;
+    let extra = format!(
+        "[dispatcher]\ntimeout = \"3s\"\nretry_schedule = [\"200ms\", \"400ms\"]\nallow_private_networks = true\n\
+         [[destinations]]\nid = \"sink\"\nurl = \"{}\"\nsecret = \"{}\"\nevent_types = []\n",
+        sink.url(),
+        test_secret(7)
+    );
+    let mut pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    // Move the data dir onto a small filesystem of its own, with a 16 MiB reserve.
+    pg.kill9();
+    let data = data_dir(&pg);
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let _mount = Tmpfs::mount(&data, "160m");
+    let text = std::fs::read_to_string(pg.config_path()).unwrap();
+    std::fs::write(
+        pg.config_path(),
+        text.replacen("[bus]\n", "[bus]\nmin_free_mib = 16\n", 1),
+    )
+    .unwrap();
+    pg.spawn().await;
+    for a in 1..=5u64 {
+        pg.connect_athlete(a, &format!("access-{a}"), &format!("refresh-{a}"))
+            .await;
+    }
+
+    // Acknowledged just before the disk fills: most are still on their way through the
+    // normalizer and dispatcher when it does.
+    let client = reqwest::Client::new();
+    let mut acked = std::collections::HashSet::new();
+    for id in 70_000..70_150u64 {
+        let status = push(
+            &client,
+            pg.port,
+            strava_event("activity", id, "create", 1 + id % 5, "{}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        acked.insert(id);
+    }
+    let filler = fill(&data);
+
+    // While full: ingest answers 503 with Retry-After, again and again; nothing exits.
+    // (Before the reserve, the first write that hit ENOSPC left fjall refusing every
+    // write for good: 503 even after space returned, acknowledged events undelivered.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in 80_000..80_010u64 {
+        let r = client
+            .post(pg.url("/v1/ingest/strava"))
+            .header("content-type", "application/json")
+            .body(strava_event("activity", id, "create", 1, "{}"))
+            .send()
+            .await
+            .expect("process still answers");
+        assert_eq!(r.status().as_u16(), 503, "accepted while the disk is full");
+        assert!(r.headers().get("retry-after").is_some());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pg.metric("pulsegate_bus_disk_full").await, 1.0);
+    assert!(pg.metric("pulsegate_bus_append_refused_total").await >= 10.0);
+    let health = client.get(pg.url("/healthz")).send().await.unwrap();
+    assert!(health.status().is_success());
+
+    // Space returns: everything resumes by itself, no restart.
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = delivered_ids(&sink);
+        let missing: Vec<_> = acked.difference(&got).take(5).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged events never delivered after space returned, e.g. {missing:?}\n{}",
+            acked.difference(&got).count(),
+            pg.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = push(
+        &client,
+        pg.port,
+        strava_event("activity", 90_000, "create", 2, "{}"),
+    )
+    .await;
+    assert_eq!(status, 200, "ingest accepts again");
+    assert_eq!(pg.metric("pulsegate_bus_disk_full").await, 0.0);
+    let logs = pg.logs();
+    assert!(logs.contains("disk nearly full"), "{logs}");
+    assert!(logs.contains("accepting appends again"), "{logs}");
+    pg.kill9();
 }

@@ -87,20 +87,26 @@ impl Writer {
         }
         // Below the free-space reserve appends are refused (retryable) before the disk
         // fills: a journal write that hits ENOSPC poisons fjall for good. Offset commits
-        // (a few bytes each) still go through so delivery of what is stored goes on.
+        // (a few bytes each) still go through down to half the reserve, so delivery of
+        // what is stored goes on; below that they are refused too (consumers keep their
+        // commit points and retry).
         if let Err((free, reserve)) = self.space.check(Duration::from_millis(100)) {
+            let commits_too = free < reserve / 2;
             let mut kept = Vec::with_capacity(ops.len());
             for op in ops.drain(..) {
-                match op {
-                    WriteOp::Append { .. } => {
-                        self.space.refused.increment(1);
-                        let e = BusError::DiskFull {
-                            free_mib: free >> 20,
-                            reserve_mib: reserve >> 20,
-                        };
-                        fail(op, e);
-                    }
-                    other => kept.push(other),
+                let refuse = match op {
+                    WriteOp::Append { .. } => true,
+                    WriteOp::Commit { .. } => commits_too,
+                };
+                if refuse {
+                    self.space.refused.increment(1);
+                    let e = BusError::DiskFull {
+                        free_mib: free >> 20,
+                        reserve_mib: reserve >> 20,
+                    };
+                    fail(op, e);
+                } else {
+                    kept.push(op);
                 }
             }
             *ops = kept;
