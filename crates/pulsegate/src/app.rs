@@ -131,6 +131,26 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         });
     }
 
+    // The full-disk reserve keeps the embedded log from failing a write; if one fails
+    // anyway (an I/O error), fjall refuses every later write until reopened: exit with
+    // a clear message rather than stay up answering 503 for good.
+    if config.bus.kind == BusKind::Embedded {
+        let (bus, stop) = (bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            while !stop.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if !bus.is_healthy() {
+                    anyhow::bail!(
+                        "the embedded log failed a write (see the error above) and refuses all \
+                         further writes until reopened; exiting so a restart recovers it from its \
+                         journal (acknowledged records are safe)"
+                    );
+                }
+            }
+            Ok(())
+        });
+    }
+
     let connect_config = connect_config(&effective);
     let connect =
         pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
