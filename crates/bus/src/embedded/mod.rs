@@ -202,7 +202,11 @@ impl EmbeddedBus {
             config.recovery,
         )?;
         bus.inner.checked.store(true, Ordering::Release);
-        bus.store_manifest()?;
+        // On a full disk this may fail: the persister keeps trying, and the start goes on
+        // (appends are refused below the reserve anyway).
+        if let Err(e) = bus.store_manifest() {
+            tracing::warn!(error = %e, "log manifest not written yet; retrying in the background");
+        }
         damage::spawn_persister(Arc::downgrade(&bus.inner));
         retention::spawn(Arc::downgrade(&bus.inner), config.retention_interval);
         Ok(bus)
