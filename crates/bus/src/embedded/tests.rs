@@ -212,3 +212,70 @@ async fn a_corrupt_record_is_an_error_naming_topic_partition_offset() {
         other => panic!("expected a corrupt-record error, got {other:?}"),
     }
 }
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        dir_size(&path)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A partition's keyspace files removed from a data dir that still holds the rest:
+/// the start is refused, not silently short of records.
+#[tokio::test]
+async fn a_removed_partition_keyspace_refuses_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let bus = open(dir.path());
+        bus.ensure_topic(&TopicSpec::new("t", 2)).await.unwrap();
+        let records = (0..200)
+            .map(|i| Outgoing::new(format!("k{i}"), vec![b'x'; 200]))
+            .collect();
+        bus.append_batch("t", records).await.unwrap();
+        // Into tables, out of the journal.
+        for p in &bus.topic("t").unwrap().partitions {
+            p.keyspace.rotate_memtable_and_wait().unwrap();
+        }
+        bus.inner.db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let biggest = std::fs::read_dir(dir.path().join("keyspaces"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| dir_size(p))
+        .unwrap();
+    std::fs::remove_dir_all(&biggest).unwrap();
+    let mut result = None;
+    for _ in 0..30 {
+        match EmbeddedBus::open(EmbeddedConfig::new(dir.path())) {
+            Err(BusError::Storage(e)) if e.to_lowercase().contains("lock") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => {
+                result = Some(other);
+                break;
+            }
+        }
+    }
+    match result.expect("opened") {
+        Err(BusError::DataLoss(msg)) => {
+            assert!(msg.contains("restore"), "{msg}")
+        }
+        Err(e) => panic!("expected a data-loss refusal, got {e}"),
+        Ok(_) => panic!(
+            "opened without a word after {} was removed",
+            biggest.display()
+        ),
+    }
+}
