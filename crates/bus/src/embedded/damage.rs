@@ -109,25 +109,34 @@ impl EmbeddedBus {
             }
             return Ok(());
         };
+        // A topic whose spec is gone (it lived in the lost part of the journal) is
+        // restored from the manifest; whether its records survived is checked below.
+        for mt in &manifest.topics {
+            if self.topic(&mt.spec.name).is_err() {
+                tracing::warn!(topic = %mt.spec.name, "topic spec missing from the log; restored from the manifest");
+                self.inner
+                    .meta
+                    .insert(mt.spec.name.as_str(), encode_spec(&mt.spec))
+                    .map_err(storage)?;
+                self.inner
+                    .db
+                    .persist(fjall::PersistMode::SyncAll)
+                    .map_err(storage)?;
+                self.open_topic(mt.spec.clone())?;
+            }
+        }
         let mut losses = Vec::new();
         let mut lost_total = 0u64;
         for mt in &manifest.topics {
-            let topic = self.topic(&mt.spec.name).ok();
-            if topic.is_none() {
-                let acked: u64 = mt.marks.iter().map(|m| m.required_end()).sum();
-                losses.push(format!(
-                    "topic {} is gone (its spec and {} partition keyspaces; offsets up to {acked} in all were acknowledged)",
-                    mt.spec.name, mt.spec.partitions
-                ));
-            }
+            let topic = self.topic(&mt.spec.name)?;
             for (p, mark) in mt.marks.iter().enumerate() {
                 let required = mark.required_end();
                 let ks = partition_keyspace_name(&mt.spec.name, p as u32);
                 let end = topic
-                    .as_ref()
-                    .and_then(|t| t.partitions.get(p))
+                    .partitions
+                    .get(p)
                     .map_or(0, |x| x.durable_end.load(Ordering::Acquire));
-                if missing_keyspaces.contains(&ks) && topic.is_some() && required > 0 {
+                if missing_keyspaces.contains(&ks) && required > 0 {
                     losses.push(format!(
                         "keyspace {ks} (topic {} partition {p}) is missing from {}",
                         mt.spec.name,
@@ -136,13 +145,11 @@ impl EmbeddedBus {
                 }
                 if end < required {
                     lost_total += required - end;
-                    if topic.is_some() {
-                        losses.push(format!(
-                            "topic {} partition {p}: records end at offset {end}, but {required} were acknowledged ({} lost)",
-                            mt.spec.name,
-                            required - end
-                        ));
-                    }
+                    losses.push(format!(
+                        "topic {} partition {p}: records end at offset {end}, but {required} were acknowledged ({} lost)",
+                        mt.spec.name,
+                        required - end
+                    ));
                 }
             }
         }
@@ -182,24 +189,11 @@ impl EmbeddedBus {
         Ok(())
     }
 
-    /// Recreates topics that are gone and keeps every partition's next offset above
-    /// what was acknowledged (consumers may have committed past it).
+    /// Keeps every partition's next offset above what was acknowledged (consumers may
+    /// have committed past it), also after an earlier accepted loss.
     fn apply_marks(&self, manifest: &Manifest) -> Result<(), BusError> {
         for mt in &manifest.topics {
-            let topic = match self.topic(&mt.spec.name) {
-                Ok(t) => t,
-                Err(_) => {
-                    self.inner
-                        .meta
-                        .insert(mt.spec.name.as_str(), encode_spec(&mt.spec))
-                        .map_err(storage)?;
-                    self.inner
-                        .db
-                        .persist(fjall::PersistMode::SyncAll)
-                        .map_err(storage)?;
-                    self.open_topic(mt.spec.clone())?
-                }
-            };
+            let topic = self.topic(&mt.spec.name)?;
             for (part, mark) in topic.partitions.iter().zip(&mt.marks) {
                 let end = part.durable_end.load(Ordering::Acquire);
                 let required = mark.required_end();
