@@ -7,11 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Weak;
 use std::time::Duration;
 
-use super::manifest::Manifest;
-use super::{
-    current_manifest, encode_spec, partition_keyspace_name, storage, store_manifest, EmbeddedBus,
-    Inner, Recovery,
-};
+use super::manifest::{Manifest, ManifestTopic, PartitionMark};
+use super::{encode_spec, partition_keyspace_name, storage, EmbeddedBus, Inner, Recovery};
 use crate::BusError;
 
 /// fjall's journal files (`<n>.jnl`) and the length of their written data, taken before
@@ -209,6 +206,41 @@ impl EmbeddedBus {
         }
         Ok(())
     }
+}
+
+/// Where every topic stands now, as the manifest records it.
+pub(crate) fn current_manifest(inner: &Inner) -> Manifest {
+    let topics = inner.topics.read().expect("topics lock");
+    let mut out: Vec<ManifestTopic> = topics
+        .values()
+        .map(|t| ManifestTopic {
+            spec: t.spec.clone(),
+            marks: t
+                .partitions
+                .iter()
+                .map(|p| PartitionMark {
+                    end: p.durable_end.load(Ordering::Acquire),
+                    floor: p.floor.load(Ordering::Acquire),
+                    kept: p.kept.load(Ordering::Acquire),
+                })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    Manifest { topics: out }
+}
+
+pub(crate) fn store_manifest(inner: &Inner, manifest: &Manifest) -> Result<(), BusError> {
+    let _guard = inner
+        .manifest_lock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    manifest.store(&inner.data_dir).map_err(|e| {
+        BusError::Storage(format!(
+            "cannot write {}: {e}",
+            Manifest::path(&inner.data_dir).display()
+        ))
+    })
 }
 
 /// Rewrites the manifest at most once a second while it changes, off the append path.

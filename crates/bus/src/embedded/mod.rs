@@ -17,6 +17,7 @@
 //! become visible to consumers only after that fsync, so nothing a consumer saw or a
 //! producer was told is ever lost, and offsets are never reused after a crash.
 
+mod codec;
 mod consumer;
 mod damage;
 mod manifest;
@@ -31,13 +32,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::{partition_for, Bus, BusError, Consumer, OffsetReset, Outgoing, Position, TopicSpec};
+pub(crate) use codec::*;
 use consumer::EmbeddedConsumer;
-use manifest::{Manifest, ManifestTopic, PartitionMark};
+use damage::{current_manifest, store_manifest};
+use manifest::Manifest;
 use writer::{WriteOp, Writer};
 
 /// What a start does when it finds that records acknowledged earlier are gone.
@@ -508,145 +510,9 @@ impl Bus for EmbeddedBus {
     }
 }
 
-/// Where every topic stands now, as the manifest records it.
-pub(crate) fn current_manifest(inner: &Inner) -> Manifest {
-    let topics = inner.topics.read().expect("topics lock");
-    let mut out: Vec<ManifestTopic> = topics
-        .values()
-        .map(|t| ManifestTopic {
-            spec: t.spec.clone(),
-            marks: t
-                .partitions
-                .iter()
-                .map(|p| PartitionMark {
-                    end: p.durable_end.load(Ordering::Acquire),
-                    floor: p.floor.load(Ordering::Acquire),
-                    kept: p.kept.load(Ordering::Acquire),
-                })
-                .collect(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-    Manifest { topics: out }
-}
-
-pub(crate) fn store_manifest(inner: &Inner, manifest: &Manifest) -> Result<(), BusError> {
-    let _guard = inner
-        .manifest_lock
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    manifest.store(&inner.data_dir).map_err(|e| {
-        BusError::Storage(format!(
-            "cannot write {}: {e}",
-            Manifest::path(&inner.data_dir).display()
-        ))
-    })
-}
-
 pub(crate) fn storage(e: impl std::fmt::Display) -> BusError {
     BusError::Storage(e.to_string())
 }
-
-fn keyspace_name(topic: &str) -> String {
-    // fjall keyspace names allow a limited alphabet; topic names are ours and simple.
-    let clean: String = topic
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("t_{clean}")
-}
-
-fn partition_keyspace_name(topic: &str, partition: u32) -> String {
-    format!("{}_p{partition}", keyspace_name(topic))
-}
-
-pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..4].copy_from_slice(&partition.to_be_bytes());
-    k[4..].copy_from_slice(&offset.to_be_bytes());
-    k
-}
-
-pub(crate) fn decode_record_key(k: &[u8]) -> Result<(u32, u64), BusError> {
-    if k.len() != 12 {
-        return Err(BusError::Storage(format!(
-            "bad record key length {}",
-            k.len()
-        )));
-    }
-    let p = u32::from_be_bytes(k[..4].try_into().expect("4 bytes"));
-    let o = u64::from_be_bytes(k[4..].try_into().expect("8 bytes"));
-    Ok((p, o))
-}
-
-/// First byte of a value written with a checksum. Values from before checksums start
-/// with the timestamp's high byte, which is 0 for any millisecond time before the year
-/// 2.2 million: the two formats never collide, so old data dirs open unchanged.
-const VALUE_V1: u8 = 1;
-
-/// `VALUE_V1 ++ crc32 (u32 BE, over everything after it) ++ timestamp_ms (u64 BE) ++
-/// key_len (u32 BE) ++ key ++ payload`.
-pub(crate) fn encode_value(ts: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(17 + key.len() + payload.len());
-    v.push(VALUE_V1);
-    v.extend_from_slice(&[0; 4]);
-    v.extend_from_slice(&ts.to_be_bytes());
-    v.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    v.extend_from_slice(key);
-    v.extend_from_slice(payload);
-    let crc = crc32fast::hash(&v[5..]);
-    v[1..5].copy_from_slice(&crc.to_be_bytes());
-    v
-}
-
-/// Splits a stored value into (timestamp, key, payload); `None` if it is malformed or
-/// its checksum does not match (callers report which record).
-pub(crate) fn decode_value(v: &[u8]) -> Option<(u64, Bytes, Bytes)> {
-    let body = match v.first()? {
-        &VALUE_V1 => {
-            let crc = u32::from_be_bytes(v.get(1..5)?.try_into().ok()?);
-            let body = &v[5..];
-            if crc32fast::hash(body) != crc {
-                return None;
-            }
-            body
-        }
-        // Written before checksums (format 0).
-        0 => v,
-        _ => return None,
-    };
-    if body.len() < 12 {
-        return None;
-    }
-    let ts = u64::from_be_bytes(body[..8].try_into().ok()?);
-    let klen = u32::from_be_bytes(body[8..12].try_into().ok()?) as usize;
-    let rest = &body[12..];
-    if rest.len() < klen {
-        return None;
-    }
-    Some((
-        ts,
-        Bytes::copy_from_slice(&rest[..klen]),
-        Bytes::copy_from_slice(&rest[klen..]),
-    ))
-}
-
-pub(crate) fn offset_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(group.len() + topic.len() + 6);
-    k.extend_from_slice(group.as_bytes());
-    k.push(0);
-    k.extend_from_slice(topic.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&partition.to_be_bytes());
-    k
-}
-
 fn read_committed(
     offsets: &Keyspace,
     group: &str,
@@ -664,30 +530,6 @@ fn read_committed(
         .try_into()
         .map_err(|_| BusError::Storage("bad committed offset".into()))?;
     Ok(Some(u64::from_be_bytes(bytes)))
-}
-
-fn encode_spec(spec: &TopicSpec) -> Vec<u8> {
-    let retention_ms = spec.retention.map_or(0, |d| d.as_millis() as u64);
-    let mut v = Vec::with_capacity(13);
-    v.extend_from_slice(&spec.partitions.to_be_bytes());
-    v.push(u8::from(spec.compacted));
-    v.extend_from_slice(&retention_ms.to_be_bytes());
-    v
-}
-
-fn decode_spec(name: &str, v: &[u8]) -> Result<TopicSpec, BusError> {
-    if v.len() != 13 {
-        return Err(BusError::Storage(format!("bad spec for topic {name}")));
-    }
-    let partitions = u32::from_be_bytes(v[..4].try_into().expect("4 bytes"));
-    let compacted = v[4] == 1;
-    let retention_ms = u64::from_be_bytes(v[5..13].try_into().expect("8 bytes"));
-    Ok(TopicSpec {
-        name: name.to_string(),
-        partitions,
-        compacted,
-        retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
-    })
 }
 
 #[cfg(test)]
