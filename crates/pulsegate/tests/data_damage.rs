@@ -289,8 +289,7 @@ fn delivered_ids(sink: &Sink) -> std::collections::HashSet<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns() {
     let strava = MockStrava::start().await;
-    strava.generate_missing(true);
-    for a in 1..=5u64 {
+    for a in 1..=10u64 {
         strava.set_token(a, &format!("access-{a}"));
         strava.set_refresh_token(a, &format!("refresh-{a}"));
     }
@@ -315,16 +314,30 @@ async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns
     )
     .unwrap();
     pg.spawn().await;
-    for a in 1..=5u64 {
+    for a in 1..=10u64 {
         pg.connect_athlete(a, &format!("access-{a}"), &format!("refresh-{a}"))
             .await;
     }
 
-    // Acknowledged just before the disk fills: most are still on their way through the
-    // normalizer and dispatcher when it does.
+    // Strava answers in 500 ms and one user's notifications run in order, so what is
+    // pushed now is still in the normalizer when the disk fills. First some that it will
+    // finish (drop: Strava answers 404) while the disk is full, ahead of the others in
+    // their partitions, so offset commits meet the full disk too ...
+    strava.set_latency(Some(Duration::from_millis(500)));
     let client = reqwest::Client::new();
+    for id in 60_000..60_040u64 {
+        let status = push(
+            &client,
+            pg.port,
+            strava_event("activity", id, "create", 6 + id % 5, "{}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    // ... then events acknowledged just before the disk fills, to be delivered.
     let mut acked = std::collections::HashSet::new();
-    for id in 70_000..70_150u64 {
+    for id in 70_000..70_030u64 {
+        strava.add_example_activity(id, 1 + id % 5);
         let status = push(
             &client,
             pg.port,
@@ -357,6 +370,34 @@ async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns
     let health = client.get(pg.url("/healthz")).send().await.unwrap();
     assert!(health.status().is_success());
 
+    // The normalizer finishes the dropped ones while full (their commits are refused)
+    // and keeps running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg
+        .metric("pulsegate_normalizer_dropped_total{provider=\"strava\"")
+        .await
+        < 40.0
+    {
+        assert!(Instant::now() < deadline, "the normalizer stalled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pg.logs().contains("offset commit refused for now"),
+        "no commit met the full disk"
+    );
+    let health = client.get(pg.url("/healthz")).send().await;
+    assert!(
+        health.is_ok_and(|r| r.status().is_success()),
+        "{}",
+        pg.logs()
+    );
+    let delivered_while_full = acked.intersection(&delivered_ids(&sink)).count();
+    assert!(
+        delivered_while_full < acked.len(),
+        "the test needs events still in flight when the disk filled"
+    );
+
     // Space returns: everything resumes by itself, no restart.
     std::fs::remove_file(filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -374,13 +415,25 @@ async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let status = push(
-        &client,
-        pg.port,
-        strava_event("activity", 90_000, "create", 2, "{}"),
-    )
-    .await;
-    assert_eq!(status, 200, "ingest accepts again");
+    // Ingest accepts again (free space is re-read at most every 100 ms).
+    strava.add_example_activity(90_000, 2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = push(
+            &client,
+            pg.port,
+            strava_event("activity", 90_000, "create", 2, "{}"),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            status == 503 && Instant::now() < deadline,
+            "ingest answers {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(pg.metric("pulsegate_bus_disk_full").await, 0.0);
     let logs = pg.logs();
     assert!(logs.contains("disk nearly full"), "{logs}");
