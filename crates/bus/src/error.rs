@@ -12,7 +12,14 @@ pub enum BusError {
     Storage(String),
     #[error("broker failure: {0}")]
     Broker(String),
-    #[error("corrupt record in {topic}/{partition}@{offset}")]
+    /// The log's disk is below its free-space reserve: appends are refused (retryable)
+    /// before the disk fills, because a write that fails half-way poisons the store.
+    #[error("the log's disk is nearly full ({free_mib} MiB free, {reserve_mib} MiB reserved); try again")]
+    DiskFull { free_mib: u64, reserve_mib: u64 },
+    /// Opening found that records acknowledged earlier are gone (see the message).
+    #[error("{0}")]
+    DataLoss(String),
+    #[error("corrupt record in {topic}/{partition}@{offset} (checksum or format mismatch)")]
     Corrupt {
         topic: String,
         partition: u32,
@@ -27,4 +34,12 @@ pub enum BusError {
         offset: u64,
         reason: String,
     },
+}
+
+impl BusError {
+    /// Whether the same operation may succeed later without intervention (overload, a
+    /// full disk): consumers pause and retry instead of stopping.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, BusError::Overloaded | BusError::DiskFull { .. })
+    }
 }

@@ -64,6 +64,16 @@ impl OffsetTracker {
         out
     }
 
+    /// Puts back commit points whose commit failed, so the next `take_commits` returns
+    /// them again (unless a later point superseded them meanwhile).
+    pub fn restore(&mut self, commits: &[(u32, u64)]) {
+        for &(p, next) in commits {
+            if let Some(track) = self.partitions.get_mut(&p) {
+                track.ready = Some(track.ready.map_or(next, |r| r.max(next)));
+            }
+        }
+    }
+
     /// Forgets a partition (after a rebalance took it away).
     pub fn forget(&mut self, partition: u32) {
         self.partitions.remove(&partition);

@@ -132,6 +132,26 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         });
     }
 
+    // The full-disk reserve keeps the embedded log from failing a write; if one fails
+    // anyway (an I/O error), fjall refuses every later write until reopened: exit with
+    // a clear message rather than stay up answering 503 for good.
+    if config.bus.kind == BusKind::Embedded {
+        let (bus, stop) = (bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            while !stop.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if !bus.is_healthy() {
+                    anyhow::bail!(
+                        "the embedded log failed a write (see the error above) and refuses all \
+                         further writes until reopened; exiting so a restart recovers it from its \
+                         journal (acknowledged records are safe)"
+                    );
+                }
+            }
+            Ok(())
+        });
+    }
+
     let connect_config = connect_config(&effective);
     let connect =
         pulsegate_connect::ConnectService::new(connect_config, state.clone(), bus.clone())
@@ -271,6 +291,10 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
             cfg.memtable_bytes = config.bus.memtable_mib.max(1) * 1024 * 1024;
             cfg.journal_bytes = config.bus.journal_mib * 1024 * 1024;
+            cfg.min_free_bytes = config.bus.min_free_mib * 1024 * 1024;
+            if config.bus.recovery == crate::config::BusRecovery::AcceptLoss {
+                cfg.recovery = pulsegate_bus::embedded::Recovery::AcceptLoss;
+            }
             Arc::new(EmbeddedBus::open(cfg).with_context(|| {
                 format!(
                     "bus.data_dir: cannot open the log in {}",

@@ -107,8 +107,23 @@ pub struct BusConfig {
     /// Journal of the embedded log before its fullest write buffers are flushed, MiB
     /// (at least 64): with `memtable_mib`, what bounds the log's memory.
     pub journal_mib: u64,
+    /// Free disk space the embedded log keeps in reserve, MiB: below it appends are
+    /// refused (ingest answers 503, the other roles pause) until space returns. 0 = off.
+    pub min_free_mib: u64,
+    /// What a start does when the embedded log lost records it acknowledged (a cut or
+    /// removed journal): `refuse` (default) or `accept-loss` (start, log what was lost;
+    /// same as `--accept-data-loss`).
+    pub recovery: BusRecovery,
     /// Kafka settings (`[bus.kafka]`), required when `kind = "kafka"`.
     pub kafka: Option<pulsegate_bus::kafka::KafkaConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusRecovery {
+    #[default]
+    Refuse,
+    AcceptLoss,
 }
 
 impl Default for BusConfig {
@@ -121,6 +136,8 @@ impl Default for BusConfig {
             cache_mib: 64,
             memtable_mib: 4,
             journal_mib: 128,
+            min_free_mib: 256,
+            recovery: BusRecovery::Refuse,
             kafka: None,
         }
     }
@@ -368,6 +385,21 @@ mod tests {
     fn example_config_loads() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pulsegate.example.toml");
         Config::load(Some(&p)).expect("the example config is valid");
+    }
+
+    #[test]
+    fn bus_recovery_and_reserve() {
+        let c = load_str("[bus]\n").unwrap();
+        assert_eq!(
+            (c.bus.recovery, c.bus.min_free_mib),
+            (BusRecovery::Refuse, 256)
+        );
+        let c = load_str("[bus]\nrecovery = \"accept-loss\"\nmin_free_mib = 10\n").unwrap();
+        assert_eq!(
+            (c.bus.recovery, c.bus.min_free_mib),
+            (BusRecovery::AcceptLoss, 10)
+        );
+        assert!(load_str("[bus]\nrecovery = \"yolo\"\n").is_err());
     }
 
     #[test]

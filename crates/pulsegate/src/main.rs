@@ -45,6 +45,10 @@ struct RoleArgs {
     /// Path of the TOML configuration (keys may be overridden by PULSEGATE_<SECTION>__<KEY>).
     #[arg(long, short, env = "PULSEGATE_CONFIG")]
     config: Option<PathBuf>,
+    /// Start even if the embedded log lost records it had acknowledged (a cut or removed
+    /// journal); what was lost is logged. Same as `bus.recovery = "accept-loss"`.
+    #[arg(long)]
+    accept_data_loss: bool,
 }
 
 fn main() {
@@ -62,10 +66,13 @@ fn main() {
             return;
         }
     };
-    let config = match config::Config::load(args_path(&args)) {
+    let mut config = match config::Config::load(args_path(&args)) {
         Ok(c) => c,
         Err(e) => fail(e),
     };
+    if args.accept_data_loss {
+        config.bus.recovery = config::BusRecovery::AcceptLoss;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -140,7 +140,16 @@ impl StateStore {
         // `caught_up` trusts the backend's end offsets, which some Kafka-compatible
         // brokers under-report. A barrier does not: append a marker and wait until the
         // tail has applied it; then everything written before start-up is in the view.
-        barrier.sync().await?;
+        // On a full disk the marker is refused (retryably): wait for space, don't exit.
+        loop {
+            match barrier.sync().await {
+                Err(StateError::Bus(e)) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "state barrier refused at start; waiting for the log");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => break other?,
+            }
+        }
         Ok(store)
     }
 

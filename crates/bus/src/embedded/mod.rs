@@ -1,8 +1,10 @@
 //! The embedded durable log: topics and partitions stored in fjall on local disk.
 //!
 //! Layout: one fjall keyspace per topic partition with keys `partition (u32 BE) ++ offset
-//! (u64 BE)` and values `timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++ payload`; one
-//! keyspace for committed consumer offsets and one for topic specs.
+//! (u64 BE)` and values `1 ++ crc32 ++ timestamp_ms (u64 BE) ++ key_len (u32 BE) ++ key ++
+//! payload` (see [`encode_value`]; values without the leading 1 and checksum are from
+//! before checksums and still read); one keyspace for committed consumer offsets, one for
+//! topic specs, and a manifest file ([`manifest`]) that lets a start notice lost data.
 //!
 //! One keyspace per partition, not per topic: a partition's keys only ever grow, so each
 //! flushed table is disjoint from the ones before it and moves down the LSM tree without
@@ -15,8 +17,12 @@
 //! become visible to consumers only after that fsync, so nothing a consumer saw or a
 //! producer was told is ever lost, and offsets are never reused after a crash.
 
+mod codec;
 mod consumer;
+mod damage;
+mod manifest;
 mod retention;
+mod space;
 mod writer;
 
 use std::collections::HashMap;
@@ -26,13 +32,25 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::{partition_for, Bus, BusError, Consumer, OffsetReset, Outgoing, Position, TopicSpec};
+pub(crate) use codec::*;
 use consumer::EmbeddedConsumer;
+use damage::{current_manifest, store_manifest};
+use manifest::Manifest;
 use writer::{WriteOp, Writer};
+
+/// What a start does when it finds that records acknowledged earlier are gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Refuse to open, naming what is missing (restore a backup, or accept the loss).
+    #[default]
+    Refuse,
+    /// Open anyway, logging every loss; offsets are never handed out twice.
+    AcceptLoss,
+}
 
 /// Settings of the embedded log.
 #[derive(Clone, Debug)]
@@ -53,6 +71,11 @@ pub struct EmbeddedConfig {
     /// Journal kept before the fullest write buffers are flushed: with
     /// [`Self::memtable_bytes`], what bounds the log's memory whatever the partition count.
     pub journal_bytes: u64,
+    /// Appends are refused (retryably) while the disk has less free space than this,
+    /// bytes; 0 disables the check.
+    pub min_free_bytes: u64,
+    /// What to do when a start finds acknowledged records missing.
+    pub recovery: Recovery,
 }
 
 impl EmbeddedConfig {
@@ -65,6 +88,8 @@ impl EmbeddedConfig {
             retention_interval: Duration::from_secs(60),
             memtable_bytes: 4 * 1024 * 1024,
             journal_bytes: 128 * 1024 * 1024,
+            min_free_bytes: 256 * 1024 * 1024,
+            recovery: Recovery::Refuse,
         }
     }
 }
@@ -77,6 +102,11 @@ pub struct EmbeddedBus {
 
 pub(crate) struct Inner {
     db: Database,
+    data_dir: PathBuf,
+    /// Serialises manifest writes (the persister thread and topic creation).
+    manifest_lock: std::sync::Mutex<()>,
+    /// Set once the start's damage check passed: only then is the manifest rewritten.
+    checked: AtomicBool,
     offsets: Keyspace,
     meta: Keyspace,
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
@@ -103,12 +133,18 @@ pub(crate) struct PartitionState {
     pub(crate) durable_end: AtomicU64,
     /// Lowest offset still stored (retention moves it).
     pub(crate) start: AtomicU64,
+    /// Set at open after an accepted loss (see [`PartitionMark`]); carried into the
+    /// manifest.
+    pub(crate) floor: AtomicU64,
+    pub(crate) kept: AtomicU64,
 }
 
 impl EmbeddedBus {
     /// Opens (or creates) the log in `config.data_dir` and recovers its state.
     pub fn open(config: EmbeddedConfig) -> Result<Self, BusError> {
         std::fs::create_dir_all(&config.data_dir).map_err(storage)?;
+        let before = damage::Snapshot::take(&config.data_dir);
+        let manifest = Manifest::load(&config.data_dir)?;
         let db = Database::builder(&config.data_dir)
             .cache_size(config.cache_bytes)
             // One background thread for flushes and compactions: with two, their bursts
@@ -120,7 +156,15 @@ impl EmbeddedBus {
             .manual_journal_persist(true)
             .max_journaling_size(config.journal_bytes.max(64 * 1024 * 1024))
             .open()
-            .map_err(storage)?;
+            .map_err(|e| {
+                BusError::DataLoss(format!(
+                    "cannot open the log in {} ({e}); its journal ({}) or tables are damaged: \
+                     restore the data directory from a backup",
+                    config.data_dir.display(),
+                    before.journal_names()
+                ))
+            })?;
+        before.report_repairs(&config.data_dir);
         let offsets = db
             .keyspace("_offsets", KeyspaceCreateOptions::default)
             .map_err(storage)?;
@@ -135,9 +179,13 @@ impl EmbeddedBus {
             rx,
             config.max_batch,
             healthy.clone(),
+            space::FreeSpace::new(config.data_dir.clone(), config.min_free_bytes),
         )?;
         let inner = Arc::new(Inner {
             db,
+            data_dir: config.data_dir.clone(),
+            manifest_lock: std::sync::Mutex::new(()),
+            checked: AtomicBool::new(false),
             offsets,
             meta,
             topics: RwLock::new(HashMap::new()),
@@ -147,7 +195,21 @@ impl EmbeddedBus {
             committed: RwLock::new(HashMap::new()),
         });
         let bus = Self { inner };
+        let missing_keyspaces = bus.missing_keyspaces(manifest.as_ref());
         bus.recover_topics()?;
+        bus.check_losses(
+            manifest.as_ref(),
+            &missing_keyspaces,
+            &before,
+            config.recovery,
+        )?;
+        bus.inner.checked.store(true, Ordering::Release);
+        // On a full disk this may fail: the persister keeps trying, and the start goes on
+        // (appends are refused below the reserve anyway).
+        if let Err(e) = bus.store_manifest() {
+            tracing::warn!(error = %e, "log manifest not written yet; retrying in the background");
+        }
+        damage::spawn_persister(Arc::downgrade(&bus.inner));
         retention::spawn(Arc::downgrade(&bus.inner), config.retention_interval);
         Ok(bus)
     }
@@ -196,6 +258,8 @@ impl EmbeddedBus {
                 next: AtomicU64::new(end),
                 durable_end: AtomicU64::new(end),
                 start: AtomicU64::new(first.unwrap_or(end)),
+                floor: AtomicU64::new(0),
+                kept: AtomicU64::new(0),
             });
         }
         let state = Arc::new(TopicState {
@@ -278,6 +342,12 @@ impl EmbeddedBus {
             .map_err(|_| BusError::Closed)
     }
 
+    /// Writes the manifest now (off the append path: at open, on topic creation, from
+    /// the persister and at drop).
+    fn store_manifest(&self) -> Result<(), BusError> {
+        store_manifest(&self.inner, &current_manifest(&self.inner))
+    }
+
     /// End offsets (exclusive) of every partition, for lag and tests.
     pub fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         let t = self.topic(topic)?;
@@ -339,6 +409,8 @@ impl Bus for EmbeddedBus {
             .persist(fjall::PersistMode::SyncAll)
             .map_err(storage)?;
         self.open_topic(spec.clone())?;
+        // A new topic must be in the manifest before anything is acknowledged in it.
+        self.store_manifest()?;
         Ok(())
     }
 
@@ -441,82 +513,6 @@ impl Bus for EmbeddedBus {
 pub(crate) fn storage(e: impl std::fmt::Display) -> BusError {
     BusError::Storage(e.to_string())
 }
-
-fn keyspace_name(topic: &str) -> String {
-    // fjall keyspace names allow a limited alphabet; topic names are ours and simple.
-    let clean: String = topic
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("t_{clean}")
-}
-
-fn partition_keyspace_name(topic: &str, partition: u32) -> String {
-    format!("{}_p{partition}", keyspace_name(topic))
-}
-
-pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..4].copy_from_slice(&partition.to_be_bytes());
-    k[4..].copy_from_slice(&offset.to_be_bytes());
-    k
-}
-
-pub(crate) fn decode_record_key(k: &[u8]) -> Result<(u32, u64), BusError> {
-    if k.len() != 12 {
-        return Err(BusError::Storage(format!(
-            "bad record key length {}",
-            k.len()
-        )));
-    }
-    let p = u32::from_be_bytes(k[..4].try_into().expect("4 bytes"));
-    let o = u64::from_be_bytes(k[4..].try_into().expect("8 bytes"));
-    Ok((p, o))
-}
-
-pub(crate) fn encode_value(ts: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(12 + key.len() + payload.len());
-    v.extend_from_slice(&ts.to_be_bytes());
-    v.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    v.extend_from_slice(key);
-    v.extend_from_slice(payload);
-    v
-}
-
-/// Splits a stored value into (timestamp, key, payload); `None` if it is malformed.
-pub(crate) fn decode_value(v: &[u8]) -> Option<(u64, Bytes, Bytes)> {
-    if v.len() < 12 {
-        return None;
-    }
-    let ts = u64::from_be_bytes(v[..8].try_into().ok()?);
-    let klen = u32::from_be_bytes(v[8..12].try_into().ok()?) as usize;
-    let rest = &v[12..];
-    if rest.len() < klen {
-        return None;
-    }
-    Some((
-        ts,
-        Bytes::copy_from_slice(&rest[..klen]),
-        Bytes::copy_from_slice(&rest[klen..]),
-    ))
-}
-
-pub(crate) fn offset_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(group.len() + topic.len() + 6);
-    k.extend_from_slice(group.as_bytes());
-    k.push(0);
-    k.extend_from_slice(topic.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&partition.to_be_bytes());
-    k
-}
-
 fn read_committed(
     offsets: &Keyspace,
     group: &str,
@@ -534,30 +530,6 @@ fn read_committed(
         .try_into()
         .map_err(|_| BusError::Storage("bad committed offset".into()))?;
     Ok(Some(u64::from_be_bytes(bytes)))
-}
-
-fn encode_spec(spec: &TopicSpec) -> Vec<u8> {
-    let retention_ms = spec.retention.map_or(0, |d| d.as_millis() as u64);
-    let mut v = Vec::with_capacity(13);
-    v.extend_from_slice(&spec.partitions.to_be_bytes());
-    v.push(u8::from(spec.compacted));
-    v.extend_from_slice(&retention_ms.to_be_bytes());
-    v
-}
-
-fn decode_spec(name: &str, v: &[u8]) -> Result<TopicSpec, BusError> {
-    if v.len() != 13 {
-        return Err(BusError::Storage(format!("bad spec for topic {name}")));
-    }
-    let partitions = u32::from_be_bytes(v[..4].try_into().expect("4 bytes"));
-    let compacted = v[4] == 1;
-    let retention_ms = u64::from_be_bytes(v[5..13].try_into().expect("8 bytes"));
-    Ok(TopicSpec {
-        name: name.to_string(),
-        partitions,
-        compacted,
-        retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
-    })
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+use super::space::FreeSpace;
 use super::{encode_value, record_key, storage, TopicState};
 use crate::{now_ms, BusError, Outgoing};
 
@@ -30,6 +31,7 @@ pub(crate) struct Writer {
     offsets: Keyspace,
     max_batch: usize,
     healthy: Arc<AtomicBool>,
+    space: FreeSpace,
 }
 
 impl Writer {
@@ -39,12 +41,14 @@ impl Writer {
         rx: mpsc::Receiver<WriteOp>,
         max_batch: usize,
         healthy: Arc<AtomicBool>,
+        space: FreeSpace,
     ) -> Result<(), BusError> {
         let writer = Writer {
             db,
             offsets,
             max_batch: max_batch.max(1),
             healthy,
+            space,
         };
         // A plain thread: fsync blocks, and must not stall the async runtime.
         std::thread::Builder::new()
@@ -54,7 +58,7 @@ impl Writer {
         Ok(())
     }
 
-    fn run(self, mut rx: mpsc::Receiver<WriteOp>) {
+    fn run(mut self, mut rx: mpsc::Receiver<WriteOp>) {
         let mut ops = Vec::with_capacity(self.max_batch);
         let batch_size = metrics::histogram!("pulsegate_bus_commit_batch_records");
         let commit_secs = metrics::histogram!("pulsegate_bus_commit_seconds");
@@ -74,12 +78,41 @@ impl Writer {
         }
     }
 
-    fn commit(&self, ops: &mut Vec<WriteOp>) {
+    fn commit(&mut self, ops: &mut Vec<WriteOp>) {
         if !self.healthy.load(Ordering::Relaxed) {
             for op in ops.drain(..) {
                 fail(op, BusError::Storage("log failed an earlier write".into()));
             }
             return;
+        }
+        // Below the free-space reserve appends are refused (retryable) before the disk
+        // fills: a journal write that hits ENOSPC poisons fjall for good. Offset commits
+        // (a few bytes each) still go through down to half the reserve, so delivery of
+        // what is stored goes on; below that they are refused too (consumers keep their
+        // commit points and retry).
+        if let Err((free, reserve)) = self.space.check(Duration::from_millis(100)) {
+            let commits_too = free < reserve / 2;
+            let mut kept = Vec::with_capacity(ops.len());
+            for op in ops.drain(..) {
+                let refuse = match op {
+                    WriteOp::Append { .. } => true,
+                    WriteOp::Commit { .. } => commits_too,
+                };
+                if refuse {
+                    self.space.refused.increment(1);
+                    let e = BusError::DiskFull {
+                        free_mib: free >> 20,
+                        reserve_mib: reserve >> 20,
+                    };
+                    fail(op, e);
+                } else {
+                    kept.push(op);
+                }
+            }
+            *ops = kept;
+            if ops.is_empty() {
+                return;
+            }
         }
         let ts = now_ms();
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncData));

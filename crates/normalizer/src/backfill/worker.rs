@@ -156,7 +156,17 @@ async fn commit(consumer: &mut dyn Consumer, tracker: &mut OffsetTracker) -> Res
     if offsets.is_empty() {
         return Ok(());
     }
-    consumer.commit(&offsets).await
+    match consumer.commit(&offsets).await {
+        // A full disk (or overload) passes: keep the commit points and try again at the
+        // next interval rather than stop the loop (and the process with it). Debug: the
+        // log logs the full disk itself, once, and this repeats every interval.
+        Err(e) if e.is_retryable() => {
+            tracing::debug!(error = %e, "offset commit refused for now; retrying later");
+            tracker.restore(&offsets);
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Runs the handler until it finishes or abandons the record; `true` = finished.
