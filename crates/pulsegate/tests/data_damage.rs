@@ -353,9 +353,11 @@ async fn full_disk_answers_503_pauses_and_delivers_everything_once_space_returns
     // (Before the reserve, the first write that hit ENOSPC left fjall refusing every
     // write for good: 503 even after space returned, acknowledged events undelivered.)
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // The path token was read (and cached) by the pushes above, before the disk filled.
+    let strava_path = pg.push_path("strava").await;
     for id in 80_000..80_010u64 {
         let r = client
-            .post(pg.url("/v1/ingest/strava"))
+            .post(pg.url(&strava_path))
             .header("content-type", "application/json")
             .body(strava_event("activity", id, "create", 1, "{}"))
             .send()
