@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
   dirs=("corpus/$t")
   [ -d "seeds/$t" ] && dirs+=("seeds/$t")
   if cargo fuzz run --dev "$t" "${dirs[@]}" -- -max_total_time="$secs" -max_len=65536 >"$log" 2>&1; then
-    echo "fuzz $t: $(grep -Eo '#[0-9]+ *DONE.*' "$log" | tail -1 || echo done)"
+    echo "fuzz $t: $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1 || echo done)"
   else
     tail -60 "$log"
     echo "fuzz $t: FAILED (input saved under fuzz/artifacts/$t/)"
