@@ -22,6 +22,14 @@ use crate::{Ctx, NormalizeError, RetryConfig};
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
 
+/// [`Authorized::ConnectionError`] messages that are the provider's own word that the
+/// connection's credentials are dead (a 401 after one refresh, or a refused refresh), as
+/// opposed to ones decided locally (no refresh token stored). Confirmation of an
+/// unsigned revocation push relies on telling them apart.
+pub const REJECTED_TOKEN: &str = "the provider rejected the access token (HTTP 401)";
+pub const REFUSED_DATA: &str = "the provider refused access to the data (HTTP 403)";
+pub const REFUSED_REFRESH: &str = "the provider refused to refresh the access token";
+
 /// A non-transient answer from a provider.
 #[derive(Debug)]
 pub enum Reply<T> {
@@ -323,16 +331,8 @@ impl ProviderApi {
                     }
                     refreshed = true;
                 }
-                Reply::Unauthorized => {
-                    return Ok(Authorized::ConnectionError(
-                        "the provider rejected the access token (HTTP 401)",
-                    ))
-                }
-                Reply::Forbidden => {
-                    return Ok(Authorized::ConnectionError(
-                        "the provider refused access to the data (HTTP 403)",
-                    ))
-                }
+                Reply::Unauthorized => return Ok(Authorized::ConnectionError(REJECTED_TOKEN)),
+                Reply::Forbidden => return Ok(Authorized::ConnectionError(REFUSED_DATA)),
                 Reply::Rejected(status) => {
                     return Err(NormalizeError::dropped(
                         "api_rejected",
@@ -408,7 +408,7 @@ impl ProviderApi {
             }
             _ => {
                 self.count_refresh("rejected");
-                Ok(Err("the provider refused to refresh the access token"))
+                Ok(Err(REFUSED_REFRESH))
             }
         }
     }

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod backfill;
 mod config;
+mod confirm;
 mod dedupe;
 mod error;
 mod events;

@@ -107,6 +107,8 @@ async fn delete_becomes_activity_deleted_without_api_call() {
 async fn deauthorization_revokes_and_emits_deauth() {
     let mut h = Harness::start(None).await;
     h.strava.add_activity(EXAMPLE_ID, OWNER, example());
+    // The athlete really revoked the app: Strava refuses their tokens from now on.
+    h.strava.deauthorize(OWNER);
     h.notify(deauth_event(1516126040)).await;
     h.settle().await;
     let conn = h.state.connection(USER_ID).unwrap();
@@ -127,6 +129,47 @@ async fn deauthorization_revokes_and_emits_deauth() {
         json!({"type": "deauth", "user": expected_user(), "status": "success",
                "message": "User has deauthenticated"})
     );
+}
+
+/// Finding 1: an unsigned deauthorization push whose athlete's token still works at
+/// Strava is forged: the connection and its tokens stay, no `deauth` is emitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_deauthorization_leaves_connection_and_tokens() {
+    let mut h = Harness::start(None).await;
+    h.strava.add_activity(EXAMPLE_ID, OWNER, example());
+    h.notify(deauth_event(1516126040)).await;
+    h.settle().await;
+    let conn = h.state.connection(USER_ID).unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Active);
+    assert_eq!(conn.access_token.expose(), TOKEN);
+    assert_eq!(conn.refresh_token.expose(), REFRESH);
+    assert_eq!(
+        h.strava.requests(Endpoint::GetAthlete),
+        1,
+        "asked Strava once"
+    );
+
+    // The connection still works: a later activity is fetched and delivered.
+    h.notify(activity_event(EXAMPLE_ID, "create", 1516126050))
+        .await;
+    let events = h.stop().await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["activity"], "{events:#?}");
+}
+
+/// An expired token is refreshed before asking; the refreshed token still works, so the
+/// push is still forged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_deauthorization_with_expired_token_refreshes_and_keeps_connection() {
+    let mut h = Harness::start(Some(connection(now_secs() - 10, TOKEN, REFRESH))).await;
+    h.notify(deauth_event(1516126040)).await;
+    h.settle().await;
+    let conn = h.state.connection(USER_ID).unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Active);
+    assert!(!conn.access_token.is_empty() && !conn.refresh_token.is_empty());
+    assert_eq!(h.strava.requests(Endpoint::OAuthToken), 1);
+    let events = h.stop().await;
+    assert!(events.is_empty(), "{events:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

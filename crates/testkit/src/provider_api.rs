@@ -69,6 +69,9 @@ struct MockState {
     issued: u64,
     /// Extra fields merged into every grant answer (e.g. Strava's `athlete`).
     token_extra: serde_json::Map<String, Value>,
+    /// The user withdrew the application: every bearer token gets 401 and every refresh
+    /// grant is refused.
+    all_revoked: bool,
 }
 
 /// The mock server; serves until dropped.
@@ -153,6 +156,12 @@ impl MockApi {
         self.lock().valid_tokens.remove(token);
     }
 
+    /// The user withdraws the application (deregisters), as at the provider: from now on
+    /// every bearer token gets 401 on routes and every refresh grant is refused.
+    pub fn revoke_all(&self) {
+        self.lock().all_revoked = true;
+    }
+
     /// Serves an OAuth2 token endpoint at `path` (`grant_type=refresh_token` and
     /// `authorization_code`): each grant issues `access-N`/`refresh-N`, makes the
     /// access token valid and the used refresh token invalid.
@@ -222,10 +231,11 @@ async fn handle(State(state): State<Arc<Mutex<MockState>>>, req: Request) -> Res
     if s.token_path.as_deref() == Some(recorded.path.as_str()) && parts.method == Method::POST {
         return token_grant(&mut s, &recorded);
     }
-    let bearer_ok = s.valid_tokens.is_empty()
-        || recorded
-            .bearer()
-            .is_some_and(|t| s.valid_tokens.contains(t));
+    let bearer_ok = !s.all_revoked
+        && (s.valid_tokens.is_empty()
+            || recorded
+                .bearer()
+                .is_some_and(|t| s.valid_tokens.contains(t)));
     let route = s
         .routes
         .iter()
@@ -245,9 +255,12 @@ fn token_grant(s: &mut MockState, req: &Recorded) -> Response {
     let form: HashMap<String, String> = form_pairs(std::str::from_utf8(&req.body).unwrap_or(""));
     let grant = form.get("grant_type").map(String::as_str);
     let ok = match grant {
-        Some("refresh_token") => form
-            .get("refresh_token")
-            .is_some_and(|t| s.refresh_tokens.remove(t)),
+        Some("refresh_token") => {
+            !s.all_revoked
+                && form
+                    .get("refresh_token")
+                    .is_some_and(|t| s.refresh_tokens.remove(t))
+        }
         Some("authorization_code") => form.get("code").is_some_and(|c| !c.is_empty()),
         _ => false,
     };

@@ -2,7 +2,8 @@
 //!
 //! Serves `GET /api/v3/activities/{id}` (bearer token checked), `GET
 //! /api/v3/athlete/activities` (the token's athlete's activities by `after`/`before`,
-//! paginated by `page`/`per_page` as Strava does) and `POST /oauth/token`
+//! paginated by `page`/`per_page` as Strava does), `GET /api/v3/athlete` (the token's
+//! athlete; 401 once [`MockStrava::deauthorize`]d) and `POST /oauth/token`
 //! (`grant_type=refresh_token`), counts requests per endpoint, can be told to fail the
 //! next N requests with a status, and can report Strava's rate-limit usage headers.
 //! Activities are registered explicitly (at a given start time with
@@ -54,6 +55,8 @@ pub enum Endpoint {
     ListActivities,
     /// `POST /api/v3/activities` (create a manual activity)
     CreateActivity,
+    /// `GET /api/v3/athlete` (the authenticated athlete)
+    GetAthlete,
 }
 
 /// A running mock; stops when dropped.
@@ -69,6 +72,7 @@ struct Shared {
     token_requests: AtomicU64,
     list_requests: AtomicU64,
     create_requests: AtomicU64,
+    athlete_requests: AtomicU64,
 }
 
 struct MockState {
@@ -128,11 +132,13 @@ impl MockStrava {
             token_requests: AtomicU64::new(0),
             list_requests: AtomicU64::new(0),
             create_requests: AtomicU64::new(0),
+            athlete_requests: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/api/v3/activities/{id}", get(get_activity))
             .route("/api/v3/athlete/activities", get(list_activities))
             .route("/api/v3/activities", post(create_activity))
+            .route("/api/v3/athlete", get(get_athlete))
             .route("/oauth/token", post(oauth_token))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -218,6 +224,14 @@ impl MockStrava {
         self.state().access.remove(access_token);
     }
 
+    /// The athlete revokes the application, as on Strava: every access and refresh token
+    /// of `owner` stops working (401 / refused refresh).
+    pub fn deauthorize(&self, owner: u64) {
+        let mut s = self.state();
+        s.access.retain(|_, o| *o != owner);
+        s.refresh.retain(|_, o| *o != owner);
+    }
+
     /// The access token most recently set or issued for `owner`.
     pub fn current_token(&self, owner: u64) -> Option<String> {
         self.state().latest_access.get(&owner).cloned()
@@ -268,6 +282,7 @@ impl MockStrava {
             Endpoint::OAuthToken => self.shared.token_requests.load(Ordering::Relaxed),
             Endpoint::ListActivities => self.shared.list_requests.load(Ordering::Relaxed),
             Endpoint::CreateActivity => self.shared.create_requests.load(Ordering::Relaxed),
+            Endpoint::GetAthlete => self.shared.athlete_requests.load(Ordering::Relaxed),
         }
     }
 
@@ -282,6 +297,7 @@ impl MockStrava {
         self.shared.token_requests.store(0, Ordering::Relaxed);
         self.shared.list_requests.store(0, Ordering::Relaxed);
         self.shared.create_requests.store(0, Ordering::Relaxed);
+        self.shared.athlete_requests.store(0, Ordering::Relaxed);
     }
 }
 
@@ -305,6 +321,7 @@ fn prelude(shared: &Shared, endpoint: Endpoint) -> Prelude {
         Endpoint::OAuthToken => &shared.token_requests,
         Endpoint::ListActivities => &shared.list_requests,
         Endpoint::CreateActivity => &shared.create_requests,
+        Endpoint::GetAthlete => &shared.athlete_requests,
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let mut s = shared.state.lock().expect("mock strava state");
@@ -327,6 +344,42 @@ fn prelude(shared: &Shared, endpoint: Endpoint) -> Prelude {
         failure,
         latency: s.latency,
     }
+}
+
+/// `GET /api/v3/athlete`: the token's athlete (`SummaryAthlete`, a few fields), 401 for
+/// an unknown or revoked token.
+async fn get_athlete(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let pre = prelude(&shared, Endpoint::GetAthlete);
+    if let Some(d) = pre.latency {
+        tokio::time::sleep(d).await;
+    }
+    if let Some((status, retry_after)) = pre.failure {
+        return with_usage(&shared, failure(status, retry_after));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let owner = {
+        let s = shared.state.lock().expect("mock strava state");
+        match s.access.get(token) {
+            Some(owner) => Some(*owner),
+            None if s.accept_any_token && !token.is_empty() => Some(0),
+            None => None,
+        }
+    };
+    // The state lock is released: `with_usage` takes it again.
+    let Some(owner) = owner else {
+        return with_usage(&shared, unauthorized());
+    };
+    with_usage(
+        &shared,
+        json_value(
+            StatusCode::OK,
+            &json!({"id": owner, "resource_state": 2, "firstname": "Test", "lastname": "Athlete"}),
+        ),
+    )
 }
 
 async fn get_activity(

@@ -35,6 +35,12 @@ async fn garmin_end_to_end() {
     pulled_daily["summaryId"] = json!("PULLED_DAILY");
     pulled_daily["steps"] = json!(9999);
     api.json("GET", "/wellness-api/rest/dailies", json!([pulled_daily]));
+    // What the user grants now: permission changes are read here, not from the push.
+    api.json(
+        "GET",
+        "/wellness-api/rest/user/permissions",
+        json!(["ACTIVITY_EXPORT", "HEALTH_EXPORT"]),
+    );
 
     let sink = Sink::start(Behaviour::Ok).await;
     let secret = test_secret(42);
@@ -123,10 +129,12 @@ event_types = []
         pg.logs()
     );
 
-    // Permissions change, then deregistration.
+    // Permissions change (the push claims more than Garmin says: Garmin wins), then
+    // deregistration (after the user withdrew the app at Garmin).
     let perms = json!({"userPermissionsChange": [{
         "userId": USER, "summaryId": "perm-1",
-        "permissions": ["ACTIVITY_EXPORT", "HEALTH_EXPORT"], "changeTimeInSeconds": 1700000000
+        "permissions": ["ACTIVITY_EXPORT", "HEALTH_EXPORT", "WORKOUT_IMPORT"],
+        "changeTimeInSeconds": 1700000000
     }]})
     .to_string();
     assert_eq!(push(&pg, Some(CLIENT_ID), &perms).await, 200);
@@ -135,6 +143,7 @@ event_types = []
         "{}",
         pg.logs()
     );
+    api.revoke_all();
     let dereg = json!({"deregistrations": [{"userId": USER}]}).to_string();
     assert_eq!(push(&pg, Some(CLIENT_ID), &dereg).await, 200);
     assert!(
@@ -200,7 +209,13 @@ event_types = []
         Some(true)
     );
     let refresh = api.requests_to(TOKEN_PATH);
-    assert_eq!(refresh.len(), 1);
+    // The ping's refresh, then the refused one while confirming the deregistration.
+    assert_eq!(refresh.len(), 2);
+    assert_eq!(
+        api.requests_to("/wellness-api/rest/user/permissions").len(),
+        2,
+        "once for the permission change, once (401, then a refused refresh) for the deregistration"
+    );
     let form = String::from_utf8(refresh[0].body.to_vec()).unwrap();
     assert!(form.contains("grant_type=refresh_token"), "{form}");
     assert!(form.contains(&format!("client_id={CLIENT_ID}")), "{form}");

@@ -1,6 +1,7 @@
-//! Garmin's API, used only for ping notifications: GET the `callbackURL` with the user's
-//! OAuth2 token (refreshed at the configured token endpoint, client credentials in the
-//! form body). Callback URLs outside `{api_base}/` are never fetched.
+//! Garmin's API, used for ping notifications (GET the `callbackURL` with the user's
+//! OAuth2 token) and to confirm deregistrations and permission changes (the user
+//! permissions endpoint). Tokens are refreshed at the configured token endpoint (client
+//! credentials in the form body). Callback URLs outside `{api_base}/` are never fetched.
 
 use pulsegate_schema::Connection;
 use serde_json::Value;
@@ -71,6 +72,46 @@ impl GarminClient {
             )),
             Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
         }
+    }
+}
+
+/// What Garmin's user permissions endpoint said.
+pub enum Permissions {
+    /// The permissions the user grants the application now.
+    Granted(Vec<String>),
+    /// The user's token no longer works (401 after a refresh, 403, refused refresh):
+    /// the user deregistered.
+    Revoked,
+    /// No answer that proves anything (404, a locally decided failure).
+    Unknown(&'static str),
+}
+
+impl GarminClient {
+    /// `GET {api_base}/wellness-api/rest/user/permissions` with the user's own token
+    /// (refreshed first when expired, or once after a 401): the list of permissions
+    /// (`["ACTIVITY_EXPORT", "HEALTH_EXPORT", …]`). This is how unsigned
+    /// deregistration and permission-change pushes are confirmed.
+    pub async fn permissions(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<Permissions, NormalizeError> {
+        let url = format!("{}/wellness-api/rest/user/permissions", self.api_base);
+        let answer = self
+            .api
+            .get_json::<Vec<Value>>(conn, ctx, "get_user_permissions", &url)
+            .await?;
+        Ok(match crate::confirm::revocation(&answer, true) {
+            crate::confirm::Revocation::Confirmed => Permissions::Revoked,
+            crate::confirm::Revocation::Denied(why) => match answer {
+                Authorized::Ok(list) => Permissions::Granted(
+                    list.iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect(),
+                ),
+                _ => Permissions::Unknown(why),
+            },
+        })
     }
 }
 

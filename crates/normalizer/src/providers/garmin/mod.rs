@@ -1,8 +1,13 @@
 //! Garmin Health / Activity API. A notification is one user's part of a push or ping:
 //! `{"<summaryType>": [records…], …}`. Push records are the data itself and are mapped
 //! inline; ping records carry a `callbackURL`, fetched with the user's token, whose
-//! answer is mapped the same way. `deregistrations` revoke the connection (`deauth`),
-//! `userPermissionsChange` becomes `permission_change`. See docs/providers/garmin.md.
+//! answer is mapped the same way. Garmin signs nothing, so `deregistrations` and
+//! `userPermissionsChange` are only hints: the user permissions endpoint, asked with the
+//! user's own token, decides (a deregistration revokes the connection only once the
+//! token stopped working; a permission change takes the permissions from Garmin's
+//! answer, not from the push). Push-mode records are delivered as pushed (Garmin has no
+//! way to fetch them back) and counted in `pulsegate_normalizer_unverified_records_total`.
+//! See docs/providers/garmin.md.
 
 mod client;
 pub mod mapping;
@@ -23,8 +28,9 @@ use pulsegate_schema::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use client::{Fetched, GarminClient};
+pub use client::{Fetched, GarminClient, Permissions};
 
+use crate::confirm::unconfirmed;
 use crate::events::{build_event, terra_user};
 use crate::{Ctx, NormalizeError, ProviderNormalizer, RetryConfig};
 
@@ -166,21 +172,27 @@ impl GarminNormalizer {
         crate::events::connection_error("garmin", key, conn, raw, message)
     }
 
+    /// A `userPermissionsChange` record: the permissions are Garmin's answer for the
+    /// user's token, never the push's `permissions` (anyone can send a push).
     async fn permissions_changed(
+        &self,
         raw: &RawNotification,
         conn: &Connection,
         ctx: &Ctx,
         record: &Value,
     ) -> Result<NormalizedEvent, NormalizeError> {
-        let granted: Vec<String> = record
-            .get("permissions")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        const KIND: &str = "permission_change";
+        let granted = match self.client.permissions(conn, ctx).await? {
+            Permissions::Granted(g) => g,
+            Permissions::Revoked => {
+                return Err(unconfirmed(
+                    "garmin",
+                    KIND,
+                    "the user's token no longer works",
+                ))
+            }
+            Permissions::Unknown(why) => return Err(unconfirmed("garmin", KIND, why)),
+        };
         let before: Vec<String> = conn
             .scopes
             .as_deref()
@@ -201,6 +213,14 @@ impl GarminNormalizer {
             .filter(|p| !granted.contains(p))
             .map(String::as_str)
             .collect();
+        if added.is_empty() && removed.is_empty() {
+            // Already applied (a redelivery), or a push announcing a change that did not
+            // happen.
+            return Err(NormalizeError::dropped(
+                "permissions_unchanged",
+                "Garmin reports the permissions the connection already has",
+            ));
+        }
         let scopes = granted.join(" ");
         // Keep the connection's scopes current (re-read: a refresh may have just stored
         // new tokens for it).
@@ -226,13 +246,23 @@ impl GarminNormalizer {
         build_event(id, EventType::PermissionChange, conn, raw, &body)
     }
 
+    /// A `deregistrations` record: acted on only once Garmin refuses the user's token.
     async fn deregistered(
+        &self,
         raw: &RawNotification,
         conn: &Connection,
         ctx: &Ctx,
         record: &Value,
     ) -> Result<NormalizedEvent, NormalizeError> {
+        const KIND: &str = "deregistration";
         if conn.status != ConnectionStatus::Revoked {
+            match self.client.permissions(conn, ctx).await? {
+                Permissions::Revoked => {}
+                Permissions::Granted(_) => {
+                    return Err(unconfirmed("garmin", KIND, "the user's token still works"))
+                }
+                Permissions::Unknown(why) => return Err(unconfirmed("garmin", KIND, why)),
+            }
             ctx.state.revoke_connection(&conn.user_id).await?;
             tracing::info!("user deregistered from Garmin; connection revoked");
         }
@@ -322,7 +352,16 @@ impl ProviderNormalizer for GarminNormalizer {
             }
             for record in records.iter().filter(|r| owner_matches(r, me)) {
                 let fetched = match record.get("callbackURL").and_then(Value::as_str) {
-                    None => vec![record.clone()],
+                    None => {
+                        // Push mode: the data came in the unsigned body (authenticated by
+                        // the route alone) and cannot be fetched back from Garmin.
+                        metrics::counter!(
+                            "pulsegate_normalizer_unverified_records_total",
+                            "provider" => "garmin"
+                        )
+                        .increment(1);
+                        vec![record.clone()]
+                    }
                     // One connection_error per notification is enough.
                     Some(_) if refused => continue,
                     Some(url) => match self.client.fetch_callback(conn, ctx, url).await {
@@ -351,13 +390,21 @@ impl ProviderNormalizer for GarminNormalizer {
         if !revoked {
             for record in body.get(PERMISSIONS).into_iter().flatten() {
                 if owner_matches(record, me) {
-                    events.push(Self::permissions_changed(raw, conn, ctx, record).await?);
+                    match self.permissions_changed(raw, conn, ctx, record).await {
+                        Ok(ev) => events.push(ev),
+                        Err(e @ NormalizeError::Dropped { .. }) => skipped(e, &mut first_error),
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
         for record in body.get(DEREGISTRATIONS).into_iter().flatten() {
             if owner_matches(record, me) {
-                events.push(Self::deregistered(raw, conn, ctx, record).await?);
+                match self.deregistered(raw, conn, ctx, record).await {
+                    Ok(ev) => events.push(ev),
+                    Err(e @ NormalizeError::Dropped { .. }) => skipped(e, &mut first_error),
+                    Err(e) => return Err(e),
+                }
             }
         }
         if !events.is_empty() {

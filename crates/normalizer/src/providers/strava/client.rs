@@ -10,6 +10,7 @@ use pulsegate_schema::Connection;
 const EP_ACTIVITY: &str = "get_activity";
 const EP_LIST: &str = "list_activities";
 const EP_CREATE: &str = "create_activity";
+const EP_ATHLETE: &str = "get_athlete";
 
 /// What fetching an activity for a connection came to.
 pub enum Fetched {
@@ -62,6 +63,26 @@ impl StravaClient {
             )),
             Authorized::ConnectionError(why) => Ok(Fetched::ConnectionError(why)),
         }
+    }
+
+    /// Asks Strava whether the athlete really revoked the application: `GET
+    /// /api/v3/athlete` with the athlete's own token (refreshed first when expired, or
+    /// once after a 401). Only a 401 after that (or a refused refresh) confirms; a 200
+    /// means the push was forged.
+    pub async fn confirm_revoked(
+        &self,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<crate::confirm::Revocation, NormalizeError> {
+        let url = format!("{}/api/v3/athlete", self.api_base);
+        let answer = self
+            .api
+            .send_authorized(conn, ctx, EP_ATHLETE, |token| {
+                let url = url.clone();
+                async move { self.api.http.get_bearer(&url, &token).await }
+            })
+            .await?;
+        Ok(crate::confirm::revocation(&answer, false))
     }
 
     /// One page of `GET /api/v3/athlete/activities?after=&before=&page=&per_page=`

