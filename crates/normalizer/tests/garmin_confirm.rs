@@ -68,6 +68,7 @@ impl Garmin {
                 scopes: Some("ACTIVITY_EXPORT HEALTH_EXPORT".into()),
                 status: ConnectionStatus::Active,
                 created_at_ms: 1,
+                dev_id: None,
             })
             .await
             .unwrap();
