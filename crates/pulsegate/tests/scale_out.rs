@@ -61,6 +61,28 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
             .await;
     }
 
+    // One path token for the deployment: read on one ingest process, and wait until the
+    // other has it from the state topic.
+    let path = support::push_path(ingest[0].port, "strava").await;
+    support::share_push_path(ingest[1].port, "strava", &path);
+    let waited = Instant::now();
+    loop {
+        let hs = reqwest::get(ingest[1].url(&format!(
+            "{path}?hub.mode=subscribe&hub.challenge=c&hub.verify_token={}",
+            support::VERIFY_TOKEN
+        )))
+        .await
+        .unwrap();
+        if hs.status() == 200 {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "path token never reached ingest[1]"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Push 10,000 events over both ingest processes from 16 clients.
     let next = Arc::new(AtomicUsize::new(0));
     let acked = Arc::new(std::sync::Mutex::new(HashSet::new()));

@@ -476,10 +476,23 @@ fn admin_port_of(public: u16) -> u16 {
         .unwrap_or(public)
 }
 
+static PUSH_PATHS: std::sync::Mutex<Option<std::collections::HashMap<(u16, String), String>>> =
+    std::sync::Mutex::new(None);
+
+/// Makes the process on `pg_port` use `path` (read from another process of the same
+/// deployment) instead of asking its own admin API, which would generate a second token
+/// if the first has not reached it yet.
+pub fn share_push_path(pg_port: u16, provider: &str, path: &str) {
+    PUSH_PATHS
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .insert((pg_port, provider.to_string()), path.to_string());
+}
+
 pub async fn push_path(pg_port: u16, provider: &str) -> String {
-    use std::collections::HashMap;
     use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<(u16, String), String>>> = Mutex::new(None);
+    static CACHE: &Mutex<Option<std::collections::HashMap<(u16, String), String>>> = &PUSH_PATHS;
     let key = (pg_port, provider.to_string());
     if let Some(p) = CACHE.lock().unwrap().get_or_insert_default().get(&key) {
         return p.clone();
