@@ -71,6 +71,9 @@ pub struct StateStore {
     /// Serialises [`sync_since`](Self::sync_since) barriers; holds when the last
     /// completed one started.
     last_sync: tokio::sync::Mutex<Option<Instant>>,
+    /// Serialises path-token generation and rotation in this process, so concurrent
+    /// first reads all answer the one token that ends up stored.
+    push_token_writes: tokio::sync::Mutex<()>,
     /// Per provider (by [`Provider::index`]): integration disabled. Read on every ingest
     /// request, so a flag rather than a map lookup under the lock.
     disabled: [AtomicBool; Provider::ALL.len()],
@@ -110,6 +113,7 @@ impl StateStore {
             maps: RwLock::new(Maps::default()),
             applied,
             last_sync: tokio::sync::Mutex::new(None),
+            push_token_writes: tokio::sync::Mutex::new(()),
             disabled: Default::default(),
             cipher,
             credentials_version: watch::channel(0).0,

@@ -79,6 +79,10 @@ impl StateStore {
         if let Some(t) = self.push_token(provider) {
             return Ok(t);
         }
+        let _single = self.push_token_writes.lock().await;
+        if let Some(t) = self.push_token(provider) {
+            return Ok(t);
+        }
         let t = PushToken {
             provider,
             token: Secret::new(generate_token()),
@@ -98,6 +102,7 @@ impl StateStore {
         provider: Provider,
         grace_ms: u64,
     ) -> Result<Arc<PushToken>, StateError> {
+        let _single = self.push_token_writes.lock().await;
         let now = now_ms();
         let previous = self.push_token(provider);
         let t = PushToken {
@@ -210,5 +215,45 @@ mod tests {
         assert!(!raw
             .iter()
             .any(|r| r.payload.windows(token.len()).any(|w| w == token)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_reads_generate_one_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let s = Arc::new(
+            StateStore::start(bus.clone(), CancellationToken::new())
+                .await
+                .unwrap(),
+        );
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.ensure_push_token(Provider::Garmin).await.unwrap() })
+            })
+            .collect();
+        let stored = s.ensure_push_token(Provider::Garmin).await.unwrap();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().token, stored.token);
+        }
+        // One generation written: no caller was ever handed a token that a concurrent
+        // write then replaced.
+        let mut c = bus
+            .read_from_start(pulsegate_schema::topics::STATE)
+            .await
+            .unwrap();
+        let mut written = 0;
+        while !c.caught_up() {
+            let batch = c
+                .poll(100, std::time::Duration::from_millis(100))
+                .await
+                .unwrap();
+            written += batch
+                .iter()
+                .filter(|r| r.key.as_ref() == b"pushtoken/garmin")
+                .count();
+        }
+        assert_eq!(written, 1);
     }
 }

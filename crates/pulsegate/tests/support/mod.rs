@@ -459,6 +459,13 @@ static ADMIN_PORTS: std::sync::Mutex<Option<std::collections::HashMap<u16, u16>>
     std::sync::Mutex::new(None);
 
 fn register_admin_port(public: u16, admin: u16) {
+    // A new process (new data dir, new path tokens) may reuse a finished test's port:
+    // forget the push paths cached for that port.
+    PUSH_PATHS
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .retain(|(port, _), _| *port != public);
     ADMIN_PORTS
         .lock()
         .unwrap()
