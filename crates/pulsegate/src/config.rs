@@ -54,9 +54,15 @@ pub struct ServerConfig {
     /// connection stays open).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// A request's body must arrive within this, in total (408 and the connection closed).
+    /// A request's body must arrive within this, extended by one second per
+    /// `body_min_rate` bytes received (408 and the connection closed).
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Minimum body rate, bytes per second (0: `body_read_timeout` is a total deadline).
+    pub body_min_rate: u64,
+    /// However fast it arrives, a body must be complete within this.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout_max: Duration,
     /// A connection where no byte moves either way for this long, with no request being
     /// handled, is closed (a client that stops reading its answer).
     #[serde(with = "humantime_serde")]
@@ -72,7 +78,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(20),
+            body_min_rate: 500,
+            body_read_timeout_max: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 1024 * 1024,
         }
@@ -271,10 +279,16 @@ impl Config {
             ("server.header_read_timeout", s.header_read_timeout),
             ("server.body_read_timeout", s.body_read_timeout),
             ("server.idle_timeout", s.idle_timeout),
+            ("server.body_read_timeout_max", s.body_read_timeout_max),
         ] {
             if d.is_zero() {
                 anyhow::bail!("invalid config: {key} must be more than 0");
             }
+        }
+        if s.body_read_timeout_max < s.body_read_timeout {
+            anyhow::bail!(
+                "invalid config: server.body_read_timeout_max must be at least server.body_read_timeout"
+            );
         }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");

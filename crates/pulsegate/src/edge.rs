@@ -35,6 +35,8 @@ pub async fn start(
     let public_rules = limits::BodyRules {
         listener: "public",
         read_timeout: config.server.body_read_timeout,
+        min_rate: config.server.body_min_rate,
+        max_read_timeout: config.server.body_read_timeout_max,
         default_limit: config.server.max_body_bytes,
         // Provider pushes: the ingest handler checks each provider's own limit.
         routes: vec![

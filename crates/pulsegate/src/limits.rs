@@ -1,4 +1,6 @@
-//! Request body limits at the edge: a total deadline for reading a body (a trickled
+//! Request body limits at the edge: a minimum rate for reading a body (as Apache's
+//! mod_reqtimeout `body=20,MinRate=500`: the first `read_timeout`, extended by one
+//! second per `min_rate` bytes received, never beyond `max_read_timeout`; a trickled
 //! 1 GB body is cut off with 408), and a size limit per route checked against
 //! `Content-Length` before anything is read (413 at once) and counted while streaming
 //! (a chunked body is cut at the limit).
@@ -22,8 +24,13 @@ use http_body::{Frame, SizeHint};
 #[derive(Clone, Debug)]
 pub struct BodyRules {
     pub listener: &'static str,
-    /// How long reading a request's body may take in total.
+    /// How long reading a request's body may take before the rate counts.
     pub read_timeout: Duration,
+    /// Bytes per second that extend the deadline (one second per `min_rate` bytes);
+    /// 0: the deadline is `read_timeout` whatever arrives.
+    pub min_rate: u64,
+    /// The deadline never moves past this (from the start of the body).
+    pub max_read_timeout: Duration,
     /// Routes without a rule of their own.
     pub default_limit: u64,
     /// `(path prefix, limit)`; the first match wins. `None`: the route's handler checks
@@ -62,12 +69,17 @@ pub async fn limit_bodies(
         }
     }
     let outcome = Arc::new(AtomicU8::new(OK));
-    let deadline = tokio::time::Instant::now() + rules.read_timeout;
+    let start = tokio::time::Instant::now();
+    let deadline = start + rules.read_timeout;
     let req = req.map(|inner| {
         Body::new(EdgeBody {
             inner,
             remaining: limit,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            rate: (rules.min_rate > 0).then(|| RateRule {
+                min_rate: rules.min_rate,
+                latest: start + rules.max_read_timeout.max(rules.read_timeout),
+            }),
             outcome: outcome.clone(),
         })
     });
@@ -124,7 +136,26 @@ struct EdgeBody {
     inner: Body,
     remaining: Option<u64>,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    rate: Option<RateRule>,
     outcome: Arc<AtomicU8>,
+}
+
+/// The minimum-rate part of the body deadline.
+struct RateRule {
+    min_rate: u64,
+    /// The deadline's ceiling.
+    latest: tokio::time::Instant,
+}
+
+impl RateRule {
+    /// The deadline after `n` more bytes arrived.
+    fn extend(&self, deadline: tokio::time::Instant, n: u64) -> tokio::time::Instant {
+        let nanos = (u128::from(n) * 1_000_000_000 / u128::from(self.min_rate))
+            .min(u128::from(u64::MAX)) as u64;
+        deadline
+            .checked_add(Duration::from_nanos(nanos))
+            .map_or(self.latest, |d| d.min(self.latest))
+    }
 }
 
 impl EdgeBody {
@@ -160,6 +191,10 @@ impl http_body::Body for EdgeBody {
                     }
                     *remaining -= n;
                 }
+                if let (Some(data), Some(rate)) = (frame.data_ref(), this.rate.as_ref()) {
+                    let next = rate.extend(this.deadline.deadline(), data.len() as u64);
+                    this.deadline.as_mut().reset(next);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
@@ -191,11 +226,28 @@ mod tests {
         let rules = BodyRules {
             listener: "public",
             read_timeout: Duration::from_secs(1),
+            min_rate: 500,
+            max_read_timeout: Duration::from_secs(10),
             default_limit: 10,
             routes: vec![("/v1/ingest/sdk/", Some(100)), ("/v1/ingest/", None)],
         };
         assert_eq!(rules.limit_for("/v1/ingest/sdk/apple"), Some(100));
         assert_eq!(rules.limit_for("/v1/ingest/garmin"), None);
         assert_eq!(rules.limit_for("/v2/users"), Some(10));
+    }
+
+    #[test]
+    fn each_byte_buys_time_up_to_the_ceiling() {
+        let start = tokio::time::Instant::now();
+        let rule = RateRule {
+            min_rate: 500,
+            latest: start + Duration::from_secs(10),
+        };
+        let d = start + Duration::from_secs(2);
+        assert_eq!(rule.extend(d, 500), d + Duration::from_secs(1));
+        assert_eq!(rule.extend(d, 250), d + Duration::from_millis(500));
+        assert_eq!(rule.extend(d, 0), d);
+        assert_eq!(rule.extend(d, 1 << 40), start + Duration::from_secs(10));
+        assert_eq!(rule.extend(d, u64::MAX), start + Duration::from_secs(10));
     }
 }

@@ -205,6 +205,45 @@ async fn over_the_cap_with_every_connection_busy_new_ones_get_503_retry_after() 
     }
 }
 
+/// A body that keeps above the minimum rate is read past the initial body timeout: a
+/// real Strava push sent at ~1 KB/s for 2.5 s against a 1 s timeout (500 B/s minimum)
+/// is accepted, so slow but honest clients are not cut off with the slowloris.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_above_the_minimum_rate_is_read_past_the_initial_timeout() {
+    let strava = MockStrava::start().await;
+    let mut pg = Pulsegate::configure(&Backend::Embedded, "serve", &strava.base_url(), "");
+    server_settings(&pg, "body_read_timeout = \"1s\"\nbody_min_rate = 500");
+    pg.spawn().await;
+    let path = pg.push_path("strava").await;
+    let body = format!(
+        "{}{}",
+        " ".repeat(2400),
+        strava_event("activity", 4242, "create", 7, "{}")
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", pg.port)).await.unwrap();
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    for piece in body.as_bytes().chunks(100) {
+        s.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert_eq!(
+        status_within(&mut s, Duration::from_secs(5)).await,
+        Some(200)
+    );
+    assert_eq!(pg.accepted("strava").await, 1.0);
+}
+
 /// A body that trickles in is cut off at the body timeout (408); a body declared larger
 /// than the route's limit gets 413 before any of it is sent; 20 oversized bodies at
 /// once do not grow the process's memory.
