@@ -10,7 +10,7 @@
 //! is the first offset of the last batch + 1 (never assert on it), compaction is not
 //! performed, and the memory engine keeps everything in RAM (keep volumes modest).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,10 +91,7 @@ impl Drop for TestBroker {
     }
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
-    l.local_addr().expect("local addr").port()
-}
+use crate::ports::free_port;
 
 fn find_tansu() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TANSU_BIN") {

@@ -1,6 +1,7 @@
 //! Simulated outside world for tests and load runs. Everything binds 127.0.0.1 only.
 
 pub mod kafka;
+pub mod ports;
 pub mod provider_api;
 pub mod sink;
 pub mod strava;

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,13 +75,7 @@ pub struct Pulsegate {
     config: PathBuf,
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use pulsegate_testkit::ports::free_port;
 
 impl Pulsegate {
     /// Writes a config (`extra` is appended TOML: destinations, dispatcher settings…)
