@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need (once; quiet when it is
-# already there), checks formatting, runs the whole test suite, then a bounded fuzz run.
+# already there), checks formatting and lints, runs the whole test suite, then a bounded
+# fuzz run.
 # Works with no stdin and as root on a fresh Debian machine with Rust, gcc, Python 3, pip.
 #   ./test.sh                 everything
 #   ./test.sh -- --nocapture  extra arguments go to `cargo test --workspace`
@@ -48,6 +49,9 @@ fi
 
 echo "== format"
 cargo fmt --all -- --check
+
+echo "== lints ([workspace.lints] in Cargo.toml, clippy.toml)"
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests"
 cargo test --workspace "$@"

@@ -4,6 +4,11 @@
 //! fsync-per-record variant are measured in the same run as baselines, so the figures
 //! read as ratios on this noisy machine.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark setup: a fixture that fails to build should stop the run"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

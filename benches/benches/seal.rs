@@ -2,6 +2,11 @@
 //! and a 16 KiB value, against a plain copy of the same bytes into a fresh buffer (what
 //! any layer handing the bytes on pays at least).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark setup: a fixture that fails to build should stop the run"
+)]
+
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pulsegate_schema::Secret;

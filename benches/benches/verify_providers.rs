@@ -4,6 +4,11 @@
 //! scheme (independently of the verifier). Replay guards are off so the same signed
 //! sample can be verified repeatedly; their cost is one hash-set insert.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark setup: a fixture that fails to build should stop the run"
+)]
+
 use std::time::Duration;
 
 use base64::Engine;

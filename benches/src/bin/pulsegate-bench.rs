@@ -8,6 +8,11 @@
 //!
 //! Every rate is printed as a ratio of the ceiling measured in this run.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line load tool: its report is its output"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,10 @@
 //! The admin API over a real embedded log: auth, validation, masking.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::sync::Arc;
 
 use axum::body::Body;

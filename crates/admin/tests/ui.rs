@@ -1,6 +1,11 @@
 //! What the admin crate serves besides the API: the OpenAPI document and the dashboard
 //! (no token), and the recent deliveries route (token), on a real embedded log.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::sync::Arc;
 
 use axum::body::Body;

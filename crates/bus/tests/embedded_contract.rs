@@ -1,5 +1,10 @@
 //! The bus contract on the embedded (fjall) backend.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 #[macro_use]
 mod contract;
 

@@ -1,6 +1,11 @@
 //! A damaged data dir is noticed at start: a torn tail is repaired, lost acknowledged
 //! records refuse the start unless the loss is accepted explicitly.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

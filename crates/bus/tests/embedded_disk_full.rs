@@ -3,6 +3,11 @@
 //! reserve, offset commits and reads go on, and appends resume by themselves once space
 //! returns, with nothing acknowledged lost.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

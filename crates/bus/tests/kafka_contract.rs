@@ -1,6 +1,11 @@
 //! The bus contract on the Kafka backend, against a tansu broker per test
 //! (`pulsegate_testkit::kafka::TestBroker`; the tests fail if tansu is not installed).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 #[macro_use]
 mod contract;
 

@@ -113,7 +113,10 @@ impl Shared {
     /// Makes a failed attempt's next step durable: the retry tier `plan` picks, or a
     /// dead letter. `Done` once written; `Abandon` if stopped first. The attempt goes
     /// to [`Shared::recent`] once its next step is written.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the failed attempt's facts, passed as they are by its two callers (first try, retry)"
+    )]
     pub async fn schedule_failure(
         &self,
         metrics: &DestinationMetrics,
@@ -209,6 +212,14 @@ impl Shared {
     }
 }
 
+/// Sleeps `d` unless `stop` comes first; false when stopped.
+pub(crate) async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,13 +256,5 @@ mod tests {
         let back: pulsegate_schema::DeadLetter = serde_json::from_slice(&out).unwrap();
         assert_eq!(back.attempts, 8);
         assert_eq!(back.event.get(), event.get());
-    }
-}
-
-/// Sleeps `d` unless `stop` comes first; false when stopped.
-pub(crate) async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
     }
 }

@@ -1,5 +1,10 @@
 //! The dispatcher end to end: real embedded bus, real state store, sinks on 127.0.0.1.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

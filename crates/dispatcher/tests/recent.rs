@@ -1,6 +1,11 @@
 //! `RecentDeliveries`: every attempt the dispatcher makes is recorded with its outcome,
 //! and nothing secret (no URL, no error text).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod common;
 
 use std::time::Duration;

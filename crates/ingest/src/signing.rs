@@ -80,7 +80,7 @@ pub fn check_hex(
 pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Result<&'a str, Rejection> {
     headers
         .get(name)
-        .ok_or_else(|| Rejection::Unauthorized)?
+        .ok_or(Rejection::Unauthorized)?
         .to_str()
         .map_err(|_| Rejection::Malformed(format!("{name} is not valid text")))
 }

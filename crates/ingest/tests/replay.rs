@@ -4,6 +4,11 @@
 //! failed is not (it was forgotten). Signatures computed here from the providers'
 //! documentation.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -1,6 +1,11 @@
 //! The ingest routes against a real embedded log: what is accepted is durably on the
 //! `raw` topic; what is refused gets the right 4xx and never reaches it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::sync::Arc;
 
 use axum::body::Body;

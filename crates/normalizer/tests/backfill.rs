@@ -2,6 +2,11 @@
 //! tempdir, a real state store, MockStrava, the push normalizer and the backfill lane,
 //! and the events topic read back (no dispatcher).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,6 +3,11 @@
 //! agrees. A real embedded bus and state store, the normalizer, and a mock of Garmin's
 //! API on 127.0.0.1.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod common;
 
 use std::sync::Arc;

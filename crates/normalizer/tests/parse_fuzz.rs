@@ -1,5 +1,10 @@
 //! Arbitrary input never panics the normalizer: raw records, Strava bodies, activities.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod common;
 
 use std::sync::Arc;

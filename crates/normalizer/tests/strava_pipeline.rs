@@ -1,6 +1,11 @@
 //! The normalizer end to end: raw topic → MockStrava → events topic, on a real embedded
 //! bus and state store.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod common;
 
 use common::*;

@@ -67,35 +67,22 @@ pub fn fit_to_fd_limit(public: usize, admin: usize) -> usize {
 
 /// The soft RLIMIT_NOFILE after trying to raise it to `wanted` (at most the hard limit).
 #[cfg(unix)]
-#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
 fn raise_nofile(wanted: u64) -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    // `None` is RLIM_INFINITY.
+    let cur = lim.current.unwrap_or(u64::MAX);
+    if cur >= wanted {
+        return Some(cur);
+    }
+    let target = lim.maximum.map_or(wanted, |max| wanted.min(max));
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: lim.maximum,
     };
-    // SAFETY: getrlimit/setrlimit write/read only the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return None;
-        }
-        let cur = lim.rlim_cur as u64;
-        if cur >= wanted || lim.rlim_cur == libc::RLIM_INFINITY {
-            return Some(cur.max(wanted));
-        }
-        let target = if lim.rlim_max == libc::RLIM_INFINITY {
-            wanted
-        } else {
-            wanted.min(lim.rlim_max as u64)
-        };
-        let raised = libc::rlimit {
-            rlim_cur: target as libc::rlim_t,
-            rlim_max: lim.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            Some(target)
-        } else {
-            Some(cur)
-        }
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => Some(target),
+        Err(_) => Some(cur),
     }
 }
 
@@ -244,7 +231,10 @@ fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str) {
     });
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one caller, the accept loop, hands over what each connection task owns"
+)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,

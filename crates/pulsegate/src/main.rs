@@ -60,6 +60,7 @@ fn main() {
         Command::Dispatch(a) => (app::Roles::DISPATCH, a),
         Command::CheckConfig(a) => {
             match config::Config::load(args_path(&a)) {
+                #[allow(clippy::print_stdout, reason = "check-config's answer is its output")]
                 Ok(_) => println!("configuration is valid"),
                 Err(e) => fail(e),
             }
@@ -86,6 +87,11 @@ fn args_path(a: &RoleArgs) -> Option<&std::path::Path> {
     a.config.as_deref()
 }
 
+#[allow(
+    clippy::print_stderr,
+    clippy::exit,
+    reason = "the binary's single exit point: the error to stderr (logging may not be up yet), exit code 2"
+)]
 fn fail(e: anyhow::Error) -> ! {
     eprintln!("pulsegate: {e:#}");
     std::process::exit(2);

@@ -4,6 +4,11 @@
 //! the key was generated beside the config (0600), outside the data dir; the data dir
 //! opens with that key and not without it. On 35d039a all of these were in clear.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::sync::Arc;

@@ -6,6 +6,11 @@
 //! --nocapture` prints days/s against the mock (rate limits raised; see
 //! docs/BACKFILL.md for what the providers' real limits allow).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::{BTreeSet, HashMap};

@@ -3,6 +3,11 @@
 //! `auth` webhook delivered → browser redirected; a denied, forged, replayed or foreign
 //! (no cookie) flow; deauthorisation by the customer.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,11 @@
 //! (checked in the raw store), masked in answers, absent from logs, applied by every
 //! component without a restart, and rotated with a grace period.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::time::{Duration, Instant};

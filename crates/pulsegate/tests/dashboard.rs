@@ -6,6 +6,11 @@
 //! `chromium` and `chromium-driver`); without them this test fails, it never skips.
 //! `CHROMIUM_BIN` and `CHROMEDRIVER_BIN` override the paths.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::HashSet;
@@ -226,12 +231,8 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // chromedriver and the browser it started, whatever state the test left them in.
-        let group = self.driver.id() as libc::pid_t;
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory
-        // is involved.
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
+        let group = rustix::process::Pid::from_child(&self.driver);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.driver.wait();
     }
 }

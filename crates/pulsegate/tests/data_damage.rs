@@ -4,6 +4,11 @@
 //! disk (a real small tmpfs; needs root, as CI has) answers 503 at ingest, pauses the
 //! other roles and resumes by itself, delivering everything acknowledged.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

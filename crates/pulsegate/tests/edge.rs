@@ -2,6 +2,11 @@
 //! bodies, admin routes looked for on the public listener, example and guessed admin
 //! tokens. The real `pulsegate serve` process on 127.0.0.1.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::time::{Duration, Instant};

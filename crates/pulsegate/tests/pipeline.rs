@@ -1,6 +1,11 @@
 //! End to end on the embedded bus: the real `pulsegate serve` process, a mock of
 //! Strava's API and customer sinks, all on 127.0.0.1.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -233,6 +238,10 @@ both_backends!(
     kill_9_while_streaming_loses_no_acknowledged_event
 );
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the shared body of #[test] fns; reports progress across the kills"
+)]
 async fn kill_9_while_streaming_loses_no_acknowledged_event(backend: Backend) {
     let strava = strava_with_athletes(5).await;
     let sink = Sink::start(Behaviour::Ok).await;

@@ -6,6 +6,11 @@
 //! token works during its grace period and not after; repeated failures from one
 //! address get 429.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::time::Duration;

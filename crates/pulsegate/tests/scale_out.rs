@@ -2,6 +2,11 @@
 //! sharing the work through consumer groups on a real Kafka-protocol broker; one
 //! dispatcher is killed with SIGKILL mid-run and nothing is lost.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::HashSet;

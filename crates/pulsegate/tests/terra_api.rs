@@ -3,6 +3,11 @@
 //! user info, integrations, the widget, deauthenticateUser, the mobile SDK token
 //! exchange, the data endpoints' parameter checks, and writes (Strava, Fitbit, 501s).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::time::Duration;

@@ -17,6 +17,11 @@
 //!
 //! Without terra-python these tests fail (they never skip).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
@@ -433,6 +438,10 @@ enum Stop {
 /// mid-way (`stop`) and started again on the same data: every day's activity arrives,
 /// every window has one webhook id, and what arrived twice (if anything) arrived under
 /// the same webhook id with the same body.
+#[allow(
+    clippy::print_stderr,
+    reason = "the shared body of #[test] fns; reports what the restart cost"
+)]
 async fn restart_mid_backfill(stop: Stop) {
     require_terra_python();
     let strava = Arc::new(MockStrava::start().await);
@@ -558,9 +567,8 @@ secret = "{secret}"
     // delivered before the stop (plus the one in flight), 3 pages each.
     let list_calls = strava.requests(Endpoint::ListActivities) as usize;
     eprintln!(
-        "{how} after {at_stop} of {windows} windows delivered: {} deliveries, {duplicates} \
-         duplicate(s) (same webhook id), {list_calls} list calls after the restart",
-        total
+        "{how} after {at_stop} of {windows} windows delivered: {total} deliveries, {duplicates} \
+         duplicate(s) (same webhook id), {list_calls} list calls after the restart"
     );
     assert!(
         list_calls <= 3 * (windows - at_stop + 1),

@@ -18,8 +18,10 @@
 //! Every answer is Terra's shape; errors are `{"status":"error","message":"..."}`.
 //! docs/TERRA-COMPATIBILITY.md lists every endpoint and every known difference.
 
-// Handlers answer errors as ready `Response`s (Terra-shaped), as the admin crate does.
-#![allow(clippy::result_large_err)]
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers answer errors as ready (Terra-shaped) `Response`s, as the admin crate does"
+)]
 
 mod auth;
 mod authentication;

@@ -4,7 +4,10 @@
 //! Assertions are on what was delivered, never on timing or reported lag. Group joins on
 //! the tansu test broker take ~3 s, so waits are generous deadlines, not expectations.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by both backends' test crates; not every one runs every check"
+)]
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -718,6 +721,10 @@ pub async fn read_from_start_until_a_marker(h: &Harness) {
     assert!(c.caught_up());
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "a contract check run by #[test] fns; reports the time taken"
+)]
 pub async fn thousand_appends_complete(h: &Harness) {
     let bus = &h.bus;
     bus.ensure_topic(&TopicSpec::new("load", 8)).await.unwrap();

@@ -1,6 +1,6 @@
 //! A dispatcher on a real embedded bus and state store, with sinks on 127.0.0.1.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test crates; each uses a part")]
 
 use std::sync::Arc;
 use std::time::Duration;

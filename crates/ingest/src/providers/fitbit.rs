@@ -106,7 +106,10 @@ struct FitbitEntry<'a> {
     owner_id: &'a str,
     #[serde(borrow)]
     owner_type: &'a str,
-    #[allow(dead_code)]
+    #[allow(
+        dead_code,
+        reason = "required in the payload (shape check), never read"
+    )]
     subscription_id: serde::de::IgnoredAny,
 }
 
@@ -148,7 +151,7 @@ impl ProviderVerifier for FitbitVerifier {
         let mut order: Vec<&str> = Vec::new();
         let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
         for item in &items {
-            let entry: FitbitEntry = serde_json::from_str(item.get()).map_err(|e| {
+            let entry: FitbitEntry<'_> = serde_json::from_str(item.get()).map_err(|e| {
                 Rejection::Malformed(format!(
                     "not a Fitbit notification: {}",
                     short(&e.to_string())

@@ -82,7 +82,10 @@ struct OuraEvent<'a> {
     data_type: &'a str,
     #[serde(borrow)]
     object_id: &'a str,
-    #[allow(dead_code)]
+    #[allow(
+        dead_code,
+        reason = "required in the payload (shape check), never read"
+    )]
     #[serde(borrow)]
     event_time: &'a str,
     #[serde(borrow)]
@@ -174,7 +177,7 @@ impl ProviderVerifier for OuraVerifier {
             self.config.timestamp_tolerance_secs.saturating_mul(1000),
         )?;
         let mut scratch = req.body.to_vec();
-        let event: OuraEvent = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
+        let event: OuraEvent<'_> = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
             Rejection::Malformed(format!("not an Oura webhook: {}", short(&e.to_string())))
         })?;
         if !matches!(event.event_type, "create" | "update" | "delete") {

@@ -49,11 +49,17 @@ struct StravaEvent<'a> {
     object_id: u64,
     #[serde(borrow)]
     aspect_type: &'a str,
-    #[allow(dead_code)]
+    #[allow(
+        dead_code,
+        reason = "required in the payload (shape check), never read"
+    )]
     updates: serde::de::IgnoredAny,
     owner_id: u64,
     subscription_id: u64,
-    #[allow(dead_code)]
+    #[allow(
+        dead_code,
+        reason = "required in the payload (shape check), never read"
+    )]
     event_time: u64,
 }
 
@@ -101,7 +107,7 @@ impl ProviderVerifier for StravaVerifier {
         // simd-json parses in place, so it gets its own copy; the original bytes are
         // what goes on the bus.
         let mut scratch = body.to_vec();
-        let event: StravaEvent = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
+        let event: StravaEvent<'_> = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
             Rejection::Malformed(format!("not a Strava event: {}", short(&e.to_string())))
         })?;
         if event.subscription_id != self.config.subscription_id {

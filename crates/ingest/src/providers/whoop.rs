@@ -133,7 +133,7 @@ impl ProviderVerifier for WhoopVerifier {
             self.config.timestamp_tolerance_secs.saturating_mul(1000),
         )?;
         let mut scratch = req.body.to_vec();
-        let event: WhoopEvent = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
+        let event: WhoopEvent<'_> = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
             Rejection::Malformed(format!("not a WHOOP webhook: {}", short(&e.to_string())))
         })?;
         let id_ok = match event.id {

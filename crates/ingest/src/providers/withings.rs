@@ -605,7 +605,7 @@ mod tests {
             let body = Bytes::from(body);
             let mut req = IngestRequest::new(&headers, &body);
             req.query = Some(&query);
-            req.peer = peer.map(|p| IpAddr::from(p));
+            req.peer = peer.map(IpAddr::from);
             let _ = WithingsVerifier::new(cfg).verify(&req);
         }
 

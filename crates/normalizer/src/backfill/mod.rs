@@ -614,7 +614,10 @@ pub fn windows(start: NaiveDate, end: NaiveDate, days: u32) -> Vec<(NaiveDate, N
 
 /// One window from `provider`: days older than the provider keeps (counted back from
 /// `today`) are not asked for; sample lists are removed unless `with_samples`.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "private; its callers pass the window's facts as they have them"
+)]
 async fn fetch_window(
     provider: &dyn ProviderNormalizer,
     conn: &Connection,

@@ -1,6 +1,6 @@
 //! A real embedded bus in a tempdir, a real state store, MockStrava, and the normalizer
 //! running against them.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test crates; each uses a part")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,6 +3,11 @@
 //! Terra-shaped webhooks come out at a customer sink. Tampered, wrongly keyed, wrongly
 //! encoded or stale notifications get 401 and nothing is enqueued.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -188,7 +188,7 @@ impl WithingsClient {
                 })
                 .await?;
             let status = match classify(&resp) {
-                Reply::Ok(()) => match serde_json::from_slice::<Envelope>(&resp.body) {
+                Reply::Ok(()) => match serde_json::from_slice::<Envelope<'_>>(&resp.body) {
                     Ok(env) if env.status == 0 => {
                         let raw = env.body.map(RawValue::get).unwrap_or("{}");
                         return serde_json::from_str::<T>(raw)
