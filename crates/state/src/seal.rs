@@ -281,6 +281,14 @@ impl Sealer {
     }
 }
 
+/// The user data key id a value was sealed with, if a user's key sealed it.
+pub(crate) fn user_key_id_of(sealed: &[u8]) -> Option<UserKeyId> {
+    match sealed.first() {
+        Some(&SEALED_USER_V1) => sealed.get(1..9)?.try_into().ok(),
+        _ => None,
+    }
+}
+
 /// The nonce: 4 zero bytes ‖ the session's counter (unique per subkey by construction).
 fn nonce_of(counter: &[u8]) -> Nonce {
     let mut n = [0u8; 12];

@@ -6,7 +6,7 @@
 //! with an erased user data key (the user deauthorized, see [`crate::user_keys`]) is
 //! skipped, counted (`pulsegate_records_erased_total{topic}`) and committed past.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Consumer, OffsetReset, Outgoing, Position, Record, TopicSpec};
 use pulsegate_schema::topics;
 
-use crate::seal::{OpenError, Sealer};
+use crate::seal::{user_key_id_of, OpenError, Sealer};
 use crate::UserKeys;
 
 pub struct SealingBus {
@@ -69,7 +69,11 @@ impl Bus for SealingBus {
         reset: OffsetReset,
     ) -> Result<Box<dyn Consumer>, BusError> {
         let inner = self.inner.subscribe(topic, group, reset).await?;
-        Ok(Box::new(OpeningConsumer::new(inner, self.sealer.clone())))
+        Ok(Box::new(OpeningConsumer::new(
+            inner,
+            self.sealer.clone(),
+            true,
+        )))
     }
 
     async fn start_group_at_end(&self, topic: &str, group: &str) -> Result<(), BusError> {
@@ -78,7 +82,11 @@ impl Bus for SealingBus {
 
     async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
         let inner = self.inner.read_from_start(topic).await?;
-        Ok(Box::new(OpeningConsumer::new(inner, self.sealer.clone())))
+        Ok(Box::new(OpeningConsumer::new(
+            inner,
+            self.sealer.clone(),
+            false,
+        )))
     }
 
     fn is_healthy(&self) -> bool {
@@ -95,7 +103,14 @@ struct OpeningConsumer {
     sealer: Arc<Sealer>,
     /// Per partition, what was handed out and skipped, to commit past erased records.
     partitions: HashMap<u32, Skips>,
+    /// A group member: records it hands out are worked on until committed.
+    grouped: bool,
+    /// Handed out, opened with a user key, not committed yet (see [`UserKeys`]'s
+    /// in-flight records): the topic and (partition, offset)s.
+    held: Option<(Arc<str>, HeldRecords)>,
 }
+
+type HeldRecords = BTreeSet<(u32, u64)>;
 
 /// A partition's erased records after the last record handed out. Records skipped
 /// between two handed-out ones need nothing: the caller's commit of the later one
@@ -117,12 +132,43 @@ impl Skips {
 }
 
 impl OpeningConsumer {
-    fn new(inner: Box<dyn Consumer>, sealer: Arc<Sealer>) -> Self {
+    fn new(inner: Box<dyn Consumer>, sealer: Arc<Sealer>, grouped: bool) -> Self {
         Self {
             inner,
             sealer,
             partitions: HashMap::new(),
+            grouped,
+            held: None,
         }
+    }
+
+    fn hold(&mut self, r: &Record, sealed: &[u8]) {
+        let Some(id) = user_key_id_of(sealed).filter(|_| self.grouped) else {
+            return;
+        };
+        let (_, held) = self
+            .held
+            .get_or_insert_with(|| (r.topic.clone(), BTreeSet::new()));
+        if held.insert((r.partition, r.offset)) {
+            self.sealer
+                .user_keys()
+                .hold((r.topic.clone(), r.partition, r.offset), id);
+        }
+    }
+
+    /// Lets go of held records below the committed offsets.
+    fn release(&mut self, committed: &[(u32, u64)]) {
+        let Some((topic, held)) = &mut self.held else {
+            return;
+        };
+        let mut done = Vec::new();
+        for &(p, next) in committed {
+            done.extend(held.range((p, 0)..(p, next)).copied());
+        }
+        for r in &done {
+            held.remove(r);
+        }
+        self.sealer.user_keys().release(topic, done.into_iter());
     }
 
     /// Commits past erased records nothing else would commit past (nothing followed
@@ -174,6 +220,9 @@ impl Consumer for OpeningConsumer {
                 caught_up = true;
                 opened = self.sealer.open(&r.topic, &r.key, &r.payload);
             }
+            if opened.is_ok() {
+                self.hold(&r, &r.payload.clone());
+            }
             let skips = self.partitions.entry(r.partition).or_default();
             match opened {
                 Ok(plain) => {
@@ -214,6 +263,7 @@ impl Consumer for OpeningConsumer {
         }
         // State moves only once committed: a refused commit is retried as it was.
         self.inner.commit(&widened).await?;
+        self.release(&widened);
         for &(p, next) in &widened {
             let s = self.partitions.entry(p).or_default();
             s.committed = s.committed.max(next);
@@ -226,6 +276,14 @@ impl Consumer for OpeningConsumer {
 
     fn caught_up(&self) -> bool {
         self.inner.caught_up()
+    }
+}
+
+impl Drop for OpeningConsumer {
+    fn drop(&mut self) {
+        if let Some((topic, held)) = self.held.take() {
+            self.sealer.user_keys().release(&topic, held.into_iter());
+        }
     }
 }
 

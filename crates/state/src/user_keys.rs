@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
 use aes_gcm::aead::rand_core::RngCore;
@@ -111,6 +111,9 @@ struct Ring {
     raw: HashMap<Bytes, String>,
 }
 
+/// A record on the log: topic, partition, offset.
+type RecordId = (Arc<str>, u32, u64);
+
 /// The users' data keys known to this process, shared by the [`Sealer`]
 /// (crate::Sealer), which seals and opens with them, and the [`StateStore`], which
 /// keeps them as the state topic says.
@@ -119,6 +122,11 @@ pub struct UserKeys {
     ring: RwLock<Ring>,
     /// Asked to catch up with the state topic when a record names a key not seen yet.
     store: RwLock<Weak<StateStore>>,
+    /// Records consumer groups were handed, opened with a user key, and have not
+    /// committed yet: a handler that holds one while the key is erased (a delivery
+    /// waiting for its retry time or an open breaker) asks [`StateStore::erased`]
+    /// before using it. Counted per consumer holding it.
+    in_flight: Mutex<HashMap<RecordId, (UserKeyId, u32)>>,
 }
 
 impl UserKeys {
@@ -127,7 +135,38 @@ impl UserKeys {
             session,
             ring: RwLock::new(Ring::default()),
             store: RwLock::new(Weak::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A consumer was handed `(topic, partition, offset)`, opened with key `id`.
+    pub(crate) fn hold(&self, record: RecordId, id: UserKeyId) {
+        let mut held = self.in_flight.lock().expect("in-flight records");
+        held.entry(record).or_insert((id, 0)).1 += 1;
+    }
+
+    /// A consumer is done with these records (committed past them, or dropped).
+    pub(crate) fn release(&self, topic: &Arc<str>, records: impl Iterator<Item = (u32, u64)>) {
+        let mut held = self.in_flight.lock().expect("in-flight records");
+        for (partition, offset) in records {
+            let id = (topic.clone(), partition, offset);
+            if let Some(entry) = held.get_mut(&id) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    held.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// The key `record` was opened with, if it is held and that key is erased now.
+    fn erased_in_flight(&self, record: &pulsegate_bus::Record) -> Option<UserKeyId> {
+        let id = {
+            let held = self.in_flight.lock().expect("in-flight records");
+            held.get(&(record.topic.clone(), record.partition, record.offset))?
+                .0
+        };
+        matches!(self.lookup(&id), Lookup::Erased).then_some(id)
     }
 
     pub(crate) fn attach(&self, store: Weak<StateStore>) {
@@ -213,9 +252,9 @@ impl UserKeys {
     pub(crate) fn apply(&self, user_id: &str, payload: &[u8]) {
         let record = if payload.is_empty() {
             // Never written by pulsegate; a deletion can only mean "no key": erased.
-            Record::default()
+            KeyRecord::default()
         } else {
-            match serde_json::from_slice::<Record>(payload) {
+            match serde_json::from_slice::<KeyRecord>(payload) {
                 Ok(r) => r,
                 Err(_) => {
                     // serde's message may quote the record: not logged.
@@ -297,7 +336,7 @@ fn embedded_user(payload: &[u8]) -> Option<Cow<'_, str>> {
 /// The `userkey/<user_id>` record: the live key, or none (erased), and the ids of the
 /// keys erased before.
 #[derive(Default, Serialize, Deserialize)]
-struct Record {
+struct KeyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<StoredKey>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -314,7 +353,7 @@ struct StoredKey {
     secret: Secret,
 }
 
-impl Record {
+impl KeyRecord {
     fn new(key: Option<&UserKey>, erased: &[UserKeyId]) -> Self {
         Self {
             key: key.map(|k| StoredKey {
@@ -366,14 +405,14 @@ impl StateStore {
         let mut bytes = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(bytes.as_mut());
         let mine = UserKey::new(id, *bytes, keys.session);
-        let record = Record::new(Some(&mine), &keys.erased_of(user_id));
+        let record = KeyRecord::new(Some(&mine), &keys.erased_of(user_id));
         self.write(StateKey::UserKey(user_id.to_string()), record.encode()?)
             .await?;
         match keys.live(user_id) {
             Some(winner) if winner.id != id => {
                 // Another process's key was applied first: everyone seals with it. Its
                 // record goes last again, so compaction keeps it rather than ours.
-                let record = Record::new(Some(&winner), &keys.erased_of(user_id));
+                let record = KeyRecord::new(Some(&winner), &keys.erased_of(user_id));
                 self.write(StateKey::UserKey(user_id.to_string()), record.encode()?)
                     .await?;
             }
@@ -403,12 +442,32 @@ impl StateStore {
         let mut erased = keys.erased_of(user_id);
         erased.push(live.id);
         drop(live);
-        let record = Record::new(None, &erased);
+        let record = KeyRecord::new(None, &erased);
         self.write(StateKey::UserKey(user_id.to_string()), record.encode()?)
             .await?;
         tracing::info!(%user_id, key_id = %hex::encode(erased[erased.len() - 1]),
             "user data key erased: the user's records on the log can no longer be opened");
         Ok(true)
+    }
+
+    /// Whether `record`, handed out by a consumer group and not committed yet, was
+    /// opened with a user data key that has been erased since (the user deauthorized
+    /// while it waited): then it must not be used (delivered, retried, copied). Such
+    /// records count in `pulsegate_records_erased_total{topic}` like those skipped at
+    /// reading.
+    pub fn erased(&self, record: &pulsegate_bus::Record) -> bool {
+        let Some(id) = self
+            .user_keys
+            .as_ref()
+            .and_then(|k| k.erased_in_flight(record))
+        else {
+            return false;
+        };
+        metrics::counter!("pulsegate_records_erased_total", "topic" => record.topic.to_string())
+            .increment(1);
+        tracing::debug!(topic = %record.topic, partition = record.partition, offset = record.offset,
+            key_id = %hex::encode(id), "record of a user erased while it was in flight dropped");
+        true
     }
 
     /// The id (hex) of the data key sealing `user_id`'s records now, if any.
@@ -424,7 +483,7 @@ mod tests {
     fn record(key: Option<(u8, u8)>, erased: &[u8]) -> Vec<u8> {
         let k = key.map(|(id, b)| UserKey::new([id; 8], [b; 32], [0; 16]));
         let erased: Vec<UserKeyId> = erased.iter().map(|i| [*i; 8]).collect();
-        serde_json::to_vec(&Record::new(k.as_ref(), &erased)).unwrap()
+        serde_json::to_vec(&KeyRecord::new(k.as_ref(), &erased)).unwrap()
     }
 
     #[test]

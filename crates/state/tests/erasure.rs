@@ -210,9 +210,34 @@ async fn an_erased_user_s_records_are_skipped_everywhere_and_the_key_leaves_the_
     let a_material = stored_user_keys(&s.plain, "user-a").await;
     assert_eq!(a_material.len(), 1);
 
+    // A consumer group holds all three (a delivery waiting on a breaker or retry time).
+    let mut held = s
+        .bus
+        .subscribe(topics::EVENTS, "in-flight", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    let mut in_flight = Vec::new();
+    while in_flight.len() < 3 {
+        in_flight.extend(held.poll(10, Duration::from_millis(100)).await.unwrap());
+    }
+    assert!(in_flight.iter().all(|r| !s.state.erased(r)));
+
     // Deauthorized: the key goes, then the `deauth` event is sealed with the deployment
     // key and stays readable.
     assert!(s.state.erase_user("user-a").await.unwrap());
+    // What was already handed out is known as erased, so it is not used.
+    let erased: Vec<bool> = in_flight.iter().map(|r| s.state.erased(r)).collect();
+    assert_eq!(
+        erased,
+        [false, true, true],
+        "b-sleep-1, a-heart-1, a-heart-2"
+    );
+    held.commit(&[(0, 3)]).await.unwrap();
+    assert!(
+        !s.state.erased(&in_flight[1]),
+        "forgotten once committed (memory stays bounded)"
+    );
+    drop(held);
     assert_eq!(s.state.user_key_id("user-a"), None);
     assert!(
         !s.state.erase_user("user-a").await.unwrap(),
