@@ -79,6 +79,22 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     let (effective, previous) = effective_config(&config, &state)?;
     seed_destinations(&config, &*bus, &state).await?;
 
+    if roles.normalize {
+        // Users connected before per-user keys get one (once; in the background).
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.create_missing_user_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    users = n,
+                    "per-user data keys created for earlier connections"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-user data keys for earlier connections not created; next start tries again")
+                }
+            }
+        });
+    }
     let mut tasks = JoinSet::new();
     let (normalizer_updates, _) = tokio::sync::watch::channel(effective.normalizer.clone());
     // Delivery attempts of this process's dispatcher (empty without the dispatch role).

@@ -28,7 +28,7 @@ use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::OsRng;
 use base64::Engine;
 use bytes::Bytes;
-use pulsegate_schema::{now_ms, topics, Secret, StateKey};
+use pulsegate_schema::{now_ms, topics, ConnectionStatus, Secret, StateKey};
 use ring::aead::LessSafeKey;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -419,6 +419,26 @@ impl StateStore {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Gives every active connection's user a data key if it has none: connections
+    /// stored before per-user keys existed. Until then their records are sealed with
+    /// the deployment key, which an erasure cannot take back. Returns how many keys
+    /// were created.
+    pub async fn create_missing_user_keys(&self) -> Result<usize, StateError> {
+        let Some(keys) = &self.user_keys else {
+            return Ok(0);
+        };
+        let missing: Vec<String> = self
+            .connections()
+            .iter()
+            .filter(|c| c.status == ConnectionStatus::Active && keys.live(&c.user_id).is_none())
+            .map(|c| c.user_id.clone())
+            .collect();
+        for user_id in &missing {
+            self.ensure_user_key(user_id).await?;
+        }
+        Ok(missing.len())
     }
 
     /// Erases `user_id`'s data key: its record is replaced by a marker that keeps only

@@ -369,3 +369,35 @@ async fn a_record_under_an_unknown_user_key_is_still_an_error() {
     );
     s.close().await;
 }
+
+/// Connections stored before per-user keys existed get a key when asked (the binary
+/// does it at start), so their users' new records become erasable too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earlier_connections_get_a_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // An earlier pulsegate: the same sealing, no user keys.
+        let plain = EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap();
+        let sealer = Sealer::from_config(&config()).unwrap().unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(SealingBus::new(Arc::new(plain), sealer));
+        let stop = CancellationToken::new();
+        let cipher = StateCipher::from_config(&config()).unwrap();
+        let state = StateStore::start_with_cipher(bus, stop.clone(), cipher)
+            .await
+            .unwrap();
+        state.put_connection(&conn("old-user", "7")).await.unwrap();
+        let mut revoked = conn("gone-user", "8");
+        revoked.status = ConnectionStatus::Revoked;
+        state.put_connection(&revoked).await.unwrap();
+        stop.cancel();
+        drop(state);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let s = Stack::open(dir.path()).await;
+    assert_eq!(s.state.user_key_id("old-user"), None);
+    assert_eq!(s.state.create_missing_user_keys().await.unwrap(), 1);
+    assert!(s.state.user_key_id("old-user").is_some());
+    assert_eq!(s.state.user_key_id("gone-user"), None, "revoked: no key");
+    assert_eq!(s.state.create_missing_user_keys().await.unwrap(), 0);
+    s.close().await;
+}
