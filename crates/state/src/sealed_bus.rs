@@ -221,7 +221,7 @@ impl Consumer for OpeningConsumer {
                 opened = self.sealer.open(&r.topic, &r.key, &r.payload);
             }
             if opened.is_ok() {
-                self.hold(&r, &r.payload.clone());
+                self.hold(&r, &r.payload);
             }
             let skips = self.partitions.entry(r.partition).or_default();
             match opened {
