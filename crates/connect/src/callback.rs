@@ -271,7 +271,13 @@ async fn complete(
             .map_err(store_failed)?;
         if old.dev_id != conn.dev_id {
             // Another account's user: announced to its owner only (as a deauth), and
-            // never named to the new owner.
+            // never named to the new owner. A deauthorization like any other: the old
+            // user's data key goes first, so its queued records are erased and the
+            // `deauth` itself is sealed with the deployment key.
+            svc.state
+                .erase_user(&old.user_id)
+                .await
+                .map_err(store_failed)?;
             let body = json!({
                 "type": "deauth",
                 "user": user(old),

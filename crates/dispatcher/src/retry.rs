@@ -137,6 +137,10 @@ async fn handle(
     if wait > 0 && !sleep_or_stop(Duration::from_millis(wait), &stop).await {
         return Handled::Abandon;
     }
+    // The user deauthorized while the task waited: their data is not delivered.
+    if shared.state.erased(&record) {
+        return Handled::Done;
+    }
 
     let metrics = shared.metrics(&task.destination_id);
     let dest = match shared.state.destination(&task.destination_id) {
@@ -206,6 +210,10 @@ async fn handle(
         Outcome::Failed(f) => {
             breaker.record(false);
             tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "retry attempt failed");
+            // Erased during the attempt: no retry copies the event back onto the log.
+            if shared.state.erased(&record) {
+                return Handled::Done;
+            }
             let pending = attempt(Some(f.kind));
             shared
                 .schedule_failure(

@@ -100,7 +100,7 @@ pub(crate) async fn run_destination(
 
 impl Worker {
     async fn handle(self: Arc<Self>, record: Record) -> Handled {
-        let payload = record.payload;
+        let payload = record.payload.clone();
         let view = match EventView::parse(&payload) {
             Ok(v) => v,
             Err(e) => {
@@ -124,6 +124,10 @@ impl Worker {
         let Some(dest) = self.current() else {
             return Handled::Abandon;
         };
+        // ... and the user: deauthorized meanwhile, their data is not delivered.
+        if self.shared.state.erased(&record) {
+            return Handled::Done;
+        }
 
         let span = tracing::debug_span!("deliver", destination = %dest.id,
             event_id = %view.event_id, user_id = %view.user_id);
@@ -169,6 +173,10 @@ impl Worker {
             Outcome::Failed(f) => {
                 permit.settle(false);
                 tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "delivery attempt failed");
+                // Erased during the attempt: no retry copies the event back onto the log.
+                if self.shared.state.erased(&record) {
+                    return Handled::Done;
+                }
                 let event = match raw_event(&payload) {
                     Some(e) => e,
                     None => return Handled::Done,

@@ -62,7 +62,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
     let shutdown = CancellationToken::new();
 
-    let bus = open_bus(&config).await?;
+    let (bus, user_keys) = open_bus(&config).await?;
     let cipher = pulsegate_state::StateCipher::from_config(&config.security)
         .context("invalid config: security")?;
     if cipher.is_none() {
@@ -71,7 +71,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
              the bus, and provider credentials cannot be set through the admin API"
         );
     }
-    let state = StateStore::start_with_cipher(bus.clone(), shutdown.clone(), cipher)
+    let state = StateStore::start_with(bus.clone(), shutdown.clone(), cipher, Some(user_keys))
         .await
         .context("loading state from the bus")?;
     // The file's settings with the providers' credentials stored through the admin API
@@ -79,6 +79,22 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     let (effective, previous) = effective_config(&config, &state)?;
     seed_destinations(&config, &*bus, &state).await?;
 
+    if roles.normalize {
+        // Users connected before per-user keys get one (once; in the background).
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.create_missing_user_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    users = n,
+                    "per-user data keys created for earlier connections"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-user data keys for earlier connections not created; next start tries again")
+                }
+            }
+        });
+    }
     let mut tasks = JoinSet::new();
     let (normalizer_updates, _) = tokio::sync::watch::channel(effective.normalizer.clone());
     // Delivery attempts of this process's dispatcher (empty without the dispatch role).
@@ -284,7 +300,11 @@ fn terra_api(
     ))
 }
 
-async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+/// The log, sealed at rest, and the per-user data keys its sealing layer uses (kept
+/// current by the state store).
+async fn open_bus(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Bus>, Arc<pulsegate_state::UserKeys>)> {
     let bus: Arc<dyn Bus> = match config.bus.kind {
         BusKind::Embedded => {
             let mut cfg = EmbeddedConfig::new(&config.bus.data_dir);
@@ -317,6 +337,7 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
         .context("invalid config: security")?
         .context("security: no encryption key")?;
     tracing::info!(key_id = %sealer.key_id(), "log records are sealed at rest");
+    let user_keys = sealer.user_keys();
     let bus: Arc<dyn Bus> = Arc::new(pulsegate_state::SealingBus::new(bus, sealer));
     let retention = Some(config.bus.retention);
     for spec in [
@@ -330,7 +351,7 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             .await
             .with_context(|| format!("creating topic {}", spec.name))?;
     }
-    Ok(bus)
+    Ok((bus, user_keys))
 }
 
 /// Destinations from the config file are created, or updated when they differ.

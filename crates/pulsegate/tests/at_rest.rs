@@ -210,11 +210,22 @@ async fn a_raw_scan_of_the_data_dir_finds_no_secret_and_no_health_data() {
         encryption_key: Secret::new(k),
         ..Default::default()
     };
-    let with_key = SealingBus::new(
-        plain.clone(),
-        Sealer::from_config(&config(&key)).unwrap().unwrap(),
-    );
-    let events = read_all(&with_key, topics::EVENTS).await.unwrap();
+    // Events are sealed with their user's data key, which is on the state topic: read
+    // them the way pulsegate does, with the state store keeping those keys.
+    let sealer = Sealer::from_config(&config(&key)).unwrap().unwrap();
+    let user_keys = sealer.user_keys();
+    let with_key: Arc<dyn Bus> = Arc::new(SealingBus::new(plain.clone(), sealer));
+    let cipher = pulsegate_state::StateCipher::from_config(&config(&key)).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _state = pulsegate_state::StateStore::start_with(
+        with_key.clone(),
+        stop.clone(),
+        cipher,
+        Some(user_keys),
+    )
+    .await
+    .unwrap();
+    let events = read_all(&*with_key, topics::EVENTS).await.unwrap();
     let text: Vec<String> = events
         .iter()
         .map(|r| String::from_utf8_lossy(&r.payload).to_string())

@@ -275,6 +275,10 @@ pub enum StateKey {
     /// An OAuth flow's `state` that was used (by its nonce), until it expires: the first
     /// claim on the topic wins, so a state completes at most once across processes.
     OAuthState(String),
+    /// A user's data key (by `user_id`), which seals the records about that user on the
+    /// log; replaced by an erasure marker (no key material) on deauthorization.
+    /// Encrypted at rest.
+    UserKey(String),
 }
 
 impl StateKey {
@@ -287,6 +291,7 @@ impl StateKey {
                 | StateKey::Credentials(_)
                 | StateKey::PushToken(_)
                 | StateKey::Destination(_)
+                | StateKey::UserKey(_)
         )
     }
 
@@ -303,6 +308,7 @@ impl StateKey {
             StateKey::AuthToken(h) => format!("authtoken/{h}"),
             StateKey::PushToken(p) => format!("pushtoken/{p}"),
             StateKey::OAuthState(n) => format!("oauthstate/{n}"),
+            StateKey::UserKey(id) => format!("userkey/{id}"),
         }
     }
 
@@ -320,6 +326,7 @@ impl StateKey {
             "authtoken" => Some(StateKey::AuthToken(id.to_string())),
             "pushtoken" => Some(StateKey::PushToken(id.to_string())),
             "oauthstate" => Some(StateKey::OAuthState(id.to_string())),
+            "userkey" => Some(StateKey::UserKey(id.to_string())),
             _ => None,
         }
     }

@@ -23,12 +23,14 @@ mod customer_api;
 mod push_tokens;
 pub mod seal;
 mod sealed_bus;
+pub mod user_keys;
 pub use crypto::{SecurityConfig, StateCipher};
 pub use push_tokens::{generate_token, needs_push_token, PushToken};
 pub use seal::Sealer;
 pub use sealed_bus::SealingBus;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+pub use user_keys::UserKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -81,6 +83,10 @@ pub struct StateStore {
     cipher: Option<StateCipher>,
     /// Bumped whenever a provider's credentials change (components re-read them).
     credentials_version: watch::Sender<u64>,
+    /// The sealing layer's per-user data keys, kept current from the state topic.
+    user_keys: Option<Arc<UserKeys>>,
+    /// Serialises user key creation and erasure in this process.
+    user_key_writes: tokio::sync::Mutex<()>,
 }
 
 impl StateStore {
@@ -105,6 +111,18 @@ impl StateStore {
         shutdown: CancellationToken,
         cipher: Option<StateCipher>,
     ) -> Result<Arc<Self>, StateError> {
+        Self::start_with(bus, shutdown, cipher, None).await
+    }
+
+    /// [`start_with_cipher`](Self::start_with_cipher), keeping `user_keys` (those of
+    /// the [`SealingBus`] below `bus`, see [`Sealer::user_keys`]) current: records about
+    /// a user are then sealed with that user's data key, erased on deauthorization.
+    pub async fn start_with(
+        bus: Arc<dyn Bus>,
+        shutdown: CancellationToken,
+        cipher: Option<StateCipher>,
+        user_keys: Option<Arc<UserKeys>>,
+    ) -> Result<Arc<Self>, StateError> {
         bus.ensure_topic(&Self::topic_spec()).await?;
         let mut consumer = bus.read_from_start(topics::STATE).await?;
         let (applied, _) = watch::channel(Vec::new());
@@ -117,7 +135,12 @@ impl StateStore {
             disabled: Default::default(),
             cipher,
             credentials_version: watch::channel(0).0,
+            user_keys,
+            user_key_writes: tokio::sync::Mutex::new(()),
         });
+        if let Some(keys) = &store.user_keys {
+            keys.attach(Arc::downgrade(&store));
+        }
         // Initial load, synchronously, so the process starts with complete state.
         while !consumer.caught_up() {
             let records = consumer.poll(4096, Duration::from_millis(200)).await?;
@@ -221,12 +244,18 @@ impl StateStore {
                 if let Some(old) = maps.connections.remove(&id) {
                     maps.by_provider_user
                         .remove(&(old.provider, old.provider_user_id.clone()));
+                    if let Some(keys) = &self.user_keys {
+                        keys.unlink_raw(raw_key(&old), &id);
+                    }
                 }
                 if !payload.is_empty() {
                     match serde_json::from_slice::<Connection>(payload) {
                         Ok(c) => {
                             maps.by_provider_user
                                 .insert((c.provider, c.provider_user_id.clone()), id.clone());
+                            if let Some(keys) = &self.user_keys {
+                                keys.link_raw(raw_key(&c), &id);
+                            }
                             maps.connections.insert(id, Arc::new(c));
                         }
                         Err(e) => tracing::warn!(error = %e, "bad connection record; skipped"),
@@ -290,6 +319,11 @@ impl StateStore {
             | StateKey::WidgetSession(_)
             | StateKey::AuthToken(_)
             | StateKey::OAuthState(_)) => maps.customer.apply(k, payload),
+            StateKey::UserKey(user_id) => {
+                if let Some(keys) = &self.user_keys {
+                    keys.apply(&user_id, payload);
+                }
+            }
             StateKey::Destination(id) => {
                 maps.destinations.remove(&id);
                 if !payload.is_empty() {
@@ -387,7 +421,12 @@ impl StateStore {
         self.applied.subscribe()
     }
 
+    /// Stores a connection; an active one's user gets a data key first if it has none
+    /// (so every process that sees the connection also has the key).
     pub async fn put_connection(&self, c: &Connection) -> Result<(), StateError> {
+        if c.status == ConnectionStatus::Active {
+            self.ensure_user_key(&c.user_id).await?;
+        }
         let payload = serde_json::to_vec(c).map_err(|e| StateError::Encode(e.to_string()))?;
         self.write(StateKey::Connection(c.user_id.clone()), payload.into())
             .await
@@ -398,11 +437,16 @@ impl StateStore {
             .await
     }
 
-    /// Marks a connection revoked and destroys its tokens.
+    /// Marks a connection revoked and destroys its tokens, after erasing the user's data
+    /// key ([`erase_user`](Self::erase_user)): every deauthorization revokes, so none
+    /// leaves the user's records readable. Erasing first means a failed write is retried
+    /// while the connection still looks active, and the `deauth` event that follows is
+    /// sealed with the deployment key.
     pub async fn revoke_connection(&self, user_id: &str) -> Result<Option<Connection>, StateError> {
         let Some(mut c) = self.connection(user_id).map(|c| (*c).clone()) else {
             return Ok(None);
         };
+        self.erase_user(user_id).await?;
         c.status = ConnectionStatus::Revoked;
         c.access_token = Default::default();
         c.refresh_token = Default::default();
@@ -570,6 +614,11 @@ impl StateStore {
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
+}
+
+/// The `raw` record key of a connection's notifications.
+fn raw_key(c: &Connection) -> String {
+    pulsegate_schema::RawNotification::bus_key(c.provider, &c.provider_user_id)
 }
 
 #[cfg(test)]

@@ -2,14 +2,21 @@
 //! RustCrypto's `aes-gcm` on this machine), used by [`SealingBus`]
 //! (crate::SealingBus) for every topic.
 //!
-//! A sealed value is `0xC5` ‖ key id (4) ‖ session (16) ‖ counter (8, BE) ‖ ciphertext
-//! ‖ tag (16). Each process start draws a random 128-bit session and seals with a
-//! subkey `HMAC-SHA256(key, "pulsegate-seal-v1" ‖ session)`; the nonce is a per-session
-//! counter. So nonces never repeat under one subkey (random 96-bit nonces under one key
-//! would reach NIST's 2^32-record bound in about a day at full ingest load), and no
-//! state has to survive a restart. The AAD is the topic and the record key, so a value
-//! cannot be moved to another topic or key unnoticed. The key id names the deployment
-//! key (first 4 bytes of its SHA-256), so previous keys still open what they sealed.
+//! A value sealed with the deployment key is `0xC5` ‖ key id (4) ‖ session (16) ‖
+//! counter (8, BE) ‖ ciphertext ‖ tag (16). Each process start draws a random 128-bit
+//! session and seals with a subkey `HMAC-SHA256(key, "pulsegate-seal-v1" ‖ session)`;
+//! the nonce is a per-session counter. So nonces never repeat under one subkey (random
+//! 96-bit nonces under one key would reach NIST's 2^32-record bound in about a day at
+//! full ingest load), and no state has to survive a restart. The AAD is the topic and
+//! the record key, so a value cannot be moved to another topic or key unnoticed. The
+//! key id names the deployment key (first 4 bytes of its SHA-256), so previous keys
+//! still open what they sealed.
+//!
+//! A record about one user (see [`crate::user_keys`]) is sealed with that user's data
+//! key instead: `0xC6` ‖ user key id (8, random) ‖ session (16) ‖ counter (8) ‖
+//! ciphertext ‖ tag, under `HMAC-SHA256(user key, "pulsegate-seal-user-v1" ‖ session)`
+//! and the same process-wide counter. The first byte says which kind of key sealed the
+//! value; once the user's key is erased, the value is reported as erased, not damaged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,14 +29,21 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use sha2::Sha256;
 
 use crate::crypto::{parse_key, CryptoError, SecurityConfig};
+use crate::user_keys::{Lookup, UserKey, UserKeyId, UserKeys};
 
-/// First byte of a sealed value (never the first byte of UTF-8 text or JSON).
+/// First byte of a value sealed with the deployment key (never the first byte of JSON).
 pub const SEALED_V1: u8 = 0xC5;
+/// First byte of a value sealed with a user's data key.
+pub const SEALED_USER_V1: u8 = 0xC6;
 const HEADER: usize = 1 + 4 + 16 + 8;
+const USER_HEADER: usize = 1 + 8 + 16 + 8;
 const TAG: usize = 16;
-/// Bytes a sealed value adds to its plaintext.
+/// Bytes a sealed value adds to its plaintext (deployment key).
 pub const OVERHEAD: usize = HEADER + TAG;
+/// Bytes a value sealed with a user's data key adds to its plaintext.
+pub const USER_OVERHEAD: usize = USER_HEADER + TAG;
 const LABEL: &[u8] = b"pulsegate-seal-v1";
+pub(crate) const USER_LABEL: &[u8] = b"pulsegate-seal-user-v1";
 /// Subkeys of other sessions kept for opening; more only after many restarts.
 const CACHE_MAX: usize = 4096;
 
@@ -51,6 +65,17 @@ pub enum OpenError {
     #[error("the sealed value fails authentication under key id {} (altered, or moved \
              from another topic or key)", hex::encode(.0))]
     Tampered([u8; 4]),
+    /// Not damage: the user deauthorized and their data key was erased on purpose.
+    #[error("sealed with user data key {}, which was erased (the user deauthorized)", hex::encode(.0))]
+    Erased(UserKeyId),
+    #[error(
+        "sealed with user data key {}, which is neither on the state topic nor erased \
+         (state topic damaged or incomplete)", hex::encode(.0)
+    )]
+    UnknownUserKey(UserKeyId),
+    #[error("the sealed value fails authentication under user data key {} (altered, or \
+             moved from another topic or key)", hex::encode(.0))]
+    UserTampered(UserKeyId),
 }
 
 struct MasterKey {
@@ -60,14 +85,18 @@ struct MasterKey {
 
 impl MasterKey {
     fn subkey(&self, session: &[u8; 16]) -> LessSafeKey {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
-        mac.update(LABEL);
-        mac.update(session);
-        let key = UnboundKey::new(&AES_256_GCM, &mac.finalize().into_bytes())
-            .expect("a 32-byte AES-256-GCM key");
-        LessSafeKey::new(key)
+        derive_subkey(&self.bytes, LABEL, session)
     }
+}
+
+/// The session's AES-256-GCM key: `HMAC-SHA256(key, label ‖ session)`.
+pub(crate) fn derive_subkey(key: &[u8; 32], label: &[u8], session: &[u8; 16]) -> LessSafeKey {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(label);
+    mac.update(session);
+    let key = UnboundKey::new(&AES_256_GCM, &mac.finalize().into_bytes())
+        .expect("a 32-byte AES-256-GCM key");
+    LessSafeKey::new(key)
 }
 
 /// A sealing session: key id and the session drawn at a process start.
@@ -83,6 +112,9 @@ pub struct Sealer {
     /// Subkeys of sessions seen while opening, by (key id, session).
     opened: RwLock<HashMap<SessionId, Arc<LessSafeKey>>>,
     accept_unsealed: bool,
+    /// Users' data keys, filled by the [`StateStore`](crate::StateStore) reading the
+    /// state topic; empty (deployment key for everything) until one does.
+    users: Arc<UserKeys>,
 }
 
 impl Sealer {
@@ -107,7 +139,14 @@ impl Sealer {
             keys,
             opened: RwLock::new(HashMap::new()),
             accept_unsealed: c.accept_unsealed_records,
+            users: Arc::new(UserKeys::new(session)),
         }))
+    }
+
+    /// The users' data keys this sealer uses: give them to the
+    /// [`StateStore`](crate::StateStore) on the same bus, which keeps them current.
+    pub fn user_keys(&self) -> Arc<UserKeys> {
+        self.users.clone()
     }
 
     /// The id of the key that seals (hex), safe to log.
@@ -117,9 +156,14 @@ impl Sealer {
 
     /// Seals `plaintext` for `topic`/`key`. An empty value stays empty: it is a
     /// compacted topic's deletion marker, which the log must still recognise.
+    /// A record about a user with a live data key is sealed with that key (see
+    /// [`crate::user_keys`]), anything else with the deployment key.
     pub fn seal(&self, topic: &str, key: &[u8], plaintext: &[u8]) -> Vec<u8> {
         if plaintext.is_empty() {
             return Vec::new();
+        }
+        if let Some(user) = self.users.sealing_key(topic, key, plaintext) {
+            return self.seal_user(&user, topic, key, plaintext);
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(plaintext.len() + OVERHEAD);
@@ -137,6 +181,24 @@ impl Sealer {
         out
     }
 
+    fn seal_user(&self, user: &UserKey, topic: &str, key: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        // One counter for every subkey of this session: unique under each of them.
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(plaintext.len() + USER_OVERHEAD);
+        out.push(SEALED_USER_V1);
+        out.extend_from_slice(&user.id);
+        out.extend_from_slice(&self.session);
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(plaintext);
+        let nonce = nonce_of(&out[USER_HEADER - 8..USER_HEADER]);
+        let tag = user
+            .subkey(&self.session)
+            .seal_in_place_separate_tag(nonce, Aad::from(aad(topic, key)), &mut out[USER_HEADER..])
+            .expect("AES-GCM seals any in-memory length below 64 GiB");
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
     /// Opens a value sealed by [`seal`](Self::seal) with any configured key. An empty
     /// value opens to empty; an unsealed one is refused unless
     /// `security.accept_unsealed_records` is set (reading a log written before
@@ -144,6 +206,9 @@ impl Sealer {
     pub fn open(&self, topic: &str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         if sealed.is_empty() {
             return Ok(Vec::new());
+        }
+        if sealed[0] == SEALED_USER_V1 {
+            return self.open_user(topic, key, sealed);
         }
         if sealed[0] != SEALED_V1 {
             return if self.accept_unsealed {
@@ -175,6 +240,28 @@ impl Sealer {
         Ok(out)
     }
 
+    fn open_user(&self, topic: &str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < USER_OVERHEAD {
+            return Err(OpenError::Truncated);
+        }
+        let id: UserKeyId = sealed[1..9].try_into().expect("8 bytes");
+        let session: [u8; 16] = sealed[9..25].try_into().expect("16 bytes");
+        let user = match self.users.lookup(&id) {
+            Lookup::Live(k) => k,
+            Lookup::Erased => return Err(OpenError::Erased(id)),
+            Lookup::Unknown => return Err(OpenError::UnknownUserKey(id)),
+        };
+        let mut out = sealed[USER_HEADER..].to_vec();
+        let nonce = nonce_of(&sealed[USER_HEADER - 8..USER_HEADER]);
+        let len = user
+            .subkey(&session)
+            .open_in_place(nonce, Aad::from(aad(topic, key)), &mut out)
+            .map(|p| p.len())
+            .map_err(|_| OpenError::UserTampered(id))?;
+        out.truncate(len);
+        Ok(out)
+    }
+
     fn subkey_for(&self, id: [u8; 4], session: [u8; 16]) -> Result<Arc<LessSafeKey>, OpenError> {
         if let Some(c) = self.opened.read().expect("seal cache").get(&(id, session)) {
             return Ok(c.clone());
@@ -191,6 +278,14 @@ impl Sealer {
         }
         cache.insert((id, session), cipher.clone());
         Ok(cipher)
+    }
+}
+
+/// The user data key id a value was sealed with, if a user's key sealed it.
+pub(crate) fn user_key_id_of(sealed: &[u8]) -> Option<UserKeyId> {
+    match sealed.first() {
+        Some(&SEALED_USER_V1) => sealed.get(1..9)?.try_into().ok(),
+        _ => None,
     }
 }
 

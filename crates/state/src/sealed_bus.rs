@@ -2,16 +2,21 @@
 //! [`crate::seal`]). Keys stay in clear (the log partitions and compacts by them);
 //! values (health payloads, dead letters, state records) are sealed on append and
 //! opened on poll. A value that does not open is a poll error naming the record and
-//! the key id, never a record silently skipped.
+//! the key id, never a record silently skipped, with one exception: a record sealed
+//! with an erased user data key (the user deauthorized, see [`crate::user_keys`]) is
+//! skipped, counted (`pulsegate_records_erased_total{topic}`) and committed past.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use pulsegate_bus::{Bus, BusError, Consumer, OffsetReset, Outgoing, Position, Record, TopicSpec};
+use pulsegate_schema::topics;
 
-use crate::seal::Sealer;
+use crate::seal::{user_key_id_of, OpenError, Sealer};
+use crate::UserKeys;
 
 pub struct SealingBus {
     inner: Arc<dyn Bus>,
@@ -24,6 +29,12 @@ impl SealingBus {
             inner,
             sealer: Arc::new(sealer),
         }
+    }
+
+    /// The per-user data keys of this bus's sealer: give them to the
+    /// [`StateStore`](crate::StateStore) ([`start_with`](crate::StateStore::start_with)).
+    pub fn user_keys(&self) -> Arc<UserKeys> {
+        self.sealer.user_keys()
     }
 
     fn seal(&self, topic: &str, mut r: Outgoing) -> Outgoing {
@@ -58,10 +69,11 @@ impl Bus for SealingBus {
         reset: OffsetReset,
     ) -> Result<Box<dyn Consumer>, BusError> {
         let inner = self.inner.subscribe(topic, group, reset).await?;
-        Ok(Box::new(OpeningConsumer {
+        Ok(Box::new(OpeningConsumer::new(
             inner,
-            sealer: self.sealer.clone(),
-        }))
+            self.sealer.clone(),
+            true,
+        )))
     }
 
     async fn start_group_at_end(&self, topic: &str, group: &str) -> Result<(), BusError> {
@@ -70,10 +82,11 @@ impl Bus for SealingBus {
 
     async fn read_from_start(&self, topic: &str) -> Result<Box<dyn Consumer>, BusError> {
         let inner = self.inner.read_from_start(topic).await?;
-        Ok(Box::new(OpeningConsumer {
+        Ok(Box::new(OpeningConsumer::new(
             inner,
-            sealer: self.sealer.clone(),
-        }))
+            self.sealer.clone(),
+            false,
+        )))
     }
 
     fn is_healthy(&self) -> bool {
@@ -88,15 +101,144 @@ impl Bus for SealingBus {
 struct OpeningConsumer {
     inner: Box<dyn Consumer>,
     sealer: Arc<Sealer>,
+    /// Per partition, what was handed out and skipped, to commit past erased records.
+    partitions: HashMap<u32, Skips>,
+    /// A group member: records it hands out are worked on until committed.
+    grouped: bool,
+    /// Handed out, opened with a user key, not committed yet (see [`UserKeys`]'s
+    /// in-flight records): the topic and (partition, offset)s.
+    held: Option<(Arc<str>, HeldRecords)>,
+}
+
+type HeldRecords = BTreeSet<(u32, u64)>;
+
+/// A partition's erased records after the last record handed out. Records skipped
+/// between two handed-out ones need nothing: the caller's commit of the later one
+/// passes them. Those after the last one are committed past once everything handed out
+/// before them is committed (by widening the caller's commit, or by this consumer).
+#[derive(Default)]
+struct Skips {
+    handed_out: Option<u64>,
+    /// The caller's last commit point (next offset).
+    committed: u64,
+    /// Skipped offsets `[from, to)` after `handed_out`.
+    tail: Option<(u64, u64)>,
+}
+
+impl Skips {
+    fn handed_out_all_committed(&self) -> bool {
+        self.handed_out.is_none_or(|h| self.committed > h)
+    }
+}
+
+impl OpeningConsumer {
+    fn new(inner: Box<dyn Consumer>, sealer: Arc<Sealer>, grouped: bool) -> Self {
+        Self {
+            inner,
+            sealer,
+            partitions: HashMap::new(),
+            grouped,
+            held: None,
+        }
+    }
+
+    fn hold(&mut self, r: &Record, sealed: &[u8]) {
+        let Some(id) = user_key_id_of(sealed).filter(|_| self.grouped) else {
+            return;
+        };
+        let (_, held) = self
+            .held
+            .get_or_insert_with(|| (r.topic.clone(), BTreeSet::new()));
+        if held.insert((r.partition, r.offset)) {
+            self.sealer
+                .user_keys()
+                .hold((r.topic.clone(), r.partition, r.offset), id);
+        }
+    }
+
+    /// Lets go of held records below the committed offsets.
+    fn release(&mut self, committed: &[(u32, u64)]) {
+        let Some((topic, held)) = &mut self.held else {
+            return;
+        };
+        let mut done = Vec::new();
+        for &(p, next) in committed {
+            done.extend(held.range((p, 0)..(p, next)).copied());
+        }
+        for r in &done {
+            held.remove(r);
+        }
+        self.sealer.user_keys().release(topic, done.into_iter());
+    }
+
+    /// Commits past erased records nothing else would commit past (nothing followed
+    /// them yet, and what came before is committed).
+    async fn commit_skipped_tails(&mut self) -> Result<(), BusError> {
+        let due: Vec<(u32, u64)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.handed_out_all_committed())
+            .filter_map(|(p, s)| s.tail.map(|(_, to)| (*p, to)))
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        match self.inner.commit(&due).await {
+            Ok(()) => {
+                for (p, to) in due {
+                    let s = self.partitions.entry(p).or_default();
+                    s.tail = None;
+                    s.committed = s.committed.max(to);
+                }
+                Ok(())
+            }
+            // Kept for the next poll.
+            Err(e) if e.is_retryable() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[async_trait]
 impl Consumer for OpeningConsumer {
     async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
-        let mut records = self.inner.poll(max, max_wait).await?;
-        for r in &mut records {
-            match self.sealer.open(&r.topic, &r.key, &r.payload) {
-                Ok(plain) => r.payload = Bytes::from(plain),
+        self.commit_skipped_tails().await?;
+        let polled_at = Instant::now();
+        let records = self.inner.poll(max, max_wait).await?;
+        let mut out = Vec::with_capacity(records.len());
+        let mut caught_up = false;
+        for mut r in records {
+            let mut opened = self.sealer.open(&r.topic, &r.key, &r.payload);
+            // A key another process created just before sealing this record may not be
+            // applied here yet: catch up with the state topic once, then decide. (Never
+            // for the state topic itself: its reader is the one that would catch up.)
+            if matches!(opened, Err(OpenError::UnknownUserKey(_)))
+                && !caught_up
+                && &*r.topic != topics::STATE
+            {
+                self.sealer.user_keys().catch_up(polled_at).await;
+                caught_up = true;
+                opened = self.sealer.open(&r.topic, &r.key, &r.payload);
+            }
+            if opened.is_ok() {
+                self.hold(&r, &r.payload);
+            }
+            let skips = self.partitions.entry(r.partition).or_default();
+            match opened {
+                Ok(plain) => {
+                    r.payload = Bytes::from(plain);
+                    skips.handed_out = Some(r.offset);
+                    skips.tail = None;
+                    out.push(r);
+                }
+                Err(OpenError::Erased(id)) => {
+                    metrics::counter!("pulsegate_records_erased_total", "topic" => r.topic.to_string())
+                        .increment(1);
+                    tracing::debug!(topic = %r.topic, partition = r.partition, offset = r.offset,
+                        key_id = %hex::encode(id), "record of an erased user skipped");
+                    let from = skips.tail.map_or(r.offset, |(from, _)| from);
+                    skips.tail = Some((from, r.offset + 1));
+                }
                 Err(e) => {
                     return Err(BusError::Unreadable {
                         topic: r.topic.to_string(),
@@ -107,15 +249,41 @@ impl Consumer for OpeningConsumer {
                 }
             }
         }
-        Ok(records)
+        Ok(out)
     }
 
     async fn commit(&mut self, offsets: &[(u32, u64)]) -> Result<(), BusError> {
-        self.inner.commit(offsets).await
+        let mut widened = offsets.to_vec();
+        for (p, next) in &mut widened {
+            let s = self.partitions.entry(*p).or_default();
+            let covers_handed_out = s.handed_out.is_none_or(|h| *next > h);
+            if let Some((_, to)) = s.tail.filter(|_| covers_handed_out) {
+                *next = (*next).max(to);
+            }
+        }
+        // State moves only once committed: a refused commit is retried as it was.
+        self.inner.commit(&widened).await?;
+        self.release(&widened);
+        for &(p, next) in &widened {
+            let s = self.partitions.entry(p).or_default();
+            s.committed = s.committed.max(next);
+            if s.tail.is_some_and(|(_, to)| next >= to) {
+                s.tail = None;
+            }
+        }
+        Ok(())
     }
 
     fn caught_up(&self) -> bool {
         self.inner.caught_up()
+    }
+}
+
+impl Drop for OpeningConsumer {
+    fn drop(&mut self) {
+        if let Some((topic, held)) = self.held.take() {
+            self.sealer.user_keys().release(&topic, held.into_iter());
+        }
     }
 }
 

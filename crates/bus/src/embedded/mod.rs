@@ -18,6 +18,7 @@
 //! producer was told is ever lost, and offsets are never reused after a crash.
 
 mod codec;
+mod compaction;
 mod consumer;
 mod damage;
 mod manifest;
@@ -109,6 +110,8 @@ pub(crate) struct Inner {
     checked: AtomicBool,
     offsets: Keyspace,
     meta: Keyspace,
+    /// Compaction progress per partition of compacted topics ([`compaction`]).
+    compaction: Keyspace,
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
     memtable_bytes: u64,
     writes: mpsc::Sender<WriteOp>,
@@ -137,6 +140,8 @@ pub(crate) struct PartitionState {
     /// manifest.
     pub(crate) floor: AtomicU64,
     pub(crate) kept: AtomicU64,
+    /// Compacted topics: the end offset the last compaction pass covered.
+    pub(crate) compacted_to: AtomicU64,
 }
 
 impl EmbeddedBus {
@@ -171,6 +176,9 @@ impl EmbeddedBus {
         let meta = db
             .keyspace("_topics", KeyspaceCreateOptions::default)
             .map_err(storage)?;
+        let compaction = db
+            .keyspace("_compaction", KeyspaceCreateOptions::default)
+            .map_err(storage)?;
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let healthy = Arc::new(AtomicBool::new(true));
         Writer::spawn(
@@ -188,6 +196,7 @@ impl EmbeddedBus {
             checked: AtomicBool::new(false),
             offsets,
             meta,
+            compaction,
             topics: RwLock::new(HashMap::new()),
             memtable_bytes: config.memtable_bytes,
             writes: tx,
@@ -253,6 +262,11 @@ impl EmbeddedBus {
                 None => None,
             };
             let end = last.map_or(0, |o| o + 1);
+            let compacted_to = if spec.compacted {
+                compaction::mark(&self.inner.compaction, &spec.name, p as u32)
+            } else {
+                0
+            };
             partitions.push(PartitionState {
                 keyspace,
                 next: AtomicU64::new(end),
@@ -260,6 +274,7 @@ impl EmbeddedBus {
                 start: AtomicU64::new(first.unwrap_or(end)),
                 floor: AtomicU64::new(0),
                 kept: AtomicU64::new(0),
+                compacted_to: AtomicU64::new(compacted_to),
             });
         }
         let state = Arc::new(TopicState {
@@ -355,6 +370,25 @@ impl EmbeddedBus {
             .iter()
             .map(|p| p.durable_end.load(Ordering::Acquire))
             .collect())
+    }
+
+    /// Compacts every compacted topic now (it also happens with every retention pass):
+    /// superseded records are removed and the tables rewritten without them. Blocking;
+    /// returns how many records were removed.
+    pub fn compact_now(&self) -> u64 {
+        let topics: Vec<Arc<TopicState>> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .filter(|t| t.spec.compacted)
+            .cloned()
+            .collect();
+        topics
+            .iter()
+            .map(|t| compaction::apply(t, &self.inner.compaction))
+            .sum()
     }
 
     /// Total records currently stored in a topic.

@@ -1,4 +1,5 @@
-//! Time-based retention: removes records older than a topic's retention.
+//! Time-based retention: removes records older than a topic's retention. The same pass
+//! compacts compacted topics ([`super::compaction`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -28,11 +29,15 @@ pub(crate) fn spawn(inner: Weak<Inner>, every: Duration) {
                 .values()
                 .cloned()
                 .collect();
+            let marks = inner.compaction.clone();
             drop(inner);
             let _ = tokio::task::spawn_blocking(move || {
                 for t in topics {
                     if let Some(retention) = t.spec.retention {
                         apply(&t, retention);
+                    }
+                    if t.spec.compacted {
+                        super::compaction::apply(&t, &marks);
                     }
                 }
             })

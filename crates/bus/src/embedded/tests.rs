@@ -87,6 +87,87 @@ async fn read_from_start_reports_caught_up() {
     assert!(c.caught_up());
 }
 
+fn tables_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+    let mut stack = vec![dir.join("keyspaces")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A compacted topic keeps only the last record per key, also on disk: an overwritten
+/// value (an erased user key) must not stay in the tables forever.
+#[tokio::test]
+async fn compaction_keeps_the_last_record_per_key_and_drops_the_rest_from_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = open(dir.path());
+    bus.ensure_topic(&TopicSpec::new("state", 1).compacted())
+        .await
+        .unwrap();
+    let old = b"superseded-value-5f1c";
+    bus.append("state", Outgoing::new("k", &old[..]))
+        .await
+        .unwrap();
+    bus.append("state", Outgoing::new("other", "kept-1"))
+        .await
+        .unwrap();
+    bus.append("state", Outgoing::new("k", "current"))
+        .await
+        .unwrap();
+    // Before: the old value is in a table once the buffer is flushed.
+    let topic = bus.topic("state").unwrap();
+    topic.partitions[0]
+        .keyspace
+        .rotate_memtable_and_wait()
+        .unwrap();
+    assert!(tables_contain(dir.path(), old));
+
+    assert_eq!(bus.compact_now(), 1);
+    assert_eq!(bus.compact_now(), 0, "nothing new since the last pass");
+    assert!(
+        !tables_contain(dir.path(), old),
+        "superseded value still in a table"
+    );
+    let mut c = bus.read_from_start("state").await.unwrap();
+    let got: Vec<(String, String)> = drain(&mut c, 2)
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.key.to_vec()).unwrap(),
+                String::from_utf8(r.payload.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("other".into(), "kept-1".into()),
+            ("k".into(), "current".into())
+        ]
+    );
+    assert!(c.caught_up());
+    // Offsets go on after the last record, also after a reopen.
+    let p = bus
+        .append("state", Outgoing::new("k", "next"))
+        .await
+        .unwrap();
+    assert_eq!(p.offset, 3);
+    drop((c, topic, bus));
+    let bus = open(dir.path());
+    let mut c = bus.read_from_start("state").await.unwrap();
+    assert_eq!(drain(&mut c, 3).await.len(), 3);
+    assert_eq!(bus.compact_now(), 1);
+}
+
 #[test]
 fn value_codec_round_trips_and_rejects_garbage() {
     let v = encode_value(42, b"key", b"payload");
