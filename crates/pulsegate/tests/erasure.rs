@@ -4,6 +4,11 @@
 //! the `deauth` event and none of that user's queued events, while another user's
 //! queued events all arrive.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 mod support;
 
 use std::collections::HashSet;
@@ -57,6 +62,10 @@ both_backends!(
     a_deauthenticated_user_s_queued_events_are_never_delivered
 );
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the process's own lines about the erasure, printed when the test fails"
+)]
 async fn a_deauthenticated_user_s_queued_events_are_never_delivered(backend: Backend) {
     let strava = MockStrava::start().await;
     strava.generate_missing(true);

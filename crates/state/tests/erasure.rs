@@ -3,6 +3,11 @@
 //! committed past, not an error), across a restart, and compaction takes the key's
 //! record off the state topic. A reconnect gets a fresh key.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
