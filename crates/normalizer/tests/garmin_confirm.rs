@@ -69,6 +69,7 @@ impl Garmin {
                 status: ConnectionStatus::Active,
                 created_at_ms: 1,
                 dev_id: None,
+                metadata: Default::default(),
             })
             .await
             .unwrap();
