@@ -26,6 +26,12 @@ const OURA_SECRET: &str = "fuzz-oura-client-secret";
 const POLAR_KEY: &str = "fuzz-polar-signature-secret-key";
 const WHOOP_SECRET: &str = "fuzz-whoop-client-secret";
 const WITHINGS_TOKEN: &str = "fuzz-withings-callback-token";
+const GOOGLE_AUTHORIZATION: &str = "Bearer fuzz-google-health-endpoint-secret";
+/// A Tink JSON public keyset (a test key): signatures in fuzzed headers are checked
+/// against it when present (`verify_if_present`, so the parse path is reached unsigned).
+const GOOGLE_KEYSET: &str = include_str!(
+    "../../crates/ingest/src/providers/google_health_fixtures/test_webhooks_public_keyset.json"
+);
 
 fn verifiers() -> &'static [Box<dyn ProviderVerifier>] {
     static V: OnceLock<Vec<Box<dyn ProviderVerifier>>> = OnceLock::new();
@@ -42,6 +48,8 @@ fn verifiers() -> &'static [Box<dyn ProviderVerifier>] {
             "whoop": {"client_secret": WHOOP_SECRET},
             "withings": {"enabled": true, "callback_token": WITHINGS_TOKEN,
                          "allowed_ips": ["127.0.0.0/8", "2001:db8::/32"]},
+            "google_health": {"authorization": GOOGLE_AUTHORIZATION, "keyset": GOOGLE_KEYSET,
+                              "signature": "verify_if_present"},
         }))
         .expect("fuzz ingest config");
         pulsegate_ingest::providers::registry(&config)
@@ -133,6 +141,7 @@ fn sign(provider: Provider, input: &Input<'_>, h: &mut HeaderMap, query: &mut Op
             let extra = query.take().unwrap_or_default();
             *query = Some(format!("token={WITHINGS_TOKEN}&{extra}"));
         }
+        Provider::GoogleHealth => set(h, "authorization", GOOGLE_AUTHORIZATION),
         _ => {}
     }
 }

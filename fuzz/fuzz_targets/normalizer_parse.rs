@@ -6,7 +6,7 @@
 use chrono::{FixedOffset, NaiveDate};
 use libfuzzer_sys::fuzz_target;
 use pulsegate_normalizer::providers::{
-    fitbit, garmin, huawei, oura, polar, strava, whoop, withings,
+    fitbit, garmin, google_health, huawei, oura, polar, strava, whoop, withings,
 };
 use pulsegate_schema::RawNotification;
 use serde::de::DeserializeOwned;
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, b)) = data.split_first() else {
         return;
     };
-    match which % 24 {
+    match which % 26 {
         0 => {
             let _ = serde_json::from_slice::<RawNotification>(b);
         }
@@ -218,6 +218,35 @@ fuzz_target!(|data: &[u8]| {
                 let _ = oura::mapping::parse_time(s);
                 let _ = whoop::mapping::parse_offset(Some(s));
                 let _ = huawei::model::parse_offset(s);
+            }
+        }
+        // Google Health: a user's notification batch, then list and rollup answers.
+        24 => {
+            if let Some(ns) = parse::<Vec<google_health::types::Notification>>(b) {
+                for n in &ns {
+                    let _ = (google_health::kinds_of(&n.data.data_type), n.data.is_delete());
+                }
+            }
+        }
+        25 => {
+            use google_health::mapping as m;
+            if let Some(l) = parse::<google_health::types::ListResponse>(b) {
+                let points = &l.data_points;
+                for p in points {
+                    let _ = m::map_sleep(p, points, points);
+                    let _ = m::map_exercise(p);
+                    let _ = m::daily_date(p);
+                }
+                let _ = m::unique_sessions(points);
+                for o in offsets() {
+                    let _ = m::map_body(date(), o, points, points.first(), points);
+                    let _ = m::map_daily(date(), o, &[], points);
+                }
+            }
+            if let Some(r) = parse::<google_health::types::RollupResponse>(b) {
+                for o in offsets() {
+                    let _ = m::map_daily(date(), o, &r.rollup_data_points, &[]);
+                }
             }
         }
         _ => {

@@ -43,6 +43,9 @@ pub(crate) struct ConnectionView {
     created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
+    /// Provider facts learnt at connect time (Google Health: `legacy_user_id`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl From<&Connection> for ConnectionView {
@@ -59,6 +62,7 @@ impl From<&Connection> for ConnectionView {
             status: c.status,
             created_at_ms: c.created_at_ms,
             dev_id: c.dev_id.clone(),
+            metadata: c.metadata.clone(),
         }
     }
 }
@@ -114,6 +118,10 @@ pub(crate) async fn create(
         expires_at: new.expires_at,
         scopes: new.scopes,
         status: ConnectionStatus::Active,
+        metadata: existing
+            .as_ref()
+            .map(|c| c.metadata.clone())
+            .unwrap_or_default(),
         created_at_ms: existing.map_or_else(now_ms, |c| c.created_at_ms),
         dev_id: new.dev_id,
     };

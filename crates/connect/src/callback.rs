@@ -216,7 +216,7 @@ async fn complete(
             message: "the token response has no access_token".into(),
         })?
         .to_string();
-    let provider_user_id = user_id(svc, &r, &token, &access).await?;
+    let (provider_user_id, metadata) = user_id(svc, &r, &token, &access).await?;
     let refresh = token
         .get("refresh_token")
         .and_then(Value::as_str)
@@ -249,6 +249,7 @@ async fn complete(
         status: ConnectionStatus::Active,
         created_at_ms: now_ms(),
         dev_id: flow.d.clone(),
+        metadata,
     };
     let old = svc
         .state
@@ -380,18 +381,24 @@ async fn exchange(
     Ok(v)
 }
 
+/// The provider's id of the user, and the facts `r.facts.metadata` names, read from the
+/// same document.
 async fn user_id(
     svc: &ConnectService,
     r: &ResolvedProvider,
     token: &Value,
     access: &str,
-) -> Result<String, Failure> {
+) -> Result<(String, std::collections::BTreeMap<String, String>), Failure> {
     let missing = |what: &str| Failure {
         reason: "user_id_unavailable",
         message: format!("could not learn the provider's user id ({what})"),
     };
+    let mut source: Option<Value> = None;
     let found = match r.facts.user_id {
-        UserIdSource::TokenField(ptr) => token.pointer(ptr).cloned(),
+        UserIdSource::TokenField(ptr) => {
+            source = Some(token.clone());
+            token.pointer(ptr).cloned()
+        }
         UserIdSource::Endpoint(path, ptr) => {
             let url = format!("{}{path}", r.api_base);
             let resp = svc
@@ -402,9 +409,8 @@ async fn user_id(
             if !resp.status.is_success() {
                 return Err(missing("user endpoint refused"));
             }
-            serde_json::from_slice::<Value>(&resp.body)
-                .ok()
-                .and_then(|v| v.pointer(ptr).cloned())
+            source = serde_json::from_slice::<Value>(&resp.body).ok();
+            source.as_ref().and_then(|v| v.pointer(ptr).cloned())
         }
         UserIdSource::IdTokenSub => token
             .get("id_token")
@@ -418,11 +424,25 @@ async fn user_id(
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .and_then(|c| c.get("sub").cloned()),
     };
-    match found {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        _ => Err(missing("not in the answer")),
-    }
+    let id = match found {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(missing("not in the answer")),
+    };
+    let metadata = r
+        .facts
+        .metadata
+        .iter()
+        .filter_map(|(key, ptr)| {
+            let v = match source.as_ref()?.pointer(ptr)? {
+                Value::String(s) if !s.is_empty() && s.len() <= 256 => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((key.to_string(), v))
+        })
+        .collect();
+    Ok((id, metadata))
 }
 
 /// Appends a lifecycle event for `conn` to `events` (the flow's state is single use, so
@@ -455,6 +475,7 @@ async fn emit_auth_error(
         status: ConnectionStatus::Revoked,
         created_at_ms: now_ms(),
         dev_id: flow.d.clone(),
+        metadata: Default::default(),
     };
     let body = json!({
         "type": "auth",

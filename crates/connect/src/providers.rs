@@ -42,7 +42,20 @@ pub struct OAuthProvider {
     pub user_id: UserIdSource,
     /// Extra authorize-URL parameters.
     pub authorize_params: &'static [(&'static str, &'static str)],
+    /// Facts kept in the connection's `metadata`: (key, JSON pointer into the document
+    /// the user id came from). Absent or empty values are not kept.
+    pub metadata: &'static [(&'static str, &'static str)],
 }
+
+/// Google Health's read scopes for the data pulsegate maps (activity, sleep, body,
+/// daily), plus settings (the user's UTC offset for historical days). Google's consent
+/// screen lets the user untick any of them: the granted set is the token response's
+/// `scope`, stored with the connection, and types outside it are skipped.
+pub const GOOGLE_HEALTH_SCOPES: &str =
+    "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly \
+     https://www.googleapis.com/auth/googlehealth.health_metrics_and_measurements.readonly \
+     https://www.googleapis.com/auth/googlehealth.sleep.readonly \
+     https://www.googleapis.com/auth/googlehealth.settings.readonly";
 
 /// The OAuth2 providers (the on-device sources have no OAuth: they upload).
 pub fn oauth_provider(p: Provider) -> Option<OAuthProvider> {
@@ -59,6 +72,7 @@ pub fn oauth_provider(p: Provider) -> Option<OAuthProvider> {
         pkce: false,
         user_id,
         authorize_params: &[],
+        metadata: &[],
     };
     Some(match p {
         Provider::Strava => OAuthProvider {
@@ -137,6 +151,28 @@ pub fn oauth_provider(p: Provider) -> Option<OAuthProvider> {
                  https://www.huawei.com/healthkit/sleep.read",
                 Body,
                 IdTokenSub,
+            )
+        },
+        // Google's web-server flow: a refresh token only with access_type=offline, again
+        // on a re-connect only with prompt=consent; include_granted_scopes for
+        // incremental consent; PKCE (S256), which Google recommends. The user id is the
+        // Identity's healthUserId (what notifications carry); legacyUserId (the Fitbit
+        // id of the same account) is kept for linking an old Fitbit connection.
+        Provider::GoogleHealth => OAuthProvider {
+            pkce: true,
+            authorize_params: &[
+                ("access_type", "offline"),
+                ("prompt", "consent"),
+                ("include_granted_scopes", "true"),
+            ],
+            metadata: &[("legacy_user_id", "/legacyUserId")],
+            ..o(
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://oauth2.googleapis.com/token",
+                "https://health.googleapis.com",
+                GOOGLE_HEALTH_SCOPES,
+                Body,
+                Endpoint("/v4/users/me/identity", "/healthUserId"),
             )
         },
         Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => return None,

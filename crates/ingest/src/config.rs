@@ -1,7 +1,7 @@
 use serde::Deserialize;
 
 use crate::providers::strava::StravaConfig;
-use crate::providers::{fitbit, garmin, huawei, oura, polar, whoop, withings};
+use crate::providers::{fitbit, garmin, google_health, huawei, oura, polar, whoop, withings};
 
 /// Settings of the ingest endpoints (`[ingest]`, one sub-table per provider).
 #[derive(Clone, Debug, Deserialize)]
@@ -28,6 +28,8 @@ pub struct IngestConfig {
     pub whoop: whoop::WhoopConfig,
     /// Withings. Unconfigured = not mounted.
     pub withings: withings::WithingsConfig,
+    /// Google Health. Unconfigured (no `authorization`) = not mounted.
+    pub google_health: google_health::GoogleHealthConfig,
     /// Failed verifications throttled per source address.
     pub throttle: crate::throttle::ThrottleConfig,
 }
@@ -45,6 +47,7 @@ impl Default for IngestConfig {
             polar: polar::PolarConfig::default(),
             whoop: whoop::WhoopConfig::default(),
             withings: withings::WithingsConfig::default(),
+            google_health: google_health::GoogleHealthConfig::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
         }
     }

@@ -426,7 +426,7 @@ async fn push_inner(
     if notifications.is_empty() {
         // A ping or test notification: verified, nothing to enqueue.
         count(slug, "ping", None);
-        return verifier.accepted_status().into_response();
+        return verifier.ping_status(&request).into_response();
     }
 
     let received_at_ms = now_ms();

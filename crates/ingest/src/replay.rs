@@ -1,5 +1,5 @@
 //! Replay guards that survive restarts. Each provider with a replay guard (Huawei,
-//! Fitbit, Oura, Polar, WHOOP) has one [`ReplayGuard`] for the life of the process,
+//! Fitbit, Google Health, Oura, Polar, WHOOP) has one [`ReplayGuard`] for the life of the process,
 //! shared by its current and rotated-out verifiers. When durable, every accepted
 //! request's replay key is appended to the provider's `replay_<slug>` topic together
 //! with (concurrently to) its `raw` records, and the push is answered 2xx only when both
@@ -29,7 +29,7 @@ pub fn topic(provider: Provider) -> String {
 }
 
 /// The providers with a replay guard, their capacity and window (ms) in `config`.
-fn guarded(config: &IngestConfig) -> [(Provider, usize, u64); 5] {
+fn guarded(config: &IngestConfig) -> [(Provider, usize, u64); 6] {
     let twice = |secs: u64| secs.saturating_mul(2000);
     [
         (
@@ -56,6 +56,11 @@ fn guarded(config: &IngestConfig) -> [(Provider, usize, u64); 5] {
             Provider::Fitbit,
             config.fitbit.replay_capacity,
             config.fitbit.replay_window_secs.saturating_mul(1000),
+        ),
+        (
+            Provider::GoogleHealth,
+            config.google_health.replay_capacity,
+            config.google_health.replay_window_secs.saturating_mul(1000),
         ),
     ]
 }

@@ -129,6 +129,13 @@ pub trait ProviderVerifier: Send + Sync + 'static {
         StatusCode::OK
     }
 
+    /// The status a verified request that enqueues nothing (a ping, a verification
+    /// request) is answered with. Default: [`accepted_status`](Self::accepted_status);
+    /// Google Health's endpoint verification expects 201.
+    fn ping_status(&self, _req: &IngestRequest<'_>) -> StatusCode {
+        self.accepted_status()
+    }
+
     /// A body limit of its own, when the provider sends larger bodies than the global
     /// `max_body_bytes` (Garmin pushes the data itself).
     fn max_body_bytes(&self) -> Option<usize> {

@@ -29,6 +29,11 @@ pub const REFRESH_MARGIN_SECS: i64 = 300;
 pub const REJECTED_TOKEN: &str = "the provider rejected the access token (HTTP 401)";
 pub const REFUSED_DATA: &str = "the provider refused access to the data (HTTP 403)";
 pub const REFUSED_REFRESH: &str = "the provider refused to refresh the access token";
+/// A refusal of the refresh token that says the grant itself is gone (`invalid_grant`:
+/// revoked by the user, expired, or superseded), for providers that opt in with
+/// [`ProviderApi::with_revoked_grant`] (Google Health, which has no deauthorization push).
+pub const REVOKED_GRANT: &str =
+    "the provider reports the refresh token was revoked or has expired (invalid_grant)";
 
 /// A non-transient answer from a provider.
 #[derive(Debug)]
@@ -114,6 +119,11 @@ pub struct ProviderApi {
     /// The application's rate limits, shared with every client of the same application
     /// in this process ([`crate::ratelimit::app_limiter`]).
     limiter: Arc<AppLimiter>,
+    /// The `connection_error` message when the provider answers 410 Gone (API or token
+    /// endpoint): the API was shut down ([`with_gone_message`](Self::with_gone_message)).
+    gone: Option<&'static str>,
+    /// Tell `invalid_grant` refusals apart ([`REVOKED_GRANT`]).
+    revoked_grant: bool,
 }
 
 #[derive(Deserialize)]
@@ -161,7 +171,25 @@ impl ProviderApi {
             refresh_locks: KeyedLocks::new(),
             unsaved: Mutex::new(HashMap::new()),
             limiter: Arc::new(AppLimiter::unlimited(provider)),
+            gone: None,
+            revoked_grant: false,
         })
+    }
+
+    /// A provider whose API was shut down answers 410 Gone: every call (and every
+    /// refresh) then ends in `ConnectionError(message)` instead of a dropped
+    /// `api_rejected`, so the connection is told why (Fitbit since 2026-11-02).
+    pub fn with_gone_message(mut self, message: &'static str) -> Self {
+        self.gone = Some(message);
+        self
+    }
+
+    /// A refused refresh whose answer is OAuth2's `invalid_grant` ends in
+    /// `ConnectionError(`[`REVOKED_GRANT`]`)`: the user revoked the application (or the
+    /// grant expired), which a provider without a deauthorization push learns only so.
+    pub fn with_revoked_grant(mut self) -> Self {
+        self.revoked_grant = true;
+        self
     }
 
     /// Counts calls against the provider application's limits (`cfg`), in the limiter
@@ -334,6 +362,9 @@ impl ProviderApi {
                 Reply::Unauthorized => return Ok(Authorized::ConnectionError(REJECTED_TOKEN)),
                 Reply::Forbidden => return Ok(Authorized::ConnectionError(REFUSED_DATA)),
                 Reply::Rejected(status) => {
+                    if let (StatusCode::GONE, Some(gone)) = (status, self.gone) {
+                        return Ok(Authorized::ConnectionError(gone));
+                    }
                     return Err(NormalizeError::dropped(
                         "api_rejected",
                         format!(
@@ -341,7 +372,7 @@ impl ProviderApi {
                             self.name,
                             status.as_u16()
                         ),
-                    ))
+                    ));
                 }
             }
         }
@@ -387,7 +418,7 @@ impl ProviderApi {
             }
         };
         match reply {
-            Reply::Ok(tok) => {
+            Ok(tok) => {
                 self.count_refresh("success");
                 let mut c = current;
                 c.access_token = tok.access_token;
@@ -406,9 +437,9 @@ impl ProviderApi {
                 );
                 self.save(c, ctx).await.map(Ok)
             }
-            _ => {
+            Err(why) => {
                 self.count_refresh("rejected");
-                Ok(Err(REFUSED_REFRESH))
+                Ok(Err(why))
             }
         }
     }
@@ -426,12 +457,13 @@ impl ProviderApi {
         }
     }
 
-    /// The refresh-token grant at the application's token endpoint.
+    /// The refresh-token grant at the application's token endpoint: the new tokens, or
+    /// why the provider refused.
     async fn refresh(
         &self,
         app: &OAuthApp,
         refresh_token: &Secret,
-    ) -> Result<Reply<TokenResponse>, NormalizeError> {
+    ) -> Result<Result<TokenResponse, &'static str>, NormalizeError> {
         let mut fields: Vec<(&str, &str)> = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -451,13 +483,19 @@ impl ProviderApi {
                 self.http.post_form_auth(&app.token_url, &fields, basic)
             })
             .await?;
+        if resp.status == StatusCode::GONE {
+            if let Some(gone) = self.gone {
+                return Ok(Err(gone));
+            }
+        }
+        if self.revoked_grant && resp.status == StatusCode::BAD_REQUEST && invalid_grant(&resp.body)
+        {
+            return Ok(Err(REVOKED_GRANT));
+        }
         Ok(match classify(&resp) {
-            Reply::Ok(()) => match parse_token(app.shape, &resp.body) {
-                Some(t) => Reply::Ok(t),
-                // Never echo the body: it may hold tokens.
-                None => Reply::Rejected(resp.status),
-            },
-            other => other.map_never(),
+            // Never echo the body: it may hold tokens.
+            Reply::Ok(()) => parse_token(app.shape, &resp.body).ok_or(REFUSED_REFRESH),
+            _ => Err(REFUSED_REFRESH),
         })
     }
 
@@ -617,6 +655,15 @@ fn parse_token(shape: TokenShape, body: &[u8]) -> Option<TokenResponse> {
     (!t.access_token.is_empty()).then_some(t)
 }
 
+/// OAuth2's `{"error": "invalid_grant"}` (RFC 6749 5.2).
+fn invalid_grant(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct OAuthError {
+        error: String,
+    }
+    serde_json::from_slice::<OAuthError>(body).is_ok_and(|e| e.error == "invalid_grant")
+}
+
 /// Sorts a response into a [`Reply`] by status.
 pub fn classify(resp: &HttpResponse) -> Reply<()> {
     match resp.status {
@@ -665,5 +712,10 @@ mod tests {
         assert!(parse_token(TokenShape::Withings, failed).is_none());
         assert!(parse_token(TokenShape::Standard, br#"{"access_token":""}"#).is_none());
         assert!(parse_token(TokenShape::Standard, b"not json").is_none());
+        assert!(invalid_grant(
+            br#"{"error": "invalid_grant", "error_description": "Token has been expired or revoked."}"#
+        ));
+        assert!(!invalid_grant(br#"{"error": "invalid_client"}"#));
+        assert!(!invalid_grant(b"<html>"));
     }
 }

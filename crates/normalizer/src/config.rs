@@ -35,6 +35,8 @@ pub struct NormalizerConfig {
     pub whoop: crate::providers::whoop::WhoopConfig,
     /// Withings's API and the application's OAuth credentials.
     pub withings: crate::providers::withings::WithingsConfig,
+    /// The Google Health API and the OAuth client's credentials.
+    pub google_health: crate::providers::google_health::GoogleHealthConfig,
     /// Historical data requests (`[normalizer.backfill]`).
     pub backfill: BackfillConfig,
 }
@@ -53,6 +55,7 @@ impl Default for NormalizerConfig {
             polar: Default::default(),
             whoop: Default::default(),
             withings: Default::default(),
+            google_health: Default::default(),
             backfill: BackfillConfig::default(),
         }
     }

@@ -4,7 +4,7 @@
 //! can reach the route can send such a push; only the provider can make the user's token
 //! stop working.
 
-use crate::api::{Authorized, REFUSED_DATA, REFUSED_REFRESH, REJECTED_TOKEN};
+use crate::api::{Authorized, REFUSED_DATA, REFUSED_REFRESH, REJECTED_TOKEN, REVOKED_GRANT};
 use crate::NormalizeError;
 
 /// What the provider's API said about a connection a push claims is gone.
@@ -24,7 +24,9 @@ pub fn revocation<T>(answer: &Authorized<T>, forbidden_confirms: bool) -> Revoca
     match answer {
         Authorized::Ok(_) => Revocation::Denied("the user's token still works"),
         Authorized::NotFound => Revocation::Denied("the provider answered 404"),
-        Authorized::ConnectionError(m) if *m == REJECTED_TOKEN || *m == REFUSED_REFRESH => {
+        Authorized::ConnectionError(m)
+            if *m == REJECTED_TOKEN || *m == REFUSED_REFRESH || *m == REVOKED_GRANT =>
+        {
             Revocation::Confirmed
         }
         Authorized::ConnectionError(m) if *m == REFUSED_DATA && forbidden_confirms => {

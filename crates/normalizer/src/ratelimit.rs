@@ -210,6 +210,13 @@ pub mod defaults {
         )
     }
 
+    /// Google Health: 300 requests per user per minute (5 QPS; the project-wide quotas,
+    /// 120,000 per minute and 86.4 M per day, are far above what one user's budget
+    /// allows per deployment). No usage headers are documented; 429s are honoured.
+    pub fn google_health() -> RateLimitConfig {
+        RateLimitConfig::new(vec![WindowLimit::user(300, MIN)], HeaderStyle::None)
+    }
+
     /// Withings: 120 requests per minute per application.
     pub fn withings() -> RateLimitConfig {
         RateLimitConfig::new(vec![WindowLimit::app(120, MIN)], HeaderStyle::None)

@@ -52,6 +52,7 @@ fn connection(n: u64) -> Connection {
         status: ConnectionStatus::Active,
         created_at_ms: 1,
         dev_id: None,
+        metadata: Default::default(),
     }
 }
 

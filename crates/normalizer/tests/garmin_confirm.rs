@@ -74,6 +74,7 @@ impl Garmin {
                 status: ConnectionStatus::Active,
                 created_at_ms: 1,
                 dev_id: None,
+                metadata: Default::default(),
             })
             .await
             .unwrap();

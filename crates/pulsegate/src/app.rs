@@ -448,6 +448,10 @@ fn app_credentials(
             Provider::Withings,
             app(&n.withings.client_id, &n.withings.client_secret),
         ),
+        (
+            Provider::GoogleHealth,
+            app(&n.google_health.client_id, &n.google_health.client_secret),
+        ),
     ]
     .into_iter()
     .collect()

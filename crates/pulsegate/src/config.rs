@@ -290,6 +290,9 @@ impl Config {
                 "invalid config: server.body_read_timeout_max must be at least server.body_read_timeout"
             );
         }
+        if let Err(e) = self.ingest.google_health.validate() {
+            anyhow::bail!("invalid config: {e}");
+        }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             anyhow::bail!("invalid config: bus.partitions must be between 1 and 1024");
         }
@@ -436,6 +439,23 @@ mod tests {
         .to_string();
         assert!(e.contains("destinations[0].secret"), "{e}");
         assert!(!e.contains("whsec_short"), "secrets never in errors: {e}");
+    }
+
+    #[test]
+    fn google_health_signature_settings_must_be_able_to_verify() {
+        let e = load_str(
+            "[ingest.google_health]\nauthorization = \"Bearer s3cr3t-value\"\nsignature = \"require\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ingest.google_health.signature"), "{e}");
+        assert!(!e.contains("s3cr3t-value"), "{e}");
+        let c = load_str(
+            "[ingest.google_health]\nauthorization = \"Bearer s3cr3t-value\"\nsignature = \"off\"\n",
+        )
+        .unwrap();
+        assert!(c.ingest.google_health.enabled());
+        assert!(load_str("[ingest.google_health]\nsignature = \"sometimes\"\n").is_err());
     }
 
     #[test]

@@ -339,7 +339,7 @@ secret = "{secret}"
     let path = "/v2/integrations/detailed?sdk=true";
     let (_, detailed) = v2(&pg, Some(&dev), Method::GET, path, None).await;
     let detailed = detailed["providers"].as_array().unwrap();
-    assert_eq!(detailed.len(), 11);
+    assert_eq!(detailed.len(), 12);
     let fitbit = detailed.iter().find(|p| p["provider"] == "FITBIT").unwrap();
     assert_eq!(fitbit["enabled"], false);
     let strava = detailed.iter().find(|p| p["provider"] == "STRAVA").unwrap();

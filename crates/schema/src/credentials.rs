@@ -180,6 +180,29 @@ const WITHINGS: &[CredentialField] = &[
     ),
 ];
 
+const GOOGLE_HEALTH: &[CredentialField] = &[
+    f(
+        "client_id",
+        Text,
+        false,
+        &["normalizer.google_health.client_id"],
+    ),
+    f(
+        "client_secret",
+        Text,
+        true,
+        &["normalizer.google_health.client_secret"],
+    ),
+    // The subscriber's `endpointAuthorization.secret`: the whole `Authorization` header
+    // value Google sends with every notification (`Bearer …`).
+    f(
+        "authorization",
+        Text,
+        true,
+        &["ingest.google_health.authorization"],
+    ),
+];
+
 /// The credentials `p` takes (empty for the on-device sources).
 pub fn credential_fields(p: Provider) -> &'static [CredentialField] {
     match p {
@@ -191,6 +214,7 @@ pub fn credential_fields(p: Provider) -> &'static [CredentialField] {
         Provider::Polar => POLAR,
         Provider::Whoop => WHOOP,
         Provider::Withings => WITHINGS,
+        Provider::GoogleHealth => GOOGLE_HEALTH,
         Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => &[],
     }
 }

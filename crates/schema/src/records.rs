@@ -19,11 +19,14 @@ pub enum Provider {
     AppleHealth,
     SamsungHealth,
     HealthConnect,
+    /// The Google Health API (Fitbit's successor since Google shut the Fitbit Web API
+    /// down on 2026-11-02). Terra names it `GOOGLE_HEALTH`.
+    GoogleHealth,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 11] = [
+    pub const ALL: [Provider; 12] = [
         Provider::Strava,
         Provider::Huawei,
         Provider::Fitbit,
@@ -35,6 +38,7 @@ impl Provider {
         Provider::AppleHealth,
         Provider::SamsungHealth,
         Provider::HealthConnect,
+        Provider::GoogleHealth,
     ];
 
     /// Terra's spelling, used in customer payloads (`"STRAVA"`).
@@ -51,6 +55,7 @@ impl Provider {
             Provider::AppleHealth => "APPLE",
             Provider::SamsungHealth => "SAMSUNG",
             Provider::HealthConnect => "HEALTH_CONNECT",
+            Provider::GoogleHealth => "GOOGLE_HEALTH",
         }
     }
 
@@ -68,6 +73,7 @@ impl Provider {
             Provider::AppleHealth => "apple",
             Provider::SamsungHealth => "samsung",
             Provider::HealthConnect => "health_connect",
+            Provider::GoogleHealth => "google_health",
         }
     }
 
@@ -148,6 +154,11 @@ pub struct Connection {
     /// visible to no developer key, delivered only to operator destinations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_id: Option<String>,
+    /// Facts about the provider account learnt at connect time that are not tokens
+    /// (Google Health: `legacy_user_id`, the Fitbit user id of the same account, for
+    /// linking an old Fitbit connection), and provider-side markers (`fitbit_retired`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// The data types customers can receive (Terra's data event types).

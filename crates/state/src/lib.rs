@@ -640,6 +640,7 @@ mod tests {
             status: ConnectionStatus::Active,
             created_at_ms: 0,
             dev_id: None,
+            metadata: Default::default(),
         }
     }
 

@@ -39,6 +39,7 @@ fn conn(user_id: &str, provider_user_id: &str) -> Connection {
         status: ConnectionStatus::Active,
         created_at_ms: 0,
         dev_id: None,
+        metadata: Default::default(),
     }
 }
 

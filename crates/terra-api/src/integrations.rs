@@ -34,6 +34,7 @@ pub(crate) fn display_name(p: Provider) -> &'static str {
         Provider::AppleHealth => "Apple Health",
         Provider::SamsungHealth => "Samsung Health",
         Provider::HealthConnect => "Health Connect",
+        Provider::GoogleHealth => "Google Health",
     }
 }
 
@@ -44,7 +45,9 @@ pub(crate) fn mapped_types(p: Provider) -> &'static [&'static str] {
         Provider::Huawei | Provider::Oura | Provider::Polar | Provider::Whoop => {
             &["activity", "daily", "sleep"]
         }
-        Provider::Fitbit | Provider::Garmin => &["activity", "body", "daily", "sleep"],
+        Provider::Fitbit | Provider::Garmin | Provider::GoogleHealth => {
+            &["activity", "body", "daily", "sleep"]
+        }
         Provider::Withings => &["body", "daily", "sleep"],
         Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => {
             &["activity", "body", "daily", "sleep"]

@@ -104,6 +104,7 @@ pub(crate) async fn connect(
         status: ConnectionStatus::Active,
         created_at_ms: existing.map_or_else(now_ms, |c| c.created_at_ms),
         dev_id: Some(auth.dev_id.clone()),
+        metadata: Default::default(),
     };
     if let Err(e) = api.state.put_connection(&conn).await {
         return state_error(e);

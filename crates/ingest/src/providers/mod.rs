@@ -12,6 +12,7 @@ use crate::IngestConfig;
 
 pub mod fitbit;
 pub mod garmin;
+pub mod google_health;
 pub mod huawei;
 pub mod oura;
 pub mod polar;
@@ -67,6 +68,15 @@ pub fn registry_with(config: &IngestConfig, book: &ReplayBook) -> Vec<Box<dyn Pr
             config.whoop.clone(),
             guard(Provider::Whoop, config.whoop.replay_capacity),
         )));
+    }
+    if config.google_health.enabled() {
+        match google_health::GoogleHealthVerifier::with_replays(
+            config.google_health.clone(),
+            guard(Provider::GoogleHealth, config.google_health.replay_capacity),
+        ) {
+            Ok(verifier) => v.push(Box::new(verifier)),
+            Err(e) => tracing::error!(error = %e, "Google Health not mounted"),
+        }
     }
     if config.withings.enabled() {
         v.push(Box::new(withings::WithingsVerifier::new(

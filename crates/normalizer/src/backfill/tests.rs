@@ -25,6 +25,7 @@ fn conn() -> Connection {
         status: ConnectionStatus::Active,
         created_at_ms: 1,
         dev_id: None,
+        metadata: Default::default(),
     }
 }
 

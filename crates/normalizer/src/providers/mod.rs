@@ -10,6 +10,7 @@ use crate::{NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 pub mod fitbit;
 pub mod garmin;
+pub mod google_health;
 pub mod huawei;
 pub mod oura;
 pub mod polar;
@@ -33,6 +34,10 @@ pub fn registry(
         Arc::new(whoop::WhoopNormalizer::new(&cfg.whoop, &cfg.retry)?),
         Arc::new(withings::WithingsNormalizer::new(
             &cfg.withings,
+            &cfg.retry,
+        )?),
+        Arc::new(google_health::GoogleHealthNormalizer::new(
+            &cfg.google_health,
             &cfg.retry,
         )?),
         Arc::new(sdk::SdkNormalizer::new(Provider::AppleHealth)),
@@ -108,6 +113,21 @@ mod tests {
             ),
             (Provider::Fitbit, r#"[{"collectionType":"sleep"}]"#, None),
             (Provider::Garmin, r#"{"dailies":[]}"#, None),
+            (
+                Provider::GoogleHealth,
+                r#"[{"data":{"healthUserId":"u1","dataType":"steps"}},{"data":{"healthUserId":"u1","dataType":"floors"}}]"#,
+                Some(Daily),
+            ),
+            (
+                Provider::GoogleHealth,
+                r#"[{"data":{"healthUserId":"u1","dataType":"exercise"}}]"#,
+                Some(Activity),
+            ),
+            (
+                Provider::GoogleHealth,
+                r#"[{"data":{"healthUserId":"u1","dataType":"steps"}},{"data":{"healthUserId":"u1","dataType":"sleep"}}]"#,
+                None,
+            ),
         ];
         for (p, body, want) in cases {
             assert_eq!(hint(*p, body), *want, "{p:?} {body}");

@@ -126,6 +126,7 @@ pub mod testing {
             status: ConnectionStatus::Active,
             created_at_ms: 1,
             dev_id: None,
+            metadata: Default::default(),
         };
         state.put_connection(&conn).await.unwrap();
         Env {

@@ -45,6 +45,7 @@ pub fn connection(expires_at: i64, access: &str, refresh: &str) -> Connection {
         status: ConnectionStatus::Active,
         created_at_ms: 1,
         dev_id: None,
+        metadata: Default::default(),
     }
 }
 

@@ -253,3 +253,106 @@ client_secret = "{CLIENT_SECRET}"
         "the profile once (401, then retried), then cached"
     );
 }
+
+/// Google shut the Fitbit Web API down on 2026-11-02: it answers 410 Gone. The
+/// connection gets one `connection_error` saying so, however many notifications follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fitbit_410_gone_is_one_connection_error_per_connection() {
+    let api = MockApi::start().await;
+    let gone =
+        r#"{"errors":[{"errorType":"gone","message":"The Fitbit Web API has been turned off."}]}"#;
+    for path in [
+        "/1/user/-/profile.json",
+        &format!("/1/user/{OWNER}/activities/date/2026-11-03.json"),
+        "/1/user/-/activities/list.json",
+        "/1.2/user/-/sleep/date/2026-11-04.json",
+        "/1/user/-/body/log/weight/date/2026-11-04.json",
+    ] {
+        api.respond("GET", path, 410, gone);
+    }
+    let sink = Sink::start(Behaviour::Ok).await;
+    let secret = test_secret(22);
+    let extra = format!(
+        r#"
+[dispatcher]
+timeout = "3s"
+retry_schedule = ["200ms"]
+allow_private_networks = true
+
+[[destinations]]
+id = "customer"
+url = "{url}"
+secret = "{secret}"
+event_types = []
+
+[ingest.fitbit]
+verification_code = "{VERIFY_CODE}"
+client_secret = "{CLIENT_SECRET}"
+
+[normalizer.fitbit]
+api_base = "{base}"
+client_id = "23ABCD"
+client_secret = "{CLIENT_SECRET}"
+"#,
+        url = sink.url(),
+        base = api.base_url(),
+    );
+    let pg = Pulsegate::start(&api.base_url(), &extra).await;
+    let user_id = pg
+        .connect("fitbit", OWNER, "still-valid-access", "fb-refresh")
+        .await;
+
+    // Three notifications of the same user (queued before the shutdown, or a replayed
+    // subscription): one announcement.
+    for batch in [
+        vec![entry("activities", "2026-11-03", OWNER)],
+        vec![entry("sleep", "2026-11-04", OWNER)],
+        vec![entry("body", "2026-11-04", OWNER)],
+    ] {
+        let body = Value::Array(batch).to_string();
+        assert_eq!(
+            push(&pg, Some(&sign(CLIENT_SECRET, &body)), &body).await,
+            204
+        );
+    }
+    assert!(
+        sink.wait_for(1, Duration::from_secs(20)).await,
+        "{}",
+        pg.logs()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sink.count(),
+        1,
+        "one connection_error, not one per notification"
+    );
+    let r = &sink.received()[0];
+    verify_delivery(&secret, &r.headers, &r.body).unwrap_or_else(|e| panic!("{e}"));
+    let v = r.json();
+    assert_eq!(v["type"], "connection_error");
+    assert_eq!(v["status"], "warning");
+    assert_eq!(
+        v["message"],
+        "Fitbit Web API was shut down by Google on 2026-11-02; reconnect through Google Health"
+    );
+    assert_eq!(v["user"]["user_id"], user_id.as_str());
+    assert_eq!(
+        pg.metric(
+            "pulsegate_normalizer_dropped_total{provider=\"fitbit\",reason=\"provider_retired\""
+        )
+        .await,
+        2.0
+    );
+    let (_, conn) = pg
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/connections/{user_id}"),
+            None,
+        )
+        .await;
+    assert!(conn["metadata"]["fitbit_retired"].is_string(), "{conn}");
+    assert!(
+        api.requests_to("/oauth2/token").is_empty(),
+        "410 is not retried with a refresh"
+    );
+}

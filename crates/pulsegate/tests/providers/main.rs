@@ -13,6 +13,7 @@ mod support;
 
 mod fitbit;
 mod garmin;
+mod google_health;
 mod huawei;
 mod oura;
 mod polar;

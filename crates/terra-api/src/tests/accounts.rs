@@ -118,7 +118,16 @@ async fn integrations_reflect_the_switches() {
     );
     let (_, body) = e.call("GET", "/v2/integrations/detailed", "").await;
     let all = body["providers"].as_array().unwrap();
-    assert_eq!(all.len(), 8, "no SDK sources without ?sdk=true");
+    assert_eq!(all.len(), 9, "no SDK sources without ?sdk=true");
+    let google = all
+        .iter()
+        .find(|p| p["provider"] == "GOOGLE_HEALTH")
+        .unwrap();
+    assert_eq!(google["name"], "Google Health");
+    assert_eq!(
+        google["types"],
+        json!({"activity": true, "body": true, "nutrition": false, "daily": true, "sleep": true, "menstruation": false})
+    );
     let fitbit = all.iter().find(|p| p["provider"] == "FITBIT").unwrap();
     assert_eq!(fitbit["enabled"], false);
     let strava = all.iter().find(|p| p["provider"] == "STRAVA").unwrap();
@@ -130,7 +139,7 @@ async fn integrations_reflect_the_switches() {
     let (_, body) = e
         .call("GET", "/v2/integrations/detailed?sdk=true", "")
         .await;
-    assert_eq!(body["providers"].as_array().unwrap().len(), 11);
+    assert_eq!(body["providers"].as_array().unwrap().len(), 12);
 }
 
 #[tokio::test]

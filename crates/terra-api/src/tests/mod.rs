@@ -206,6 +206,7 @@ impl Env {
             status: ConnectionStatus::Active,
             created_at_ms: 0,
             dev_id: owner.map(str::to_string),
+            metadata: Default::default(),
         };
         self.state.put_connection(&c).await.unwrap();
         c

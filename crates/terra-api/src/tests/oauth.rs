@@ -194,6 +194,7 @@ async fn an_auth_error_and_an_auth_success_of_one_connection_have_two_ids() {
         status: ConnectionStatus::Active,
         created_at_ms: 0,
         dev_id: Some("dev".into()),
+        metadata: Default::default(),
     };
     for status in ["error", "success"] {
         let body = json!({"type": "auth", "status": status, "user": {"user_id": "u1"}});

@@ -25,6 +25,11 @@ pub const EP_SLEEP: &str = "sleep_date";
 pub const EP_WEIGHT: &str = "weight_date";
 pub const EP_PROFILE: &str = "profile";
 
+/// The `connection_error` message once Fitbit's API answers 410 Gone (its data endpoints
+/// and its token endpoint do since the shutdown).
+pub const RETIRED: &str =
+    "Fitbit Web API was shut down by Google on 2026-11-02; reconnect through Google Health";
+
 /// How long a user's UTC offset is remembered.
 const OFFSET_TTL: Duration = Duration::from_secs(3600);
 /// Users whose offset is remembered at most (oldest entries are dropped beyond).
@@ -67,7 +72,8 @@ impl FitbitClient {
         };
         Ok(Self {
             api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(&cfg.api_base, &cfg.rate_limit)
+                .with_gone_message(RETIRED),
             api_base,
             offsets: Mutex::new(HashMap::new()),
         })

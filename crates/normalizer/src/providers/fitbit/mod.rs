@@ -1,4 +1,7 @@
-//! Fitbit (legacy Web API; retired by Fitbit in 2026 in favour of the Google Health API).
+//! Fitbit (legacy Web API; shut down by Google on 2026-11-02 in favour of the Google
+//! Health API, [`super::google_health`]). Since then Fitbit answers 410 Gone: the
+//! connection gets one `connection_error` saying so (once per connection, remembered in
+//! its metadata), later notifications are dropped (`provider_retired`).
 //! A notification is a JSON array of one user's entries `{collectionType, date, ownerId,
 //! ownerType, subscriptionId}`: pointers to a day of data, fetched with the user's token
 //! and mapped into Terra's `daily` (+ `activity` per logged exercise), `sleep` and
@@ -23,7 +26,11 @@ use pulsegate_schema::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use client::FitbitClient;
+pub use client::{FitbitClient, RETIRED};
+
+/// The connection metadata key that remembers the shutdown was announced: the id of the
+/// notification whose `connection_error` said so.
+pub const RETIRED_MARKER: &str = "fitbit_retired";
 
 use super::range;
 use crate::api::Authorized;
@@ -334,6 +341,37 @@ impl FitbitNormalizer {
         let key = pulsegate_schema::stable_id(&["fitbit", &raw.id]);
         crate::events::connection_error("fitbit", &key, conn, raw, message)
     }
+
+    /// Fitbit answered 410 Gone: the API is shut down. The connection is told once
+    /// (`connection_error` with [`RETIRED`]); the marker in its metadata makes later
+    /// notifications a counted drop. The same notification processed again (its event
+    /// was not stored) yields the same event.
+    async fn retired(
+        raw: &RawNotification,
+        conn: &Connection,
+        ctx: &Ctx,
+    ) -> Result<NormalizedEvent, NormalizeError> {
+        let current = Self::fresh(conn, ctx);
+        match current.metadata.get(RETIRED_MARKER) {
+            Some(by) if *by != raw.id => {
+                return Err(NormalizeError::dropped(
+                    "provider_retired",
+                    "the Fitbit Web API is shut down; the connection was told already",
+                ))
+            }
+            Some(_) => {}
+            None => {
+                let mut marked = current.clone();
+                marked
+                    .metadata
+                    .insert(RETIRED_MARKER.to_string(), raw.id.clone());
+                ctx.state.put_connection(&marked).await?;
+                tracing::info!("Fitbit answered 410 Gone; the connection is told once");
+            }
+        }
+        let key = stable_id(&["fitbit", "retired", &conn.user_id]);
+        crate::events::connection_error("fitbit", &key, conn, raw, RETIRED)
+    }
 }
 
 /// Days per historical window by default (the day endpoints take one call per day).
@@ -536,6 +574,16 @@ impl ProviderNormalizer for FitbitNormalizer {
                 Outcome::Events(mut ev) => events.append(&mut ev),
                 Outcome::Nothing => {}
                 Outcome::Unsupported => unsupported.push(e.collection_type.clone()),
+                Outcome::ConnectionError(why) if why == RETIRED => {
+                    return match Self::retired(raw, conn, ctx).await {
+                        Ok(e) => {
+                            events.push(e);
+                            Ok(events)
+                        }
+                        Err(NormalizeError::Dropped { .. }) if !events.is_empty() => Ok(events),
+                        Err(e) => Err(e),
+                    };
+                }
                 Outcome::ConnectionError(why) => {
                     events.push(Self::connection_error(raw, conn, why)?);
                     return Ok(events);
