@@ -57,6 +57,63 @@ mod tests {
         .unwrap()
     }
 
+    /// The provider registry's facts (`pulsegate_provider::Descriptor`: the types
+    /// delivered, the writes supported) hold for what each normalizer really does: every
+    /// type it can fetch by range is one it delivers, and exactly the writes it lists
+    /// are not refused as unsupported (empty writes: nothing is sent to the provider).
+    #[tokio::test]
+    async fn descriptors_state_what_the_normalizers_do() {
+        use crate::{write::UNSUPPORTED, NormalizeError, WriteOp};
+        use EventType::*;
+        let terra_types = [
+            Activity,
+            Body,
+            Daily,
+            Sleep,
+            Athlete,
+            Nutrition,
+            Menstruation,
+        ];
+        for n in registry(&NormalizerConfig::default()).unwrap() {
+            let p = n.provider();
+            let d = pulsegate_provider::descriptor(p);
+            let env = range::testing::env(p, "u1", "token").await;
+            for t in terra_types {
+                if n.range_support(t).is_some() {
+                    assert!(d.data_types.contains(&t), "{p:?} fetches {t:?}");
+                }
+                let ops = [
+                    (
+                        WriteOp::Post {
+                            data_type: t,
+                            data: vec![],
+                        },
+                        d.writes.post.contains(&t),
+                    ),
+                    (
+                        WriteOp::Delete {
+                            data_type: t,
+                            ids: vec![],
+                        },
+                        d.writes.delete.contains(&t),
+                    ),
+                ];
+                for (op, listed) in ops {
+                    let what = format!("{p:?} {op:?}");
+                    let answer = n.write(&env.conn, &env.ctx, op).await;
+                    let refused = matches!(
+                        answer,
+                        Err(NormalizeError::Dropped {
+                            reason: UNSUPPORTED,
+                            ..
+                        })
+                    );
+                    assert_eq!(refused, !listed, "{what}: {answer:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn data_types_known_before_fetching() {
         let all = registry(&NormalizerConfig::default()).unwrap();
