@@ -24,7 +24,7 @@ mod push_tokens;
 pub mod seal;
 mod sealed_bus;
 pub use crypto::{SecurityConfig, StateCipher};
-pub use push_tokens::{generate_token, needs_push_token, PushToken};
+pub use push_tokens::{generate_token, PushToken};
 pub use seal::Sealer;
 pub use sealed_bus::SealingBus;
 use tokio::sync::watch;
