@@ -1,6 +1,26 @@
-//! One module per provider. Adding a provider: a module implementing
-//! [`ProviderNormalizer`](crate::ProviderNormalizer) with its settings struct, a field in
-//! [`NormalizerConfig`](crate::NormalizerConfig), and one line in [`registry`].
+//! One module per provider.
+//!
+//! Adding a provider, every place it is registered (the same list is in
+//! `crates/ingest/src/providers/mod.rs`):
+//! - `crates/schema/src/records.rs`: its `Provider` variant, in `Provider::ALL`,
+//!   `terra_name` and `slug` (and `is_sdk` for an on-device source);
+//! - `crates/provider/src/providers/<p>.rs` and one line in that folder's `LIST`: its
+//!   facts (name, icon, push mode, data types, writes, rate limits, body limit, OAuth2,
+//!   credentials). Here they give the config defaults (`OAUTH.api_base`,
+//!   `ratelimit::defaults::of`) and the token refresh (`OAuthApp::new(&OAUTH, …)`); a test
+//!   below checks the data types and writes it states against the module;
+//! - here: a module implementing [`ProviderNormalizer`](crate::ProviderNormalizer) with
+//!   its settings struct, a field in [`NormalizerConfig`](crate::NormalizerConfig)
+//!   (`config.rs`), and one line in [`registry`];
+//! - ingest: a module in `crates/ingest/src/providers/`, its settings in `IngestConfig`,
+//!   one line in its `registry_with`, and `replay.rs` (`guarded`) if it has a replay
+//!   guard;
+//! - `crates/pulsegate/src/app.rs` (`app_credentials`): its normalizer credentials for
+//!   the connect flow;
+//! - documents checked against the registry by `crates/provider/tests/registry_docs.rs`:
+//!   the provider enums of `crates/admin/src/openapi.json`, the README's providers table,
+//!   `pulsegate.example.toml`; and `docs/providers/<p>.md`;
+//! - its end-to-end test: a module in `crates/pulsegate/tests/providers/main.rs`.
 
 use std::sync::Arc;
 
