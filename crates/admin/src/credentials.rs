@@ -1,6 +1,6 @@
 //! `/v1/admin/integrations/{provider}/credentials`: a provider application's own
 //! credentials (client id and secret, verify tokens, signing secrets…). Validated on
-//! write against the provider's table (`pulsegate_schema::credentials`), stored
+//! write against the provider's table (`pulsegate_provider::credentials`), stored
 //! encrypted at rest on the state topic, never returned in full, never logged. They
 //! override the config file on every process within moments. Rotation: a secret
 //! replaced by a write keeps verifying for `grace_period_secs` (default one day).
@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::credentials::{credential_fields, validate_credential};
+use pulsegate_provider::credentials::{credential_fields, validate_credential};
 use pulsegate_schema::{now_ms, Provider, ProviderCredentials, Secret};
 use pulsegate_state::StateError;
 use serde::Deserialize;

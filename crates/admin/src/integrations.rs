@@ -1,12 +1,14 @@
-//! `/v1/admin/integrations`: per provider, on or off and which data types are processed,
-//! in one call. Written to the state topic, so every process applies it within moments:
-//! ingest answers 404 for a disabled provider, the normalizer drops its queued
-//! notifications and any event of a data type that is not enabled.
+//! `/v1/admin/integrations`: per provider of the registry (`pulsegate_provider::ALL`),
+//! on or off and which data types are processed, in one call. Written to the state
+//! topic, so every process applies it within moments: ingest answers 404 for a disabled
+//! provider, the normalizer drops its queued notifications and any event of a data type
+//! that is not enabled.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pulsegate_provider::{descriptor, ALL};
 use pulsegate_schema::{now_ms, Integration, Provider, DATA_TYPES};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,8 @@ pub(crate) struct IntegrationUpdate {
 pub(crate) struct IntegrationView {
     provider: &'static str,
     terra_name: &'static str,
+    /// How people see it named (the provider registry's display name).
+    name: &'static str,
     enabled: bool,
     /// Empty = every data type.
     data_types: Vec<String>,
@@ -40,6 +44,7 @@ fn view(s: &AdminState, provider: Provider) -> IntegrationView {
     IntegrationView {
         provider: provider.slug(),
         terra_name: provider.terra_name(),
+        name: descriptor(provider).display_name,
         enabled: i.as_ref().is_none_or(|i| i.enabled),
         data_types: i.as_ref().map(|i| i.data_types.clone()).unwrap_or_default(),
         scopes: i.as_ref().and_then(|i| i.scopes.clone()),
@@ -48,7 +53,7 @@ fn view(s: &AdminState, provider: Provider) -> IntegrationView {
 }
 
 pub(crate) async fn list(State(s): State<AdminState>) -> Response {
-    let all: Vec<IntegrationView> = Provider::ALL.into_iter().map(|p| view(&s, p)).collect();
+    let all: Vec<IntegrationView> = ALL.iter().map(|d| view(&s, d.id)).collect();
     Json(serde_json::json!({ "integrations": all })).into_response()
 }
 

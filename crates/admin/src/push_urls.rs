@@ -1,6 +1,6 @@
 //! `/v1/admin/integrations/{provider}/push-url`: the push path to register with a
-//! provider. Providers whose pushes carry no signature (Strava, Garmin, Withings) are
-//! reached only through a secret path token (`/v1/ingest/<provider>/<token>`),
+//! provider. Providers whose pushes carry no signature (push mode `PathToken` in the
+//! provider registry, `pulsegate_provider`) are reached only through a secret path token (`/v1/ingest/<provider>/<token>`),
 //! generated on first read; rotating it keeps the previous one valid for a grace
 //! period (default 24 h). Signed providers have the plain path and nothing to rotate.
 
@@ -8,8 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pulsegate_provider::{descriptor, PushMode};
 use pulsegate_schema::{now_ms, Provider};
-use pulsegate_state::{needs_push_token, PushToken};
+use pulsegate_state::PushToken;
 use serde::Deserialize;
 
 use crate::{error, state_error, AdminState};
@@ -29,6 +30,11 @@ fn provider(slug: &str) -> Result<Provider, Response> {
     Provider::from_slug(slug)
         .filter(|p| !p.is_sdk())
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "unknown provider"))
+}
+
+/// Pushes authenticated by a path token, not a signature.
+fn needs_push_token(p: Provider) -> bool {
+    descriptor(p).push == PushMode::PathToken
 }
 
 fn view(t: &PushToken) -> Response {

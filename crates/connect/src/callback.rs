@@ -8,14 +8,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use pulsegate_normalizer::http::form_encode;
+use pulsegate_provider::http::form_encode;
 use pulsegate_schema::{now_ms, Connection, ConnectionStatus, EventType, Provider, Secret};
 use serde_json::{json, Value};
 
 use crate::lifecycle::{emit_lifecycle, user};
-use crate::providers::UserIdSource;
 use crate::state_token::{self, FlowState, Kind};
 use crate::{ConnectService, ResolvedProvider};
+use pulsegate_provider::oauth::{ClientAuth, TokenShape, UserIdSource};
 
 /// Why a flow failed, as the failure redirect's `reason` and the `auth` error event's.
 struct Failure {
@@ -338,17 +338,15 @@ async fn exchange(
         ("code", code),
         ("redirect_uri", &redirect_uri),
     ];
-    if r.facts.withings_envelope {
+    if r.facts.token_shape == TokenShape::Withings {
         fields.push(("action", "requesttoken"));
     }
     if r.facts.pkce {
         fields.push(("code_verifier", &verifier));
     }
     let basic = match r.facts.client_auth {
-        crate::providers::ClientAuth::Basic => {
-            Some((r.app.client_id.as_str(), r.app.client_secret.expose()))
-        }
-        crate::providers::ClientAuth::Body => {
+        ClientAuth::Basic => Some((r.app.client_id.as_str(), r.app.client_secret.expose())),
+        ClientAuth::Body => {
             fields.push(("client_id", &r.app.client_id));
             fields.push(("client_secret", r.app.client_secret.expose()));
             None
@@ -372,7 +370,7 @@ async fn exchange(
     }
     let mut v: Value = serde_json::from_slice(&resp.body)
         .map_err(|_| failed("token endpoint answered something that is not JSON".into()))?;
-    if r.facts.withings_envelope {
+    if r.facts.token_shape == TokenShape::Withings {
         if v.get("status").and_then(Value::as_i64) != Some(0) {
             return Err(failed("Withings refused the code".into()));
         }

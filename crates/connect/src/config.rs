@@ -52,7 +52,8 @@ pub struct ProviderOverrides {
     pub token_url: Option<String>,
     /// Base of the API used to learn the user's id after the exchange.
     pub api_base: Option<String>,
-    /// Space- (or for Strava/Withings comma-) separated scopes.
+    /// Scopes, separated as the provider separates them (the descriptor's
+    /// `OAuthFacts::scope_separator`).
     pub scopes: Option<String>,
     /// This provider's application, if not the normalizer's.
     pub client_id: Option<String>,

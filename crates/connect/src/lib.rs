@@ -18,7 +18,6 @@ mod callback;
 mod config;
 mod deauth;
 mod lifecycle;
-pub mod providers;
 mod start;
 pub mod state_token;
 
@@ -27,14 +26,14 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use pulsegate_bus::Bus;
-use pulsegate_normalizer::http::HttpClient;
+use pulsegate_provider::http::{form_encode, HttpClient};
+use pulsegate_provider::oauth::OAuthFacts;
 use pulsegate_schema::{now_ms, Provider};
 use pulsegate_state::StateStore;
 
 pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
 pub use deauth::DeauthError;
 pub use lifecycle::{emit_lifecycle, user as terra_user};
-use providers::{join_scopes, oauth_provider, OAuthProvider};
 use state_token::FlowState;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +74,18 @@ pub struct StartResponse {
     pub expires_at_ms: u64,
 }
 
+/// What the connect flow needs to know of `p`'s OAuth2 (`None`: the on-device sources,
+/// which upload instead). Every URL can be overridden in `[connect.<slug>]` (tests point
+/// them at mocks on 127.0.0.1).
+fn oauth_facts(p: Provider) -> Option<&'static OAuthFacts> {
+    pulsegate_provider::descriptor(p).oauth
+}
+
 /// One provider, resolved: its facts with the configured overrides applied.
 #[derive(Clone, Debug)]
 pub(crate) struct ResolvedProvider {
-    pub(crate) facts: OAuthProvider,
+    /// The provider's OAuth2 facts (its `Descriptor`'s).
+    pub(crate) facts: &'static OAuthFacts,
     pub(crate) authorize_url: String,
     pub(crate) token_url: String,
     pub(crate) api_base: String,
@@ -104,7 +111,7 @@ impl ConnectService {
         if let Some(bad) = config
             .providers
             .keys()
-            .find(|k| Provider::from_slug(k).and_then(oauth_provider).is_none())
+            .find(|k| Provider::from_slug(k).and_then(oauth_facts).is_none())
         {
             return Err(ConnectError::Invalid(format!(
                 "connect.{bad}: not a setting nor an OAuth provider"
@@ -144,7 +151,7 @@ impl ConnectService {
 
     pub(crate) fn resolve(&self, p: Provider) -> Result<ResolvedProvider, ConnectError> {
         let config = self.config();
-        let facts = oauth_provider(p).ok_or(ConnectError::NoOAuth(p.slug()))?;
+        let facts = oauth_facts(p).ok_or(ConnectError::NoOAuth(p.slug()))?;
         let o = config.providers.get(p.slug()).cloned().unwrap_or_default();
         let fallback = config.apps.get(&p).cloned().unwrap_or_default();
         let app = AppCredentials {
@@ -210,7 +217,7 @@ impl ConnectService {
             }
         }
         let scopes = match &req.scopes {
-            Some(s) if !s.is_empty() => join_scopes(p, s),
+            Some(s) if !s.is_empty() => r.facts.join_scopes(s),
             _ => r.scopes.clone(),
         };
         let user_id = uuid::Uuid::new_v4().to_string();
@@ -237,7 +244,7 @@ impl ConnectService {
             "{}/v1/auth/{}/start?{}",
             self.public_url(),
             p.slug(),
-            pulsegate_normalizer::http::form_encode(&[("flow", ticket.as_str())])
+            form_encode(&[("flow", ticket.as_str())])
         );
         metrics::counter!("pulsegate_connect_started_total", "provider" => p.slug()).increment(1);
         tracing::info!(provider = p.slug(), %user_id, "connect flow started");
@@ -280,11 +287,7 @@ impl ConnectService {
         } else {
             '?'
         };
-        Ok(format!(
-            "{}{sep}{}",
-            r.authorize_url,
-            pulsegate_normalizer::http::form_encode(&pairs)
-        ))
+        Ok(format!("{}{sep}{}", r.authorize_url, form_encode(&pairs)))
     }
 
     /// Whether browsers reach this deployment over HTTPS (the binding cookie is then

@@ -37,8 +37,8 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            max_body_bytes: 256 * 1024,
-            sdk_max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: pulsegate_provider::PUSH_MAX_BODY_BYTES,
+            sdk_max_body_bytes: pulsegate_provider::SDK_MAX_BODY_BYTES,
             strava: StravaConfig::default(),
             huawei: huawei::HuaweiConfig::default(),
             fitbit: fitbit::FitbitConfig::default(),

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use pulsegate_bus::{Bus, Outgoing};
+use pulsegate_provider::{descriptor, PushMode};
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
@@ -314,7 +315,7 @@ fn gate(
     let Some(p) = Provider::from_slug(provider) else {
         return Some(Rejection::NotFound.into_response());
     };
-    if !pulsegate_state::needs_push_token(p) {
+    if descriptor(p).push != PushMode::PathToken {
         // Signed providers have no token route.
         return token.map(|_| Rejection::NotFound.into_response());
     }

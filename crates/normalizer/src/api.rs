@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use pulsegate_provider::oauth::OAuthFacts;
 use pulsegate_schema::{Connection, Secret};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -73,23 +74,9 @@ pub enum Authorized<T> {
     ConnectionError(&'static str),
 }
 
-/// How the application authenticates at the token endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `client_id` and `client_secret` as form fields (Strava, WHOOP, Oura, Huawei).
-    Body,
-    /// HTTP Basic `client_id:client_secret` (Fitbit, Polar, Garmin).
-    Basic,
-}
-
-/// The shape of the token endpoint's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenShape {
-    /// RFC 6749: `{"access_token","refresh_token","expires_in"}` (or Strava's `expires_at`).
-    Standard,
-    /// Withings: `{"status":0,"body":{…standard fields…}}`, with `action=requesttoken`.
-    Withings,
-}
+// How the application authenticates at the token endpoint, and the shape of its answer:
+// provider facts, stated in each provider's `Descriptor` (`pulsegate-provider`).
+pub use pulsegate_provider::oauth::{ClientAuth, TokenShape};
 
 /// A provider application's OAuth2 token endpoint and credentials.
 #[derive(Clone, Debug)]
@@ -99,9 +86,30 @@ pub struct OAuthApp {
     pub client_secret: Secret,
     pub client_auth: ClientAuth,
     pub shape: TokenShape,
-    /// Fields the provider wants on refresh besides the standard ones (WHOOP:
-    /// `scope=offline`, or the new token carries no refresh token).
+    /// Fields the provider wants on refresh besides the standard ones (its
+    /// `OAuthFacts::refresh_params`).
     pub extra_refresh_fields: Vec<(&'static str, &'static str)>,
+}
+
+impl OAuthApp {
+    /// The application `client_id`/`client_secret` at `token_url` (the configured one,
+    /// or the provider's own), authenticating and refreshing as the provider's OAuth2
+    /// facts say.
+    pub fn new(
+        facts: &OAuthFacts,
+        token_url: String,
+        client_id: &str,
+        client_secret: &Secret,
+    ) -> Self {
+        Self {
+            token_url,
+            client_id: client_id.to_string(),
+            client_secret: client_secret.clone(),
+            client_auth: facts.client_auth,
+            shape: facts.token_shape,
+            extra_refresh_fields: facts.refresh_params.to_vec(),
+        }
+    }
 }
 
 /// One provider's API access: HTTP client, retries, metrics and token refresh.

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pulsegate_schema::Secret;
+use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
 
 use crate::ratelimit::{defaults, RateLimitConfig};
@@ -152,11 +152,11 @@ pub struct StravaConfig {
 impl Default for StravaConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://www.strava.com".into(),
+            api_base: pulsegate_provider::providers::strava::OAUTH.api_base.into(),
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: defaults::strava(),
+            rate_limit: defaults::of(Provider::Strava),
             backfill_per_page: 200,
             backfill_details: true,
         }

@@ -60,56 +60,9 @@ impl Lane {
     }
 }
 
-/// One limit: at most `requests` calls per `per`, in windows aligned on the Unix epoch.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WindowLimit {
-    pub requests: u32,
-    #[serde(with = "humantime_serde")]
-    pub per: Duration,
-    /// Counted per user (per access token) instead of per application.
-    #[serde(default)]
-    pub per_user: bool,
-}
-
-impl WindowLimit {
-    pub const fn app(requests: u32, secs: u64) -> Self {
-        Self {
-            requests,
-            per: Duration::from_secs(secs),
-            per_user: false,
-        }
-    }
-
-    pub const fn user(requests: u32, secs: u64) -> Self {
-        Self {
-            requests,
-            per: Duration::from_secs(secs),
-            per_user: true,
-        }
-    }
-
-    fn period_ms(&self) -> u64 {
-        (self.per.as_millis() as u64).max(1)
-    }
-}
-
-/// How a provider reports its usage in response headers.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum HeaderStyle {
-    /// Nothing to read (429s still honour `Retry-After`).
-    #[default]
-    None,
-    /// Strava: `X-ReadRateLimit-Limit`/`-Usage` (else `X-RateLimit-*`), each
-    /// `"<15-minute>,<daily>"`.
-    Strava,
-    /// `X-RateLimit-Limit` (first number = the limit closest to being hit),
-    /// `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds): WHOOP, Polar.
-    Remaining,
-    /// Fitbit: `Fitbit-Rate-Limit-Limit`, `-Remaining`, `-Reset` (seconds), per user.
-    Fitbit,
-}
+// One limit, and how a provider reports its usage: provider facts, stated in each
+// provider's `Descriptor` (`pulsegate-provider`) and read here.
+pub use pulsegate_provider::ratelimit::{HeaderStyle, WindowLimit};
 
 /// A provider application's limits (`[normalizer.<provider>.rate_limit]`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -164,68 +117,32 @@ impl RateLimitConfig {
     }
 }
 
-/// The documented limits of each provider (the defaults of `[normalizer.<p>.rate_limit]`).
+/// The documented limits of each provider (the defaults of `[normalizer.<p>.rate_limit]`),
+/// as its `Descriptor` states them (`pulsegate-provider`).
 pub mod defaults {
-    use super::{HeaderStyle, RateLimitConfig, WindowLimit};
+    use pulsegate_schema::Provider;
 
-    const MIN: u64 = 60;
-    const QUARTER: u64 = 15 * 60;
-    const HOUR: u64 = 3600;
-    const DAY: u64 = 86_400;
+    use super::RateLimitConfig;
 
-    /// Strava: per application, 100 reads per 15 minutes and 1,000 per day ("non-upload"
-    /// limits; every call pulsegate makes is a read, and they are lower than the overall
-    /// 200 / 2,000).
+    /// `p`'s documented limits (none published: no local limit, 429s honoured).
+    pub fn of(p: Provider) -> RateLimitConfig {
+        let documented = pulsegate_provider::descriptor(p).rate_limits;
+        RateLimitConfig::new(documented.limits.to_vec(), documented.headers)
+    }
+
+    #[cfg(test)]
     pub fn strava() -> RateLimitConfig {
-        RateLimitConfig::new(
-            vec![WindowLimit::app(100, QUARTER), WindowLimit::app(1_000, DAY)],
-            HeaderStyle::Strava,
-        )
+        of(Provider::Strava)
     }
 
-    /// Oura: 5,000 requests per 5 minutes per access token.
-    pub fn oura() -> RateLimitConfig {
-        RateLimitConfig::new(vec![WindowLimit::user(5_000, 5 * MIN)], HeaderStyle::None)
-    }
-
-    /// WHOOP: per application, 100 requests per minute and 10,000 per day.
+    #[cfg(test)]
     pub fn whoop() -> RateLimitConfig {
-        RateLimitConfig::new(
-            vec![WindowLimit::app(100, MIN), WindowLimit::app(10_000, DAY)],
-            HeaderStyle::Remaining,
-        )
+        of(Provider::Whoop)
     }
 
-    /// Fitbit: 150 requests per user per hour (reset at the top of the hour).
+    #[cfg(test)]
     pub fn fitbit() -> RateLimitConfig {
-        RateLimitConfig::new(vec![WindowLimit::user(150, HOUR)], HeaderStyle::Fitbit)
-    }
-
-    /// Polar AccessLink: per application, 500 (+20 per user) per 15 minutes and 5,000
-    /// (+100 per user) per day; the user-independent part is the default.
-    pub fn polar() -> RateLimitConfig {
-        RateLimitConfig::new(
-            vec![WindowLimit::app(500, QUARTER), WindowLimit::app(5_000, DAY)],
-            HeaderStyle::Remaining,
-        )
-    }
-
-    /// Google Health: 300 requests per user per minute (5 QPS; the project-wide quotas,
-    /// 120,000 per minute and 86.4 M per day, are far above what one user's budget
-    /// allows per deployment). No usage headers are documented; 429s are honoured.
-    pub fn google_health() -> RateLimitConfig {
-        RateLimitConfig::new(vec![WindowLimit::user(300, MIN)], HeaderStyle::None)
-    }
-
-    /// Withings: 120 requests per minute per application.
-    pub fn withings() -> RateLimitConfig {
-        RateLimitConfig::new(vec![WindowLimit::app(120, MIN)], HeaderStyle::None)
-    }
-
-    /// Huawei and Garmin publish no per-application numbers: no local limit, 429s
-    /// honoured.
-    pub fn unpublished() -> RateLimitConfig {
-        RateLimitConfig::default()
+        of(Provider::Fitbit)
     }
 }
 

@@ -221,7 +221,7 @@ impl Config {
         stored: &[std::sync::Arc<pulsegate_schema::ProviderCredentials>],
         previous: bool,
     ) -> anyhow::Result<Self> {
-        use pulsegate_schema::credentials::{credential_fields, CredentialKind};
+        use pulsegate_provider::credentials::{credential_fields, CredentialKind};
         let mut overlay = serde_json::Map::new();
         for c in stored {
             for field in credential_fields(c.provider) {

@@ -4,7 +4,6 @@
 //! records defined here, which travel on the bus as JSON bytes.
 
 mod backfill;
-pub mod credentials;
 mod customer_api;
 mod events;
 pub mod form;

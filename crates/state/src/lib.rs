@@ -25,7 +25,7 @@ pub mod seal;
 mod sealed_bus;
 pub mod user_keys;
 pub use crypto::{SecurityConfig, StateCipher};
-pub use push_tokens::{generate_token, needs_push_token, PushToken};
+pub use push_tokens::{generate_token, PushToken};
 pub use seal::Sealer;
 pub use sealed_bus::SealingBus;
 use tokio::sync::watch;

@@ -1,6 +1,6 @@
-//! Path tokens of the providers whose pushes carry no cryptographic signature (Strava,
-//! Garmin, Withings): their push route is `/v1/ingest/<provider>/<token>`, the token a
-//! per-deployment random value (256 bits, URL-safe Base64) registered with the
+//! Path tokens of the providers whose pushes carry no cryptographic signature (push mode
+//! `PathToken` in their `pulsegate_provider::Descriptor`): their push route is
+//! `/v1/ingest/<provider>/<token>`, the token a per-deployment random value (256 bits, URL-safe Base64) registered with the
 //! provider. Stored under `pushtoken/<slug>` on the state topic (encrypted at rest when
 //! a key is configured); a rotation keeps the previous token valid for a grace period.
 
@@ -14,14 +14,6 @@ use pulsegate_schema::{now_ms, Provider, Secret, StateKey};
 use serde::{Deserialize, Serialize};
 
 use crate::{StateError, StateStore};
-
-/// Providers whose pushes are authenticated by a path token (no signature).
-pub fn needs_push_token(provider: Provider) -> bool {
-    matches!(
-        provider,
-        Provider::Strava | Provider::Garmin | Provider::Withings
-    )
-}
 
 /// A provider's path token, and the one being rotated out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
 //! `GET /v2/integrations` and `GET /v2/integrations/detailed`: the providers this
 //! deployment offers (the integrations switched on through
-//! `PUT /v1/admin/integrations/{provider}`; no record = on), with their data types.
+//! `PUT /v1/admin/integrations/{provider}`; no record = on), with their names, icons and
+//! data types as the provider registry (`pulsegate_provider::ALL`) states them.
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pulsegate_provider::{descriptor, PushMode, ALL};
 use pulsegate_schema::Provider;
 use serde_json::{json, Value};
 
@@ -20,51 +22,17 @@ const TERRA_TYPES: [&str; 6] = [
     "menstruation",
 ];
 
-/// How the provider is named to people.
-pub(crate) fn display_name(p: Provider) -> &'static str {
-    match p {
-        Provider::Strava => "Strava",
-        Provider::Huawei => "Huawei Health",
-        Provider::Fitbit => "Fitbit",
-        Provider::Garmin => "Garmin",
-        Provider::Oura => "Oura",
-        Provider::Polar => "Polar",
-        Provider::Whoop => "WHOOP",
-        Provider::Withings => "Withings",
-        Provider::AppleHealth => "Apple Health",
-        Provider::SamsungHealth => "Samsung Health",
-        Provider::HealthConnect => "Health Connect",
-        Provider::GoogleHealth => "Google Health",
-    }
-}
-
-/// The data types pulsegate maps for a provider (README's providers table).
-pub(crate) fn mapped_types(p: Provider) -> &'static [&'static str] {
-    match p {
-        Provider::Strava => &["activity"],
-        Provider::Huawei | Provider::Oura | Provider::Polar | Provider::Whoop => {
-            &["activity", "daily", "sleep"]
-        }
-        Provider::Fitbit | Provider::Garmin | Provider::GoogleHealth => {
-            &["activity", "body", "daily", "sleep"]
-        }
-        Provider::Withings => &["body", "daily", "sleep"],
-        Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => {
-            &["activity", "body", "daily", "sleep"]
-        }
-    }
-}
-
 /// Whether `data_type` of `p` reaches customers: mapped, and enabled in the integration.
 pub(crate) fn offers(api: &Api, p: Provider, data_type: &str) -> bool {
-    mapped_types(p).contains(&data_type) && api.state.integration_wants(p, data_type)
+    descriptor(p).delivers(data_type) && api.state.integration_wants(p, data_type)
 }
 
 /// `{"status":"success","providers":[...],"sdk_resource":[...]}`: enabled providers by
 /// Terra's name, the on-device ones in `sdk_resource`.
 pub(crate) async fn list(State(api): State<Api>) -> Response {
-    let enabled = Provider::ALL
-        .into_iter()
+    let enabled = ALL
+        .iter()
+        .map(|d| d.id)
         .filter(|p| api.state.integration_enabled(*p));
     let (sdk, oauth): (Vec<Provider>, Vec<Provider>) = enabled.partition(|p| p.is_sdk());
     let names = |v: Vec<Provider>| -> Vec<&str> { v.into_iter().map(|p| p.terra_name()).collect() };
@@ -84,18 +52,20 @@ pub(crate) async fn detailed(State(api): State<Api>, RawQuery(q): RawQuery) -> R
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let providers: Vec<Value> = Provider::ALL
-        .into_iter()
-        .filter(|p| with_sdk || !p.is_sdk())
-        .map(|p| {
+    let providers: Vec<Value> = ALL
+        .iter()
+        .filter(|d| with_sdk || d.push != PushMode::SdkUpload)
+        .map(|d| {
+            let p = d.id;
             let types: serde_json::Map<String, Value> = TERRA_TYPES
                 .iter()
                 .map(|t| (t.to_string(), Value::Bool(offers(&api, p, t))))
                 .collect();
             json!({
                 "provider": p.terra_name(),
-                "name": display_name(p),
-                "setup": if p.is_sdk() { "SDK" } else { "API" },
+                "name": d.display_name,
+                "icon": d.icon,
+                "setup": if d.push == PushMode::SdkUpload { "SDK" } else { "API" },
                 "enabled": api.state.integration_enabled(p),
                 "types": types,
             })

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use pulsegate_connect::{ConnectError, StartRequest};
 use pulsegate_schema::{now_ms, Provider, WidgetSession};
 
-use crate::integrations::display_name;
 use crate::Api;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
@@ -105,7 +104,7 @@ pub(crate) async fn page(State(api): State<Api>, Path(session_id): Path<String>)
     };
     let mut items = String::new();
     for p in offered(&api, &s) {
-        let name = escape(display_name(p));
+        let name = escape(pulsegate_provider::descriptor(p).display_name);
         if p.is_sdk() {
             items.push_str(&format!(
                 "<li><span class=off>{name}<small>Connect it from the app on your phone.</small></span></li>"

@@ -91,7 +91,7 @@
       return el(
         "tr",
         { "data-provider": i.provider },
-        cell(i.provider),
+        cell(i.name),
         cell(i.terra_name),
         el("td", {}, toggle),
         cell(i.data_types.length ? i.data_types.join(", ") : "all"),

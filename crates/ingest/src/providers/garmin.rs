@@ -39,7 +39,7 @@ impl Default for GarminConfig {
     fn default() -> Self {
         Self {
             client_id: String::new(),
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: pulsegate_provider::descriptor(Provider::Garmin).max_body_bytes,
         }
     }
 }

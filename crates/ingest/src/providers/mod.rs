@@ -1,5 +1,24 @@
-//! One file per provider: its handshake and its verification. Adding a provider: a
-//! module here, its settings in [`IngestConfig`], one line in [`registry`].
+//! One file per provider: its handshake and its verification.
+//!
+//! Adding a provider, every place it is registered (the same list is in
+//! `crates/normalizer/src/providers/mod.rs`):
+//! - `crates/schema/src/records.rs`: its `Provider` variant, in `Provider::ALL`,
+//!   `terra_name` and `slug` (and `is_sdk` for an on-device source);
+//! - `crates/provider/src/providers/<p>.rs` and one line in that folder's `LIST`: its
+//!   facts (name, icon, push mode, data types, writes, rate limits, body limit, OAuth2,
+//!   credentials), which connect, terra-api, admin, ingest's path tokens and body limits
+//!   and the normalizer's rate limits and token refresh read from there;
+//! - here: a module, its settings in [`IngestConfig`] (`config.rs`), one line in
+//!   [`registry_with`], and its entry in `replay.rs` (`guarded`) if it has a replay
+//!   guard;
+//! - the normalizer: a module in `crates/normalizer/src/providers/`, a field in
+//!   `NormalizerConfig` (`config.rs`) and one line in its `registry`;
+//! - `crates/pulsegate/src/app.rs` (`app_credentials`): its normalizer credentials for
+//!   the connect flow;
+//! - documents checked against the registry by `crates/provider/tests/registry_docs.rs`:
+//!   the provider enums of `crates/admin/src/openapi.json`, the README's providers table,
+//!   `pulsegate.example.toml`; and `docs/providers/<p>.md`;
+//! - its end-to-end test: a module in `crates/pulsegate/tests/providers/main.rs`.
 
 use std::sync::Arc;
 

@@ -1,6 +1,26 @@
-//! One module per provider. Adding a provider: a module implementing
-//! [`ProviderNormalizer`](crate::ProviderNormalizer) with its settings struct, a field in
-//! [`NormalizerConfig`](crate::NormalizerConfig), and one line in [`registry`].
+//! One module per provider.
+//!
+//! Adding a provider, every place it is registered (the same list is in
+//! `crates/ingest/src/providers/mod.rs`):
+//! - `crates/schema/src/records.rs`: its `Provider` variant, in `Provider::ALL`,
+//!   `terra_name` and `slug` (and `is_sdk` for an on-device source);
+//! - `crates/provider/src/providers/<p>.rs` and one line in that folder's `LIST`: its
+//!   facts (name, icon, push mode, data types, writes, rate limits, body limit, OAuth2,
+//!   credentials). Here they give the config defaults (`OAUTH.api_base`,
+//!   `ratelimit::defaults::of`) and the token refresh (`OAuthApp::new(&OAUTH, …)`); a test
+//!   below checks the data types and writes it states against the module;
+//! - here: a module implementing [`ProviderNormalizer`](crate::ProviderNormalizer) with
+//!   its settings struct, a field in [`NormalizerConfig`](crate::NormalizerConfig)
+//!   (`config.rs`), and one line in [`registry`];
+//! - ingest: a module in `crates/ingest/src/providers/`, its settings in `IngestConfig`,
+//!   one line in its `registry_with`, and `replay.rs` (`guarded`) if it has a replay
+//!   guard;
+//! - `crates/pulsegate/src/app.rs` (`app_credentials`): its normalizer credentials for
+//!   the connect flow;
+//! - documents checked against the registry by `crates/provider/tests/registry_docs.rs`:
+//!   the provider enums of `crates/admin/src/openapi.json`, the README's providers table,
+//!   `pulsegate.example.toml`; and `docs/providers/<p>.md`;
+//! - its end-to-end test: a module in `crates/pulsegate/tests/providers/main.rs`.
 
 use std::sync::Arc;
 
@@ -60,6 +80,63 @@ mod tests {
             "body": serde_json::from_str::<serde_json::Value>(body).unwrap(),
         }))
         .unwrap()
+    }
+
+    /// The provider registry's facts (`pulsegate_provider::Descriptor`: the types
+    /// delivered, the writes supported) hold for what each normalizer really does: every
+    /// type it can fetch by range is one it delivers, and exactly the writes it lists
+    /// are not refused as unsupported (empty writes: nothing is sent to the provider).
+    #[tokio::test]
+    async fn descriptors_state_what_the_normalizers_do() {
+        use crate::{write::UNSUPPORTED, NormalizeError, WriteOp};
+        use EventType::*;
+        let terra_types = [
+            Activity,
+            Body,
+            Daily,
+            Sleep,
+            Athlete,
+            Nutrition,
+            Menstruation,
+        ];
+        for n in registry(&NormalizerConfig::default()).unwrap() {
+            let p = n.provider();
+            let d = pulsegate_provider::descriptor(p);
+            let env = range::testing::env(p, "u1", "token").await;
+            for t in terra_types {
+                if n.range_support(t).is_some() {
+                    assert!(d.data_types.contains(&t), "{p:?} fetches {t:?}");
+                }
+                let ops = [
+                    (
+                        WriteOp::Post {
+                            data_type: t,
+                            data: vec![],
+                        },
+                        d.writes.post.contains(&t),
+                    ),
+                    (
+                        WriteOp::Delete {
+                            data_type: t,
+                            ids: vec![],
+                        },
+                        d.writes.delete.contains(&t),
+                    ),
+                ];
+                for (op, listed) in ops {
+                    let what = format!("{p:?} {op:?}");
+                    let answer = n.write(&env.conn, &env.ctx, op).await;
+                    let refused = matches!(
+                        answer,
+                        Err(NormalizeError::Dropped {
+                            reason: UNSUPPORTED,
+                            ..
+                        })
+                    );
+                    assert_eq!(refused, !listed, "{what}: {answer:?}");
+                }
+            }
+        }
     }
 
     #[test]

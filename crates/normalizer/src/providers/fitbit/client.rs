@@ -16,7 +16,7 @@ use super::mapping::{
     offset_from_millis, ActivityLogList, DailyActivityResponse, SleepResponse, WeightResponse,
 };
 use super::FitbitConfig;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::{Ctx, NormalizeError, RetryConfig};
 
 pub const EP_DAILY: &str = "activities_date";
@@ -62,14 +62,12 @@ impl FitbitClient {
         } else {
             cfg.token_url.clone()
         };
-        let oauth = OAuthApp {
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::fitbit::OAUTH,
             token_url,
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Basic,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: Vec::new(),
-        };
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit)

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{FixedOffset, NaiveDate};
+use pulsegate_provider::providers::fitbit::OAUTH;
 use pulsegate_schema::terra::{DataEvent, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -66,12 +67,12 @@ pub struct FitbitConfig {
 impl Default for FitbitConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://api.fitbit.com".into(),
+            api_base: OAUTH.api_base.into(),
             token_url: String::new(),
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::fitbit(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Fitbit),
             activity_logs: true,
         }
     }

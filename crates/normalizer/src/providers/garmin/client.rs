@@ -7,7 +7,7 @@ use pulsegate_schema::Connection;
 use serde_json::Value;
 
 use super::GarminConfig;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::{Ctx, NormalizeError, RetryConfig};
 
 /// What a callback fetch came to.
@@ -26,14 +26,12 @@ pub struct GarminClient {
 impl GarminClient {
     pub fn new(cfg: &GarminConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
-        let oauth = OAuthApp {
-            token_url: cfg.token_url.clone(),
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: Vec::new(),
-        };
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::garmin::OAUTH,
+            cfg.token_url.clone(),
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit),

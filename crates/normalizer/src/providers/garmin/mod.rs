@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pulsegate_provider::providers::garmin::OAUTH;
 use pulsegate_schema::terra::{DataEvent, StatusEvent, User};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -57,12 +58,12 @@ pub struct GarminConfig {
 impl Default for GarminConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://apis.garmin.com".into(),
-            token_url: "https://diauth.garmin.com/di-oauth2-service/oauth/token".into(),
+            api_base: OAUTH.api_base.into(),
+            token_url: OAUTH.token_url.into(),
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::unpublished(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Garmin),
         }
     }
 }

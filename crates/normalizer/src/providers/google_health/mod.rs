@@ -71,7 +71,7 @@ impl Default for GoogleHealthConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::google_health(),
+            rate_limit: crate::ratelimit::defaults::of(pulsegate_schema::Provider::GoogleHealth),
             max_days_per_notification: 7,
         }
     }

@@ -7,7 +7,7 @@ use pulsegate_schema::Connection;
 
 use super::model::{ActivityRecords, HealthRecords, Polymerized};
 use super::HuaweiConfig;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::http::form_encode;
 use crate::{Ctx, NormalizeError, RetryConfig};
 
@@ -25,14 +25,12 @@ pub struct HuaweiClient {
 
 impl HuaweiClient {
     pub fn new(cfg: &HuaweiConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
-        let oauth = OAuthApp {
-            token_url: cfg.token_url.clone(),
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: Vec::new(),
-        };
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::huawei::OAUTH,
+            cfg.token_url.clone(),
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("huawei", "Huawei", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit),

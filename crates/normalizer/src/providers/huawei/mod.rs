@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime};
+use pulsegate_provider::providers::huawei::OAUTH;
 use pulsegate_schema::terra::{ActivityDeletedEvent, DataEvent, DeletedSummary, StatusEvent};
 use pulsegate_schema::{
     Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification, Secret,
@@ -68,12 +69,12 @@ pub struct HuaweiConfig {
 impl Default for HuaweiConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://health-api.cloud.huawei.com".into(),
-            token_url: "https://oauth-login.cloud.huawei.com/oauth2/v3/token".into(),
+            api_base: OAUTH.api_base.into(),
+            token_url: OAUTH.token_url.into(),
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::unpublished(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Huawei),
             daily_data_types: DEFAULT_DAILY_TYPES.iter().map(|s| s.to_string()).collect(),
             activities: true,
             daily: true,

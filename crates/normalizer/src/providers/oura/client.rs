@@ -7,11 +7,11 @@ use serde::de::DeserializeOwned;
 
 use super::types::Page;
 use super::OuraConfig;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::{Ctx, NormalizeError, RetryConfig};
 
 /// Oura's production API.
-pub const DEFAULT_API_BASE: &str = "https://api.ouraring.com";
+pub const DEFAULT_API_BASE: &str = pulsegate_provider::providers::oura::OAUTH.api_base;
 
 /// What fetching a document for a connection came to.
 pub enum Fetched<T> {
@@ -33,14 +33,12 @@ impl OuraClient {
         } else {
             cfg.token_url.clone()
         };
-        let oauth = OAuthApp {
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::oura::OAUTH,
             token_url,
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: Vec::new(),
-        };
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("oura", "Oura", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit),

@@ -56,7 +56,7 @@ impl Default for OuraConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::oura(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Oura),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use pulsegate_provider::providers::polar::OAUTH;
 use pulsegate_schema::terra::DataEvent;
 use pulsegate_schema::{
     stable_id, Connection, EventType, NormalizedEvent, Provider, RawNotification, PAYLOAD_VERSION,
@@ -45,9 +46,9 @@ pub struct PolarConfig {
 impl Default for PolarConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://www.polaraccesslink.com".into(),
+            api_base: OAUTH.api_base.into(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::polar(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Polar),
         }
     }
 }

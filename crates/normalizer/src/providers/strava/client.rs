@@ -3,7 +3,7 @@
 //! rate limits and metrics come from [`ProviderApi`].
 
 use super::mapping::DetailedActivity;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::{Ctx, NormalizeError, RetryConfig, StravaConfig};
 use pulsegate_schema::Connection;
 
@@ -27,14 +27,12 @@ pub struct StravaClient {
 impl StravaClient {
     pub fn new(cfg: &StravaConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
-        let oauth = OAuthApp {
-            token_url: format!("{api_base}/oauth/token"),
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: Vec::new(),
-        };
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::strava::OAUTH,
+            format!("{api_base}/oauth/token"),
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("strava", "Strava", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit),

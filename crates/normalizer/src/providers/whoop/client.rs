@@ -7,13 +7,13 @@ use serde::de::DeserializeOwned;
 
 use super::mapping::{Cycle, Recovery, SleepActivity, Workout};
 use super::WhoopConfig;
-use crate::api::{Authorized, ClientAuth, OAuthApp, ProviderApi, TokenShape};
+use crate::api::{Authorized, OAuthApp, ProviderApi};
 use crate::{Ctx, NormalizeError, RetryConfig};
 
 /// WHOOP's production API (paths below it start with `/v2`).
-pub const DEFAULT_API_BASE: &str = "https://api.prod.whoop.com/developer";
+pub const DEFAULT_API_BASE: &str = pulsegate_provider::providers::whoop::OAUTH.api_base;
 /// WHOOP's OAuth2 token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://api.prod.whoop.com/oauth/oauth2/token";
+pub const DEFAULT_TOKEN_URL: &str = pulsegate_provider::providers::whoop::OAUTH.token_url;
 
 /// What a fetch for a connection came to.
 pub enum Fetched<T> {
@@ -29,14 +29,12 @@ pub struct WhoopClient {
 
 impl WhoopClient {
     pub fn new(cfg: &WhoopConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
-        let oauth = OAuthApp {
-            token_url: cfg.token_url.clone(),
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Standard,
-            extra_refresh_fields: vec![("scope", "offline")],
-        };
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::whoop::OAUTH,
+            cfg.token_url.clone(),
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?
                 .with_rate_limit(&cfg.api_base, &cfg.rate_limit),

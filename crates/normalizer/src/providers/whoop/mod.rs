@@ -54,7 +54,7 @@ impl Default for WhoopConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::whoop(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Whoop),
         }
     }
 }

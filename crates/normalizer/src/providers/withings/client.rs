@@ -13,9 +13,7 @@ use serde_json::value::RawValue;
 
 use super::mapping::{has_more, ActivityBody, MeasureBody, SleepBody, SLEEP_FIELDS};
 use super::WithingsConfig;
-use crate::api::{
-    classify, expires_soon, Authorized, ClientAuth, OAuthApp, ProviderApi, Reply, TokenShape,
-};
+use crate::api::{classify, expires_soon, Authorized, OAuthApp, ProviderApi, Reply};
 use crate::http::{form_encode, HttpError, HttpResponse};
 use crate::{Backoff, Ctx, NormalizeError, RetryConfig};
 
@@ -54,14 +52,12 @@ impl WithingsClient {
         } else {
             cfg.token_url.clone()
         };
-        let oauth = OAuthApp {
+        let oauth = OAuthApp::new(
+            &pulsegate_provider::providers::withings::OAUTH,
             token_url,
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            client_auth: ClientAuth::Body,
-            shape: TokenShape::Withings,
-            extra_refresh_fields: Vec::new(),
-        };
+            &cfg.client_id,
+            &cfg.client_secret,
+        );
         Ok(Self {
             api: ProviderApi::new(
                 "withings",

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use pulsegate_provider::providers::withings::OAUTH;
 use pulsegate_schema::terra::{DataEvent, StatusEvent};
 use pulsegate_schema::{
     stable_id, Connection, ConnectionStatus, EventType, NormalizedEvent, Provider, RawNotification,
@@ -52,12 +53,12 @@ pub struct WithingsConfig {
 impl Default for WithingsConfig {
     fn default() -> Self {
         Self {
-            api_base: "https://wbsapi.withings.net".into(),
+            api_base: OAUTH.api_base.into(),
             token_url: String::new(),
             client_id: String::new(),
             client_secret: Secret::default(),
             request_timeout: Duration::from_secs(10),
-            rate_limit: crate::ratelimit::defaults::withings(),
+            rate_limit: crate::ratelimit::defaults::of(Provider::Withings),
         }
     }
 }

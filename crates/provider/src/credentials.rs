@@ -1,6 +1,7 @@
-//! Which credentials each provider's application has, how each is validated, whether it
-//! is secret (masked, encrypted), and which configuration keys it sets. The admin API
-//! validates writes with this table; the binary overlays stored credentials onto the
+//! The credentials of a provider application: how each is validated, whether it is
+//! secret (masked, encrypted), and which configuration keys it sets. Each provider's
+//! list is its [`Descriptor::credentials`](crate::Descriptor::credentials). The admin API
+//! validates writes with it; the binary overlays stored credentials onto the
 //! configuration with it.
 
 use crate::Provider;
@@ -29,7 +30,8 @@ pub struct CredentialField {
     pub targets: &'static [&'static str],
 }
 
-const fn f(
+/// A field (for the providers' `const` lists).
+pub const fn field(
     name: &'static str,
     kind: CredentialKind,
     secret: bool,
@@ -43,180 +45,9 @@ const fn f(
     }
 }
 
-use CredentialKind::*;
-
-const STRAVA: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.strava.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.strava.client_secret"],
-    ),
-    f("verify_token", Text, true, &["ingest.strava.verify_token"]),
-    f(
-        "subscription_id",
-        Number,
-        false,
-        &["ingest.strava.subscription_id"],
-    ),
-];
-
-const HUAWEI: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.huawei.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.huawei.client_secret"],
-    ),
-    f(
-        "subscriber_secret",
-        Base64,
-        true,
-        &["ingest.huawei.subscriber_secret"],
-    ),
-    f(
-        "subscriber_id",
-        Text,
-        false,
-        &["ingest.huawei.subscriber_id"],
-    ),
-    f("callback_address", HttpsUrl, false, &[]),
-];
-
-const FITBIT: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.fitbit.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &[
-            "normalizer.fitbit.client_secret",
-            "ingest.fitbit.client_secret",
-        ],
-    ),
-    f(
-        "verification_code",
-        Text,
-        true,
-        &["ingest.fitbit.verification_code"],
-    ),
-];
-
-const GARMIN: &[CredentialField] = &[
-    f(
-        "client_id",
-        Text,
-        false,
-        &["normalizer.garmin.client_id", "ingest.garmin.client_id"],
-    ),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.garmin.client_secret"],
-    ),
-];
-
-const OURA: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.oura.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.oura.client_secret", "ingest.oura.client_secret"],
-    ),
-    f(
-        "verification_token",
-        Text,
-        true,
-        &["ingest.oura.verification_token"],
-    ),
-];
-
-const POLAR: &[CredentialField] = &[
-    f("client_id", Text, false, &["connect.polar.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["connect.polar.client_secret"],
-    ),
-    f(
-        "signature_secret_key",
-        Text,
-        true,
-        &["ingest.polar.signature_secret_key"],
-    ),
-];
-
-const WHOOP: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.whoop.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &[
-            "normalizer.whoop.client_secret",
-            "ingest.whoop.client_secret",
-        ],
-    ),
-];
-
-const WITHINGS: &[CredentialField] = &[
-    f("client_id", Text, false, &["normalizer.withings.client_id"]),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.withings.client_secret"],
-    ),
-    f(
-        "callback_token",
-        Text,
-        true,
-        &["ingest.withings.callback_token"],
-    ),
-];
-
-const GOOGLE_HEALTH: &[CredentialField] = &[
-    f(
-        "client_id",
-        Text,
-        false,
-        &["normalizer.google_health.client_id"],
-    ),
-    f(
-        "client_secret",
-        Text,
-        true,
-        &["normalizer.google_health.client_secret"],
-    ),
-    // The subscriber's `endpointAuthorization.secret`: the whole `Authorization` header
-    // value Google sends with every notification (`Bearer …`).
-    f(
-        "authorization",
-        Text,
-        true,
-        &["ingest.google_health.authorization"],
-    ),
-];
-
 /// The credentials `p` takes (empty for the on-device sources).
 pub fn credential_fields(p: Provider) -> &'static [CredentialField] {
-    match p {
-        Provider::Strava => STRAVA,
-        Provider::Huawei => HUAWEI,
-        Provider::Fitbit => FITBIT,
-        Provider::Garmin => GARMIN,
-        Provider::Oura => OURA,
-        Provider::Polar => POLAR,
-        Provider::Whoop => WHOOP,
-        Provider::Withings => WITHINGS,
-        Provider::GoogleHealth => GOOGLE_HEALTH,
-        Provider::AppleHealth | Provider::SamsungHealth | Provider::HealthConnect => &[],
-    }
+    crate::descriptor(p).credentials
 }
 
 /// Checks a value for a field; the error names the field, never the value.
