@@ -11,7 +11,8 @@ use crate::{Descriptor, EventType, Provider, PushMode, Writes, PUSH_MAX_BODY_BYT
 /// (the user's UTC offset for historical days). Google's consent screen lets the user
 /// untick any of them: the granted set is the token response's `scope`, stored with the
 /// connection, and types outside it are skipped.
-pub const SCOPES: &str = "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly \
+pub const SCOPES: &str =
+    "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly \
      https://www.googleapis.com/auth/googlehealth.health_metrics_and_measurements.readonly \
      https://www.googleapis.com/auth/googlehealth.sleep.readonly \
      https://www.googleapis.com/auth/googlehealth.settings.readonly";
