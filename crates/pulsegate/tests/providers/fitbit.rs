@@ -159,6 +159,14 @@ client_secret = "{CLIENT_SECRET}"
 
     // Accepted with 204: the batch, then the user's revocation.
     assert_eq!(push(&pg, Some(&good), &batch).await, 204);
+    // Delivered before the revocation: a deauthorization erases the user's data key, so
+    // what is still queued then is never delivered (docs/ENCRYPTION.md).
+    assert!(
+        sink.wait_for(4, Duration::from_secs(20)).await,
+        "delivered {}: {}",
+        sink.count(),
+        pg.logs()
+    );
     let revoke = Value::Array(vec![entry("userRevokedAccess", "2019-03-02", OWNER)]).to_string();
     assert_eq!(
         push(&pg, Some(&sign(CLIENT_SECRET, &revoke)), &revoke).await,

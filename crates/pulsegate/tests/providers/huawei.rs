@@ -181,6 +181,14 @@ client_secret = "hw-client-secret"
         json!({"startTime": 1592839800000u64, "endTime": 1592868600000u64, "timeZone": "+0800"});
     let b = notification(OPEN_ID, sleep, t, night);
     assert_eq!(push(&pg, &sign(SECRET, sleep, t), &b).await, 204);
+    // Delivered before the revocation: a deauthorization erases the user's data key, so
+    // what is still queued then is never delivered (docs/ENCRYPTION.md).
+    assert!(
+        sink.wait_for(3, Duration::from_secs(20)).await,
+        "delivered {}: {}",
+        sink.count(),
+        pg.logs()
+    );
     let revoke = "USER_EVENT$REVOKE_ALL";
     let b = notification(OPEN_ID, revoke, t, json!({}));
     assert_eq!(push(&pg, &sign(SECRET, revoke, t), &b).await, 204);

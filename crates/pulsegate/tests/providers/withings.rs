@@ -155,10 +155,19 @@ client_secret = "wi-client-secret"
         example,
         "userid=12345&appli=16&date=2020-07-08&deviceid=892359876fd8805ac45bab078c4828692f0276b1",
         "userid=12345&appli=44&startdate=1594159200&enddate=1594188000",
-        "userid=12345&appli=46&action=unlink",
     ] {
         assert_eq!(notify(&pg, &q, &[], form).await, 200, "{form}");
     }
+    // Delivered before the unlink: a deauthorization erases the user's data key, so
+    // what is still queued then is never delivered (docs/ENCRYPTION.md).
+    assert!(
+        sink.wait_for(4, Duration::from_secs(20)).await,
+        "delivered {}: {}",
+        sink.count(),
+        pg.logs()
+    );
+    let unlink = "userid=12345&appli=46&action=unlink";
+    assert_eq!(notify(&pg, &q, &[], unlink).await, 200, "{unlink}");
     assert_eq!(pg.accepted("withings").await, 5.0);
     assert!(
         sink.wait_for(5, Duration::from_secs(20)).await,
