@@ -289,12 +289,12 @@ fn terra_api(
     backfiller
         .clone()
         .follow(updates.subscribe(), shutdown.clone());
-    let backfill: Arc<dyn pulsegate_terra_api::Backfill> =
-        Arc::new(pulsegate_terra_api::NormalizerBackfill(backfiller));
+    let backfill = Arc::new(crate::adapters::NormalizerBackfill(backfiller));
     Ok(pulsegate_terra_api::router(
         state.clone(),
         bus.clone(),
         connect.clone(),
+        Some(backfill.clone()),
         Some(backfill),
         config.terra_api.clone(),
     ))

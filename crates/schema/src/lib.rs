@@ -11,6 +11,7 @@ mod records;
 pub mod sdk;
 mod secret;
 pub mod terra;
+mod write;
 
 pub use backfill::BackfillTask;
 pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, WidgetSession};
@@ -20,6 +21,7 @@ pub use records::{
     ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
+pub use write::{WriteOp, WriteResult};
 
 /// Topic names and their roles.
 pub mod topics {
