@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use pulsegate_admin::{AdminPorts, DeliveryLog, DestinationGuard};
+use pulsegate_bus::{Bus, BusError};
+use pulsegate_dispatcher::RecentDeliveries;
 use pulsegate_normalizer::backfill::{BackfillError, Backfiller};
-use pulsegate_schema::{Connection, EventType, WriteOp, WriteResult};
+use pulsegate_schema::{Connection, DeliveryRecord, EventType, Secret, WriteOp, WriteResult};
 use pulsegate_terra_api::{BackfillFailure, HistoricalData, ProviderWrites};
 
 /// The normalizer's backfill as the `/v2` data and write endpoints use it.
@@ -49,6 +52,54 @@ impl HistoricalData for NormalizerBackfill {
 impl ProviderWrites for NormalizerBackfill {
     async fn write(&self, conn: &Connection, op: WriteOp) -> Result<WriteResult, BackfillFailure> {
         self.0.write(conn, op).await.map_err(failure)
+    }
+}
+
+/// The dispatcher's rules for a destination, as the admin API checks them.
+pub(crate) struct DispatcherRules;
+
+#[async_trait]
+impl DestinationGuard for DispatcherRules {
+    fn check_url(&self, url: &str, allow_private_networks: bool) -> Result<(), String> {
+        pulsegate_dispatcher::validate_destination_url(url, allow_private_networks)
+            .map_err(|e| e.to_string())
+    }
+
+    fn check_secret(&self, raw: &str) -> Result<Secret, String> {
+        pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
+    }
+
+    fn new_secret(&self) -> Secret {
+        pulsegate_dispatcher::generate_secret()
+    }
+
+    async fn start_from_now(&self, bus: &dyn Bus, destination_id: &str) -> Result<(), BusError> {
+        pulsegate_dispatcher::start_destination_cursor(bus, destination_id).await
+    }
+}
+
+/// This process's ring of delivery attempts, as the admin API lists them.
+pub(crate) struct RecentLog(pub(crate) RecentDeliveries);
+
+impl DeliveryLog for RecentLog {
+    fn latest(&self, destination: Option<&str>, limit: usize) -> Vec<DeliveryRecord> {
+        self.0.latest(destination, limit)
+    }
+
+    fn is_recording(&self) -> bool {
+        self.0.is_recording()
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+/// The admin API's ports over the dispatcher (`recent`: this process's ring).
+pub(crate) fn admin_ports(recent: RecentDeliveries) -> AdminPorts {
+    AdminPorts {
+        destinations: Arc::new(DispatcherRules),
+        deliveries: Arc::new(RecentLog(recent)),
     }
 }
 

@@ -209,7 +209,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            recent.clone(),
+            crate::adapters::admin_ports(recent.clone()),
         ));
     } else if roles.dispatch {
         admin = admin.merge(pulsegate_admin::deliveries_router(
@@ -217,7 +217,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            recent.clone(),
+            crate::adapters::admin_ports(recent.clone()),
         ));
     }
     tokio::spawn(reload_on_credentials(

@@ -5,6 +5,7 @@
 
 mod backfill;
 mod customer_api;
+mod deliveries;
 mod events;
 pub mod form;
 mod records;
@@ -15,6 +16,7 @@ mod write;
 
 pub use backfill::BackfillTask;
 pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, WidgetSession};
+pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
     Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,
