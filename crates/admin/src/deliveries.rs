@@ -1,5 +1,5 @@
-//! `GET /v1/admin/deliveries`: the last delivery attempts of this process (see
-//! `pulsegate_dispatcher::RecentDeliveries`). A process that does not dispatch has
+//! `GET /v1/admin/deliveries`: the last delivery attempts of this process (the
+//! [`DeliveryLog`](crate::DeliveryLog) port). A process that does not dispatch has
 //! none (`recording: false`): in a scaled-out deployment ask a dispatch process (it
 //! serves this route on its own port) or read the metrics.
 
@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_dispatcher::RecentDeliveries;
 use serde::Deserialize;
 
 use crate::{error, AdminState};
@@ -27,11 +26,12 @@ pub(crate) async fn list(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
     };
-    let limit = f.limit.unwrap_or(100).clamp(1, RecentDeliveries::CAPACITY);
+    let log = &s.ports.deliveries;
+    let limit = f.limit.unwrap_or(100).clamp(1, log.capacity().max(1));
     Json(serde_json::json!({
-        "deliveries": s.recent.latest(f.destination.as_deref(), limit),
-        "recording": s.recent.is_recording(),
-        "capacity": s.recent.capacity(),
+        "deliveries": log.latest(f.destination.as_deref(), limit),
+        "recording": log.is_recording(),
+        "capacity": log.capacity(),
     }))
     .into_response()
 }

@@ -3,7 +3,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_dispatcher::{generate_secret, parse_secret, validate_destination_url};
 use pulsegate_schema::{Destination, EventType};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +72,8 @@ fn build(
             "id: 1-128 characters of A-Z a-z 0-9 - _",
         ));
     }
-    if let Err(e) = validate_destination_url(&input.url, s.config.allow_private_networks) {
+    let guard = &s.ports.destinations;
+    if let Err(e) = guard.check_url(&input.url, s.config.allow_private_networks) {
         return Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!("url: {e}"),
@@ -88,7 +88,7 @@ fn build(
         }
     }
     let (secret, generated) = match input.secret {
-        Some(raw) => match parse_secret(&raw) {
+        Some(raw) => match guard.check_secret(&raw) {
             Ok(secret) => (secret, false),
             Err(e) => {
                 return Err(error(
@@ -97,7 +97,7 @@ fn build(
                 ))
             }
         },
-        None => (generate_secret(), true),
+        None => (guard.new_secret(), true),
     };
     Ok((
         Destination {
@@ -145,7 +145,7 @@ pub(crate) async fn create(
         Ok(d) => d,
         Err(r) => return r,
     };
-    if let Err(e) = pulsegate_dispatcher::start_destination_cursor(&*s.bus, &dest.id).await {
+    if let Err(e) = s.ports.destinations.start_from_now(&*s.bus, &dest.id).await {
         tracing::error!(error = %e, "could not set the new destination's cursor");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,7 @@ mod deliveries;
 mod destinations;
 mod developers;
 mod integrations;
+mod ports;
 mod push_urls;
 mod routes;
 mod sdk_tokens;
@@ -33,6 +34,8 @@ use axum::Router;
 use pulsegate_bus::Bus;
 use pulsegate_schema::Secret;
 use pulsegate_state::StateStore;
+
+pub use ports::{AdminPorts, DeliveryLog, DestinationGuard};
 
 /// Settings of the admin API.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -75,22 +78,22 @@ pub(crate) struct AdminState {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) config: Arc<AdminConfig>,
     pub(crate) connect: Arc<pulsegate_connect::ConnectService>,
-    pub(crate) recent: pulsegate_dispatcher::RecentDeliveries,
+    pub(crate) ports: AdminPorts,
     pub(crate) throttle: Arc<throttle::AuthThrottle>,
 }
 
 /// The admin API (`/v1/admin/*`, behind the token), its OpenAPI description and the
 /// dashboard (both without the token: they hold no secrets). Built from
-/// [`routes::table`]. `recent` is this process's ring of delivery attempts: empty
-/// unless the dispatcher runs here.
+/// [`routes::table`]. `ports.deliveries` is this process's log of delivery attempts:
+/// empty unless the dispatcher runs here.
 pub fn router(
     state: Arc<StateStore>,
     bus: Arc<dyn Bus>,
     config: AdminConfig,
     connect: Arc<pulsegate_connect::ConnectService>,
-    recent: pulsegate_dispatcher::RecentDeliveries,
+    ports: AdminPorts,
 ) -> Router {
-    let s = admin_state(state, bus, config, connect, recent);
+    let s = admin_state(state, bus, config, connect, ports);
     routes::build(s, |_| true)
 }
 
@@ -101,9 +104,9 @@ pub fn deliveries_router(
     bus: Arc<dyn Bus>,
     config: AdminConfig,
     connect: Arc<pulsegate_connect::ConnectService>,
-    recent: pulsegate_dispatcher::RecentDeliveries,
+    ports: AdminPorts,
 ) -> Router {
-    let s = admin_state(state, bus, config, connect, recent);
+    let s = admin_state(state, bus, config, connect, ports);
     routes::build(s, |r| r.method == "GET" && r.path == routes::DELIVERIES)
 }
 
@@ -112,7 +115,7 @@ fn admin_state(
     bus: Arc<dyn Bus>,
     config: AdminConfig,
     connect: Arc<pulsegate_connect::ConnectService>,
-    recent: pulsegate_dispatcher::RecentDeliveries,
+    ports: AdminPorts,
 ) -> AdminState {
     let throttle = Arc::new(throttle::AuthThrottle::new(
         config.max_auth_failures,
@@ -123,7 +126,7 @@ fn admin_state(
         bus,
         config: Arc::new(config),
         connect,
-        recent,
+        ports,
         throttle,
     }
 }

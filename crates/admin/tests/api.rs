@@ -18,6 +18,8 @@ use pulsegate_state::StateStore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+mod support;
+
 const TOKEN: &str = "admin-secret-token";
 
 async fn app() -> (tempfile::TempDir, axum::Router, Arc<StateStore>) {
@@ -45,7 +47,7 @@ fn admin_router(state: Arc<StateStore>, bus: Arc<dyn Bus>, cfg: AdminConfig) -> 
     )
     .unwrap();
     let recent = pulsegate_dispatcher::RecentDeliveries::new();
-    router(state, bus, cfg, connect, recent)
+    router(state, bus, cfg, connect, support::ports(recent))
 }
 
 async fn call(

@@ -20,6 +20,8 @@ use pulsegate_state::StateStore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+mod support;
+
 const TOKEN: &str = "admin-secret-token";
 
 struct App {
@@ -54,9 +56,9 @@ async fn app() -> App {
             bus.clone(),
             cfg.clone(),
             connect.clone(),
-            recent.clone(),
+            support::ports(recent.clone()),
         ),
-        dispatch_only: deliveries_router(state, bus, cfg, connect, recent.clone()),
+        dispatch_only: deliveries_router(state, bus, cfg, connect, support::ports(recent.clone())),
         recent,
     }
 }

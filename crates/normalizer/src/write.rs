@@ -12,7 +12,10 @@
 //! is not asked twice.
 
 use chrono::{DateTime, FixedOffset};
-use pulsegate_schema::{EventType, Provider};
+use pulsegate_schema::Provider;
+/// The request and its outcome: plain data in `pulsegate-schema`, shared with the `/v2`
+/// front door.
+pub use pulsegate_schema::{WriteOp, WriteResult};
 use serde_json::Value;
 
 use crate::NormalizeError;
@@ -24,48 +27,6 @@ pub const INVALID: &str = "invalid_request";
 /// `Dropped` reason of a write that failed after some objects were written: 502, the
 /// message lists the ids written.
 pub const PARTIAL: &str = "partial_write";
-
-/// One write request.
-#[derive(Clone, Debug, PartialEq)]
-pub enum WriteOp {
-    /// Create these Terra objects (`data`) of `data_type` at the provider.
-    Post {
-        data_type: EventType,
-        data: Vec<Value>,
-    },
-    /// Delete these objects, identified by the ids a `Post` returned (`log_ids`).
-    Delete {
-        data_type: EventType,
-        ids: Vec<String>,
-    },
-}
-
-impl WriteOp {
-    pub fn data_type(&self) -> EventType {
-        match self {
-            WriteOp::Post { data_type, .. } | WriteOp::Delete { data_type, .. } => *data_type,
-        }
-    }
-
-    /// `writing` / `deleting`, for messages.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            WriteOp::Post { .. } => "writing",
-            WriteOp::Delete { .. } => "deleting",
-        }
-    }
-}
-
-/// What a write came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WriteResult {
-    /// The provider's ids of what was created, in the order the objects were posted.
-    Created(Vec<String>),
-    /// Per id: the provider's HTTP status for its deletion (2xx deleted, 404 unknown).
-    Deleted(Vec<(String, u16)>),
-    /// The provider refused the connection's credentials: a `connection_error`.
-    ConnectionError(&'static str),
-}
 
 /// The default answer: `provider` cannot do `op` through pulsegate.
 pub fn unsupported(provider: Provider, op: &WriteOp, why: &str) -> NormalizeError {

@@ -209,7 +209,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            recent.clone(),
+            crate::adapters::admin_ports(recent.clone()),
         ));
     } else if roles.dispatch {
         admin = admin.merge(pulsegate_admin::deliveries_router(
@@ -217,7 +217,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            recent.clone(),
+            crate::adapters::admin_ports(recent.clone()),
         ));
     }
     tokio::spawn(reload_on_credentials(
@@ -289,12 +289,12 @@ fn terra_api(
     backfiller
         .clone()
         .follow(updates.subscribe(), shutdown.clone());
-    let backfill: Arc<dyn pulsegate_terra_api::Backfill> =
-        Arc::new(pulsegate_terra_api::NormalizerBackfill(backfiller));
+    let backfill = Arc::new(crate::adapters::NormalizerBackfill(backfiller));
     Ok(pulsegate_terra_api::router(
         state.clone(),
         bus.clone(),
         connect.clone(),
+        Some(backfill.clone()),
         Some(backfill),
         config.terra_api.clone(),
     ))

@@ -1,5 +1,6 @@
 //! `pulsegate`: wearable provider notifications in, signed customer webhooks out.
 
+mod adapters;
 mod admin_token;
 mod app;
 mod config;

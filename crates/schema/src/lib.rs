@@ -5,21 +5,25 @@
 
 mod backfill;
 mod customer_api;
+mod deliveries;
 mod events;
 pub mod form;
 mod records;
 pub mod sdk;
 mod secret;
 pub mod terra;
+mod write;
 
 pub use backfill::BackfillTask;
 pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, WidgetSession};
+pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
     Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,
     ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
+pub use write::{WriteOp, WriteResult};
 
 /// Topic names and their roles.
 pub mod topics {

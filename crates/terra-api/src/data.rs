@@ -1,10 +1,10 @@
 //! The data endpoints: `GET /v2/{activity,athlete,body,daily,menstruation,nutrition,
-//! sleep}`. Parameters are checked here; the data comes from backfill ([`Backfill`]):
+//! sleep}`. Parameters are checked here; the data comes from backfill ([`HistoricalData`]):
 //! inline (`to_webhook=false`) or sent to the destinations with a `reference`
 //! (`to_webhook=true`, the default). Writes are in [`crate::write`]; planned workouts
 //! are not supported: [`unsupported`] answers 501 naming the operation and the provider.
 //!
-//! [`Backfill`]: crate::Backfill
+//! [`HistoricalData`]: crate::HistoricalData
 
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -17,7 +17,7 @@ use pulsegate_schema::{ConnectionStatus, EventType};
 use serde_json::json;
 
 use crate::auth::DevId;
-use crate::backfill::BackfillFailure;
+use crate::ports::BackfillFailure;
 use crate::{terra_error, Api, Query};
 
 macro_rules! data_endpoint {

@@ -11,9 +11,11 @@
 //! - [`sdk`]: `POST /v1/sdk/{provider}/connect`, where an app exchanges an auth token.
 //! - [`users`]: userInfo, users/{id}, bulkUserInfo, subscriptions.
 //! - [`integrations`]: integrations, integrations/detailed.
-//! - [`data`]: the data endpoints (through [`Backfill`]); planned workouts (501).
+//! - [`data`]: the data endpoints (through [`HistoricalData`]); planned workouts (501).
 //! - [`write`]: `POST`/`DELETE` on activity, body and nutrition, written at the user's
-//!   provider where its API allows (Strava, Fitbit), else 501 naming the provider.
+//!   provider where its API allows (Strava, Fitbit), else 501 naming the provider
+//!   (through [`ProviderWrites`]).
+//! - [`ports`]: those two ports; the binary adapts the normalizer to them.
 //!
 //! Every answer is Terra's shape; errors are `{"status":"error","message":"..."}`.
 //! docs/TERRA-COMPATIBILITY.md lists every endpoint and every known difference.
@@ -25,9 +27,9 @@
 
 mod auth;
 mod authentication;
-mod backfill;
 mod data;
 mod integrations;
+mod ports;
 mod sdk;
 mod users;
 mod widget;
@@ -44,7 +46,7 @@ use pulsegate_bus::Bus;
 use pulsegate_connect::ConnectService;
 use pulsegate_state::StateStore;
 
-pub use backfill::{Backfill, BackfillFailure, NormalizerBackfill};
+pub use ports::{BackfillFailure, HistoricalData, ProviderWrites};
 
 /// `[terra_api]`.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -73,7 +75,9 @@ pub(crate) struct Api {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) connect: Arc<ConnectService>,
     /// `None` in a build without backfill: the data endpoints validate and answer 501.
-    pub(crate) backfill: Option<Arc<dyn Backfill>>,
+    pub(crate) backfill: Option<Arc<dyn HistoricalData>>,
+    /// `None` in a build without provider writes: the write endpoints answer 501.
+    pub(crate) writes: Option<Arc<dyn ProviderWrites>>,
     pub(crate) config: Arc<TerraApiConfig>,
 }
 
@@ -83,7 +87,8 @@ pub fn router(
     state: Arc<StateStore>,
     bus: Arc<dyn Bus>,
     connect: Arc<ConnectService>,
-    backfill: Option<Arc<dyn Backfill>>,
+    backfill: Option<Arc<dyn HistoricalData>>,
+    writes: Option<Arc<dyn ProviderWrites>>,
     config: TerraApiConfig,
 ) -> Router {
     let api = Api {
@@ -91,6 +96,7 @@ pub fn router(
         bus,
         connect,
         backfill,
+        writes,
         config: Arc::new(config),
     };
     let unsupported = data::unsupported;

@@ -1,5 +1,5 @@
 //! The write endpoints: `POST` and `DELETE` on `/v2/activity`, `/v2/body` and
-//! `/v2/nutrition`, carried out at the user's provider through [`Backfill::write`]
+//! `/v2/nutrition`, carried out at the user's provider through [`ProviderWrites::write`]
 //! where the provider's API allows it (docs/TERRA-COMPATIBILITY.md has the table);
 //! elsewhere 501 naming the provider and the operation.
 //!
@@ -13,7 +13,7 @@
 //! (terra-python's `write` sends none of its own: pass it with
 //! `request_options={"additional_query_parameters": {"user_id": …}}`).
 //!
-//! [`Backfill::write`]: crate::Backfill::write
+//! [`ProviderWrites::write`]: crate::ProviderWrites::write
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -21,12 +21,11 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pulsegate_connect::terra_user;
-use pulsegate_normalizer::{WriteOp, WriteResult};
-use pulsegate_schema::{ConnectionStatus, EventType};
+use pulsegate_schema::{ConnectionStatus, EventType, WriteOp, WriteResult};
 use serde_json::{json, Value};
 
 use crate::auth::DevId;
-use crate::backfill::BackfillFailure;
+use crate::ports::BackfillFailure;
 use crate::{terra_error, Api, Query};
 use axum::extract::Extension;
 
@@ -136,14 +135,14 @@ async fn write(
         Ok(op) => op,
         Err(m) => return bad(m),
     };
-    let Some(backfill) = api.backfill.as_ref() else {
+    let Some(writes) = api.writes.as_ref() else {
         return terra_error(
             StatusCode::NOT_IMPLEMENTED,
             format!("{method} {path} ({provider} user): writing to providers is not available in this pulsegate build"),
         );
     };
     let user = terra_user(&conn);
-    match backfill.write(&conn, op).await {
+    match writes.write(&conn, op).await {
         Ok(WriteResult::Created(log_ids)) => {
             tracing::info!(%user_id, data_type = t.as_str(), written = log_ids.len(), "written at the provider");
             Json(json!({

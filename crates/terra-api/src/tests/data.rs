@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::{env, is_terra_error};
 use crate::data::parse_date;
-use crate::BackfillFailure;
 
 #[tokio::test]
 async fn data_parameters_are_checked_like_terra() {
@@ -133,38 +132,6 @@ async fn inline_and_webhook_answers_have_terras_shape() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["retry_after_seconds"], 30);
     assert_eq!(body["user"]["user_id"], "u1");
-}
-
-#[test]
-fn backfill_errors_map_to_answers() {
-    use pulsegate_normalizer::backfill::BackfillError;
-    let f = |e: BackfillError| BackfillFailure::from(e);
-    assert_eq!(
-        f(BackfillError::Unsupported {
-            provider: "STRAVA",
-            data_type: "sleep"
-        }),
-        BackfillFailure::Unsupported {
-            provider: "STRAVA".into(),
-            data_type: "sleep".into()
-        }
-    );
-    assert_eq!(
-        f(BackfillError::RateLimited {
-            retry_after: std::time::Duration::from_millis(10)
-        }),
-        BackfillFailure::RateLimited {
-            retry_after_seconds: 1
-        }
-    );
-    assert_eq!(
-        f(BackfillError::InvalidRange("too long".into())),
-        BackfillFailure::InvalidRange("too long".into())
-    );
-    assert_eq!(
-        f(BackfillError::State("down".into())),
-        BackfillFailure::Unavailable("down".into())
-    );
 }
 
 #[tokio::test]

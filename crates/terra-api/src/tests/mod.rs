@@ -1,4 +1,5 @@
-//! The router in-process, on an embedded bus, with a scripted [`Backfill`]: answer
+//! The router in-process, on an embedded bus, with a scripted [`HistoricalData`] (and
+//! [`ProviderWrites`] at its default, unsupported): answer
 //! shapes and parameter checks (`data`: the data endpoints; `accounts`: users,
 //! integrations, SDK tokens, the widget). `crates/pulsegate/tests/terra_api.rs` drives the real
 //! binary end to end.
@@ -35,7 +36,7 @@ pub(super) struct Scripted {
 }
 
 #[async_trait::async_trait]
-impl Backfill for Scripted {
+impl HistoricalData for Scripted {
     async fn fetch(
         &self,
         conn: &Connection,
@@ -73,6 +74,9 @@ impl Backfill for Scripted {
         Ok("ref-1".into())
     }
 }
+
+/// Writes nothing: the trait's default (unsupported).
+impl ProviderWrites for Scripted {}
 
 pub(super) struct Env {
     _dir: tempfile::TempDir,
@@ -122,12 +126,15 @@ pub(super) async fn env_with(with_backfill: bool, state_ttl: std::time::Duration
             .unwrap();
     }
     let backfill = Arc::new(Scripted::default());
-    let dyn_backfill: Option<Arc<dyn Backfill>> = with_backfill.then(|| backfill.clone() as _);
+    let dyn_backfill: Option<Arc<dyn HistoricalData>> =
+        with_backfill.then(|| backfill.clone() as _);
+    let dyn_writes: Option<Arc<dyn ProviderWrites>> = with_backfill.then(|| backfill.clone() as _);
     let app = router(
         state.clone(),
         bus.clone(),
         connect.clone(),
         dyn_backfill,
+        dyn_writes,
         TerraApiConfig::default(),
     )
     .merge(pulsegate_connect::router(connect));

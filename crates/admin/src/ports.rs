@@ -1,0 +1,51 @@
+//! What the admin API needs from the dispatcher, as ports this crate owns: the
+//! dispatcher's rules for a destination ([`DestinationGuard`]: URL and SSRF check,
+//! secret format, where delivery starts) and this process's recent attempts
+//! ([`DeliveryLog`]). The binary implements them with the dispatcher
+//! (`crates/pulsegate/src/adapters.rs`), so this crate never imports a stage.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pulsegate_bus::{Bus, BusError};
+use pulsegate_schema::{DeliveryRecord, Secret};
+
+/// The dispatcher's rules for a destination an operator registers.
+#[async_trait]
+pub trait DestinationGuard: Send + Sync + 'static {
+    /// Refuses a URL the dispatcher would not deliver to: not http(s), no host, or
+    /// (unless `allow_private_networks`) a loopback/private host (SSRF). The message
+    /// names the host, never the path or query.
+    fn check_url(&self, url: &str, allow_private_networks: bool) -> Result<(), String>;
+
+    /// A customer-supplied signing secret, if the dispatcher can sign with it. The
+    /// message never echoes the secret.
+    fn check_secret(&self, raw: &str) -> Result<Secret, String>;
+
+    /// A fresh signing secret (`whsec_…`).
+    fn new_secret(&self) -> Secret;
+
+    /// Makes a new destination's delivery start from now, durably, before the
+    /// destination is stored.
+    async fn start_from_now(&self, bus: &dyn Bus, destination_id: &str) -> Result<(), BusError>;
+}
+
+/// The last delivery attempts of this process (empty where the dispatcher does not run).
+pub trait DeliveryLog: Send + Sync + 'static {
+    /// The newest `limit` attempts, newest first, optionally of one destination.
+    fn latest(&self, destination: Option<&str>, limit: usize) -> Vec<DeliveryRecord>;
+
+    /// True once a dispatcher in this process records into the log.
+    fn is_recording(&self) -> bool;
+
+    /// How many attempts are kept.
+    fn capacity(&self) -> usize;
+}
+
+/// The ports [`router`](crate::router) and [`deliveries_router`](crate::deliveries_router)
+/// serve with.
+#[derive(Clone)]
+pub struct AdminPorts {
+    pub destinations: Arc<dyn DestinationGuard>,
+    pub deliveries: Arc<dyn DeliveryLog>,
+}

@@ -1,0 +1,56 @@
+//! The admin API's ports wired to the real dispatcher, as the binary's adapters
+//! (`crates/pulsegate/src/adapters.rs`) wire them: the tests check the answers
+//! operators get, URL/SSRF and secret rules included.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pulsegate_admin::{AdminPorts, DeliveryLog, DestinationGuard};
+use pulsegate_bus::{Bus, BusError};
+use pulsegate_dispatcher::RecentDeliveries;
+use pulsegate_schema::{DeliveryRecord, Secret};
+
+struct Rules;
+
+#[async_trait]
+impl DestinationGuard for Rules {
+    fn check_url(&self, url: &str, allow_private_networks: bool) -> Result<(), String> {
+        pulsegate_dispatcher::validate_destination_url(url, allow_private_networks)
+            .map_err(|e| e.to_string())
+    }
+
+    fn check_secret(&self, raw: &str) -> Result<Secret, String> {
+        pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
+    }
+
+    fn new_secret(&self) -> Secret {
+        pulsegate_dispatcher::generate_secret()
+    }
+
+    async fn start_from_now(&self, bus: &dyn Bus, destination_id: &str) -> Result<(), BusError> {
+        pulsegate_dispatcher::start_destination_cursor(bus, destination_id).await
+    }
+}
+
+struct Log(RecentDeliveries);
+
+impl DeliveryLog for Log {
+    fn latest(&self, destination: Option<&str>, limit: usize) -> Vec<DeliveryRecord> {
+        self.0.latest(destination, limit)
+    }
+
+    fn is_recording(&self) -> bool {
+        self.0.is_recording()
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+pub fn ports(recent: RecentDeliveries) -> AdminPorts {
+    AdminPorts {
+        destinations: Arc::new(Rules),
+        deliveries: Arc::new(Log(recent)),
+    }
+}
