@@ -47,7 +47,7 @@ use tracing::Instrument;
 
 use crate::dedupe::RecentlySeen;
 use crate::events::terra_user;
-use crate::ratelimit::Lane;
+use crate::ratelimit::{Lane, Limiters};
 use crate::{
     providers, BackfillConfig, Ctx, NormalizeError, NormalizerConfig, ProviderNormalizer,
     RangeData, RangeSupport,
@@ -105,6 +105,9 @@ pub struct Backfiller {
     setup: RwLock<Arc<Setup>>,
     /// Requests whose connection the provider refused: their other windows are skipped.
     failed: RecentlySeen,
+    /// The provider applications' limiters: the same as the push lane's, so both
+    /// draw from one budget per application.
+    limiters: Limiters,
 }
 
 struct Setup {
@@ -117,18 +120,20 @@ impl Backfiller {
         cfg: &NormalizerConfig,
         state: Arc<StateStore>,
         bus: Arc<dyn Bus>,
+        limiters: Limiters,
     ) -> Result<Self, NormalizeError> {
         Ok(Self {
             bus,
             state,
-            setup: RwLock::new(Arc::new(Setup::new(cfg)?)),
+            setup: RwLock::new(Arc::new(Setup::new(cfg, &limiters)?)),
             failed: RecentlySeen::new(10_000),
+            limiters,
         })
     }
 
     /// Rebuilds the provider clients from `cfg` (new application credentials).
     pub fn reconfigure(&self, cfg: &NormalizerConfig) -> Result<(), NormalizeError> {
-        let setup = Arc::new(Setup::new(cfg)?);
+        let setup = Arc::new(Setup::new(cfg, &self.limiters)?);
         *self.setup.write().unwrap_or_else(|e| e.into_inner()) = setup;
         Ok(())
     }
@@ -564,10 +569,10 @@ impl Backfiller {
 }
 
 impl Setup {
-    fn new(cfg: &NormalizerConfig) -> Result<Self, NormalizeError> {
+    fn new(cfg: &NormalizerConfig, limiters: &Limiters) -> Result<Self, NormalizeError> {
         Ok(Self {
             cfg: cfg.backfill.clone(),
-            providers: providers::registry(cfg)?
+            providers: providers::registry(cfg, limiters)?
                 .into_iter()
                 .map(|p| (p.provider(), p))
                 .collect(),
@@ -590,10 +595,11 @@ pub async fn run_backfill(
     bus: Arc<dyn Bus>,
     state: Arc<StateStore>,
     cfg: NormalizerConfig,
+    limiters: Limiters,
     updates: tokio::sync::watch::Receiver<NormalizerConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), NormalizeError> {
-    let backfiller = Arc::new(Backfiller::new(&cfg, state, bus)?);
+    let backfiller = Arc::new(Backfiller::new(&cfg, state, bus, limiters)?);
     backfiller.clone().follow(updates, shutdown.clone());
     backfiller.run(shutdown).await
 }

@@ -1,7 +1,7 @@
 //! The shared handle: one [`AppLimiter`] per provider application, with a clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -102,35 +102,63 @@ impl AppLimiter {
     }
 }
 
-fn registry() -> &'static Mutex<HashMap<String, Arc<AppLimiter>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<AppLimiter>>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+/// The limiters of this process, one per provider application: created once (by the
+/// binary) and handed to every part that calls providers (the push lane, the backfill
+/// lane and the API's inline fetches), so they all draw from one budget per
+/// application. Cheap to clone: clones share the same limiters.
+#[derive(Clone)]
+pub struct Limiters {
+    apps: Arc<Mutex<HashMap<String, Arc<AppLimiter>>>>,
+    clock: Arc<dyn Clock>,
 }
 
-/// The limiter of one provider application in this process: the same for every client
-/// built for the same provider, API and client id (the push normalizer, the backfill
-/// worker and the API's inline fetches share one budget). `cfg` replaces its limits.
-pub fn app_limiter(
-    provider: &'static str,
-    api_base: &str,
-    client_id: &str,
-    cfg: &RateLimitConfig,
-) -> Arc<AppLimiter> {
-    let key = format!("{provider}\n{api_base}\n{client_id}");
-    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let limiter = map
-        .entry(key)
-        .or_insert_with(|| {
-            Arc::new(AppLimiter::new(
-                provider,
-                cfg.clone(),
-                Arc::new(SystemClock),
-            ))
-        })
-        .clone();
-    drop(map);
-    limiter.reconfigure(cfg);
-    limiter
+impl Default for Limiters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let apps = self.apps.lock().map_or(0, |m| m.len());
+        f.debug_struct("Limiters").field("apps", &apps).finish()
+    }
+}
+
+impl Limiters {
+    /// No limiter yet, on wall-clock time.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// No limiter yet, on `clock`'s time.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            apps: Arc::new(Mutex::new(HashMap::new())),
+            clock,
+        }
+    }
+
+    /// The limiter of one provider application: the same for every client built for
+    /// the same provider, API and client id (the push normalizer, the backfill worker
+    /// and the API's inline fetches share one budget). `cfg` replaces its limits.
+    pub fn app(
+        &self,
+        provider: &'static str,
+        api_base: &str,
+        client_id: &str,
+        cfg: &RateLimitConfig,
+    ) -> Arc<AppLimiter> {
+        let key = format!("{provider}\n{api_base}\n{client_id}");
+        let mut map = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        let limiter = map
+            .entry(key)
+            .or_insert_with(|| Arc::new(AppLimiter::new(provider, cfg.clone(), self.clock.clone())))
+            .clone();
+        drop(map);
+        limiter.reconfigure(cfg);
+        limiter
+    }
 }
 
 #[cfg(test)]
@@ -139,11 +167,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_shares_one_limiter_per_application() {
-        let a = app_limiter("strava", "http://a", "1", &defaults::strava());
-        let b = app_limiter("strava", "http://a", "1", &defaults::strava());
-        let other = app_limiter("strava", "http://a", "2", &defaults::strava());
-        assert!(Arc::ptr_eq(&a, &b));
+    fn one_limiters_value_shares_one_limiter_per_application() {
+        let limiters = Limiters::new();
+        let a = limiters.app("strava", "http://a", "1", &defaults::strava());
+        let b = limiters
+            .clone()
+            .app("strava", "http://a", "1", &defaults::strava());
+        let other = limiters.app("strava", "http://a", "2", &defaults::strava());
+        assert!(Arc::ptr_eq(&a, &b), "a clone shares the limiters");
         assert!(!Arc::ptr_eq(&a, &other));
+        // Another value is another process's budget.
+        let elsewhere = Limiters::new().app("strava", "http://a", "1", &defaults::strava());
+        assert!(!Arc::ptr_eq(&a, &elsewhere));
     }
 }

@@ -4,7 +4,7 @@
 //! 100 reads per 15 minutes and 1,000 per day, WHOOP 100 per minute and 10,000 per
 //! day, Fitbit 150 per user per hour, … ([`defaults`]). Every API call of a provider
 //! (push notifications and historical data requests alike) draws from one [`AppLimiter`]
-//! shared by every client of the same application in this process ([`app_limiter`]):
+//! shared by every client of the same application in this process ([`Limiters`]):
 //!
 //! * the **push** lane (live notifications) is never refused locally: it only counts,
 //!   and the provider's own 429 is handled by the retry policy as before;
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use limiters::{app_limiter, AppLimiter, Clock, SystemClock};
+pub use limiters::{AppLimiter, Clock, Limiters, SystemClock};
 pub use window::{allowed, Decision, Limiter};
 
 /// Which traffic an API call belongs to.
