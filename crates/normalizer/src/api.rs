@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::dedupe::KeyedLocks;
 use crate::http::{HttpClient, HttpError, HttpResponse};
-use crate::ratelimit::{AppLimiter, Decision, Lane, RateLimitConfig};
+use crate::ratelimit::{AppLimiter, Decision, Lane, Limiters, RateLimitConfig};
 use crate::retry::Backoff;
 use crate::{Ctx, NormalizeError, RetryConfig};
 
@@ -125,7 +125,7 @@ pub struct ProviderApi {
     /// the old refresh token already, so the next attempt stores these instead.
     unsaved: Mutex<HashMap<String, Connection>>,
     /// The application's rate limits, shared with every client of the same application
-    /// in this process ([`crate::ratelimit::app_limiter`]).
+    /// in this process ([`Limiters`]).
     limiter: Arc<AppLimiter>,
     /// The `connection_error` message when the provider answers 410 Gone (API or token
     /// endpoint): the API was shut down ([`with_gone_message`](Self::with_gone_message)).
@@ -202,13 +202,18 @@ impl ProviderApi {
 
     /// Counts calls against the provider application's limits (`cfg`), in the limiter
     /// every client of the same application (`api_base` + client id) shares.
-    pub fn with_rate_limit(mut self, api_base: &str, cfg: &RateLimitConfig) -> Self {
+    pub fn with_rate_limit(
+        mut self,
+        limiters: &Limiters,
+        api_base: &str,
+        cfg: &RateLimitConfig,
+    ) -> Self {
         let client_id = self
             .oauth
             .as_ref()
             .map(|o| o.client_id.as_str())
             .unwrap_or("");
-        self.limiter = crate::ratelimit::app_limiter(self.provider, api_base, client_id, cfg);
+        self.limiter = limiters.app(self.provider, api_base, client_id, cfg);
         self
     }
 

@@ -44,7 +44,7 @@ pub use dedupe::{KeyedLocks, RecentlySeen};
 pub use error::NormalizeError;
 pub use events::{build_event, terra_user};
 pub use pipeline::Normalizer;
-pub use ratelimit::Lane;
+pub use ratelimit::{Lane, Limiters};
 pub use retry::Backoff;
 pub use write::{WriteOp, WriteResult};
 
@@ -164,15 +164,17 @@ pub trait ProviderNormalizer: Send + Sync + 'static {
 
 /// Runs the normalizer until `shutdown`: consumes `topics::RAW` as group [`GROUP`] and
 /// appends to `topics::EVENTS`. Both topics must exist. Returns once in-flight records
-/// have finished and their offsets are committed.
+/// have finished and their offsets are committed. Provider calls draw from `limiters`
+/// (share them with the backfill lane and the API's fetches of the same process).
 pub async fn run(
     bus: Arc<dyn Bus>,
     state: Arc<StateStore>,
     cfg: NormalizerConfig,
+    limiters: Limiters,
     shutdown: CancellationToken,
 ) -> Result<(), NormalizeError> {
     let (_keep, updates) = tokio::sync::watch::channel(cfg.clone());
-    run_with_updates(bus, state, cfg, updates, shutdown).await
+    run_with_updates(bus, state, cfg, limiters, updates, shutdown).await
 }
 
 /// [`run`], re-building the provider normalizers whenever `updates` changes (new
@@ -181,11 +183,12 @@ pub async fn run_with_updates(
     bus: Arc<dyn Bus>,
     state: Arc<StateStore>,
     cfg: NormalizerConfig,
+    limiters: Limiters,
     mut updates: tokio::sync::watch::Receiver<NormalizerConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), NormalizeError> {
     let concurrency = cfg.concurrency.max(1);
-    let normalizer = Arc::new(Normalizer::new(bus.clone(), state, cfg)?);
+    let normalizer = Arc::new(Normalizer::new(bus.clone(), state, cfg, limiters)?);
     {
         let normalizer = normalizer.clone();
         let stop = shutdown.clone();

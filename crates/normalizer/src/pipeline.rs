@@ -13,7 +13,7 @@ use pulsegate_state::StateStore;
 use tracing::{field::Empty, Instrument};
 
 use crate::dedupe::{KeyedLocks, RecentlySeen};
-use crate::ratelimit::Lane;
+use crate::ratelimit::{Lane, Limiters};
 use crate::{providers, Ctx, NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 /// Delay before the consumer loop re-runs a record whose events could not be stored.
@@ -29,6 +29,8 @@ pub struct Normalizer {
     /// One notification per provider user at a time: keeps a user's notifications from
     /// racing each other (duplicates, token refreshes, create vs delete).
     user_locks: KeyedLocks,
+    /// The provider applications' limiters, kept across reconfigurations.
+    limiters: Limiters,
 }
 
 impl Normalizer {
@@ -37,17 +39,17 @@ impl Normalizer {
         bus: Arc<dyn Bus>,
         state: Arc<StateStore>,
         cfg: NormalizerConfig,
+        limiters: Limiters,
     ) -> Result<Self, NormalizeError> {
-        let registry = providers::registry(&cfg)?;
-        Ok(Self::with_providers(
-            bus,
-            state,
-            cfg.dedupe_capacity,
-            registry,
-        ))
+        let registry = providers::registry(&cfg, &limiters)?;
+        Ok(Self {
+            limiters,
+            ..Self::with_providers(bus, state, cfg.dedupe_capacity, registry)
+        })
     }
 
-    /// A normalizer with the given provider implementations.
+    /// A normalizer with the given provider implementations (a reconfiguration builds
+    /// its providers on limiters of their own).
     pub fn with_providers(
         bus: Arc<dyn Bus>,
         state: Arc<StateStore>,
@@ -64,13 +66,14 @@ impl Normalizer {
             providers: std::sync::RwLock::new(Arc::new(providers)),
             seen: RecentlySeen::new(dedupe_capacity),
             user_locks: KeyedLocks::new(),
+            limiters: Limiters::new(),
         }
     }
 
     /// Rebuilds every provider normalizer from `cfg` (new application credentials).
     /// Notifications in flight finish with the normalizer they started with.
     pub fn reconfigure(&self, cfg: &NormalizerConfig) -> Result<(), NormalizeError> {
-        let providers: HashMap<_, _> = providers::registry(cfg)?
+        let providers: HashMap<_, _> = providers::registry(cfg, &self.limiters)?
             .into_iter()
             .map(|p| (p.provider(), p))
             .collect();

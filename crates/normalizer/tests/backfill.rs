@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, Outgoing, TopicSpec};
 use pulsegate_normalizer::backfill::{BackfillError, Backfiller, GROUP as BACKFILL_GROUP};
-use pulsegate_normalizer::ratelimit::{HeaderStyle, RateLimitConfig, WindowLimit};
+use pulsegate_normalizer::ratelimit::{HeaderStyle, Limiters, RateLimitConfig, WindowLimit};
 use pulsegate_normalizer::{NormalizeError, NormalizerConfig, RetryConfig, StravaConfig};
 use pulsegate_schema::{topics, Connection, ConnectionStatus, EventType, Provider, Secret};
 use pulsegate_state::StateStore;
@@ -122,6 +122,9 @@ struct Harness {
     push: Option<JoinHandle<Result<(), NormalizeError>>>,
     lane: Option<JoinHandle<Result<(), NormalizeError>>>,
     backfiller: Option<Arc<Backfiller>>,
+    /// The push and backfill lanes' one budget per application (kept across
+    /// [`restart`](Self::restart)s, like the process-wide limiters it stands for).
+    limiters: Limiters,
     raw_seq: u64,
 }
 
@@ -141,6 +144,7 @@ impl Harness {
             push: None,
             lane: None,
             backfiller: None,
+            limiters: Limiters::new(),
             raw_seq: 0,
         };
         h.open().await;
@@ -178,7 +182,7 @@ impl Harness {
             .await
             .unwrap();
         self.backfiller = Some(Arc::new(
-            Backfiller::new(&self.cfg, state.clone(), bus.clone()).unwrap(),
+            Backfiller::new(&self.cfg, state.clone(), bus.clone(), self.limiters.clone()).unwrap(),
         ));
         self.embedded = Some(embedded);
         self.bus = Some(bus);
@@ -202,6 +206,7 @@ impl Harness {
             self.bus(),
             self.state(),
             self.cfg.clone(),
+            self.limiters.clone(),
             self.shutdown.clone(),
         )));
     }

@@ -91,6 +91,7 @@ impl Garmin {
             bus.clone(),
             state.clone(),
             cfg,
+            pulsegate_normalizer::Limiters::new(),
             shutdown.clone(),
         ));
         Self {

@@ -59,7 +59,7 @@ fn fixture() -> Fixture {
         };
         let mut cfg = config(format!("http://{refused}"));
         cfg.retry.max_attempts = 1;
-        Normalizer::new(bus, state, cfg).unwrap()
+        Normalizer::new(bus, state, cfg, pulsegate_normalizer::Limiters::new()).unwrap()
     });
     Fixture {
         rt,

@@ -97,6 +97,9 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     }
     let mut tasks = JoinSet::new();
     let (normalizer_updates, _) = tokio::sync::watch::channel(effective.normalizer.clone());
+    // The provider applications' rate limits of this process: one budget per
+    // application for the push lane, the backfill lane and the /v2 inline fetches.
+    let limiters = pulsegate_normalizer::Limiters::new();
     // Delivery attempts of this process's dispatcher (empty without the dispatch role).
     let recent = if roles.dispatch {
         pulsegate_dispatcher::RecentDeliveries::for_dispatcher()
@@ -110,9 +113,10 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             effective.normalizer.clone(),
             shutdown.clone(),
         );
+        let limiters = limiters.clone();
         let updates = normalizer_updates.subscribe();
         tasks.spawn(async move {
-            pulsegate_normalizer::run_with_updates(bus, state, cfg, updates, stop)
+            pulsegate_normalizer::run_with_updates(bus, state, cfg, limiters, updates, stop)
                 .await
                 .context("normalizer stopped")
         });
@@ -126,9 +130,9 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             effective.normalizer.clone(),
             shutdown.clone(),
         );
-        let updates = normalizer_updates.subscribe();
+        let (updates, limiters) = (normalizer_updates.subscribe(), limiters.clone());
         tasks.spawn(async move {
-            pulsegate_normalizer::run_backfill(bus, state, cfg, updates, stop)
+            pulsegate_normalizer::run_backfill(bus, state, cfg, limiters, updates, stop)
                 .await
                 .context("backfill lane stopped")
         });
@@ -197,13 +201,18 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             .merge(pulsegate_connect::router(connect.clone()))
             .merge(terra_api(
                 &config,
-                &effective,
                 &state,
                 &bus,
                 &connect,
-                &normalizer_updates,
-                &shutdown,
-            )?);
+                api_backfiller(
+                    &effective.normalizer,
+                    &state,
+                    &bus,
+                    &normalizer_updates,
+                    &limiters,
+                    &shutdown,
+                )?,
+            ));
         admin = admin.merge(pulsegate_admin::router(
             state.clone(),
             bus.clone(),
@@ -267,37 +276,49 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     }
 }
 
-/// The Terra-compatible API (`/v2`, the widget), its data endpoints backed by a
-/// backfiller that follows credential changes like the normalizer.
+/// The Terra-compatible API (`/v2`, the widget), its data endpoints backed by
+/// `backfiller`.
 fn terra_api(
     config: &Config,
-    effective: &Config,
     state: &Arc<StateStore>,
     bus: &Arc<dyn Bus>,
     connect: &Arc<pulsegate_connect::ConnectService>,
-    updates: &tokio::sync::watch::Sender<pulsegate_normalizer::NormalizerConfig>,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<axum::Router> {
-    let backfiller = Arc::new(
-        pulsegate_normalizer::backfill::Backfiller::new(
-            &effective.normalizer,
-            state.clone(),
-            bus.clone(),
-        )
-        .context("backfill")?,
-    );
-    backfiller
-        .clone()
-        .follow(updates.subscribe(), shutdown.clone());
+    backfiller: Arc<pulsegate_normalizer::backfill::Backfiller>,
+) -> axum::Router {
     let backfill = Arc::new(crate::adapters::NormalizerBackfill(backfiller));
-    Ok(pulsegate_terra_api::router(
+    pulsegate_terra_api::router(
         state.clone(),
         bus.clone(),
         connect.clone(),
         Some(backfill.clone()),
         Some(backfill),
         config.terra_api.clone(),
-    ))
+    )
+}
+
+/// The backfiller of the `/v2` data endpoints (inline fetches and writes): it follows
+/// credential changes like the normalizer and draws from the lanes' `limiters`.
+fn api_backfiller(
+    cfg: &pulsegate_normalizer::NormalizerConfig,
+    state: &Arc<StateStore>,
+    bus: &Arc<dyn Bus>,
+    updates: &tokio::sync::watch::Sender<pulsegate_normalizer::NormalizerConfig>,
+    limiters: &pulsegate_normalizer::Limiters,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<pulsegate_normalizer::backfill::Backfiller>> {
+    let backfiller = Arc::new(
+        pulsegate_normalizer::backfill::Backfiller::new(
+            cfg,
+            state.clone(),
+            bus.clone(),
+            limiters.clone(),
+        )
+        .context("backfill")?,
+    );
+    backfiller
+        .clone()
+        .follow(updates.subscribe(), shutdown.clone());
+    Ok(backfiller)
 }
 
 /// The log, sealed at rest, and the per-user data keys its sealing layer uses (kept

@@ -2,9 +2,10 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use pulsegate_schema::{RawNotification, Secret};
+use pulsegate_schema::{NormalizedEvent, RawNotification, Secret, PAYLOAD_VERSION};
 use serde_json::json;
 
+use super::notices::{rate_limit_hit, window_events};
 use super::*;
 use crate::providers::range::testing::env;
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use pulsegate_schema::Provider;
 
+use crate::ratelimit::Limiters;
 use crate::{NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 pub mod fitbit;
@@ -43,22 +44,45 @@ pub mod withings;
 /// Every provider normalizer, built from the configuration.
 pub fn registry(
     cfg: &NormalizerConfig,
+    limiters: &Limiters,
 ) -> Result<Vec<Arc<dyn ProviderNormalizer>>, NormalizeError> {
     Ok(vec![
-        Arc::new(strava::StravaNormalizer::new(&cfg.strava, &cfg.retry)?),
-        Arc::new(huawei::HuaweiNormalizer::new(&cfg.huawei, &cfg.retry)?),
-        Arc::new(fitbit::FitbitNormalizer::new(&cfg.fitbit, &cfg.retry)?),
-        Arc::new(garmin::GarminNormalizer::new(&cfg.garmin, &cfg.retry)?),
-        Arc::new(oura::OuraNormalizer::new(&cfg.oura, &cfg.retry)?),
-        Arc::new(polar::PolarNormalizer::new(&cfg.polar, &cfg.retry)?),
-        Arc::new(whoop::WhoopNormalizer::new(&cfg.whoop, &cfg.retry)?),
+        Arc::new(strava::StravaNormalizer::new(
+            &cfg.strava,
+            &cfg.retry,
+            limiters,
+        )?),
+        Arc::new(huawei::HuaweiNormalizer::new(
+            &cfg.huawei,
+            &cfg.retry,
+            limiters,
+        )?),
+        Arc::new(fitbit::FitbitNormalizer::new(
+            &cfg.fitbit,
+            &cfg.retry,
+            limiters,
+        )?),
+        Arc::new(garmin::GarminNormalizer::new(
+            &cfg.garmin,
+            &cfg.retry,
+            limiters,
+        )?),
+        Arc::new(oura::OuraNormalizer::new(&cfg.oura, &cfg.retry, limiters)?),
+        Arc::new(polar::PolarNormalizer::new(
+            &cfg.polar, &cfg.retry, limiters,
+        )?),
+        Arc::new(whoop::WhoopNormalizer::new(
+            &cfg.whoop, &cfg.retry, limiters,
+        )?),
         Arc::new(withings::WithingsNormalizer::new(
             &cfg.withings,
             &cfg.retry,
+            limiters,
         )?),
         Arc::new(google_health::GoogleHealthNormalizer::new(
             &cfg.google_health,
             &cfg.retry,
+            limiters,
         )?),
         Arc::new(sdk::SdkNormalizer::new(Provider::AppleHealth)),
         Arc::new(sdk::SdkNormalizer::new(Provider::SamsungHealth)),
@@ -99,7 +123,7 @@ mod tests {
             Nutrition,
             Menstruation,
         ];
-        for n in registry(&NormalizerConfig::default()).unwrap() {
+        for n in registry(&NormalizerConfig::default(), &Limiters::new()).unwrap() {
             let p = n.provider();
             let d = pulsegate_provider::descriptor(p);
             let env = range::testing::env(p, "u1", "token").await;
@@ -141,7 +165,7 @@ mod tests {
 
     #[test]
     fn data_types_known_before_fetching() {
-        let all = registry(&NormalizerConfig::default()).unwrap();
+        let all = registry(&NormalizerConfig::default(), &Limiters::new()).unwrap();
         let hint = |p: Provider, body: &str| {
             all.iter()
                 .find(|n| n.provider() == p)

@@ -99,6 +99,7 @@ impl Harness {
             bus.clone(),
             state.clone(),
             config(strava.base_url()),
+            pulsegate_normalizer::Limiters::new(),
             shutdown.clone(),
         ));
         Self {

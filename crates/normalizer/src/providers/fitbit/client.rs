@@ -55,7 +55,11 @@ struct ProfileUser {
 }
 
 impl FitbitClient {
-    pub fn new(cfg: &FitbitConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &FitbitConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
         let token_url = if cfg.token_url.is_empty() {
             format!("{api_base}/oauth2/token")
@@ -70,7 +74,7 @@ impl FitbitClient {
         );
         Ok(Self {
             api: ProviderApi::new("fitbit", "Fitbit", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit)
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit)
                 .with_gone_message(RETIRED),
             api_base,
             offsets: Mutex::new(HashMap::new()),

@@ -123,9 +123,13 @@ enum Outcome {
 }
 
 impl FitbitNormalizer {
-    pub fn new(cfg: &FitbitConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &FitbitConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: FitbitClient::new(cfg, retry)?,
+            client: FitbitClient::new(cfg, retry, limiters)?,
             activity_logs: cfg.activity_logs,
         })
     }

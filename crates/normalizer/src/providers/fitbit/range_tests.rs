@@ -19,7 +19,12 @@ fn normalizer(api: &MockApi) -> FitbitNormalizer {
         api_base: api.base_url(),
         ..FitbitConfig::default()
     };
-    FitbitNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    FitbitNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn objects(r: RangeData) -> Vec<Value> {

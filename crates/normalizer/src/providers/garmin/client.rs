@@ -24,7 +24,11 @@ pub struct GarminClient {
 }
 
 impl GarminClient {
-    pub fn new(cfg: &GarminConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &GarminConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
         let oauth = OAuthApp::new(
             &pulsegate_provider::providers::garmin::OAUTH,
@@ -34,7 +38,7 @@ impl GarminClient {
         );
         Ok(Self {
             api: ProviderApi::new("garmin", "Garmin", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }

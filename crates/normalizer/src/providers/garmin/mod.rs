@@ -106,9 +106,13 @@ pub struct GarminNormalizer {
 }
 
 impl GarminNormalizer {
-    pub fn new(cfg: &GarminConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &GarminConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: GarminClient::new(cfg, retry)?,
+            client: GarminClient::new(cfg, retry, limiters)?,
         })
     }
 

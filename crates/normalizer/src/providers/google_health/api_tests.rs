@@ -135,7 +135,12 @@ fn normalizer(m: &GoogleHealthMock) -> GoogleHealthNormalizer {
         client_secret: Secret::new("gh-client-secret"),
         ..GoogleHealthConfig::default()
     };
-    GoogleHealthNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    GoogleHealthNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn raw(body: &str) -> RawNotification {

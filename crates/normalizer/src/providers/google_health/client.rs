@@ -233,7 +233,11 @@ struct Settings {
 }
 
 impl GoogleHealthClient {
-    pub fn new(cfg: &GoogleHealthConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &GoogleHealthConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let oauth = OAuthApp {
             token_url: cfg.token_url.clone(),
             client_id: cfg.client_id.clone(),
@@ -250,7 +254,7 @@ impl GoogleHealthClient {
                 retry,
                 Some(oauth),
             )?
-            .with_rate_limit(&cfg.api_base, &cfg.rate_limit)
+            .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit)
             .with_revoked_grant(),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
             offsets: Mutex::new(HashMap::new()),

@@ -352,9 +352,13 @@ fn count_dropped(reason: &'static str, n: u64) {
 const PUSH_PAGES: u32 = 40;
 
 impl GoogleHealthNormalizer {
-    pub fn new(cfg: &GoogleHealthConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &GoogleHealthConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: GoogleHealthClient::new(cfg, retry)?,
+            client: GoogleHealthClient::new(cfg, retry, limiters)?,
             max_days: cfg.max_days_per_notification,
         })
     }

@@ -24,7 +24,11 @@ pub struct HuaweiClient {
 }
 
 impl HuaweiClient {
-    pub fn new(cfg: &HuaweiConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &HuaweiConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let oauth = OAuthApp::new(
             &pulsegate_provider::providers::huawei::OAUTH,
             cfg.token_url.clone(),
@@ -33,7 +37,7 @@ impl HuaweiClient {
         );
         Ok(Self {
             api: ProviderApi::new("huawei", "Huawei", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
             client_id: cfg.client_id.clone(),
         })

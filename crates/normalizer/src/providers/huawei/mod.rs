@@ -92,9 +92,13 @@ pub struct HuaweiNormalizer {
 }
 
 impl HuaweiNormalizer {
-    pub fn new(cfg: &HuaweiConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &HuaweiConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: HuaweiClient::new(cfg, retry)?,
+            client: HuaweiClient::new(cfg, retry, limiters)?,
             cfg: cfg.clone(),
         })
     }

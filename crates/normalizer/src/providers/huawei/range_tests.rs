@@ -20,7 +20,12 @@ fn normalizer(api: &MockApi, tweak: impl FnOnce(&mut HuaweiConfig)) -> HuaweiNor
         ..HuaweiConfig::default()
     };
     tweak(&mut cfg);
-    HuaweiNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    HuaweiNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]

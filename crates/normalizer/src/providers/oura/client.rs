@@ -26,7 +26,11 @@ pub struct OuraClient {
 }
 
 impl OuraClient {
-    pub fn new(cfg: &OuraConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &OuraConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
         let token_url = if cfg.token_url.is_empty() {
             format!("{api_base}/oauth/token")
@@ -41,7 +45,7 @@ impl OuraClient {
         );
         Ok(Self {
             api: ProviderApi::new("oura", "Oura", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }

@@ -98,9 +98,13 @@ pub struct OuraNormalizer {
 }
 
 impl OuraNormalizer {
-    pub fn new(cfg: &OuraConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &OuraConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: OuraClient::new(cfg, retry)?,
+            client: OuraClient::new(cfg, retry, limiters)?,
         })
     }
 

@@ -23,7 +23,12 @@ fn normalizer(api: &MockApi) -> OuraNormalizer {
         api_base: api.base_url(),
         ..OuraConfig::default()
     };
-    OuraNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    OuraNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn objects(r: RangeData) -> Vec<Value> {

@@ -21,10 +21,14 @@ pub struct PolarClient {
 }
 
 impl PolarClient {
-    pub fn new(cfg: &PolarConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &PolarConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
             api: ProviderApi::new("polar", "Polar", cfg.request_timeout, retry, None)?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
         })
     }

@@ -100,9 +100,13 @@ pub struct PolarNormalizer {
 }
 
 impl PolarNormalizer {
-    pub fn new(cfg: &PolarConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &PolarConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: PolarClient::new(cfg, retry)?,
+            client: PolarClient::new(cfg, retry, limiters)?,
         })
     }
 

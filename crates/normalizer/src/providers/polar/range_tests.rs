@@ -18,7 +18,12 @@ fn normalizer(api: &MockApi) -> PolarNormalizer {
         api_base: api.base_url(),
         ..PolarConfig::default()
     };
-    PolarNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    PolarNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn objects(r: RangeData) -> Vec<Value> {

@@ -25,7 +25,11 @@ pub struct StravaClient {
 }
 
 impl StravaClient {
-    pub fn new(cfg: &StravaConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &StravaConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
         let oauth = OAuthApp::new(
             &pulsegate_provider::providers::strava::OAUTH,
@@ -35,7 +39,7 @@ impl StravaClient {
         );
         Ok(Self {
             api: ProviderApi::new("strava", "Strava", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base,
         })
     }

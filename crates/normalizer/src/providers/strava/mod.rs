@@ -89,9 +89,13 @@ pub struct StravaNormalizer {
 pub const WINDOW_DAYS: u32 = 7;
 
 impl StravaNormalizer {
-    pub fn new(cfg: &StravaConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &StravaConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: StravaClient::new(cfg, retry)?,
+            client: StravaClient::new(cfg, retry, limiters)?,
             per_page: cfg.backfill_per_page.clamp(1, 200),
             details: cfg.backfill_details,
         })

@@ -28,7 +28,11 @@ pub struct WhoopClient {
 }
 
 impl WhoopClient {
-    pub fn new(cfg: &WhoopConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &WhoopConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let oauth = OAuthApp::new(
             &pulsegate_provider::providers::whoop::OAUTH,
             cfg.token_url.clone(),
@@ -37,7 +41,7 @@ impl WhoopClient {
         );
         Ok(Self {
             api: ProviderApi::new("whoop", "WHOOP", cfg.request_timeout, retry, Some(oauth))?
-                .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+                .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base: cfg.api_base.trim_end_matches('/').to_string(),
         })
     }

@@ -121,9 +121,13 @@ pub struct WhoopNormalizer {
 }
 
 impl WhoopNormalizer {
-    pub fn new(cfg: &WhoopConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &WhoopConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: WhoopClient::new(cfg, retry)?,
+            client: WhoopClient::new(cfg, retry, limiters)?,
         })
     }
 

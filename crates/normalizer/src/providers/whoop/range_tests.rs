@@ -23,7 +23,12 @@ fn normalizer(api: &MockApi) -> WhoopNormalizer {
         token_url: format!("{}/oauth/oauth2/token", api.base_url()),
         ..WhoopConfig::default()
     };
-    WhoopNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    WhoopNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn objects(r: RangeData) -> Vec<Value> {

@@ -45,7 +45,11 @@ pub struct WithingsClient {
 }
 
 impl WithingsClient {
-    pub fn new(cfg: &WithingsConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &WithingsConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         let api_base = cfg.api_base.trim_end_matches('/').to_string();
         let token_url = if cfg.token_url.is_empty() {
             format!("{api_base}/v2/oauth2")
@@ -66,7 +70,7 @@ impl WithingsClient {
                 retry,
                 Some(oauth),
             )?
-            .with_rate_limit(&cfg.api_base, &cfg.rate_limit),
+            .with_rate_limit(limiters, &cfg.api_base, &cfg.rate_limit),
             api_base,
             retry: retry.clone(),
         })

@@ -141,9 +141,13 @@ pub struct WithingsNormalizer {
 }
 
 impl WithingsNormalizer {
-    pub fn new(cfg: &WithingsConfig, retry: &RetryConfig) -> Result<Self, NormalizeError> {
+    pub fn new(
+        cfg: &WithingsConfig,
+        retry: &RetryConfig,
+        limiters: &crate::ratelimit::Limiters,
+    ) -> Result<Self, NormalizeError> {
         Ok(Self {
-            client: WithingsClient::new(cfg, retry)?,
+            client: WithingsClient::new(cfg, retry, limiters)?,
         })
     }
 

@@ -18,7 +18,12 @@ fn normalizer(api: &MockApi) -> WithingsNormalizer {
         api_base: api.base_url(),
         ..WithingsConfig::default()
     };
-    WithingsNormalizer::new(&cfg, &crate::RetryConfig::default()).unwrap()
+    WithingsNormalizer::new(
+        &cfg,
+        &crate::RetryConfig::default(),
+        &crate::ratelimit::Limiters::new(),
+    )
+    .unwrap()
 }
 
 fn objects(r: RangeData) -> Vec<Value> {
