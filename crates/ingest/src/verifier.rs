@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -48,6 +49,46 @@ pub struct Notification {
     /// The provider's JSON for this notification, as received. The verifier has parsed
     /// it, so it is known to be one valid JSON value (it is not parsed again).
     pub body: Bytes,
+}
+
+/// The entries of a JSON-array push (Fitbit, Google Health) grouped by user, in order
+/// of each user's first entry: one [`Notification`] per user, its body the array of that
+/// user's entries as received, so one user's notifications stay in order on the bus.
+#[derive(Default)]
+pub struct PerUserBatches<'a> {
+    order: Vec<&'a str>,
+    by_user: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> PerUserBatches<'a> {
+    /// Adds one entry (its original JSON) for `user`.
+    pub fn push(&mut self, user: &'a str, entry: &'a str) {
+        let order = &mut self.order;
+        self.by_user
+            .entry(user)
+            .or_insert_with(|| {
+                order.push(user);
+                Vec::new()
+            })
+            .push(entry);
+    }
+
+    pub fn into_notifications(self) -> Vec<Notification> {
+        self.order
+            .into_iter()
+            .map(|user| {
+                let entries = &self.by_user[user];
+                let mut body = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum());
+                body.push('[');
+                body.push_str(&entries.join(","));
+                body.push(']');
+                Notification {
+                    provider_user_id: user.to_string(),
+                    body: Bytes::from(body),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Why a request was refused. Maps to a clear 4xx; the message never echoes secrets.

@@ -12,18 +12,15 @@
 //! (a longer window would drop real updates); a replay after it only triggers a
 //! refetch, and the normalizer's content-derived event ids make that harmless.
 
-use std::collections::HashMap;
-
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::providers::strava::form_pairs;
 use crate::signing;
-use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
+use crate::verifier::{IngestRequest, Notification, PerUserBatches, ProviderVerifier, Rejection};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-fitbit-signature";
@@ -147,9 +144,7 @@ impl ProviderVerifier for FitbitVerifier {
                 short(&e.to_string())
             ))
         })?;
-        // Owners in order of first appearance, each with its entries' original JSON.
-        let mut order: Vec<&str> = Vec::new();
-        let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut batches = PerUserBatches::default();
         for item in &items {
             let entry: FitbitEntry<'_> = serde_json::from_str(item.get()).map_err(|e| {
                 Rejection::Malformed(format!(
@@ -158,11 +153,7 @@ impl ProviderVerifier for FitbitVerifier {
                 ))
             })?;
             check_entry(&entry)?;
-            let list = by_owner.entry(entry.owner_id).or_insert_with(|| {
-                order.push(entry.owner_id);
-                Vec::new()
-            });
-            list.push(item.get());
+            batches.push(entry.owner_id, item.get());
         }
         // Recorded last: a request refused above is refused the same way when replayed.
         if self.window_ms() > 0 && !items.is_empty() {
@@ -172,20 +163,7 @@ impl ProviderVerifier for FitbitVerifier {
                 req.now_ms,
             )?;
         }
-        Ok(order
-            .into_iter()
-            .map(|owner| {
-                let entries = &by_owner[owner];
-                let mut body = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum());
-                body.push('[');
-                body.push_str(&entries.join(","));
-                body.push(']');
-                Notification {
-                    provider_user_id: owner.to_string(),
-                    body: Bytes::from(body),
-                }
-            })
-            .collect())
+        Ok(batches.into_notifications())
     }
 
     fn accepted_status(&self) -> StatusCode {
@@ -250,6 +228,7 @@ fn short(s: &str) -> &str {
 mod tests {
     use super::*;
     use base64::Engine;
+    use bytes::Bytes;
     use hmac::{Hmac, Mac};
 
     const SECRET: &str = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6";

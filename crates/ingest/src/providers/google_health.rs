@@ -17,20 +17,20 @@
 //! refused by content, as for Fitbit: a body whose SHA-256 was accepted within
 //! `replay_window_secs` gets 401 `replay`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::signing;
-use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection, ReplayMark};
+use crate::verifier::{
+    IngestRequest, Notification, PerUserBatches, ProviderVerifier, Rejection, ReplayMark,
+};
 
 /// The signature header (current name).
 pub const SIGNATURE_HEADER: &str = "google-health-api-signature";
@@ -633,9 +633,7 @@ impl ProviderVerifier for GoogleHealthVerifier {
                 short(&e.to_string())
             ))
         })?;
-        // Users in order of first appearance, each with its entries' original JSON.
-        let mut order: Vec<&str> = Vec::new();
-        let mut by_user: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut batches = PerUserBatches::default();
         for item in &items {
             let entry: Entry<'_> = serde_json::from_str(item.get()).map_err(|e| {
                 Rejection::Malformed(format!(
@@ -649,14 +647,7 @@ impl ProviderVerifier for GoogleHealthVerifier {
             if !valid_data_type(entry.data.data_type) {
                 return Err(Rejection::Malformed("dataType is invalid".into()));
             }
-            let user = entry.data.health_user_id;
-            by_user
-                .entry(user)
-                .or_insert_with(|| {
-                    order.push(user);
-                    Vec::new()
-                })
-                .push(item.get());
+            batches.push(entry.data.health_user_id, item.get());
         }
         // Recorded last: a request refused above is refused the same way when replayed.
         if self.window_ms() > 0 && !items.is_empty() {
@@ -666,20 +657,7 @@ impl ProviderVerifier for GoogleHealthVerifier {
                 req.now_ms,
             )?;
         }
-        Ok(order
-            .into_iter()
-            .map(|user| {
-                let entries = &by_user[user];
-                let mut body = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum());
-                body.push('[');
-                body.push_str(&entries.join(","));
-                body.push(']');
-                Notification {
-                    provider_user_id: user.to_string(),
-                    body: Bytes::from(body),
-                }
-            })
-            .collect())
+        Ok(batches.into_notifications())
     }
 
     fn accepted_status(&self) -> StatusCode {

@@ -10,6 +10,7 @@ use ring::signature::{
 };
 
 use super::*;
+use bytes::Bytes;
 
 const SECRET: &str = "Bearer gh-endpoint-secret-5f0c2a9e7d4b1c8a";
 const BATCH: &str = include_str!("google_health_fixtures/notification_batch_mixed.json");
