@@ -51,23 +51,13 @@ pub struct GoogleHealthMock {
 
 impl GoogleHealthMock {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(Mock {
             identity: json!({"name": "users/me/identity", "healthUserId": "7391827465019283746"}),
             ..Mock::default()
         }));
-        let app = Router::new().fallback(handle).with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
+        let (addr, stop) =
+            crate::ports::serve_local(Router::new().fallback(handle).with_state(state.clone()))
                 .await;
-        });
         Self {
             addr,
             state,

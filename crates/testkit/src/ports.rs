@@ -1,5 +1,5 @@
 //! Ports for processes a test starts (pulsegate, the broker): the test picks one, the
-//! child binds it a moment later.
+//! child binds it a moment later; and [`serve_local`] for the in-process mocks.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +28,26 @@ pub fn free_port() -> u16 {
         }
     }
     bind_any()
+}
+
+/// Serves `app` on a fresh 127.0.0.1 port (bound here, so no race) until the returned
+/// sender is dropped.
+pub async fn serve_local(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (addr, stop)
 }
 
 fn bind_any() -> u16 {
