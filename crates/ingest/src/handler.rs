@@ -567,9 +567,7 @@ fn disabled() -> Response {
 }
 
 /// `{"error": message}` with the given status.
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
+pub(crate) use pulsegate_provider::verify::json_error;
 
 #[cfg(test)]
 mod tests {

@@ -10,9 +10,11 @@ mod handler;
 pub mod providers;
 pub mod replay;
 mod sdk;
-pub mod signing;
 mod throttle;
-mod verifier;
+
+// The provider kit: the verifier contract and the signing helpers providers share.
+pub use pulsegate_provider::signing;
+use pulsegate_provider::verify as verifier;
 
 pub use config::IngestConfig;
 pub use handler::{encode_notification, router, router_durable, router_with_handle, IngestHandle};

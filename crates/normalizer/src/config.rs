@@ -5,6 +5,7 @@ use pulsegate_schema::{Provider, Secret};
 use serde::Deserialize;
 
 use crate::ratelimit::{defaults, RateLimitConfig};
+use crate::RetryConfig;
 
 /// The normalizer's settings (`[normalizer]` in the config file).
 #[derive(Clone, Debug, Deserialize)]
@@ -99,32 +100,6 @@ impl Default for BackfillConfig {
     }
 }
 
-/// How transient provider API failures are retried inside one notification's handling.
-/// After `max_attempts` the notification is dropped (logged and counted), so one bad
-/// upstream never blocks a partition forever.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Attempts per API call, the first included. Default 5.
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubles each attempt (with jitter). Default 500ms.
-    #[serde(with = "humantime_serde")]
-    pub initial_backoff: Duration,
-    /// Longest single wait, also the cap on a provider's `Retry-After`. Default 30s.
-    #[serde(with = "humantime_serde")]
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Strava API settings.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -182,7 +157,7 @@ mod tests {
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(10));
         assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("\"s\""));
-        assert_eq!(c.strava.rate_limit, defaults::strava());
+        assert_eq!(c.strava.rate_limit, defaults::of(Provider::Strava));
         assert_eq!(c.backfill.concurrency, 4);
         assert_eq!(c.backfill.max_days, 1825);
 

@@ -12,8 +12,9 @@ use pulsegate_schema::{
 use pulsegate_state::StateStore;
 use tracing::{field::Empty, Instrument};
 
-use crate::dedupe::{KeyedLocks, RecentlySeen};
+use crate::dedupe::RecentlySeen;
 use crate::ratelimit::{Lane, Limiters};
+use crate::KeyedLocks;
 use crate::{providers, Ctx, NormalizeError, NormalizerConfig, ProviderNormalizer};
 
 /// Delay before the consumer loop re-runs a record whose events could not be stored.

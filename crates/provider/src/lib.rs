@@ -18,14 +18,31 @@
 //! The wire enum itself ([`Provider`]: slug and Terra name) stays in `pulsegate-schema`,
 //! which everything already shares; this crate depends on schema only.
 
+pub mod api;
+pub mod confirm;
 pub mod credentials;
-#[cfg(feature = "http")]
+mod error;
+pub mod events;
 pub mod http;
+pub mod keyed_locks;
+mod normalize;
 pub mod oauth;
 pub mod providers;
+pub mod range;
 pub mod ratelimit;
+mod retry;
+pub mod signing;
+pub mod verify;
+pub mod write;
 
-pub use pulsegate_schema::{EventType, Provider};
+pub use error::NormalizeError;
+pub use normalize::{Ctx, ProviderNormalizer, RangeData, RangeSupport};
+pub use pulsegate_schema::{EventType, Provider, WriteOp, WriteResult};
+pub use ratelimit::{Lane, Limiters};
+pub use retry::{Backoff, RetryConfig};
+pub use verify::{
+    IngestRequest, Notification, PerUserBatches, ProviderVerifier, Rejection, ReplayMark,
+};
 
 use credentials::CredentialField;
 use oauth::OAuthFacts;

@@ -35,7 +35,7 @@ pub mod google_health;
 pub mod huawei;
 pub mod oura;
 pub mod polar;
-pub mod range;
+pub use pulsegate_provider::range;
 pub mod sdk;
 pub mod strava;
 pub mod whoop;

@@ -88,8 +88,9 @@ pub fn skip_unmapped<T>(r: Result<T, NormalizeError>, what: &str) -> Option<T> {
 }
 
 /// What the providers' range tests share: a state store on an embedded bus in a
-/// tempdir, and a connection whose token does not need refreshing.
-#[cfg(test)]
+/// tempdir, and a connection whose token does not need refreshing (feature `testing`,
+/// for the providers' tests).
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     use std::sync::Arc;
 

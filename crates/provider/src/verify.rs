@@ -137,7 +137,7 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        crate::handler::json_error(self.status(), &self.to_string())
+        json_error(self.status(), &self.to_string())
     }
 }
 
@@ -182,4 +182,9 @@ pub trait ProviderVerifier: Send + Sync + 'static {
     fn max_body_bytes(&self) -> Option<usize> {
         None
     }
+}
+
+/// A JSON error answer (`{"error": message}`).
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }

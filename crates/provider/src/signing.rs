@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 
-use crate::verifier::Rejection;
+use crate::verify::Rejection;
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -110,7 +110,7 @@ pub fn forget_timestamped(
     guard: &ReplayGuard,
     key: &[u8],
     timestamp_header: &str,
-    req: &crate::verifier::IngestRequest<'_>,
+    req: &crate::verify::IngestRequest<'_>,
 ) {
     if let Some(k) = timestamped_key(key, timestamp_header, req) {
         guard.forget(&k);
@@ -121,7 +121,7 @@ pub fn forget_timestamped(
 pub fn timestamped_key(
     key: &[u8],
     timestamp_header: &str,
-    req: &crate::verifier::IngestRequest<'_>,
+    req: &crate::verify::IngestRequest<'_>,
 ) -> Option<Vec<u8>> {
     let ts = header(req.headers, timestamp_header).ok()?;
     let mac = hmac_sha256(key, &[ts.as_bytes(), req.body]);
@@ -260,7 +260,7 @@ mod tests {
         let mac = hmac_sha256(b"k", &[b"1700000000", b"{}"]);
         let key = timestamped_replay_key("1700000000", &mac);
         g.check_and_record(&key).unwrap();
-        let req = crate::verifier::IngestRequest::new(&headers, &body);
+        let req = crate::verify::IngestRequest::new(&headers, &body);
         forget_timestamped(&g, b"other-key", "x-ts", &req);
         assert_eq!(g.check_and_record(&key), Err(Rejection::Replayed));
         forget_timestamped(&g, b"k", "x-ts", &req);

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::oauth::OAuthFacts;
 use http::StatusCode;
-use pulsegate_provider::oauth::OAuthFacts;
 use pulsegate_schema::{Connection, Secret};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::dedupe::KeyedLocks;
 use crate::http::{HttpClient, HttpError, HttpResponse};
+use crate::keyed_locks::KeyedLocks;
 use crate::ratelimit::{AppLimiter, Decision, Lane, Limiters, RateLimitConfig};
 use crate::retry::Backoff;
 use crate::{Ctx, NormalizeError, RetryConfig};
@@ -76,7 +76,7 @@ pub enum Authorized<T> {
 
 // How the application authenticates at the token endpoint, and the shape of its answer:
 // provider facts, stated in each provider's `Descriptor` (`pulsegate-provider`).
-pub use pulsegate_provider::oauth::{ClientAuth, TokenShape};
+pub use crate::oauth::{ClientAuth, TokenShape};
 
 /// A provider application's OAuth2 token endpoint and credentials.
 #[derive(Clone, Debug)]

@@ -21,6 +21,7 @@
 //!
 //! The math ([`Limiter`]) takes the time as an argument: no clock, no sleeping.
 
+mod facts;
 mod headers;
 mod limiters;
 mod window;
@@ -64,9 +65,7 @@ impl Lane {
     }
 }
 
-// One limit, and how a provider reports its usage: provider facts, stated in each
-// provider's `Descriptor` (`pulsegate-provider`) and read here.
-pub use pulsegate_provider::ratelimit::{HeaderStyle, WindowLimit};
+pub use facts::{HeaderStyle, RateLimits, WindowLimit, DAY, HOUR, MIN, QUARTER};
 
 /// A provider application's limits (`[normalizer.<provider>.rate_limit]`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -94,6 +93,13 @@ impl Default for RateLimitConfig {
             headers: HeaderStyle::None,
             default_block: Duration::from_secs(60),
         }
+    }
+}
+
+impl From<RateLimits> for RateLimitConfig {
+    /// A provider's documented limits, with the default push reserve and block.
+    fn from(documented: RateLimits) -> Self {
+        Self::new(documented.limits.to_vec(), documented.headers)
     }
 }
 
@@ -130,8 +136,8 @@ pub mod defaults {
 
     /// `p`'s documented limits (none published: no local limit, 429s honoured).
     pub fn of(p: Provider) -> RateLimitConfig {
-        let documented = pulsegate_provider::descriptor(p).rate_limits;
-        RateLimitConfig::new(documented.limits.to_vec(), documented.headers)
+        let documented = crate::descriptor(p).rate_limits;
+        RateLimitConfig::from(documented)
     }
 
     #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::RetryConfig;
+use serde::Deserialize;
 
 /// Tracks the attempts of one API call.
 #[derive(Debug, Clone)]
@@ -92,5 +92,31 @@ mod tests {
         );
         assert!(!b.record_attempt(), "4 attempts allowed");
         assert_eq!(b.attempts(), 4);
+    }
+}
+
+/// How transient provider API failures are retried inside one notification's handling.
+/// After `max_attempts` the notification is dropped (logged and counted), so one bad
+/// upstream never blocks a partition forever.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per API call, the first included. Default 5.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubles each attempt (with jitter). Default 500ms.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest single wait, also the cap on a provider's `Retry-After`. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
