@@ -16,9 +16,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, TopicSpec};
-use pulsegate_ingest::{
-    encode_notification, IngestRequest, ProviderVerifier, StravaConfig, StravaVerifier,
-};
+use pulsegate_ingest::{encode_notification, IngestRequest, ProviderVerifier};
+use pulsegate_providers::strava::verify::{StravaConfig, StravaVerifier};
 use pulsegate_schema::{topics, Provider, Secret};
 
 const PRODUCERS: usize = 64;

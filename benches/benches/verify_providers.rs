@@ -16,8 +16,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use pulsegate_ingest::providers::{fitbit, garmin, huawei, oura, polar, strava, whoop, withings};
 use pulsegate_ingest::{IngestRequest, ProviderVerifier};
+use pulsegate_providers::{fitbit, garmin, huawei, oura, polar, strava, whoop, withings};
 use pulsegate_schema::{now_ms, Secret};
 
 fn b64(bytes: &[u8]) -> String {
@@ -58,10 +58,12 @@ fn cases() -> Vec<Case> {
     let body = Bytes::from_static(br#"{"aspect_type":"update","event_time":1516126040,"object_id":1360128428,"object_type":"activity","owner_id":134815,"subscription_id":120475,"updates":{"title":"Messy"}}"#);
     cases.push(Case {
         name: "strava (unsigned: baseline)",
-        verifier: Box::new(strava::StravaVerifier::new(strava::StravaConfig {
-            subscription_id: 120475,
-            verify_token: Secret::new("t"),
-        })),
+        verifier: Box::new(strava::verify::StravaVerifier::new(
+            strava::verify::StravaConfig {
+                subscription_id: 120475,
+                verify_token: Secret::new("t"),
+            },
+        )),
         headers: HeaderMap::new(),
         body,
     });
@@ -72,7 +74,7 @@ fn cases() -> Vec<Case> {
     let sig = b64(&sha256(b"huawei-subscriber-secret", &[msg.as_bytes()]));
     cases.push(Case {
         name: "huawei",
-        verifier: Box::new(huawei::HuaweiVerifier::new(huawei::HuaweiConfig {
+        verifier: Box::new(huawei::verify::HuaweiVerifier::new(huawei::verify::HuaweiConfig {
             subscriber_secret: Secret::new(secret),
             replay_capacity: 0,
             ..Default::default()
@@ -89,20 +91,22 @@ fn cases() -> Vec<Case> {
     m.update(&body);
     cases.push(Case {
         name: "fitbit",
-        verifier: Box::new(fitbit::FitbitVerifier::new(fitbit::FitbitConfig {
-            verification_code: Secret::new("code"),
-            client_secret: Secret::new("fitbit-secret"),
-            // The same body is verified over and over.
-            replay_window_secs: 0,
-            ..fitbit::FitbitConfig::default()
-        })),
+        verifier: Box::new(fitbit::verify::FitbitVerifier::new(
+            fitbit::verify::FitbitConfig {
+                verification_code: Secret::new("code"),
+                client_secret: Secret::new("fitbit-secret"),
+                // The same body is verified over and over.
+                replay_window_secs: 0,
+                ..fitbit::verify::FitbitConfig::default()
+            },
+        )),
         headers: headers(&[("x-fitbit-signature", b64(&m.finalize().into_bytes()))]),
         body,
     });
 
     cases.push(Case {
         name: "garmin",
-        verifier: Box::new(garmin::GarminVerifier::new(garmin::GarminConfig {
+        verifier: Box::new(garmin::verify::GarminVerifier::new(garmin::verify::GarminConfig {
             client_id: "garmin-client".into(),
             ..Default::default()
         })),
@@ -115,7 +119,7 @@ fn cases() -> Vec<Case> {
     let sig = hex::encode_upper(sha256(b"oura-secret", &[ts.as_bytes(), &body]));
     cases.push(Case {
         name: "oura",
-        verifier: Box::new(oura::OuraVerifier::new(oura::OuraConfig {
+        verifier: Box::new(oura::verify::OuraVerifier::new(oura::verify::OuraConfig {
             client_secret: Secret::new("oura-secret"),
             verification_token: Secret::new("v"),
             timestamp_tolerance_secs: 86_400,
@@ -129,12 +133,14 @@ fn cases() -> Vec<Case> {
     let sig = hex::encode(sha256(b"polar-key", &[&body]));
     cases.push(Case {
         name: "polar",
-        verifier: Box::new(polar::PolarVerifier::new(polar::PolarConfig {
-            signature_secret_key: Secret::new("polar-key"),
-            timestamp_tolerance_secs: 365 * 86_400,
-            replay_capacity: 0,
-            ..Default::default()
-        })),
+        verifier: Box::new(polar::verify::PolarVerifier::new(
+            polar::verify::PolarConfig {
+                signature_secret_key: Secret::new("polar-key"),
+                timestamp_tolerance_secs: 365 * 86_400,
+                replay_capacity: 0,
+                ..Default::default()
+            },
+        )),
         headers: headers(&[
             ("polar-webhook-signature", sig),
             ("polar-webhook-event", "EXERCISE".into()),
@@ -147,11 +153,13 @@ fn cases() -> Vec<Case> {
     let sig = b64(&sha256(b"whoop-secret", &[ts.as_bytes(), &body]));
     cases.push(Case {
         name: "whoop",
-        verifier: Box::new(whoop::WhoopVerifier::new(whoop::WhoopConfig {
-            client_secret: Secret::new("whoop-secret"),
-            timestamp_tolerance_secs: 86_400,
-            replay_capacity: 0,
-        })),
+        verifier: Box::new(whoop::verify::WhoopVerifier::new(
+            whoop::verify::WhoopConfig {
+                client_secret: Secret::new("whoop-secret"),
+                timestamp_tolerance_secs: 86_400,
+                replay_capacity: 0,
+            },
+        )),
         headers: headers(&[
             ("x-whoop-signature", sig),
             ("x-whoop-signature-timestamp", ts),
@@ -161,10 +169,12 @@ fn cases() -> Vec<Case> {
 
     cases.push(Case {
         name: "withings (form body to JSON)",
-        verifier: Box::new(withings::WithingsVerifier::new(withings::WithingsConfig {
-            enabled: true,
-            ..Default::default()
-        })),
+        verifier: Box::new(withings::verify::WithingsVerifier::new(
+            withings::verify::WithingsConfig {
+                enabled: true,
+                ..Default::default()
+            },
+        )),
         headers: headers(&[("content-type", "application/x-www-form-urlencoded".into())]),
         body: Bytes::from_static(b"userid=12345&appli=1&startdate=1530576000&enddate=1530698753"),
     });

@@ -1,4 +1,4 @@
-//! Every provider verifier (crates/ingest/src/providers/*): arbitrary headers, query,
+//! Every provider verifier (crates/providers/src/*): arbitrary headers, query,
 //! peer and body through `ProviderVerifier::handshake` and `verify`, with realistic
 //! credentials. In "signed" mode the target computes the provider's real signature over
 //! the fuzzed bytes (and a timestamp near "now"), so the parse-after-verify path is
@@ -30,7 +30,7 @@ const GOOGLE_AUTHORIZATION: &str = "Bearer fuzz-google-health-endpoint-secret";
 /// A Tink JSON public keyset (a test key): signatures in fuzzed headers are checked
 /// against it when present (`verify_if_present`, so the parse path is reached unsigned).
 const GOOGLE_KEYSET: &str = include_str!(
-    "../../crates/ingest/src/providers/google_health_fixtures/test_webhooks_public_keyset.json"
+    "../../crates/providers/src/google_health/verify_fixtures/test_webhooks_public_keyset.json"
 );
 
 fn verifiers() -> &'static [Box<dyn ProviderVerifier>] {
@@ -52,7 +52,7 @@ fn verifiers() -> &'static [Box<dyn ProviderVerifier>] {
                               "signature": "verify_if_present"},
         }))
         .expect("fuzz ingest config");
-        pulsegate_ingest::providers::registry(&config)
+        pulsegate_ingest::mount::registry(&config)
     })
 }
 
@@ -106,7 +106,7 @@ fn sign(provider: Provider, input: &Input<'_>, h: &mut HeaderMap, query: &mut Op
                 serde_json::Value::Array(a) => a.first().and_then(|v| v.as_object()),
                 v => v.as_object(),
             });
-            if let Some(Ok(f)) = obj.map(pulsegate_ingest::providers::huawei::signed_fields) {
+            if let Some(Ok(f)) = obj.map(pulsegate_providers::huawei::verify::signed_fields) {
                 let mac = hmac256(HUAWEI_SECRET, &[f.message().as_bytes()]);
                 set(h, "x-notification-signature", &b64.encode(mac));
             }

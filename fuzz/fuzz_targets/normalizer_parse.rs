@@ -1,11 +1,11 @@
-//! Each provider's notification parser and response mapping in crates/normalizer: the
+//! Each provider's notification parser and response mapping in crates/providers: the
 //! first byte picks the provider and document kind, the rest is the JSON an API (or a
 //! push) would send. Parse, then map whatever parsed. Must never panic.
 #![no_main]
 
 use chrono::{FixedOffset, NaiveDate};
 use libfuzzer_sys::fuzz_target;
-use pulsegate_normalizer::providers::{
+use pulsegate_providers::{
     fitbit, garmin, google_health, huawei, oura, polar, strava, whoop, withings,
 };
 use pulsegate_schema::RawNotification;

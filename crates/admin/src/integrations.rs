@@ -1,4 +1,4 @@
-//! `/v1/admin/integrations`: per provider of the registry (`pulsegate_provider::ALL`),
+//! `/v1/admin/integrations`: per provider of the registry (`pulsegate_providers::descriptors()`),
 //! on or off and which data types are processed, in one call. Written to the state
 //! topic, so every process applies it within moments: ingest answers 404 for a disabled
 //! provider, the normalizer drops its queued notifications and any event of a data type
@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_provider::{descriptor, ALL};
+use pulsegate_providers::{descriptor, descriptors};
 use pulsegate_schema::{now_ms, Integration, Provider, DATA_TYPES};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ fn view(s: &AdminState, provider: Provider) -> IntegrationView {
 }
 
 pub(crate) async fn list(State(s): State<AdminState>) -> Response {
-    let all: Vec<IntegrationView> = ALL.iter().map(|d| view(&s, d.id)).collect();
+    let all: Vec<IntegrationView> = descriptors().map(|d| view(&s, d.id)).collect();
     Json(serde_json::json!({ "integrations": all })).into_response()
 }
 

@@ -78,7 +78,7 @@ pub struct StartResponse {
 /// which upload instead). Every URL can be overridden in `[connect.<slug>]` (tests point
 /// them at mocks on 127.0.0.1).
 fn oauth_facts(p: Provider) -> Option<&'static OAuthFacts> {
-    pulsegate_provider::descriptor(p).oauth
+    pulsegate_providers::descriptor(p).oauth
 }
 
 /// One provider, resolved: its facts with the configured overrides applied.

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use pulsegate_bus::{Bus, Outgoing};
-use pulsegate_provider::{descriptor, PushMode};
+use pulsegate_provider::PushMode;
+use pulsegate_providers::descriptor;
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
@@ -68,13 +69,13 @@ impl Mounts {
         previous: Option<(&IngestConfig, u64)>,
         book: &ReplayBook,
     ) -> Self {
-        let current = crate::providers::registry_with(config, book)
+        let current = crate::mount::verifiers(config, book)
             .into_iter()
             .map(|v| (v.provider().slug(), Mounted::new(v)))
             .collect();
         let (previous, previous_until_ms) = match previous {
             Some((old, until)) => (
-                crate::providers::registry_with(old, book)
+                crate::mount::verifiers(old, book)
                     .into_iter()
                     .map(|v| (v.provider().slug(), v))
                     .collect(),

@@ -1,13 +1,14 @@
 //! Provider callbacks: `GET/POST /v1/ingest/{provider}`.
 //!
-//! Each provider is one [`ProviderVerifier`] in `providers/`: it answers the provider's
+//! Each provider has one [`ProviderVerifier`] (in its folder in `pulsegate-providers`,
+//! mounted by [`mount`] from its `[ingest.<slug>]` table): it answers the provider's
 //! handshake and turns a request into verified notifications, or a [`Rejection`]. The
 //! shared handler then appends them to the `raw` topic and answers 2xx only once the
 //! append is durable. Nothing that fails verification is ever enqueued.
 
 mod config;
 mod handler;
-pub mod providers;
+pub mod mount;
 pub mod replay;
 mod sdk;
 mod throttle;
@@ -18,6 +19,5 @@ use pulsegate_provider::verify as verifier;
 
 pub use config::IngestConfig;
 pub use handler::{encode_notification, router, router_durable, router_with_handle, IngestHandle};
-pub use providers::strava::{StravaConfig, StravaVerifier};
 pub use throttle::ThrottleConfig;
 pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection, ReplayMark};

@@ -28,41 +28,20 @@ pub fn topic(provider: Provider) -> String {
     format!("replay_{}", provider.slug())
 }
 
-/// The providers with a replay guard, their capacity and window (ms) in `config`.
-fn guarded(config: &IngestConfig) -> [(Provider, usize, u64); 6] {
-    let twice = |secs: u64| secs.saturating_mul(2000);
-    [
-        (
-            Provider::Huawei,
-            config.huawei.replay_capacity,
-            twice(config.huawei.tolerance_secs),
-        ),
-        (
-            Provider::Oura,
-            config.oura.replay_capacity,
-            twice(config.oura.timestamp_tolerance_secs),
-        ),
-        (
-            Provider::Polar,
-            config.polar.replay_capacity,
-            twice(config.polar.timestamp_tolerance_secs),
-        ),
-        (
-            Provider::Whoop,
-            config.whoop.replay_capacity,
-            twice(config.whoop.timestamp_tolerance_secs),
-        ),
-        (
-            Provider::Fitbit,
-            config.fitbit.replay_capacity,
-            config.fitbit.replay_window_secs.saturating_mul(1000),
-        ),
-        (
-            Provider::GoogleHealth,
-            config.google_health.replay_capacity,
-            config.google_health.replay_window_secs.saturating_mul(1000),
-        ),
-    ]
+/// The providers with a replay guard, their capacity and window (ms), as each provider
+/// reads its `[ingest.<slug>]` table (a table that does not read has none here; the
+/// configuration check at start refuses it).
+fn guarded(config: &IngestConfig) -> Vec<(Provider, usize, u64)> {
+    pulsegate_providers::plugins()
+        .filter_map(|plugin| {
+            let p = plugin.descriptor().id;
+            let spec = plugin
+                .replay_guard(config.providers.get(p))
+                .ok()
+                .flatten()?;
+            Some((p, spec.capacity, spec.window_ms))
+        })
+        .collect()
 }
 
 /// Every provider's replay guard, and whether accepted keys are recorded on the bus.

@@ -17,9 +17,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, TopicSpec};
-use pulsegate_ingest::providers::{huawei, polar, whoop};
 use pulsegate_ingest::{router_durable, IngestConfig};
-use pulsegate_schema::{now_ms, topics, Secret};
+use pulsegate_schema::{now_ms, topics, Provider};
+use serde_json::json;
 use tower::ServiceExt;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -34,21 +34,16 @@ fn hmac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn config() -> IngestConfig {
-    IngestConfig {
-        huawei: huawei::HuaweiConfig {
-            subscriber_secret: Secret::new(HUAWEI_SECRET),
-            ..Default::default()
-        },
-        whoop: whoop::WhoopConfig {
-            client_secret: Secret::new("whoop-secret"),
-            ..Default::default()
-        },
-        polar: polar::PolarConfig {
-            signature_secret_key: Secret::new("polar-key"),
-            ..Default::default()
-        },
-        ..IngestConfig::default()
-    }
+    IngestConfig::default()
+        .with_provider(
+            Provider::Huawei,
+            json!({ "subscriber_secret": HUAWEI_SECRET }),
+        )
+        .with_provider(Provider::Whoop, json!({ "client_secret": "whoop-secret" }))
+        .with_provider(
+            Provider::Polar,
+            json!({ "signature_secret_key": "polar-key" }),
+        )
 }
 
 /// (path, headers, body) of one signed push.

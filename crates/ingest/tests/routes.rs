@@ -13,8 +13,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, TopicSpec};
-use pulsegate_ingest::{router, IngestConfig, StravaConfig, ThrottleConfig};
-use pulsegate_schema::{topics, Provider, RawNotification, Secret};
+use pulsegate_ingest::{router, IngestConfig, ThrottleConfig};
+use pulsegate_schema::{topics, Provider, RawNotification};
 use tower::ServiceExt;
 
 const EVENT: &str = r#"{"aspect_type":"create","event_time":1516126040,"object_id":1360128428,"object_type":"activity","owner_id":134815,"subscription_id":120475,"updates":{}}"#;
@@ -41,13 +41,13 @@ async fn setup_with(throttle: ThrottleConfig) -> Setup {
         .unwrap();
     let cfg = IngestConfig {
         max_body_bytes: 1024,
-        strava: StravaConfig {
-            subscription_id: 120475,
-            verify_token: Secret::new("tok-123"),
-        },
         throttle,
         ..IngestConfig::default()
-    };
+    }
+    .with_provider(
+        Provider::Strava,
+        serde_json::json!({ "subscription_id": 120475, "verify_token": "tok-123" }),
+    );
     let dyn_bus = Arc::new(bus.clone()) as Arc<dyn Bus>;
     let state = pulsegate_state::StateStore::start(
         dyn_bus.clone(),

@@ -1,15 +1,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pulsegate_schema::{Provider, Secret};
-use serde::Deserialize;
+use pulsegate_provider::{split_section, ProviderTables};
+use pulsegate_schema::Provider;
+use serde::{Deserialize, Deserializer};
 
-use crate::ratelimit::{defaults, RateLimitConfig};
 use crate::RetryConfig;
 
-/// The normalizer's settings (`[normalizer]` in the config file).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The normalizer's settings (`[normalizer]` in the config file). Each provider's own
+/// table (`[normalizer.strava]`: its API and OAuth application) is read by that provider
+/// (`pulsegate-providers`), not here.
+#[derive(Clone, Debug)]
 pub struct NormalizerConfig {
     /// Raw notifications processed at the same time (across all users; one user's
     /// notifications are processed one at a time). Default 64.
@@ -20,45 +21,62 @@ pub struct NormalizerConfig {
     pub dedupe_capacity: usize,
     /// Retries of transient provider API failures (429, 5xx, timeouts, connection errors).
     pub retry: RetryConfig,
-    /// Strava's API and the application's OAuth credentials.
-    pub strava: StravaConfig,
-    /// Huawei's API and the application's OAuth credentials.
-    pub huawei: crate::providers::huawei::HuaweiConfig,
-    /// Fitbit's API and the application's OAuth credentials.
-    pub fitbit: crate::providers::fitbit::FitbitConfig,
-    /// Garmin's API and the application's OAuth credentials.
-    pub garmin: crate::providers::garmin::GarminConfig,
-    /// Oura's API and the application's OAuth credentials.
-    pub oura: crate::providers::oura::OuraConfig,
-    /// Polar's API and the application's OAuth credentials.
-    pub polar: crate::providers::polar::PolarConfig,
-    /// Whoop's API and the application's OAuth credentials.
-    pub whoop: crate::providers::whoop::WhoopConfig,
-    /// Withings's API and the application's OAuth credentials.
-    pub withings: crate::providers::withings::WithingsConfig,
-    /// The Google Health API and the OAuth client's credentials.
-    pub google_health: crate::providers::google_health::GoogleHealthConfig,
     /// Historical data requests (`[normalizer.backfill]`).
     pub backfill: BackfillConfig,
+    /// The providers' `[normalizer.<slug>]` tables, as written.
+    pub providers: ProviderTables,
 }
 
-impl Default for NormalizerConfig {
+/// The section's own keys (the providers' tables are taken out first).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Own {
+    concurrency: usize,
+    dedupe_capacity: usize,
+    retry: RetryConfig,
+    backfill: BackfillConfig,
+}
+
+impl Default for Own {
     fn default() -> Self {
         Self {
             concurrency: 64,
             dedupe_capacity: 100_000,
             retry: RetryConfig::default(),
-            strava: StravaConfig::default(),
-            huawei: Default::default(),
-            fitbit: Default::default(),
-            garmin: Default::default(),
-            oura: Default::default(),
-            polar: Default::default(),
-            whoop: Default::default(),
-            withings: Default::default(),
-            google_health: Default::default(),
             backfill: BackfillConfig::default(),
         }
+    }
+}
+
+impl From<(Own, ProviderTables)> for NormalizerConfig {
+    fn from((own, providers): (Own, ProviderTables)) -> Self {
+        Self {
+            concurrency: own.concurrency,
+            dedupe_capacity: own.dedupe_capacity,
+            retry: own.retry,
+            backfill: own.backfill,
+            providers,
+        }
+    }
+}
+
+impl Default for NormalizerConfig {
+    fn default() -> Self {
+        (Own::default(), ProviderTables::default()).into()
+    }
+}
+
+impl<'de> Deserialize<'de> for NormalizerConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        split_section::<D, Own>(d).map(Self::from)
+    }
+}
+
+impl NormalizerConfig {
+    /// This configuration with `provider`'s table set to `table` (tests, tools).
+    pub fn with_provider(mut self, provider: Provider, table: serde_json::Value) -> Self {
+        self.providers.set(provider, table);
+        self
     }
 }
 
@@ -100,50 +118,12 @@ impl Default for BackfillConfig {
     }
 }
 
-/// Strava API settings.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StravaConfig {
-    /// Base URL of Strava (API under `/api/v3`, OAuth under `/oauth`). Default
-    /// `https://www.strava.com`; tests point it at a mock on 127.0.0.1.
-    pub api_base: String,
-    /// The Strava application's client id (used to refresh athletes' tokens).
-    pub client_id: String,
-    /// The Strava application's client secret. Never logged.
-    pub client_secret: Secret,
-    /// Whole-request timeout for one API call (connect, send, read body). Default 10s.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-    /// The application's rate limits. Default: 100 reads per 15 minutes, 1,000 per day.
-    pub rate_limit: RateLimitConfig,
-    /// Historical requests: activities listed per page (Strava allows up to 200).
-    pub backfill_per_page: u32,
-    /// Historical requests: fetch each listed activity's details, as the push path
-    /// does (true, the default: same data, one call per activity), or map the list's
-    /// summaries (false: no calories, device or location).
-    pub backfill_details: bool,
-}
-
-impl Default for StravaConfig {
-    fn default() -> Self {
-        Self {
-            api_base: pulsegate_provider::providers::strava::OAUTH.api_base.into(),
-            client_id: String::new(),
-            client_secret: Secret::default(),
-            request_timeout: Duration::from_secs(10),
-            rate_limit: defaults::of(Provider::Strava),
-            backfill_per_page: 200,
-            backfill_details: true,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_unknown_fields() {
+    fn defaults_provider_tables_and_unknown_fields() {
         let c: NormalizerConfig = serde_json::from_str(
             r#"{"concurrency": 8, "strava": {"client_id": "1", "client_secret": "s", "request_timeout": "3s"},
                 "retry": {"max_attempts": 2, "initial_backoff": "10ms"}}"#,
@@ -151,29 +131,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.dedupe_capacity, 100_000);
-        assert_eq!(c.strava.api_base, "https://www.strava.com");
-        assert_eq!(c.strava.request_timeout, Duration::from_secs(3));
         assert_eq!(c.retry.max_attempts, 2);
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(10));
         assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
-        assert!(!format!("{c:?}").contains("\"s\""));
-        assert_eq!(c.strava.rate_limit, defaults::of(Provider::Strava));
+        // The provider's table is kept as written, for the provider to read.
+        assert_eq!(c.providers.get(Provider::Strava)["client_id"], "1");
+        assert!(c.providers.get(Provider::Oura).is_null());
         assert_eq!(c.backfill.concurrency, 4);
         assert_eq!(c.backfill.max_days, 1825);
 
         let c: NormalizerConfig = serde_json::from_str(
-            r#"{"backfill": {"concurrency": 2, "window_days": {"strava": 3}},
-                "strava": {"rate_limit": {"limits": [{"requests": 600, "per": "15m"}], "push_reserve": 0.5}}}"#,
+            r#"{"backfill": {"concurrency": 2, "window_days": {"strava": 3}}}"#,
         )
         .unwrap();
         assert_eq!(c.backfill.concurrency, 2);
         assert_eq!(c.backfill.window_days["strava"], 3);
-        assert_eq!(c.strava.rate_limit.limits[0].requests, 600);
-        assert_eq!(c.strava.rate_limit.push_reserve, 0.5);
 
         let bad = serde_json::from_str::<NormalizerConfig>(r#"{"concurency": 8}"#);
         assert!(bad.is_err());
-        let bad = serde_json::from_str::<NormalizerConfig>(r#"{"strava": {"secret": "x"}}"#);
+        let bad = serde_json::from_str::<NormalizerConfig>(r#"{"stravaa": {}}"#);
         assert!(bad.is_err());
     }
 }

@@ -6,8 +6,9 @@
 //! was deliberately dropped (unknown user, revoked connection, deleted upstream,
 //! provider unavailable after the configured retries); nothing is retried forever.
 //!
-//! Providers plug in through [`ProviderNormalizer`]: one module per provider under
-//! `providers/`, registered in [`providers::registry`].
+//! Providers plug in through [`ProviderNormalizer`]: one folder per provider in
+//! `pulsegate-providers`, built from its `[normalizer.<slug>]` table by
+//! [`providers::registry`].
 //!
 //! Historical data requests ([`backfill`]) reuse the providers' mappings through
 //! [`ProviderNormalizer::fetch_range`], in their own lane ([`run_backfill`]); every API
@@ -22,8 +23,8 @@ mod pipeline;
 pub mod providers;
 
 // The provider kit: what providers implement and the plumbing they share.
+use pulsegate_provider::events;
 pub use pulsegate_provider::{api, http, ratelimit, write};
-use pulsegate_provider::{confirm, events};
 
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ use pulsegate_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
 pub use backfill::run_backfill;
-pub use config::{BackfillConfig, NormalizerConfig, StravaConfig};
+pub use config::{BackfillConfig, NormalizerConfig};
 pub use dedupe::RecentlySeen;
 pub use pipeline::Normalizer;
 pub use pulsegate_provider::events::{build_event, terra_user};

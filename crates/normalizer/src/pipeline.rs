@@ -231,7 +231,11 @@ impl Normalizer {
                 tracing::warn!(error = %e, "storing state failed; will retry");
                 Handled::RetryAfter(STORE_RETRY)
             }
-            Err(e @ (NormalizeError::Http(_) | NormalizeError::Encode(_))) => {
+            Err(
+                e @ (NormalizeError::Http(_)
+                | NormalizeError::Encode(_)
+                | NormalizeError::Config(_)),
+            ) => {
                 count_dropped(slug, "internal_error");
                 tracing::error!(error = %e, "notification could not be normalized; dropped");
                 Handled::Done

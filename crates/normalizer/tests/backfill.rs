@@ -15,8 +15,8 @@ use chrono::NaiveDate;
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, Outgoing, TopicSpec};
 use pulsegate_normalizer::backfill::{BackfillError, Backfiller, GROUP as BACKFILL_GROUP};
-use pulsegate_normalizer::ratelimit::{HeaderStyle, Limiters, RateLimitConfig, WindowLimit};
-use pulsegate_normalizer::{NormalizeError, NormalizerConfig, RetryConfig, StravaConfig};
+use pulsegate_normalizer::ratelimit::Limiters;
+use pulsegate_normalizer::{NormalizeError, NormalizerConfig, RetryConfig};
 use pulsegate_schema::{topics, Connection, ConnectionStatus, EventType, Provider, Secret};
 use pulsegate_state::StateStore;
 use pulsegate_testkit::strava::{Endpoint, MockStrava, CLIENT_ID, CLIENT_SECRET};
@@ -65,25 +65,21 @@ fn config(api_base: String) -> NormalizerConfig {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
         },
-        strava: StravaConfig {
-            api_base,
-            client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(CLIENT_SECRET),
-            request_timeout: Duration::from_secs(5),
-            backfill_per_page: 4,
-            // Room for the tests' volumes; the limits are tested where they matter.
-            rate_limit: RateLimitConfig {
-                limits: vec![WindowLimit {
-                    requests: 1_000_000,
-                    per: Duration::from_secs(900),
-                    per_user: false,
-                }],
-                ..RateLimitConfig::default()
-            },
-            ..StravaConfig::default()
-        },
         ..NormalizerConfig::default()
     };
+    // Strava's own table, as `[normalizer.strava]` would give it; room for the tests'
+    // volumes (the limits are tested where they matter).
+    c.providers.set(
+        Provider::Strava,
+        serde_json::json!({
+            "api_base": api_base,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "request_timeout": "5s",
+            "backfill_per_page": 4,
+            "rate_limit": {"limits": [{"requests": 1_000_000, "per": "15m"}]},
+        }),
+    );
     c.backfill.concurrency = 2;
     c
 }
@@ -580,16 +576,16 @@ async fn live_push_keeps_flowing_while_a_throttled_backfill_runs() {
     // backfill (a year, one activity a day: 9 calls a week, ~480 calls) can only take
     // 10 per window.
     let mut h = Harness::start(2, |c| {
-        c.strava.rate_limit = RateLimitConfig {
-            limits: vec![WindowLimit {
-                requests: 20,
-                per: Duration::from_secs(2),
-                per_user: false,
-            }],
-            push_reserve: 0.5,
-            headers: HeaderStyle::None,
-            default_block: Duration::from_secs(1),
-        };
+        c.providers.set_key(
+            Provider::Strava,
+            "rate_limit",
+            serde_json::json!({
+                "limits": [{"requests": 20, "per": "2s"}],
+                "push_reserve": 0.5,
+                "headers": "none",
+                "default_block": "1s",
+            }),
+        );
         c.backfill.concurrency = 4;
     })
     .await;

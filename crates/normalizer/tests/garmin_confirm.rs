@@ -16,7 +16,6 @@ use std::time::Duration;
 use common::{config, now_secs};
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, Outgoing, TopicSpec};
-use pulsegate_normalizer::providers::garmin::GarminConfig;
 use pulsegate_normalizer::GROUP;
 use pulsegate_schema::{topics, Connection, ConnectionStatus, Provider, Secret};
 use pulsegate_state::StateStore;
@@ -78,15 +77,16 @@ impl Garmin {
             })
             .await
             .unwrap();
-        let mut cfg = config("http://127.0.0.1:9".into());
-        cfg.garmin = GarminConfig {
-            api_base: api.base_url(),
-            token_url: format!("{}{TOKEN_PATH}", api.base_url()),
-            client_id: "garmin-client".into(),
-            client_secret: Secret::new("garmin-secret"),
-            request_timeout: Duration::from_secs(5),
-            ..GarminConfig::default()
-        };
+        let cfg = config("http://127.0.0.1:9".into()).with_provider(
+            Provider::Garmin,
+            serde_json::json!({
+                "api_base": api.base_url(),
+                "token_url": format!("{}{TOKEN_PATH}", api.base_url()),
+                "client_id": "garmin-client",
+                "client_secret": "garmin-secret",
+                "request_timeout": "5s",
+            }),
+        );
         tokio::spawn(pulsegate_normalizer::run(
             bus.clone(),
             state.clone(),

@@ -14,7 +14,7 @@ use pulsegate_testkit::strava::Endpoint;
 use serde_json::{json, Value};
 
 /// Strava's documented `getActivityById` example (id 12345678987654321, athlete 134815).
-const EXAMPLE: &str = include_str!("../src/providers/strava/detailed_activity_example.json");
+const EXAMPLE: &str = include_str!("../../providers/src/strava/detailed_activity_example.json");
 const EXAMPLE_ID: u64 = 12345678987654321;
 
 fn example() -> Value {

@@ -4,8 +4,6 @@
 //! validates writes with it; the binary overlays stored credentials onto the
 //! configuration with it.
 
-use crate::Provider;
-
 /// How a credential's value is checked on write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
@@ -45,11 +43,6 @@ pub const fn field(
     }
 }
 
-/// The credentials `p` takes (empty for the on-device sources).
-pub fn credential_fields(p: Provider) -> &'static [CredentialField] {
-    crate::descriptor(p).credentials
-}
-
 /// Checks a value for a field; the error names the field, never the value.
 pub fn validate_credential(field: &CredentialField, value: &str) -> Result<(), String> {
     let name = field.name;
@@ -79,43 +72,5 @@ pub fn validate_credential(field: &CredentialField, value: &str) -> Result<(), S
             }
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_oauth_provider_has_its_application_and_validators_hold() {
-        for p in Provider::ALL {
-            let fields = credential_fields(p);
-            if p.is_sdk() {
-                assert!(fields.is_empty());
-                continue;
-            }
-            assert!(fields.iter().any(|f| f.name == "client_id"), "{p:?}");
-            assert!(fields.iter().any(|f| f.name == "client_secret" && f.secret));
-            for f in fields {
-                for t in f.targets {
-                    assert!(t.split('.').nth(1) == Some(p.slug()), "{t}");
-                }
-            }
-        }
-        let by = |p, n| *credential_fields(p).iter().find(|f| f.name == n).unwrap();
-        let sub = by(Provider::Strava, "subscription_id");
-        assert!(validate_credential(&sub, "120475").is_ok());
-        assert!(validate_credential(&sub, "abc").is_err());
-        let hs = by(Provider::Huawei, "subscriber_secret");
-        assert!(validate_credential(&hs, "c2VjcmV0").is_ok());
-        let err = validate_credential(&hs, "not base64!").unwrap_err();
-        assert!(!err.contains("not base64!"));
-        let cb = by(Provider::Huawei, "callback_address");
-        assert!(validate_credential(&cb, "https://hooks.example.com/v1/ingest/huawei").is_ok());
-        assert!(validate_credential(&cb, "http://hooks.example.com").is_err());
-        assert!(validate_credential(&cb, "https://u:p@x").is_err());
-        let cs = by(Provider::Strava, "client_secret");
-        assert!(validate_credential(&cs, "").is_err());
-        assert!(validate_credential(&cs, "a\nb").is_err());
     }
 }

@@ -48,6 +48,10 @@ pub enum NormalizeError {
     #[error(transparent)]
     Http(#[from] HttpError),
 
+    /// A provider's settings do not read (named by section: `normalizer.strava: …`).
+    #[error("invalid settings: {0}")]
+    Config(String),
+
     /// An event body could not be serialised (a bug).
     #[error("event could not be encoded: {0}")]
     Encode(String),

@@ -1,25 +1,27 @@
-//! What pulsegate knows of each provider, written once.
+//! The provider kit: what a provider is to pulsegate, and what every provider shares.
 //!
-//! Every provider has a [`Descriptor`]: a `const` in its own file under `providers/`,
-//! holding the facts the stages and front doors used to restate in their own tables —
-//! how it is named and shown, how its pushes arrive ([`PushMode`]), which Terra data
-//! types pulsegate delivers for it and which it can write, its documented rate limits,
-//! the largest push accepted, its OAuth2 facts ([`oauth::OAuthFacts`]) and the
-//! credentials its application takes ([`credentials`]). [`ALL`] lists them, once, in
-//! [`Provider::ALL`]'s order; [`descriptor`] looks one up.
+//! * The contract: a provider states its facts in a [`Descriptor`] (name, icon, push
+//!   mode, data types, writes, documented rate limits, body limit, OAuth2 facts,
+//!   credentials) and implements [`Plugin`], which builds its [`ProviderVerifier`]
+//!   (handshake and verification of its pushes, for ingest) and its
+//!   [`ProviderNormalizer`] (notification → fetch → Terra events, range fetches,
+//!   writes, for the normalizer's lanes) from its own settings tables.
+//! * The plumbing written once: the HTTP client ([`http`]), [`api::ProviderApi`]
+//!   (retries with backoff, OAuth2 token refresh with one refresh per connection,
+//!   metrics), rate limits per application ([`ratelimit`]: window math, usage headers,
+//!   the [`Limiters`] handle), HMAC/timestamp-window/replay helpers for verifiers
+//!   ([`signing`]), event builders ([`events`]), deauthorization confirmation
+//!   ([`confirm`]), date-range paging ([`range`]) and write helpers ([`write`]).
 //!
-//! Who reads them: connect (the OAuth table), the normalizer (token shape, client
-//! authentication, refresh parameters, API defaults, rate-limit defaults), ingest (path
-//! tokens, body limits), terra-api (`/v2/integrations`, the widget), admin (credentials,
-//! push URLs, the integrations list and dashboard) and the binary (credential overlay).
-//! Tests in `tests/registry_docs.rs` fail when the admin OpenAPI enums, the README's
-//! providers table or `pulsegate.example.toml` disagree with [`ALL`].
-//!
-//! The wire enum itself ([`Provider`]: slug and Terra name) stays in `pulsegate-schema`,
-//! which everything already shares; this crate depends on schema only.
+//! The providers themselves live one folder each in `pulsegate-providers`, which holds
+//! the registry (the one list); this crate names no provider. The wire enum
+//! ([`Provider`]: slug and Terra name) stays in `pulsegate-schema`.
 
 pub mod api;
 pub mod confirm;
+#[cfg(feature = "testing")]
+#[allow(clippy::unwrap_used, reason = "test suite: a failure is the test's")]
+pub mod conformance;
 pub mod credentials;
 mod error;
 pub mod events;
@@ -27,7 +29,7 @@ pub mod http;
 pub mod keyed_locks;
 mod normalize;
 pub mod oauth;
-pub mod providers;
+mod plugin;
 pub mod range;
 pub mod ratelimit;
 mod retry;
@@ -37,6 +39,7 @@ pub mod write;
 
 pub use error::NormalizeError;
 pub use normalize::{Ctx, ProviderNormalizer, RangeData, RangeSupport};
+pub use plugin::{settings, split_section, Plugin, ProviderTables, ReplayGuardSpec, SettingsError};
 pub use pulsegate_schema::{EventType, Provider, WriteOp, WriteResult};
 pub use ratelimit::{Lane, Limiters};
 pub use retry::{Backoff, RetryConfig};
@@ -121,77 +124,5 @@ impl Descriptor {
     /// True if pulsegate delivers data type `t` (Terra's name, `"sleep"`) for it.
     pub fn delivers(&self, t: &str) -> bool {
         self.data_types.iter().any(|d| d.as_str() == t)
-    }
-}
-
-/// Every provider's descriptor, in [`Provider::ALL`]'s order.
-pub static ALL: &[&Descriptor] = providers::LIST;
-
-/// The descriptor of `p`.
-pub fn descriptor(p: Provider) -> &'static Descriptor {
-    ALL[p.index()]
-}
-
-// [`descriptor`] indexes [`ALL`] by the wire enum's position: the list must have one
-// entry per provider, in the same order. Checked when the crate compiles.
-const _: () = {
-    let list = providers::LIST;
-    assert!(
-        list.len() == Provider::ALL.len(),
-        "providers::LIST needs one descriptor per Provider"
-    );
-    let mut i = 0;
-    while i < list.len() {
-        assert!(
-            list[i].id as usize == Provider::ALL[i] as usize,
-            "providers::LIST is not in Provider::ALL's order"
-        );
-        i += 1;
-    }
-};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_descriptor_per_provider_in_order() {
-        assert_eq!(ALL.len(), Provider::ALL.len());
-        for p in Provider::ALL {
-            assert_eq!(descriptor(p).id, p);
-        }
-    }
-
-    #[test]
-    fn facts_agree_with_each_other() {
-        for d in ALL {
-            let p = d.id;
-            assert!(!d.display_name.is_empty(), "{p:?}");
-            assert!(d.icon.starts_with("https://"), "{p:?}");
-            // The on-device sources upload through the SDK and have no OAuth; every
-            // other provider has both an OAuth application and credentials.
-            assert_eq!(p.is_sdk(), d.push == PushMode::SdkUpload, "{p:?}");
-            assert_eq!(p.is_sdk(), d.oauth.is_none(), "{p:?}");
-            assert_eq!(p.is_sdk(), d.credentials.is_empty(), "{p:?}");
-            for t in d.writes.post.iter().chain(d.writes.delete) {
-                assert!(d.data_types.contains(t), "{p:?} writes {t:?}");
-            }
-            if let Some(o) = d.oauth {
-                assert!(o.authorize_url.starts_with("https://"), "{p:?}");
-                assert!(o.token_url.starts_with("https://"), "{p:?}");
-                assert!(o.api_base.starts_with("https://"), "{p:?}");
-                assert!(!o.api_base.ends_with('/'), "{p:?}");
-            }
-            let body = match d.push {
-                PushMode::SdkUpload => Some(SDK_MAX_BODY_BYTES),
-                _ if p == Provider::Garmin => None,
-                _ => Some(PUSH_MAX_BODY_BYTES),
-            };
-            if let Some(b) = body {
-                assert_eq!(d.max_body_bytes, b, "{p:?}");
-            }
-        }
-        assert!(descriptor(Provider::Strava).delivers("activity"));
-        assert!(!descriptor(Provider::Strava).delivers("sleep"));
     }
 }

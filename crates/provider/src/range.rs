@@ -91,6 +91,7 @@ pub fn skip_unmapped<T>(r: Result<T, NormalizeError>, what: &str) -> Option<T> {
 /// tempdir, and a connection whose token does not need refreshing (feature `testing`,
 /// for the providers' tests).
 #[cfg(any(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, reason = "test helpers: a failure is the test's")]
 pub mod testing {
     use std::sync::Arc;
 

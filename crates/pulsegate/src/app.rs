@@ -434,48 +434,16 @@ async fn shutdown_signal() {
 fn app_credentials(
     n: &pulsegate_normalizer::NormalizerConfig,
 ) -> std::collections::HashMap<pulsegate_schema::Provider, pulsegate_connect::AppCredentials> {
-    use pulsegate_connect::AppCredentials;
-    use pulsegate_schema::Provider;
-    let app = |id: &str, secret: &pulsegate_schema::Secret| AppCredentials {
-        client_id: id.to_string(),
-        client_secret: secret.clone(),
-    };
-    [
-        (
-            Provider::Strava,
-            app(&n.strava.client_id, &n.strava.client_secret),
-        ),
-        (
-            Provider::Huawei,
-            app(&n.huawei.client_id, &n.huawei.client_secret),
-        ),
-        (
-            Provider::Fitbit,
-            app(&n.fitbit.client_id, &n.fitbit.client_secret),
-        ),
-        (
-            Provider::Garmin,
-            app(&n.garmin.client_id, &n.garmin.client_secret),
-        ),
-        (
-            Provider::Oura,
-            app(&n.oura.client_id, &n.oura.client_secret),
-        ),
-        (
-            Provider::Whoop,
-            app(&n.whoop.client_id, &n.whoop.client_secret),
-        ),
-        (
-            Provider::Withings,
-            app(&n.withings.client_id, &n.withings.client_secret),
-        ),
-        (
-            Provider::GoogleHealth,
-            app(&n.google_health.client_id, &n.google_health.client_secret),
-        ),
-    ]
-    .into_iter()
-    .collect()
+    pulsegate_providers::oauth_apps(&n.providers)
+        .into_iter()
+        .map(|(p, (client_id, client_secret))| {
+            let app = pulsegate_connect::AppCredentials {
+                client_id,
+                client_secret,
+            };
+            (p, app)
+        })
+        .collect()
 }
 
 type Previous = Option<(Config, u64)>;

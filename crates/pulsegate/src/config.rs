@@ -221,7 +221,8 @@ impl Config {
         stored: &[std::sync::Arc<pulsegate_schema::ProviderCredentials>],
         previous: bool,
     ) -> anyhow::Result<Self> {
-        use pulsegate_provider::credentials::{credential_fields, CredentialKind};
+        use pulsegate_provider::credentials::CredentialKind;
+        use pulsegate_providers::credential_fields;
         let mut overlay = serde_json::Map::new();
         for c in stored {
             for field in credential_fields(c.provider) {
@@ -290,7 +291,10 @@ impl Config {
                 "invalid config: server.body_read_timeout_max must be at least server.body_read_timeout"
             );
         }
-        if let Err(e) = self.ingest.google_health.validate() {
+        // Every provider reads its own tables: build each once, naming the section.
+        if let Err(e) =
+            pulsegate_providers::check(&self.ingest.providers, &self.normalizer.providers)
+        {
             anyhow::bail!("invalid config: {e}");
         }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
@@ -454,7 +458,10 @@ mod tests {
             "[ingest.google_health]\nauthorization = \"Bearer s3cr3t-value\"\nsignature = \"off\"\n",
         )
         .unwrap();
-        assert!(c.ingest.google_health.enabled());
+        let mounted = pulsegate_ingest::mount::registry(&c.ingest);
+        assert!(mounted
+            .iter()
+            .any(|v| v.provider() == pulsegate_schema::Provider::GoogleHealth));
         assert!(load_str("[ingest.google_health]\nsignature = \"sometimes\"\n").is_err());
     }
 

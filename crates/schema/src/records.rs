@@ -3,80 +3,64 @@ use serde_json::value::RawValue;
 
 use crate::Secret;
 
-/// Wearable providers pulsegate integrates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Provider {
-    Strava,
-    Huawei,
-    Fitbit,
-    Garmin,
-    Oura,
-    Polar,
-    Whoop,
-    Withings,
+/// Declares [`Provider`] from one table: each line is a variant, its Terra name and its
+/// slug (routes, config sections). Adding a provider is one line here (its folder and
+/// registry line are in `pulsegate-providers`).
+macro_rules! providers {
+    ($($(#[$doc:meta])* $variant:ident => ($terra:literal, $slug:literal)),+ $(,)?) => {
+        /// Wearable providers pulsegate integrates.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum Provider {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Provider {
+            /// Every provider, in the table's order.
+            pub const ALL: [Provider; 0 $(+ one!($variant))+] = [$(Provider::$variant),+];
+
+            /// Terra's spelling, used in customer payloads (`"STRAVA"`).
+            pub fn terra_name(self) -> &'static str {
+                match self {
+                    $(Provider::$variant => $terra,)+
+                }
+            }
+
+            /// Lower-case slug used in routes and config (`strava`).
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(Provider::$variant => $slug,)+
+                }
+            }
+        }
+    };
+}
+
+macro_rules! one {
+    ($x:ident) => {
+        1
+    };
+}
+
+providers! {
+    Strava => ("STRAVA", "strava"),
+    Huawei => ("HUAWEI", "huawei"),
+    Fitbit => ("FITBIT", "fitbit"),
+    Garmin => ("GARMIN", "garmin"),
+    Oura => ("OURA", "oura"),
+    Polar => ("POLAR", "polar"),
+    Whoop => ("WHOOP", "whoop"),
+    Withings => ("WITHINGS", "withings"),
     /// On-device sources: no server push; a mobile app uploads (`/v1/ingest/sdk/…`).
-    AppleHealth,
-    SamsungHealth,
-    HealthConnect,
+    AppleHealth => ("APPLE", "apple"),
+    SamsungHealth => ("SAMSUNG", "samsung"),
+    HealthConnect => ("HEALTH_CONNECT", "health_connect"),
     /// The Google Health API (Fitbit's successor since Google shut the Fitbit Web API
-    /// down on 2026-11-02). Terra names it `GOOGLE_HEALTH`.
-    GoogleHealth,
+    /// down on 2026-11-02).
+    GoogleHealth => ("GOOGLE_HEALTH", "google_health"),
 }
 
 impl Provider {
-    /// Every provider, in a stable order.
-    pub const ALL: [Provider; 12] = [
-        Provider::Strava,
-        Provider::Huawei,
-        Provider::Fitbit,
-        Provider::Garmin,
-        Provider::Oura,
-        Provider::Polar,
-        Provider::Whoop,
-        Provider::Withings,
-        Provider::AppleHealth,
-        Provider::SamsungHealth,
-        Provider::HealthConnect,
-        Provider::GoogleHealth,
-    ];
-
-    /// Terra's spelling, used in customer payloads (`"STRAVA"`).
-    pub fn terra_name(self) -> &'static str {
-        match self {
-            Provider::Strava => "STRAVA",
-            Provider::Huawei => "HUAWEI",
-            Provider::Fitbit => "FITBIT",
-            Provider::Garmin => "GARMIN",
-            Provider::Oura => "OURA",
-            Provider::Polar => "POLAR",
-            Provider::Whoop => "WHOOP",
-            Provider::Withings => "WITHINGS",
-            Provider::AppleHealth => "APPLE",
-            Provider::SamsungHealth => "SAMSUNG",
-            Provider::HealthConnect => "HEALTH_CONNECT",
-            Provider::GoogleHealth => "GOOGLE_HEALTH",
-        }
-    }
-
-    /// Lower-case slug used in routes and config (`strava`).
-    pub fn slug(self) -> &'static str {
-        match self {
-            Provider::Strava => "strava",
-            Provider::Huawei => "huawei",
-            Provider::Fitbit => "fitbit",
-            Provider::Garmin => "garmin",
-            Provider::Oura => "oura",
-            Provider::Polar => "polar",
-            Provider::Whoop => "whoop",
-            Provider::Withings => "withings",
-            Provider::AppleHealth => "apple",
-            Provider::SamsungHealth => "samsung",
-            Provider::HealthConnect => "health_connect",
-            Provider::GoogleHealth => "google_health",
-        }
-    }
-
     /// On-device sources, whose data a mobile app uploads with an SDK token.
     pub fn is_sdk(self) -> bool {
         matches!(

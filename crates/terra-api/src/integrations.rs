@@ -1,12 +1,13 @@
 //! `GET /v2/integrations` and `GET /v2/integrations/detailed`: the providers this
 //! deployment offers (the integrations switched on through
 //! `PUT /v1/admin/integrations/{provider}`; no record = on), with their names, icons and
-//! data types as the provider registry (`pulsegate_provider::ALL`) states them.
+//! data types as the provider registry (`pulsegate_providers::descriptors()`) states them.
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_provider::{descriptor, PushMode, ALL};
+use pulsegate_provider::PushMode;
+use pulsegate_providers::{descriptor, descriptors};
 use pulsegate_schema::Provider;
 use serde_json::{json, Value};
 
@@ -30,8 +31,7 @@ pub(crate) fn offers(api: &Api, p: Provider, data_type: &str) -> bool {
 /// `{"status":"success","providers":[...],"sdk_resource":[...]}`: enabled providers by
 /// Terra's name, the on-device ones in `sdk_resource`.
 pub(crate) async fn list(State(api): State<Api>) -> Response {
-    let enabled = ALL
-        .iter()
+    let enabled = descriptors()
         .map(|d| d.id)
         .filter(|p| api.state.integration_enabled(*p));
     let (sdk, oauth): (Vec<Provider>, Vec<Provider>) = enabled.partition(|p| p.is_sdk());
@@ -52,8 +52,7 @@ pub(crate) async fn detailed(State(api): State<Api>, RawQuery(q): RawQuery) -> R
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let providers: Vec<Value> = ALL
-        .iter()
+    let providers: Vec<Value> = descriptors()
         .filter(|d| with_sdk || d.push != PushMode::SdkUpload)
         .map(|d| {
             let p = d.id;

@@ -104,7 +104,7 @@ pub(crate) async fn page(State(api): State<Api>, Path(session_id): Path<String>)
     };
     let mut items = String::new();
     for p in offered(&api, &s) {
-        let name = escape(pulsegate_provider::descriptor(p).display_name);
+        let name = escape(pulsegate_providers::descriptor(p).display_name);
         if p.is_sdk() {
             items.push_str(&format!(
                 "<li><span class=off>{name}<small>Connect it from the app on your phone.</small></span></li>"

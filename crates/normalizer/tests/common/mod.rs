@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use pulsegate_bus::{Bus, Outgoing, TopicSpec};
-use pulsegate_normalizer::{NormalizeError, NormalizerConfig, RetryConfig, StravaConfig, GROUP};
+use pulsegate_normalizer::{NormalizeError, NormalizerConfig, RetryConfig, GROUP};
 use pulsegate_schema::{topics, Connection, ConnectionStatus, Provider, Secret};
 use pulsegate_state::StateStore;
 use pulsegate_testkit::strava::{MockStrava, CLIENT_ID, CLIENT_SECRET};
@@ -54,7 +54,7 @@ pub fn now_secs() -> i64 {
 }
 
 pub fn config(api_base: String) -> NormalizerConfig {
-    NormalizerConfig {
+    let c = NormalizerConfig {
         concurrency: 8,
         dedupe_capacity: 1000,
         retry: RetryConfig {
@@ -62,15 +62,17 @@ pub fn config(api_base: String) -> NormalizerConfig {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
         },
-        strava: StravaConfig {
-            api_base,
-            client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(CLIENT_SECRET),
-            request_timeout: Duration::from_secs(5),
-            ..StravaConfig::default()
-        },
         ..NormalizerConfig::default()
-    }
+    };
+    c.with_provider(
+        pulsegate_schema::Provider::Strava,
+        serde_json::json!({
+            "api_base": api_base,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "request_timeout": "5s",
+        }),
+    )
 }
 
 impl Harness {

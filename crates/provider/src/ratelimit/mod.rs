@@ -127,32 +127,28 @@ impl RateLimitConfig {
     }
 }
 
-/// The documented limits of each provider (the defaults of `[normalizer.<p>.rate_limit]`),
-/// as its `Descriptor` states them (`pulsegate-provider`).
-pub mod defaults {
-    use pulsegate_schema::Provider;
+/// Limits shaped like real providers' (Strava's, WHOOP's, Fitbit's documented numbers),
+/// for the limiter's own tests.
+#[cfg(test)]
+pub(crate) mod defaults {
+    use super::{HeaderStyle, RateLimitConfig, WindowLimit, DAY, HOUR, MIN, QUARTER};
 
-    use super::RateLimitConfig;
-
-    /// `p`'s documented limits (none published: no local limit, 429s honoured).
-    pub fn of(p: Provider) -> RateLimitConfig {
-        let documented = crate::descriptor(p).rate_limits;
-        RateLimitConfig::from(documented)
-    }
-
-    #[cfg(test)]
     pub fn strava() -> RateLimitConfig {
-        of(Provider::Strava)
+        RateLimitConfig::new(
+            vec![WindowLimit::app(100, QUARTER), WindowLimit::app(1_000, DAY)],
+            HeaderStyle::Strava,
+        )
     }
 
-    #[cfg(test)]
     pub fn whoop() -> RateLimitConfig {
-        of(Provider::Whoop)
+        RateLimitConfig::new(
+            vec![WindowLimit::app(100, MIN), WindowLimit::app(10_000, DAY)],
+            HeaderStyle::Remaining,
+        )
     }
 
-    #[cfg(test)]
     pub fn fitbit() -> RateLimitConfig {
-        of(Provider::Fitbit)
+        RateLimitConfig::new(vec![WindowLimit::user(150, HOUR)], HeaderStyle::Fitbit)
     }
 }
 

@@ -64,28 +64,28 @@ async fn fitbit_end_to_end() {
         "GET",
         &format!("/1/user/{OWNER}/activities/date/2019-01-03.json"),
         doc(include_str!(
-            "../../../normalizer/src/providers/fitbit/daily_activity_example.json"
+            "../../../providers/src/fitbit/daily_activity_example.json"
         )),
     );
     api.json(
         "GET",
         "/1/user/-/activities/list.json",
         doc(include_str!(
-            "../../../normalizer/src/providers/fitbit/activity_log_list_example.json"
+            "../../../providers/src/fitbit/activity_log_list_example.json"
         )),
     );
     api.json(
         "GET",
         "/1.2/user/-/sleep/date/2020-02-21.json",
         doc(include_str!(
-            "../../../normalizer/src/providers/fitbit/sleep_example.json"
+            "../../../providers/src/fitbit/sleep_example.json"
         )),
     );
     api.json(
         "GET",
         "/1/user/-/body/log/weight/date/2019-03-01.json",
         doc(include_str!(
-            "../../../normalizer/src/providers/fitbit/weight_example.json"
+            "../../../providers/src/fitbit/weight_example.json"
         )),
     );
 

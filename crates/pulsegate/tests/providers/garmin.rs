@@ -12,7 +12,7 @@ use crate::support::{test_secret, verify_delivery, Pulsegate};
 
 const CLIENT_ID: &str = "garmin-test-client-id";
 const USER: &str = "4aacafe82427c251df9c9592d0c06768";
-const PUSH: &str = include_str!("../../../normalizer/src/providers/garmin/push_example.json");
+const PUSH: &str = include_str!("../../../providers/src/garmin/push_example.json");
 const TOKEN_PATH: &str = "/di-oauth2-service/oauth/token";
 
 async fn push(pg: &Pulsegate, client_id: Option<&str>, body: &str) -> u16 {

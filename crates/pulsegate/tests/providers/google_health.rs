@@ -32,7 +32,7 @@ const SCOPES: &str = "https://www.googleapis.com/auth/googlehealth.activity_and_
 macro_rules! ingest_fixture {
     ($f:literal) => {
         include_str!(concat!(
-            "../../../ingest/src/providers/google_health_fixtures/",
+            "../../../providers/src/google_health/verify_fixtures/",
             $f
         ))
     };
@@ -40,7 +40,7 @@ macro_rules! ingest_fixture {
 macro_rules! api_fixture {
     ($f:literal) => {
         include_str!(concat!(
-            "../../../normalizer/src/providers/google_health/fixtures/",
+            "../../../providers/src/google_health/fixtures/",
             $f
         ))
     };
@@ -217,7 +217,7 @@ client_secret = "e2e-google-client-secret"
         base = api.base_url(),
         keyset = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../ingest/src/providers/google_health_fixtures/test_webhooks_public_keyset.json"
+            "/../providers/src/google_health/verify_fixtures/test_webhooks_public_keyset.json"
         ),
     );
     let pg = Pulsegate::start(&api.base_url(), &extra).await;

@@ -77,21 +77,21 @@ async fn huawei_end_to_end() {
         "GET",
         "/healthkit/v2/activityRecords",
         doc(include_str!(
-            "../../../normalizer/src/providers/huawei/activity_records_example.json"
+            "../../../providers/src/huawei/activity_records_example.json"
         )),
     );
     api.json(
         "POST",
         "/healthkit/v2/sampleSet:polymerize",
         doc(include_str!(
-            "../../../normalizer/src/providers/huawei/polymerize_daily_example.json"
+            "../../../providers/src/huawei/polymerize_daily_example.json"
         )),
     );
     api.json(
         "GET",
         "/healthkit/v2/healthRecords",
         doc(include_str!(
-            "../../../normalizer/src/providers/huawei/health_records_sleep_example.json"
+            "../../../providers/src/huawei/health_records_sleep_example.json"
         )),
     );
 

@@ -72,11 +72,11 @@ async fn oura_end_to_end() {
         "GET",
         &format!("/v2/usercollection/workout/{WORKOUT_ID}"),
         doc(include_str!(
-            "../../../normalizer/src/providers/oura/workout_example.json"
+            "../../../providers/src/oura/workout_example.json"
         )),
     );
     let mut sleep = doc(include_str!(
-        "../../../normalizer/src/providers/oura/sleep_example.json"
+        "../../../providers/src/oura/sleep_example.json"
     ));
     sleep["id"] = json!(SLEEP_ID);
     api.json(

@@ -70,14 +70,14 @@ async fn polar_end_to_end() {
         "GET",
         "/v3/exercises/aQlC83",
         doc(include_str!(
-            "../../../normalizer/src/providers/polar/exercise_example.json"
+            "../../../providers/src/polar/exercise_example.json"
         )),
     );
     api.json(
         "GET",
         "/v3/users/sleep/2020-01-01",
         doc(include_str!(
-            "../../../normalizer/src/providers/polar/sleep_example.json"
+            "../../../providers/src/polar/sleep_example.json"
         )),
     );
     let sink = Sink::start(Behaviour::Ok).await;

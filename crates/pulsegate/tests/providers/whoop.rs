@@ -72,11 +72,11 @@ async fn whoop_end_to_end() {
         "GET",
         &format!("/developer/v2/activity/workout/{WORKOUT_ID}"),
         doc(include_str!(
-            "../../../normalizer/src/providers/whoop/workout_example.json"
+            "../../../providers/src/whoop/workout_example.json"
         )),
     );
     let mut sleep = doc(include_str!(
-        "../../../normalizer/src/providers/whoop/sleep_example.json"
+        "../../../providers/src/whoop/sleep_example.json"
     ));
     sleep["id"] = json!(SLEEP_ID);
     api.json(
@@ -88,14 +88,14 @@ async fn whoop_end_to_end() {
         "GET",
         "/developer/v2/cycle/93845/recovery",
         doc(include_str!(
-            "../../../normalizer/src/providers/whoop/recovery_example.json"
+            "../../../providers/src/whoop/recovery_example.json"
         )),
     );
     api.json(
         "GET",
         "/developer/v2/cycle/93845",
         doc(include_str!(
-            "../../../normalizer/src/providers/whoop/cycle_example.json"
+            "../../../providers/src/whoop/cycle_example.json"
         )),
     );
 

@@ -53,7 +53,7 @@ async fn withings_end_to_end() {
         "/v2/measure",
         200,
         &doc(include_str!(
-            "../../../normalizer/src/providers/withings/getactivity_example.json"
+            "../../../providers/src/withings/getactivity_example.json"
         )),
     );
     api.respond(
@@ -61,7 +61,7 @@ async fn withings_end_to_end() {
         "/v2/sleep",
         200,
         &doc(include_str!(
-            "../../../normalizer/src/providers/withings/sleep_summary_example.json"
+            "../../../providers/src/withings/sleep_summary_example.json"
         )),
     );
 
@@ -148,7 +148,7 @@ client_secret = "wi-client-secret"
         "/measure",
         200,
         &doc(include_str!(
-            "../../../normalizer/src/providers/withings/getmeas_example.json"
+            "../../../providers/src/withings/getmeas_example.json"
         )),
     );
     for form in [
