@@ -39,6 +39,8 @@ pub struct NormalizerConfig {
     pub google_health: crate::providers::google_health::GoogleHealthConfig,
     /// Historical data requests (`[normalizer.backfill]`).
     pub backfill: BackfillConfig,
+    /// Polling the providers that cannot push (`[normalizer.poll]`).
+    pub poll: crate::PollConfig,
 }
 
 impl Default for NormalizerConfig {
@@ -57,6 +59,7 @@ impl Default for NormalizerConfig {
             withings: Default::default(),
             google_health: Default::default(),
             backfill: BackfillConfig::default(),
+            poll: Default::default(),
         }
     }
 }

@@ -13,6 +13,9 @@
 //! [`ProviderNormalizer::fetch_range`], in their own lane ([`run_backfill`]); every API
 //! call of both lanes draws from the provider application's [`ratelimit`] budget.
 //!
+//! Providers that cannot push are polled ([`poll`], [`run_poll`]): same fetches, same
+//! events, a durable cursor per user and data type.
+//!
 //! Customers' writes to providers ([`write`]) go through [`ProviderNormalizer::write`].
 
 pub mod api;
@@ -24,6 +27,7 @@ mod error;
 mod events;
 pub mod http;
 mod pipeline;
+pub mod poll;
 pub mod providers;
 pub mod ratelimit;
 mod retry;
@@ -44,6 +48,7 @@ pub use dedupe::{KeyedLocks, RecentlySeen};
 pub use error::NormalizeError;
 pub use events::{build_event, terra_user};
 pub use pipeline::Normalizer;
+pub use poll::{run_poll, PollConfig, PollLane};
 pub use ratelimit::{Lane, Limiters};
 pub use retry::Backoff;
 pub use write::{WriteOp, WriteResult};

@@ -33,10 +33,11 @@ pub struct PollCursor {
     pub data_type: String,
     /// Days before this one are delivered and closed: never fetched again.
     pub done_before: String,
-    /// Days from `done_before` on that were delivered, with the content hash of what
-    /// was delivered for each (still open: fetched again, sent again only if changed).
+    /// Days from `done_before` on (still open: fetched again every poll), with the
+    /// content hashes of the objects of that day already delivered: only objects with
+    /// another hash (new, or changed) are sent.
     #[serde(default)]
-    pub open: BTreeMap<String, String>,
+    pub open: BTreeMap<String, Vec<String>>,
     /// When the last complete poll of this type finished (ms since the Unix epoch; 0
     /// while only part of a catch-up was delivered).
     #[serde(default)]
@@ -184,7 +185,7 @@ mod tests {
             provider: Provider::Polar,
             data_type: data_type.into(),
             done_before: day.into(),
-            open: BTreeMap::from([(day.to_string(), "hash-of-glucose".to_string())]),
+            open: BTreeMap::from([(day.to_string(), vec!["hash-of-glucose".to_string()])]),
             polled_at_ms: 5,
             updated_at_ms: 5,
         }
