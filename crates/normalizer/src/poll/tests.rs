@@ -379,6 +379,8 @@ async fn a_crash_between_append_and_cursor_resends_the_same_ids() {
     assert!(p.state.poll_cursor(&user(1), "body").is_none());
     p.stop();
 
+    // Restarted a little later: the poll is repeated.
+    now.fetch_add(2 * MIN, Ordering::SeqCst);
     let p = Process::start(dir.path(), &fake, &now).await;
     assert_eq!(
         p.poll(1).await,
