@@ -105,6 +105,8 @@ pub fn object_hash(object: &Value) -> String {
     stable_id(&["poll-object", &canonical])
 }
 
+/// JSON with every object's keys sorted. (`serde_json`'s map already iterates sorted
+/// unless its `preserve_order` feature is on somewhere in the build; then this holds.)
 fn write_canonical(v: &Value, out: &mut String) {
     match v {
         Value::Object(map) => {
