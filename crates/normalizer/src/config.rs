@@ -23,6 +23,8 @@ pub struct NormalizerConfig {
     pub retry: RetryConfig,
     /// Historical data requests (`[normalizer.backfill]`).
     pub backfill: BackfillConfig,
+    /// Polling the providers that cannot push (`[normalizer.poll]`).
+    pub poll: crate::PollConfig,
     /// The providers' `[normalizer.<slug>]` tables, as written.
     pub providers: ProviderTables,
 }
@@ -35,6 +37,7 @@ struct Own {
     dedupe_capacity: usize,
     retry: RetryConfig,
     backfill: BackfillConfig,
+    poll: crate::PollConfig,
 }
 
 impl Default for Own {
@@ -44,6 +47,7 @@ impl Default for Own {
             dedupe_capacity: 100_000,
             retry: RetryConfig::default(),
             backfill: BackfillConfig::default(),
+            poll: Default::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ impl From<(Own, ProviderTables)> for NormalizerConfig {
             dedupe_capacity: own.dedupe_capacity,
             retry: own.retry,
             backfill: own.backfill,
+            poll: own.poll,
             providers,
         }
     }

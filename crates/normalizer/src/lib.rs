@@ -14,12 +14,16 @@
 //! [`ProviderNormalizer::fetch_range`], in their own lane ([`run_backfill`]); every API
 //! call of both lanes draws from the provider application's [`ratelimit`] budget.
 //!
+//! Providers that cannot push are polled ([`poll`], [`run_poll`]): same fetches, same
+//! events, a durable cursor per user and data type.
+//!
 //! Customers' writes to providers ([`write`]) go through [`ProviderNormalizer::write`].
 
 pub mod backfill;
 mod config;
 mod dedupe;
 mod pipeline;
+pub mod poll;
 pub mod providers;
 
 // The provider kit: what providers implement and the plumbing they share.
@@ -37,6 +41,7 @@ pub use backfill::run_backfill;
 pub use config::{BackfillConfig, NormalizerConfig};
 pub use dedupe::RecentlySeen;
 pub use pipeline::Normalizer;
+pub use poll::{run_poll, PollConfig, PollLane};
 pub use pulsegate_provider::events::{build_event, terra_user};
 pub use pulsegate_provider::keyed_locks::KeyedLocks;
 pub use pulsegate_provider::{

@@ -137,6 +137,22 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
                 .context("backfill lane stopped")
         });
     }
+    if roles.normalize {
+        // Providers that cannot push are polled (their descriptor's push mode is
+        // `Poll`); idle when there is none. Same budgets as the other lanes.
+        let (bus, state, cfg, stop) = (
+            bus.clone(),
+            state.clone(),
+            effective.normalizer.clone(),
+            shutdown.clone(),
+        );
+        let (updates, limiters) = (normalizer_updates.subscribe(), limiters.clone());
+        tasks.spawn(async move {
+            pulsegate_normalizer::run_poll(bus, state, cfg, limiters, updates, stop)
+                .await
+                .context("poll lane stopped")
+        });
+    }
     if roles.dispatch {
         let (bus, state, cfg, recent, stop) = (
             bus.clone(),

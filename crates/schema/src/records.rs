@@ -274,6 +274,9 @@ pub enum StateKey {
     /// log; replaced by an erasure marker (no key material) on deauthorization.
     /// Encrypted at rest.
     UserKey(String),
+    /// How far the poll lane delivered one user's data of one type
+    /// (`<user_id>/<data_type>`); sealed with the user's data key.
+    PollCursor(String),
 }
 
 impl StateKey {
@@ -304,6 +307,7 @@ impl StateKey {
             StateKey::PushToken(p) => format!("pushtoken/{p}"),
             StateKey::OAuthState(n) => format!("oauthstate/{n}"),
             StateKey::UserKey(id) => format!("userkey/{id}"),
+            StateKey::PollCursor(id) => format!("pollcursor/{id}"),
         }
     }
 
@@ -322,6 +326,7 @@ impl StateKey {
             "pushtoken" => Some(StateKey::PushToken(id.to_string())),
             "oauthstate" => Some(StateKey::OAuthState(id.to_string())),
             "userkey" => Some(StateKey::UserKey(id.to_string())),
+            "pollcursor" => Some(StateKey::PollCursor(id.to_string())),
             _ => None,
         }
     }

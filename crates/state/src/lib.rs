@@ -20,11 +20,13 @@ use pulsegate_schema::{
 
 pub mod crypto;
 mod customer_api;
+mod poll_cursors;
 mod push_tokens;
 pub mod seal;
 mod sealed_bus;
 pub mod user_keys;
 pub use crypto::{SecurityConfig, StateCipher};
+pub use poll_cursors::PollCursor;
 pub use push_tokens::{generate_token, PushToken};
 pub use seal::Sealer;
 pub use sealed_bus::SealingBus;
@@ -62,6 +64,8 @@ struct Maps {
     customer: customer_api::CustomerMaps,
     /// Path tokens of unsigned providers' push routes (`push_tokens`).
     push_tokens: HashMap<Provider, Arc<push_tokens::PushToken>>,
+    /// The poll lane's cursors (`poll_cursors`).
+    poll_cursors: poll_cursors::PollCursors,
 }
 
 /// The materialised view of the `state` topic.
@@ -315,6 +319,7 @@ impl StateStore {
                 }
             }
             StateKey::PushToken(slug) => Self::apply_push_token(&mut maps, &slug, payload),
+            StateKey::PollCursor(id) => poll_cursors::apply(&mut maps.poll_cursors, &id, payload),
             k @ (StateKey::Developer(_)
             | StateKey::WidgetSession(_)
             | StateKey::AuthToken(_)
@@ -433,6 +438,7 @@ impl StateStore {
     }
 
     pub async fn delete_connection(&self, user_id: &str) -> Result<(), StateError> {
+        self.delete_poll_cursors(user_id).await?;
         self.write(StateKey::Connection(user_id.to_string()), Bytes::new())
             .await
     }

@@ -5,6 +5,11 @@
 //! the key id, never a record silently skipped, with one exception: a record sealed
 //! with an erased user data key (the user deauthorized, see [`crate::user_keys`]) is
 //! skipped, counted (`pulsegate_records_erased_total{topic}`) and committed past.
+//!
+//! The state topic holds the users' keys itself, and a few records sealed with them (the
+//! poll cursors): a record whose key is not known yet, after others in the same batch,
+//! is handed out with the next poll instead, once the reader applied the batch (which
+//! may hold the key).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -108,6 +113,8 @@ struct OpeningConsumer {
     /// Handed out, opened with a user key, not committed yet (see [`UserKeys`]'s
     /// in-flight records): the topic and (partition, offset)s.
     held: Option<(Arc<str>, HeldRecords)>,
+    /// State topic records polled but not handed out yet (see the module comment).
+    pending: Vec<Record>,
 }
 
 type HeldRecords = BTreeSet<(u32, u64)>;
@@ -139,6 +146,7 @@ impl OpeningConsumer {
             partitions: HashMap::new(),
             grouped,
             held: None,
+            pending: Vec::new(),
         }
     }
 
@@ -204,11 +212,26 @@ impl Consumer for OpeningConsumer {
     async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
         self.commit_skipped_tails().await?;
         let polled_at = Instant::now();
-        let records = self.inner.poll(max, max_wait).await?;
+        let records = if self.pending.is_empty() {
+            self.inner.poll(max, max_wait).await?
+        } else {
+            std::mem::take(&mut self.pending)
+        };
         let mut out = Vec::with_capacity(records.len());
         let mut caught_up = false;
-        for mut r in records {
+        let mut records = records.into_iter();
+        while let Some(mut r) = records.next() {
             let mut opened = self.sealer.open(&r.topic, &r.key, &r.payload);
+            // On the state topic, the key may be in a record handed out before this one
+            // and not applied yet: hand that out first, this one with the next poll.
+            if matches!(opened, Err(OpenError::UnknownUserKey(_)))
+                && &*r.topic == topics::STATE
+                && !out.is_empty()
+            {
+                self.pending.push(r);
+                self.pending.extend(records);
+                break;
+            }
             // A key another process created just before sealing this record may not be
             // applied here yet: catch up with the state topic once, then decide. (Never
             // for the state topic itself: its reader is the one that would catch up.)
@@ -275,7 +298,7 @@ impl Consumer for OpeningConsumer {
     }
 
     fn caught_up(&self) -> bool {
-        self.inner.caught_up()
+        self.pending.is_empty() && self.inner.caught_up()
     }
 }
 

@@ -199,6 +199,8 @@ impl UserKeys {
             topics::EVENTS | topics::BACKFILL => Cow::Borrowed(std::str::from_utf8(key).ok()?),
             topics::RAW => Cow::Borrowed(ring.raw.get(key)?.as_str()),
             topics::DEAD_LETTERS => embedded_user(payload)?,
+            // Of the state topic's records, only the poll cursors are about one user.
+            topics::STATE => Cow::Borrowed(crate::poll_cursors::user_of_key(key)?),
             t if t.starts_with("retry_") => embedded_user(payload)?,
             _ => return None,
         };
@@ -446,8 +448,16 @@ impl StateStore {
     /// events, retries, dead letters, raw notifications, backfill windows) can no
     /// longer be opened, and readers skip them as erased. Call it on every
     /// deauthorization, before the `deauth` event is appended (that event is then sealed
-    /// with the deployment key and still delivered). Returns whether a key was erased.
+    /// with the deployment key and still delivered). The user's poll cursors are
+    /// deleted too. Returns whether a key was erased.
     pub async fn erase_user(&self, user_id: &str) -> Result<bool, StateError> {
+        let erased = self.erase_user_key(user_id).await?;
+        // After the key: a cursor written meanwhile is sealed with it, and deleted here.
+        self.delete_poll_cursors(user_id).await?;
+        Ok(erased)
+    }
+
+    async fn erase_user_key(&self, user_id: &str) -> Result<bool, StateError> {
         let Some(keys) = &self.user_keys else {
             return Ok(false);
         };

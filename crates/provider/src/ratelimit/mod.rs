@@ -47,6 +47,9 @@ pub enum Lane {
     /// Customers' writes to providers: only above the push reserve, like `Inline`, and
     /// never retried after a transient failure (the provider may have written already).
     Write,
+    /// The poll lane (providers that cannot push): only above the push reserve, like
+    /// `Backfill`, without `rate_limit_hit` notices (nobody asked for this data).
+    Poll,
 }
 
 impl Lane {
@@ -61,6 +64,7 @@ impl Lane {
             Lane::Backfill => "backfill",
             Lane::Inline => "inline",
             Lane::Write => "write",
+            Lane::Poll => "poll",
         }
     }
 }
