@@ -9,6 +9,8 @@
 //! Weight, body fat and activity logs can be written and deleted ([`write`]).
 //! See docs/providers/fitbit.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;

@@ -537,3 +537,71 @@ proptest::proptest! {
         let _ = ecdsa_public_key(&bytes);
     }
 }
+
+/// Google Health through the shared conformance suite: the endpoint secret in
+/// `Authorization` and Tink's ECDSA P-256 signature of the body (signed here with the
+/// fixture's private key). Its endpoint verification is a POST answered 201 (tested
+/// above), not a GET handshake; it signs no timestamp (replays are caught by the guard).
+struct Conformance;
+
+impl pulsegate_provider::conformance::Subject for Conformance {
+    fn verifier(&self) -> Box<dyn ProviderVerifier> {
+        use pulsegate_provider::Plugin;
+        super::super::GoogleHealthPlugin
+            .verifier(
+                &serde_json::json!({"authorization": SECRET, "keyset": KEYSET}),
+                None,
+            )
+            .unwrap()
+            .unwrap()
+    }
+
+    fn handshake(&self) -> Option<pulsegate_provider::conformance::Handshake> {
+        None
+    }
+
+    fn push(&self, now_ms: u64) -> pulsegate_provider::conformance::Push {
+        pulsegate_provider::conformance::Push::new(BATCH, now_ms)
+            .header("authorization", SECRET)
+            .header(
+                SIGNATURE_HEADER,
+                &tink_sign(&fixture_key(), KEY_ID, BATCH.as_bytes()),
+            )
+    }
+
+    fn wrong_secret(&self, now_ms: u64) -> pulsegate_provider::conformance::Push {
+        let mut p = self.push(now_ms);
+        p.headers
+            .insert("authorization", "Bearer another-secret".parse().unwrap());
+        p
+    }
+
+    fn stale(&self, _now_ms: u64) -> Option<pulsegate_provider::conformance::Push> {
+        None
+    }
+
+    fn wrongly_encoded(&self, now_ms: u64) -> Option<pulsegate_provider::conformance::Push> {
+        let mut p = self.push(now_ms);
+        let tink = tink_sign(&fixture_key(), KEY_ID, BATCH.as_bytes());
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(tink)
+            .unwrap();
+        p.headers
+            .insert(SIGNATURE_HEADER, hex::encode(raw).parse().unwrap());
+        Some(p)
+    }
+
+    fn replay_guarded(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn conforms() {
+    pulsegate_provider::conformance::run(&Conformance).await;
+}
+
+#[test]
+fn never_panics_through_the_shared_suite() {
+    pulsegate_provider::conformance::never_panics(&Conformance);
+}

@@ -3,6 +3,8 @@
 //! Terra's `activity`, `daily` and `sleep`; account events become `deauth`,
 //! `access_revoked` and `connection_error`. See docs/providers/huawei.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;

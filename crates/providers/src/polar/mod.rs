@@ -3,6 +3,8 @@
 //! the user's token and mapped into Terra's `activity`, `sleep` and `daily`.
 //! See docs/providers/polar.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;

@@ -2,6 +2,8 @@
 //! from the v2 API with the member's token and mapped into Terra's `activity` (workout),
 //! `sleep` or `daily` (recovery). See docs/providers/whoop.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;
