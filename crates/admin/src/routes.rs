@@ -150,7 +150,7 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        serde_json::from_str(ui::OPENAPI).expect("openapi.json is JSON")
+        serde_json::from_str(&ui::OPENAPI).expect("openapi.json is JSON")
     }
 
     /// Resolves a local `$ref` (`#/components/...`).

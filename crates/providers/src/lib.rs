@@ -152,3 +152,5 @@ pub fn check(ingest: &ProviderTables, normalizer: &ProviderTables) -> Result<(),
 
 #[cfg(test)]
 mod registry_tests;
+#[cfg(test)]
+mod terra_check;

@@ -1,17 +1,15 @@
 //! The documents that list providers by hand agree with the registry
-//! (`pulsegate_providers::descriptors()`): the admin API's OpenAPI provider enums, the README's
-//! providers table and the example configuration's provider sections. They stay
-//! hand-written (they are read by people, and the OpenAPI document is checked route by
-//! route against the admin router in `crates/admin/src/routes.rs`); these tests fail,
-//! naming what to change, when a provider is added, renamed or its facts change without
-//! them.
+//! (`pulsegate_providers::descriptors()`): the README's providers table and the example
+//! configuration's provider sections. They stay hand-written (people read them, with
+//! prose per provider); these tests fail, naming what to change, when a provider is
+//! added, renamed or its facts change without them. (The admin OpenAPI document's
+//! provider enums are filled from the registry when served: `crates/admin/src/ui.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use pulsegate_provider::{Descriptor, EventType, Provider, PushMode};
 use pulsegate_providers::descriptors;
-use serde_json::Value;
 
 fn repo_file(path: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -20,83 +18,9 @@ fn repo_file(path: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// The registry's providers by slug (`strava`), and by their serde name (`STRAVA`,
-/// `APPLE_HEALTH`: how `Connection.provider` is written).
+/// The registry's providers by slug (`strava`).
 fn slugs() -> Vec<String> {
     descriptors().map(|d| d.id.slug().to_string()).collect()
-}
-
-fn serde_names() -> Vec<String> {
-    descriptors()
-        .map(
-            |d| match serde_json::to_value(d.id).expect("a Provider serializes") {
-                Value::String(s) => s,
-                other => panic!("{other}"),
-            },
-        )
-        .collect()
-}
-
-/// Every `enum` in `v` that names a provider, with its JSON path.
-fn provider_enums(
-    v: &Value,
-    path: &str,
-    known: &BTreeSet<String>,
-    out: &mut Vec<(String, Vec<String>)>,
-) {
-    match v {
-        Value::Object(m) => {
-            if let Some(Value::Array(values)) = m.get("enum") {
-                let values: Vec<String> = values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                if values.iter().any(|v| known.contains(v)) {
-                    out.push((path.to_string(), values));
-                }
-            }
-            for (k, v) in m {
-                provider_enums(v, &format!("{path}/{k}"), known, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                provider_enums(v, &format!("{path}/{i}"), known, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-#[test]
-fn openapi_provider_enums_are_the_registry() {
-    let doc: Value = serde_json::from_str(&repo_file("crates/admin/src/openapi.json"))
-        .expect("openapi.json is JSON");
-    let (slugs, names) = (slugs(), serde_names());
-    // The SDK upload route takes only the on-device sources.
-    let sdk: Vec<String> = descriptors()
-        .filter(|d| d.push == PushMode::SdkUpload)
-        .map(|d| d.id.slug().to_string())
-        .collect();
-    let known: BTreeSet<String> = slugs.iter().chain(&names).cloned().collect();
-    let mut found = Vec::new();
-    provider_enums(&doc, "", &known, &mut found);
-    // Path parameter, NewConnection, Integration, Credentials (slugs); Connection (names).
-    assert!(found.len() >= 5, "provider enums found: {found:?}");
-    for (path, values) in found {
-        let want = if path.contains("/v1/ingest/sdk/") {
-            &sdk
-        } else if values.first().is_some_and(|v| names.contains(v)) {
-            &names
-        } else {
-            &slugs
-        };
-        assert!(
-            &values == want,
-            "crates/admin/src/openapi.json {path}: the enum must list the registry's \
-             providers in its order, {want:?}; it has {values:?}"
-        );
-    }
 }
 
 /// The rows of the README's providers table: (provider cell, whole row, last cell).

@@ -1,7 +1,6 @@
 //! The research fixtures (one user in America/Los_Angeles, 2026-11-10) mapped field by
 //! field, and the results validated against terra-python's models.
 
-use std::process::Command;
 
 use chrono::{FixedOffset, NaiveDate};
 use serde_json::{json, Value};
@@ -327,75 +326,8 @@ fn int64_strings_numbers_and_nonsense_all_parse() {
     assert_eq!(types::offset("30s"), None);
 }
 
-/// terra-python's pydantic models, strict, with Terra's aliases, and no key the model
-/// does not know (the models allow extras, so unknown keys are looked for too).
-const CHECK_PY: &str = r#"
-import importlib, json, sys, typing
-import pydantic
-from terra.core.serialization import convert_and_respect_annotation_metadata, get_field_to_alias_mapping
-
-def strip(ann):
-    while True:
-        origin = typing.get_origin(ann)
-        if origin is typing.Annotated:
-            ann = typing.get_args(ann)[0]
-        elif origin is typing.Union and type(None) in typing.get_args(ann):
-            rest = [a for a in typing.get_args(ann) if a is not type(None)]
-            if len(rest) != 1:
-                return ann
-            ann = rest[0]
-        else:
-            return ann
-
-def unknown_keys(obj, ann, path, out):
-    ann = strip(ann)
-    if typing.get_origin(ann) in (list, typing.List):
-        if isinstance(obj, list):
-            for i, x in enumerate(obj):
-                unknown_keys(x, typing.get_args(ann)[0], f"{path}[{i}]", out)
-    elif isinstance(ann, type) and issubclass(ann, pydantic.BaseModel) and isinstance(obj, dict):
-        hints = typing.get_type_hints(ann, include_extras=True)
-        aliases = get_field_to_alias_mapping(ann)
-        wire = {aliases.get(n, n): n for n in ann.model_fields}
-        for k, v in obj.items():
-            if k in wire:
-                unknown_keys(v, hints[wire[k]], f"{path}.{k}", out)
-            else:
-                out.append(f"{path}.{k}")
-
-failures = 0
-for file, module, cls_name in json.load(open(sys.argv[1])):
-    cls = getattr(importlib.import_module(f"terra.types.{module}"), cls_name)
-    data = json.load(open(file))
-    problems = []
-    unknown_keys(data, cls, cls_name, problems)
-    problems = [f"unknown field {p}" for p in problems]
-    try:
-        obj = convert_and_respect_annotation_metadata(object_=data, annotation=cls, direction="read")
-        cls.model_validate(obj, strict=True)
-    except pydantic.ValidationError as e:
-        problems.append(f"validation error: {e}")
-    print(("ok" if not problems else "FAILED") + f": {cls_name} ({file.rsplit('/', 1)[-1]})")
-    for p in problems:
-        print("    " + p)
-    failures += bool(problems)
-sys.exit(1 if failures else 0)
-"#;
-
 #[test]
 fn mapped_fixtures_validate_against_terra_python() {
-    // terra-python is the contract: without it this test fails, it never skips.
-    let pythonpath = std::env::var("PULSEGATE_TERRA_PYTHONPATH").unwrap_or_default();
-    let importable = Command::new("python3")
-        .env("PYTHONPATH", &pythonpath)
-        .args(["-c", "import terra, pydantic"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        importable,
-        "terra-python is not importable: `python3 -m pip install terra-python==1.1.0`"
-    );
     let user = json!({"user_id": "0b9c3f1e-6a59-4a8e-9d1c-4d3c2b1a0f9e",
         "provider": "GOOGLE_HEALTH", "reference_id": "customer-42"});
     let event = |kind: &str, data: Value| json!({"type": kind, "user": user, "data": [data], "version": pulsegate_schema::PAYLOAD_VERSION});
@@ -421,28 +353,5 @@ fn mapped_fixtures_validate_against_terra_python() {
         files.push(("activity", "Activity", v.clone()));
         files.push(("activity_event", "ActivityEvent", event("activity", v)));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut manifest = Vec::new();
-    for (i, (module, class, value)) in files.iter().enumerate() {
-        let path = dir.path().join(format!("{i}_{module}.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
-        manifest.push(json!([path, module, class]));
-    }
-    let manifest_path = dir.path().join("manifest.json");
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let script = dir.path().join("check.py");
-    std::fs::write(&script, CHECK_PY).unwrap();
-    let out = Command::new("python3")
-        .env("PYTHONPATH", &pythonpath)
-        .arg(&script)
-        .arg(&manifest_path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "terra-python rejected the Google Health mapping:\n{stdout}{stderr}"
-    );
-    assert_eq!(stdout.matches("ok: ").count(), files.len(), "{stdout}");
+    crate::terra_check::validate(&files);
 }
