@@ -62,6 +62,7 @@ registry! {
     ],
     google_health => [google_health::GoogleHealthPlugin],
     ultrahuman => [ultrahuman::UltrahumanPlugin],
+    dexcom => [dexcom::DexcomPlugin],
 }
 
 /// The listed plugins by the wire enum's position. Exactly one per [`Provider`]:

@@ -59,6 +59,7 @@ providers! {
     /// down on 2026-11-02).
     GoogleHealth => ("GOOGLE_HEALTH", "google_health"),
     Ultrahuman => ("ULTRAHUMAN", "ultrahuman"),
+    Dexcom => ("DEXCOM", "dexcom"),
 }
 
 impl Provider {

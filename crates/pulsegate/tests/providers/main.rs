@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dexcom;
 mod fitbit;
 mod garmin;
 mod google_health;

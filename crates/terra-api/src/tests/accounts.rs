@@ -118,7 +118,7 @@ async fn integrations_reflect_the_switches() {
     );
     let (_, body) = e.call("GET", "/v2/integrations/detailed", "").await;
     let all = body["providers"].as_array().unwrap();
-    assert_eq!(all.len(), 9, "no SDK sources without ?sdk=true");
+    assert_eq!(all.len(), 10, "no SDK sources without ?sdk=true");
     let google = all
         .iter()
         .find(|p| p["provider"] == "GOOGLE_HEALTH")
@@ -139,7 +139,7 @@ async fn integrations_reflect_the_switches() {
     let (_, body) = e
         .call("GET", "/v2/integrations/detailed?sdk=true", "")
         .await;
-    assert_eq!(body["providers"].as_array().unwrap().len(), 12);
+    assert_eq!(body["providers"].as_array().unwrap().len(), 13);
 }
 
 #[tokio::test]
