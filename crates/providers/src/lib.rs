@@ -61,6 +61,7 @@ registry! {
         sdk::SdkPlugin(&sdk::HEALTH_CONNECT),
     ],
     google_health => [google_health::GoogleHealthPlugin],
+    suunto => [suunto::SuuntoPlugin],
 }
 
 /// The listed plugins by the wire enum's position. Exactly one per [`Provider`]:

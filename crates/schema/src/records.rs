@@ -58,6 +58,7 @@ providers! {
     /// The Google Health API (Fitbit's successor since Google shut the Fitbit Web API
     /// down on 2026-11-02).
     GoogleHealth => ("GOOGLE_HEALTH", "google_health"),
+    Suunto => ("SUUNTO", "suunto"),
 }
 
 impl Provider {
