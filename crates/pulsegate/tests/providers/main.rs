@@ -18,5 +18,6 @@ mod huawei;
 mod oura;
 mod polar;
 mod replay_restart;
+mod suunto;
 mod whoop;
 mod withings;
