@@ -63,6 +63,7 @@ registry! {
     google_health => [google_health::GoogleHealthPlugin],
     ultrahuman => [ultrahuman::UltrahumanPlugin],
     dexcom => [dexcom::DexcomPlugin],
+    suunto => [suunto::SuuntoPlugin],
 }
 
 /// The listed plugins by the wire enum's position. Exactly one per [`Provider`]:

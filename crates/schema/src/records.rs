@@ -60,6 +60,7 @@ providers! {
     GoogleHealth => ("GOOGLE_HEALTH", "google_health"),
     Ultrahuman => ("ULTRAHUMAN", "ultrahuman"),
     Dexcom => ("DEXCOM", "dexcom"),
+    Suunto => ("SUUNTO", "suunto"),
 }
 
 impl Provider {

@@ -19,5 +19,6 @@ mod huawei;
 mod oura;
 mod polar;
 mod replay_restart;
+mod suunto;
 mod whoop;
 mod withings;
