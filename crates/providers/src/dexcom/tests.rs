@@ -348,3 +348,15 @@ fn the_descriptor_says_it_is_polled_with_dexcom_s_documented_facts() {
     assert_eq!(Provider::Dexcom.slug(), "dexcom");
     assert_eq!(serde_json::to_value(Provider::Dexcom).unwrap(), "DEXCOM");
 }
+
+#[test]
+fn mapped_examples_validate_against_terra_python() {
+    use crate::terra_check::{validate, with_event};
+    let days = map_days(&readings(&doc(EGVS)), d("2022-02-06"), d("2022-02-08"));
+    assert!(!days.is_empty());
+    let files: Vec<_> = days
+        .iter()
+        .flat_map(|b| with_event("body", "Body", "DEXCOM", serde_json::to_value(b).unwrap()))
+        .collect();
+    validate(&files);
+}

@@ -144,3 +144,16 @@ proptest::proptest! {
         let _ = map_workout(&w, "k", Some("x"));
     }
 }
+
+#[test]
+fn mapped_examples_validate_against_terra_python() {
+    use crate::terra_check::{validate, with_event};
+    let n: Value = serde_json::from_str(include_str!("workout_created_example.json")).unwrap();
+    let w: Workout = serde_json::from_value(n["workout"].clone()).unwrap();
+    let mut files = Vec::new();
+    for (w, device) in [(summary(), Some("Suunto Vertical")), (w, None)] {
+        let v = to_json(&map_workout(&w, "k", device).unwrap());
+        files.extend(with_event("activity", "Activity", "SUUNTO", v));
+    }
+    validate(&files);
+}
