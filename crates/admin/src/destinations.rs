@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{Destination, EventType};
+use pulsegate_schema::{Destination, EventType, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -19,6 +19,9 @@ pub(crate) struct DestinationInput {
     secret: Option<String>,
     #[serde(default)]
     event_types: Vec<EventType>,
+    /// Providers by Terra name (`GARMIN`, also the wire name `APPLE_HEALTH`); empty = all.
+    #[serde(default)]
+    providers: Vec<String>,
     #[serde(default = "yes")]
     enabled: bool,
     /// The developer account it belongs to: it then receives only the events of that
@@ -37,6 +40,7 @@ pub(crate) struct DestinationView {
     url: String,
     secret: String,
     event_types: Vec<String>,
+    providers: Vec<String>,
     enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
@@ -49,6 +53,7 @@ impl DestinationView {
             url: d.url.clone(),
             secret: d.secret.masked(),
             event_types: d.event_types.clone(),
+            providers: d.providers.clone(),
             enabled: d.enabled,
             dev_id: d.dev_id.clone(),
         }
@@ -87,6 +92,19 @@ fn build(
             ));
         }
     }
+    let mut providers = Vec::new();
+    for name in &input.providers {
+        match provider_named(name) {
+            Some(p) if !providers.contains(&p) => providers.push(p),
+            Some(_) => {}
+            None => {
+                return Err(error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("providers: unknown provider {:?}", short(name)),
+                ))
+            }
+        }
+    }
     let (secret, generated) = match input.secret {
         Some(raw) => match guard.check_secret(&raw) {
             Ok(secret) => (secret, false),
@@ -109,11 +127,32 @@ fn build(
                 .iter()
                 .map(|t| t.as_str().to_string())
                 .collect(),
+            providers: providers
+                .iter()
+                .map(|p| p.terra_name().to_string())
+                .collect(),
             enabled: input.enabled,
             dev_id: input.dev_id,
         },
         generated,
     ))
+}
+
+/// A provider by the Terra name its webhooks carry (`APPLE`) or its wire name
+/// (`APPLE_HEALTH`), case-insensitive.
+fn provider_named(name: &str) -> Option<Provider> {
+    Provider::ALL.into_iter().find(|p| {
+        p.terra_name().eq_ignore_ascii_case(name)
+            || serde_json::to_value(p)
+                .ok()
+                .and_then(|v| v.as_str().map(|w| w.eq_ignore_ascii_case(name)))
+                .unwrap_or(false)
+    })
+}
+
+/// At most 40 characters of a client's input, for an error message.
+fn short(s: &str) -> String {
+    s.chars().take(40).collect()
 }
 
 fn parse_body(

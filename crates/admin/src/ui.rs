@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error;
 
 /// `openapi.json` as written: where a schema lists providers it says
-/// `"x-providers": "slug" | "wire" | "sdk"` instead of an `enum`.
+/// `"x-providers": "slug" | "wire" | "terra" | "sdk"` instead of an `enum`.
 const OPENAPI_TEMPLATE: &str = include_str!("openapi.json");
 
 /// The served OpenAPI document: the template with every provider `enum` filled from the
@@ -34,6 +34,8 @@ fn provider_enum(kind: &str) -> Option<Vec<serde_json::Value>> {
         "wire" => all
             .map(|d| serde_json::to_value(d.id).unwrap_or_default())
             .collect(),
+        // As webhooks carry it (`user.provider`: `APPLE`).
+        "terra" => all.map(|d| d.id.terra_name().into()).collect(),
         "sdk" => all
             .filter(|d| d.push == PushMode::SdkUpload)
             .map(|d| d.id.slug().into())
@@ -151,8 +153,8 @@ mod tests {
             })
             .collect();
         // The provider path parameter, NewConnection, Integration, Credentials,
-        // Connection and the SDK route.
-        assert_eq!(filled.len(), 6, "{found:?}");
+        // Connection, the SDK route, and a destination's providers (view and input).
+        assert_eq!(filled.len(), 8, "{found:?}");
         let slugs: Vec<serde_json::Value> = pulsegate_providers::descriptors()
             .map(|d| d.id.slug().into())
             .collect();

@@ -277,3 +277,44 @@ async fn private_destinations_refused_unless_allowed() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
     }
 }
+
+#[tokio::test]
+async fn destinations_subscribe_to_providers_by_terra_name() {
+    let (_d, app, _) = app().await;
+    let body = serde_json::json!({"id": "d2", "url": "http://127.0.0.1:9/hook",
+        "event_types": ["activity", "sleep"], "providers": ["garmin", "APPLE_HEALTH", "GARMIN"]});
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    // Normalised to the Terra names webhooks carry, once each.
+    assert_eq!(created["providers"], serde_json::json!(["GARMIN", "APPLE"]));
+    let (status, updated) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d2",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:9/hook", "providers": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["providers"], serde_json::json!([]));
+    let (status, err) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d2",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:9/hook", "providers": ["NOKIA"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err["error"].as_str().unwrap().starts_with("providers"),
+        "{err}"
+    );
+}

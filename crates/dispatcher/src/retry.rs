@@ -163,7 +163,7 @@ async fn handle(
             return Handled::Done;
         }
     };
-    if !dest.wants(&view.event_type) || !dest.receives_owner(view.dev_id.as_deref()) {
+    if !view.selected_by(&dest) {
         metrics.retry_dropped("filtered");
         return Handled::Done;
     }

@@ -113,8 +113,7 @@ impl Worker {
         let Some(dest) = self.current() else {
             return Handled::Abandon;
         };
-        // A developer's destination gets only its own users' events.
-        if !dest.wants(&view.event_type) || !dest.receives_owner(view.dev_id.as_deref()) {
+        if !view.selected_by(&dest) {
             return Handled::Done;
         }
         let Some(permit) = self.breaker.acquire(&self.stop).await else {

@@ -402,3 +402,42 @@ async fn breaker_pauses_a_failing_destination_and_resumes_after_a_probe() {
     assert!(h.dead_letters(0, Duration::ZERO).await.is_empty());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_takes_only_its_providers_and_an_edit_applies_live() {
+    let mut h = Harness::new().await;
+    h.start(config(&[100, 200]));
+    let garmin_sink = Sink::start(Behaviour::Ok).await;
+    let mut d = h.add_destination("d-garmin", &garmin_sink.url(), &[]).await;
+    d.providers = vec!["GARMIN".into()];
+    h.state.put_destination(&d).await.unwrap();
+    h.wait_subscribed("d-garmin").await;
+
+    let garmin = |prefix: &str, n: usize| -> Vec<TestEvent> {
+        events(prefix, "activity", n)
+            .into_iter()
+            .map(|mut e| {
+                e.body = e.body.replace("\"STRAVA\"", "\"GARMIN\"");
+                e
+            })
+            .collect()
+    };
+    let mut evs = events("strava-", "activity", 3);
+    evs.extend(garmin("garmin-", 2));
+    h.publish(&evs).await;
+    assert!(garmin_sink.wait_for(2, secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: HashSet<String> = garmin_sink.received().iter().map(event_id_of).collect();
+    assert_eq!(got, HashSet::from(["garmin-0".into(), "garmin-1".into()]));
+
+    // The filter lifted while running: the next Strava events arrive, no restart.
+    d.providers.clear();
+    h.state.put_destination(&d).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.publish(&events("later-strava-", "activity", 2)).await;
+    assert!(
+        garmin_sink.wait_for(4, secs(20)).await,
+        "got {}",
+        garmin_sink.count()
+    );
+}

@@ -403,6 +403,7 @@ async fn seed_destinations(
             url: d.url.clone(),
             secret: Secret::new(d.secret.clone()),
             event_types: d.event_types.clone(),
+            providers: d.providers.clone(),
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,

@@ -178,6 +178,9 @@ pub struct DestinationConfig {
     pub secret: String,
     #[serde(default)]
     pub event_types: Vec<String>,
+    /// Providers by Terra name (`GARMIN`); empty = all.
+    #[serde(default)]
+    pub providers: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -336,6 +339,16 @@ impl Config {
                     );
                 }
             }
+            for p in &d.providers {
+                if !pulsegate_schema::Provider::ALL
+                    .iter()
+                    .any(|k| k.terra_name() == p)
+                {
+                    anyhow::bail!(
+                        "invalid config: destinations[{i}].providers: unknown provider {p:?} (Terra names: GARMIN, STRAVA, …)"
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -406,6 +419,16 @@ mod tests {
     fn example_config_loads() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pulsegate.example.toml");
         Config::load(Some(&p)).expect("the example config is valid");
+    }
+
+    #[test]
+    fn destination_providers_are_terra_names() {
+        let d = "[[destinations]]\nid = \"d\"\nurl = \"https://example.com/h\"\n\
+                 secret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n";
+        let c = load_str(&format!("{d}providers = [\"GARMIN\", \"APPLE\"]\n")).unwrap();
+        assert_eq!(c.destinations[0].providers, ["GARMIN", "APPLE"]);
+        let e = load_str(&format!("{d}providers = [\"garmin\"]\n")).unwrap_err();
+        assert!(e.to_string().contains("destinations[0].providers"), "{e}");
     }
 
     #[test]

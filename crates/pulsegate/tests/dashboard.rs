@@ -501,6 +501,27 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
     b.wait_count("#deliveries tbody tr[data-outcome='ok']", 3, true)
         .await;
 
+    // The destination's event types and providers are edited in place and apply live.
+    b.click("button[data-edit-destination='dead']").await;
+    b.click("tr[data-destination-editor='dead'] input[data-types-box='sleep']")
+        .await;
+    b.click("tr[data-destination-editor='dead'] input[data-providers-box='GARMIN']")
+        .await;
+    b.click("button[data-save-destination='dead']").await;
+    eventually("the destination's filters saved", || async move {
+        let (_, d) = pg
+            .admin(reqwest::Method::GET, "/v1/admin/destinations/dead", None)
+            .await;
+        d["providers"] == json!(["GARMIN"]) && d["event_types"] == json!(["sleep"])
+    })
+    .await;
+    eventually("the saved filters shown", || async move {
+        b.text("#destinations tr[data-destination='dead']")
+            .await
+            .contains("GARMIN")
+    })
+    .await;
+
     // Forgetting the token shows the sign-in form again.
     b.click("#logout").await;
     assert_eq!(b.js("return sessionStorage.length").await, json!(0));

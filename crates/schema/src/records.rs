@@ -221,6 +221,10 @@ pub struct Destination {
     /// Event types delivered; empty = all.
     #[serde(default)]
     pub event_types: Vec<String>,
+    /// Providers whose users' events are delivered, by Terra name (`"GARMIN"`); empty =
+    /// all. Events carrying no provider (none today) pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The developer account this destination belongs to: it receives only events of
@@ -236,6 +240,12 @@ fn yes() -> bool {
 impl Destination {
     pub fn wants(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// Whether this destination takes events of `provider` (a Terra name; `None`: the
+    /// event names no provider).
+    pub fn wants_provider(&self, provider: Option<&str>) -> bool {
+        self.providers.is_empty() || provider.is_none_or(|p| self.providers.iter().any(|w| w == p))
     }
 
     /// Whether an event of a user owned by `owner` may reach this destination: an

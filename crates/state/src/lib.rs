@@ -707,6 +707,7 @@ mod tests {
             url: "https://example.com/hook".into(),
             secret: Secret::new("whsec_S3cretDestinationKey"),
             event_types: vec![],
+            providers: vec![],
             enabled: true,
             dev_id: None,
         };

@@ -115,10 +115,26 @@
     }
   }
 
+  // Terra's event types a destination can subscribe to (the admin OpenAPI's list).
+  const EVENT_TYPES = [
+    "activity", "sleep", "body", "daily", "athlete", "nutrition", "menstruation",
+    "auth", "deauth", "user_reauth", "access_revoked", "permission_change",
+    "connection_error", "processing", "rate_limit_hit", "large_request_processing",
+    "large_request_sending", "healthcheck", "activity_deleted",
+  ];
+  // Providers by Terra name, from the registry through /v1/admin/integrations.
+  let providerNames = [];
+
   async function loadDestinations() {
-    const { destinations } = await api("GET", "/v1/admin/destinations");
-    const rows = destinations.map((d) =>
-      el(
+    const [{ destinations }, { integrations }] = await Promise.all([
+      api("GET", "/v1/admin/destinations"),
+      api("GET", "/v1/admin/integrations"),
+    ]);
+    providerNames = integrations.map((i) => i.terra_name);
+    const rows = [];
+    for (const d of destinations) {
+      const edit = el("button", { type: "button", "data-edit-destination": d.id, text: "Edit" });
+      const row = el(
         "tr",
         { "data-destination": d.id },
         cell(d.id, "mono"),
@@ -127,9 +143,61 @@
         // The API masks the secret (first characters and length); shown as given.
         el("td", { className: "mono", "data-secret": "", text: d.secret }),
         cell(d.event_types.length ? d.event_types.join(", ") : "all"),
-      ),
+        cell(d.providers.length ? d.providers.join(", ") : "all"),
+        el("td", {}, edit),
+      );
+      const editor = destinationEditor(d);
+      edit.addEventListener("click", () => {
+        editor.hidden = !editor.hidden;
+      });
+      rows.push(row, editor);
+    }
+    fill($("#destinations tbody"), rows, 7, "No destinations.");
+  }
+
+  /** A hidden row to pick a destination's event types and providers (none = all). */
+  function destinationEditor(d) {
+    const boxes = (legend, names, chosen, attr) =>
+      el(
+        "fieldset",
+        { [`data-${attr}`]: "" },
+        el("legend", { text: `${legend} (none ticked = all)` }),
+        ...names.map((n) => {
+          const box = el("input", { type: "checkbox", value: n, [`data-${attr}-box`]: n });
+          box.checked = chosen.includes(n);
+          return el("label", { className: "pick" }, box, ` ${n}`);
+        }),
+      );
+    const types = boxes("Event types", EVENT_TYPES, d.event_types, "types");
+    const providers = boxes("Providers", providerNames, d.providers, "providers");
+    const save = el("button", { type: "button", "data-save-destination": d.id, text: "Save" });
+    const ticked = (set) => [...set.querySelectorAll("input:checked")].map((i) => i.value);
+    save.addEventListener("click", async () => {
+      save.disabled = true;
+      try {
+        const body = {
+          url: d.url,
+          enabled: d.enabled,
+          event_types: ticked(types),
+          providers: ticked(providers),
+        };
+        if (d.dev_id) body.dev_id = d.dev_id;
+        await api("PUT", `/v1/admin/destinations/${encodeURIComponent(d.id)}`, body);
+        say(`Destination ${d.id} saved; workers use it from the next event.`);
+        await refresh();
+      } catch (e) {
+        handle(e, "destinations");
+      } finally {
+        save.disabled = false;
+      }
+    });
+    const row = el(
+      "tr",
+      { "data-destination-editor": d.id },
+      el("td", { colspan: 7 }, types, providers, save),
     );
-    fill($("#destinations tbody"), rows, 5, "No destinations.");
+    row.hidden = true;
+    return row;
   }
 
   async function loadConnections() {

@@ -79,6 +79,7 @@ impl Harness {
             url: url.into(),
             secret: generate_secret(),
             event_types: types.iter().map(|t| t.to_string()).collect(),
+            providers: vec![],
             enabled: true,
             dev_id: None,
         };
