@@ -149,6 +149,7 @@ impl DeliveryAttempt<'_> {
         match &outcome {
             Outcome::Delivered => {
                 self.metrics.delivered.increment(1);
+                self.metrics.sent.add(observed.at_ms);
                 if self.received_at_ms > 0 {
                     let e2e = pulsegate_schema::now_ms().saturating_sub(self.received_at_ms);
                     self.metrics.end_to_end.record(e2e as f64 / 1000.0);

@@ -33,6 +33,11 @@ pub struct DispatcherConfig {
     pub allow_private_networks: bool,
     /// When a destination keeps failing, stop sending it new events and probe instead.
     pub breaker: BreakerConfig,
+    /// How often each destination gets Terra's `healthcheck` event (default 1h; `0s`:
+    /// never). A destination filtering event types gets it only if it lists
+    /// `healthcheck`.
+    #[serde(with = "humantime_serde")]
+    pub healthcheck_interval: Duration,
 }
 
 /// The per-destination circuit breaker (see the `breaker` module).
@@ -62,6 +67,7 @@ impl Default for DispatcherConfig {
             retry_partitions: 4,
             allow_private_networks: false,
             breaker: BreakerConfig::default(),
+            healthcheck_interval: crate::healthcheck::DEFAULT_INTERVAL,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod breaker;
 mod client;
 mod config;
 mod context;
+mod healthcheck;
 mod metrics;
 pub mod recent;
 pub mod retry;

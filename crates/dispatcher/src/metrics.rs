@@ -28,6 +28,8 @@ pub(crate) struct DestinationMetrics {
     pub end_to_end: Histogram,
     pub dead_letters: Counter,
     pub breaker_open: Gauge,
+    /// Deliveries per minute, for the healthcheck's `sent_webhooks_last_hour`.
+    pub sent: crate::healthcheck::HourlyCounts,
 }
 
 impl DestinationMetrics {
@@ -46,6 +48,7 @@ impl DestinationMetrics {
             end_to_end: histogram!("pulsegate_end_to_end_seconds"),
             dead_letters: counter!("pulsegate_dead_letters_total", "destination" => d.clone()),
             breaker_open: gauge!("pulsegate_destination_breaker_open", "destination" => d.clone()),
+            sent: crate::healthcheck::HourlyCounts::default(),
             destination: d,
         }
     }

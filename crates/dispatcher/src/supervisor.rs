@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Shared;
+use crate::healthcheck;
 use crate::worker::run_destination;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +131,11 @@ impl Supervisor {
                 id.clone(),
                 stop.clone(),
                 turn,
+            ));
+            self.tasks.spawn(healthcheck::run(
+                self.shared.clone(),
+                id.clone(),
+                stop.clone(),
             ));
             self.running.insert(id, Running { fingerprint, stop });
         }

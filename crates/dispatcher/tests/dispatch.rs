@@ -441,3 +441,59 @@ async fn a_destination_takes_only_its_providers_and_an_edit_applies_live() {
         garmin_sink.count()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthchecks_are_signed_count_the_last_hour_and_parse_in_terra_python() {
+    let mut h = Harness::new().await;
+    let mut cfg = config(&[100]);
+    cfg.healthcheck_interval = Duration::from_millis(400);
+    h.start(cfg);
+    let all = Sink::start(Behaviour::Ok).await;
+    let sleep_only = Sink::start(Behaviour::Ok).await;
+    let d = h.add_destination("hc-all", &all.url(), &[]).await;
+    h.add_destination("hc-sleep", &sleep_only.url(), &["sleep"])
+        .await;
+    h.wait_subscribed("hc-all").await;
+    h.publish(&events("hc-", "activity", 3)).await;
+
+    let healthchecks = || -> Vec<serde_json::Value> {
+        all.received()
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["type"] == "healthcheck")
+            .collect()
+    };
+    eventually("a healthcheck counting the 3 deliveries", secs(20), || {
+        healthchecks()
+            .iter()
+            .any(|b| b["sent_webhooks_last_hour"].as_u64() >= Some(3))
+    })
+    .await;
+    for r in all.received() {
+        verify_signatures(&r, d.secret.expose());
+    }
+    let hc = healthchecks().pop().unwrap();
+    assert_eq!(hc["trend_percentage"], 100, "nothing the hour before");
+    // terra-python's own model reads it, strictly (no unknown field).
+    let script = format!(
+        "import json; from terra.types.healthcheck_event import HealthcheckEvent as M\n\
+         d = json.loads('''{hc}''')\n\
+         m = M.model_validate(d)\n\
+         assert set(d) <= set(M.model_fields), set(d) - set(M.model_fields)\n\
+         assert m.sent_webhooks_last_hour >= 3"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 with terra-python (./test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A destination that subscribes to other types gets none.
+    assert!(sleep_only
+        .received()
+        .iter()
+        .all(|r| r.json()["type"] != "healthcheck"));
+}
