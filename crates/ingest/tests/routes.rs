@@ -132,7 +132,7 @@ async fn bad_inputs_get_the_right_4xx_and_nothing_is_enqueued() {
     let cases: Vec<(Request<Body>, StatusCode)> = vec![
         (
             post(&path, EVENT.replace("120475", "1")),
-            StatusCode::FORBIDDEN,
+            StatusCode::UNAUTHORIZED,
         ),
         (post(&path, "{not json"), StatusCode::BAD_REQUEST),
         (

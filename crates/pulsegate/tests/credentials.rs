@@ -158,7 +158,7 @@ async fn provider_credentials_are_validated_encrypted_masked_applied_and_rotated
                 .as_u16()
         }
     };
-    assert_eq!(status(SUBSCRIPTION_ID).await, 403);
+    assert_eq!(status(SUBSCRIPTION_ID).await, 401);
     assert_eq!(status(5555).await, 200);
 
     // Rotation: during the grace period both tokens verify.

@@ -491,7 +491,7 @@ async fn bad_inputs_get_clear_4xx_nothing_is_enqueued_and_serving_goes_on(backen
         (
             good.replace(&SUBSCRIPTION_ID.to_string(), "1"),
             strava.as_str(),
-            403,
+            401,
         ),
         ("{\"object_type\": ".to_string(), strava.as_str(), 400),
         (

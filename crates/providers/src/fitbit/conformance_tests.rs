@@ -50,6 +50,7 @@ impl Subject for Fitbit {
             echo: None,
             wrong_query: Some("verify=wrong".into()),
             wrong_headers: HeaderMap::new(),
+            refuses_wrong: true,
         })
     }
 

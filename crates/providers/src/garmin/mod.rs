@@ -9,6 +9,8 @@
 //! way to fetch them back) and counted in `pulsegate_normalizer_unverified_records_total`.
 //! See docs/providers/garmin.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;

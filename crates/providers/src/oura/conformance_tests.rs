@@ -43,6 +43,7 @@ impl Subject for Oura {
             echo: Some("abc123".into()),
             wrong_query: Some("verification_token=nope&challenge=abc123".into()),
             wrong_headers: HeaderMap::new(),
+            refuses_wrong: true,
         })
     }
 

@@ -4,6 +4,8 @@
 //! way. `POST /v2/activity` creates manual activities ([`write`]). See
 //! docs/providers/strava.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod config;
 mod descriptor;
 mod plugin;

@@ -18,7 +18,7 @@ use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 #[serde(deny_unknown_fields, default)]
 pub struct StravaConfig {
     /// `id` Strava returned when the subscription was created; events for any other
-    /// subscription are refused with 403.
+    /// subscription are refused with 401 (it is the only credential an event carries).
     pub subscription_id: u64,
     /// The `verify_token` sent when creating the subscription. Empty disables Strava.
     pub verify_token: Secret,
@@ -110,8 +110,10 @@ impl ProviderVerifier for StravaVerifier {
         let event: StravaEvent<'_> = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
             Rejection::Malformed(format!("not a Strava event: {}", short(&e.to_string())))
         })?;
+        // The subscription id is the only credential a Strava event carries: a wrong
+        // one is an authentication failure (401), like a wrong signature elsewhere.
         if event.subscription_id != self.config.subscription_id {
-            return Err(Rejection::Forbidden("unknown subscription_id"));
+            return Err(Rejection::Unauthorized);
         }
         if !matches!(event.object_type, "activity" | "athlete") {
             return Err(Rejection::Malformed(
@@ -180,7 +182,7 @@ mod tests {
             verifier()
                 .verify(&IngestRequest::new(&HeaderMap::new(), &Bytes::from(other)))
                 .unwrap_err(),
-            Rejection::Forbidden("unknown subscription_id")
+            Rejection::Unauthorized
         );
         let missing = EXAMPLE.replace(r#""owner_id":134815,"#, "");
         assert!(matches!(

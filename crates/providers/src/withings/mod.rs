@@ -5,6 +5,8 @@
 //! `sleep` (44). Appli 46 `unlink`/`delete` revokes the connection (`deauth`).
 //! See docs/providers/withings.md.
 
+#[cfg(test)]
+mod conformance_tests;
 mod descriptor;
 mod plugin;
 pub mod verify;
