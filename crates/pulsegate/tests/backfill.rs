@@ -142,11 +142,12 @@ fn seed(strava: &MockStrava, n: u64, days: u64, per_day: u64) -> Vec<u64> {
 }
 
 impl Env {
-    /// `GET /v2/activity` (to_webhook defaults to true): the request's reference.
-    async fn request(&self, user_id: &str, start: &str, end_inclusive: &str) -> String {
+    /// `GET /v2/activity` (to_webhook defaults to true) for `[start, end)` (Terra's
+    /// `end_date` is exclusive): the request's reference.
+    async fn request(&self, user_id: &str, start: &str, end: &str) -> String {
         let resp = reqwest::Client::new()
             .get(self.pg.url(&format!(
-                "/v2/activity?user_id={user_id}&start_date={start}&end_date={end_inclusive}"
+                "/v2/activity?user_id={user_id}&start_date={start}&end_date={end}"
             )))
             .header("dev-id", &self.dev.id)
             .header("x-api-key", &self.dev.key)
@@ -227,7 +228,7 @@ async fn a_kill_9_mid_request_still_delivers_every_window_once(backend: Backend)
     // 21 weeks, one activity a day: 21 windows of 2 list pages and 7 activities.
     let ids = seed(&env.strava, 1, 147, 1);
     env.strava.set_latency(Some(Duration::from_millis(20)));
-    let reference = env.request(&users[0], "2024-01-01", "2024-05-26").await;
+    let reference = env.request(&users[0], "2024-01-01", "2024-05-27").await;
     // Kill once about a quarter of the windows were fetched (2 list pages a window;
     // the user's windows run in order). Watching the fetches rather than deliveries
     // keeps the kill mid-request on either backend, whatever the delivery lag.
@@ -287,7 +288,7 @@ async fn a_429_is_honoured_and_announced_once() {
     env.strava.set_retry_after(Some(2));
     env.strava.fail_next(Endpoint::ListActivities, 1, 429);
     let started = Instant::now();
-    let reference = env.request(&users[0], "2024-01-01", "2024-01-14").await;
+    let reference = env.request(&users[0], "2024-01-01", "2024-01-15").await;
     env.wait_payloads(&reference, "activity", 2, Duration::from_secs(30))
         .await;
     assert!(
@@ -335,7 +336,7 @@ push_reserve = 0.5
 "#;
     let (env, users) = start(2, 5, limits).await;
     seed(&env.strava, 1, 366, 1);
-    let reference = env.request(&users[0], "2024-01-01", "2024-12-31").await;
+    let reference = env.request(&users[0], "2024-01-01", "2025-01-01").await;
     env.wait_payloads(&reference, "activity", 1, Duration::from_secs(30))
         .await;
     let windows_before = env.payloads(&reference, "activity").len();
@@ -399,7 +400,7 @@ async fn throughput() {
     let days = 731; // 2024-01-01 ..= 2025-12-31
     seed(&env.strava, 1, days, 1);
     let started = Instant::now();
-    let reference = env.request(&users[0], "2024-01-01", "2025-12-31").await;
+    let reference = env.request(&users[0], "2024-01-01", "2026-01-01").await;
     let windows = (days as usize).div_ceil(7);
     env.wait_payloads(&reference, "activity", windows, Duration::from_secs(300))
         .await;
@@ -411,7 +412,7 @@ async fn throughput() {
     let started = Instant::now();
     let mut refs = Vec::new();
     for user in &users[1..] {
-        refs.push(env.request(user, "2024-01-01", "2024-12-31").await);
+        refs.push(env.request(user, "2024-01-01", "2025-01-01").await);
     }
     for r in &refs {
         env.wait_payloads(r, "activity", 53, Duration::from_secs(300))

@@ -102,9 +102,12 @@ async fn developer_keys_are_created_listed_checked_and_deleted() {
         id: "acme".into(),
         key: "pgkey_guess".into(),
     };
-    let (status, body) = v2(&pg, Some(&nobody), Method::GET, "/v2/integrations", None).await;
+    let (status, body) = v2(&pg, Some(&nobody), Method::GET, "/v2/subscriptions", None).await;
     assert_eq!(status, 401);
     assert_terra_error(&body);
+    // The integrations listings are public, as at Terra.
+    let (status, body) = v2(&pg, Some(&nobody), Method::GET, "/v2/integrations", None).await;
+    assert_eq!(status, 200, "{body}");
 
     // Admin token required.
     let resp = reqwest::Client::new()
@@ -152,9 +155,8 @@ async fn developer_keys_are_created_listed_checked_and_deleted() {
     );
 
     // Each key works with its own dev-id only.
-    let (status, body) = v2(&pg, Some(&acme), Method::GET, "/v2/integrations", None).await;
+    let (status, body) = v2(&pg, Some(&acme), Method::GET, "/v2/subscriptions", None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "success");
     for wrong in [
         Dev {
             id: acme.id.clone(),
@@ -186,13 +188,13 @@ async fn developer_keys_are_created_listed_checked_and_deleted() {
         .admin(Method::DELETE, "/v1/admin/developers/acme", None)
         .await;
     assert_eq!(status, 204);
-    let (status, _) = v2(&pg, Some(&acme), Method::GET, "/v2/integrations", None).await;
+    let (status, _) = v2(&pg, Some(&acme), Method::GET, "/v2/subscriptions", None).await;
     assert_eq!(status, 401);
     let (status, _) = pg
         .admin(Method::DELETE, "/v1/admin/developers/acme", None)
         .await;
     assert_eq!(status, 404);
-    let (status, _) = v2(&pg, Some(&other), Method::GET, "/v2/integrations", None).await;
+    let (status, _) = v2(&pg, Some(&other), Method::GET, "/v2/subscriptions", None).await;
     assert_eq!(status, 200);
 
     let logs = pg.logs();
@@ -339,7 +341,8 @@ secret = "{secret}"
     let path = "/v2/integrations/detailed?sdk=true";
     let (_, detailed) = v2(&pg, Some(&dev), Method::GET, path, None).await;
     let detailed = detailed["providers"].as_array().unwrap();
-    assert_eq!(detailed.len(), 12);
+    // Counted from the registry, so that a new provider touches no test here.
+    assert_eq!(detailed.len(), pulsegate_schema::Provider::ALL.len());
     let fitbit = detailed.iter().find(|p| p["provider"] == "FITBIT").unwrap();
     assert_eq!(fitbit["enabled"], false);
     let strava = detailed.iter().find(|p| p["provider"] == "STRAVA").unwrap();
@@ -761,16 +764,6 @@ async fn sdk_auth_tokens_and_data_endpoint_parameters() {
             404,
             "not found",
         ),
-        (
-            format!("/v2/activity?user_id={apple_user}&start_date=2026-01-01&to_webhook=false"),
-            501,
-            "APPLE",
-        ),
-        (
-            format!("/v2/nutrition?user_id={strava_user}&start_date=2026-01-01"),
-            501,
-            "nutrition",
-        ),
     ];
     for (path, status, needle) in bad {
         let (got, body) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
@@ -780,6 +773,27 @@ async fn sdk_auth_tokens_and_data_endpoint_parameters() {
             body["message"].as_str().unwrap().contains(needle),
             "{path}: {body}"
         );
+    }
+    // A type the provider does not give (Strava: no nutrition), or one nothing fetches
+    // on request (the on-device sources): Terra's NoDataReturned, 200.
+    for (path, user) in [
+        (
+            format!("/v2/activity?user_id={apple_user}&start_date=2026-01-01&to_webhook=false"),
+            &apple_user,
+        ),
+        (
+            format!("/v2/nutrition?user_id={strava_user}&start_date=2026-01-01"),
+            &strava_user,
+        ),
+    ] {
+        let (status, body) = v2(&pg, Some(&dev), Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["status"], "error", "{body}");
+        assert_eq!(
+            body["message"], "Data type requested not available from provider",
+            "{body}"
+        );
+        assert_eq!(body["user"]["user_id"], user.as_str(), "{body}");
     }
     let path = format!("/v2/activity?user_id={strava_user}&start_date=2026-01-01");
     assert_eq!(v2(&pg, None, Method::GET, &path, None).await.0, 401);

@@ -348,14 +348,20 @@ secret = "{secret}"
         "large_request_windows": 4,
         "inline": {
             "start": ymd(MAR_3_2025),
-            "end": ymd(MAR_3_2025 + 13 * DAY),
+            "end": ymd(MAR_3_2025 + 14 * DAY),
             "ids": inline_ids,
             // Each window's list: 14 activities, pages of 3 → 4 full pages and a short one.
             "list_pages": 2 * (14 / per_page + 1),
         },
+        // end_date exclusive: days 1 and 2 of the inline fortnight, not day 3.
+        "exclusive": {
+            "start": ymd(MAR_3_2025 + DAY),
+            "end": ymd(MAR_3_2025 + 3 * DAY),
+            "ids": inline_ids[2..6],
+        },
         "webhook": {
             "start": ymd(hook_first),
-            "end": ymd(hook_first + 34 * DAY),
+            "end": ymd(hook_first + 35 * DAY),
             "ids": hook_ids,
             "windows": 5,
         },
@@ -477,7 +483,8 @@ secret = "{secret}"
     strava.set_latency(Some(Duration::from_millis(15)));
 
     let mut env = base_env(&pg, &dev, &harness, &secret);
-    let plan = json!({"user_id": user_id, "start": ymd(JAN_1_2024), "end": ymd(JAN_1_2024 + (days - 1) * DAY)});
+    let plan =
+        json!({"user_id": user_id, "start": ymd(JAN_1_2024), "end": ymd(JAN_1_2024 + days * DAY)});
     env.push(("PG_PLAN", plan.to_string()));
     let run = run_suite("request", &env).await;
     run.assert_ok("request", &pg);
@@ -653,8 +660,7 @@ secret = "{secret}"
     let windows = days.div_ceil(7) as usize;
 
     let mut env = base_env(&pg, &dev, &harness, &secret);
-    let plan =
-        json!({"user_id": user_id, "start": ymd(first), "end": ymd(first + (days - 1) * DAY)});
+    let plan = json!({"user_id": user_id, "start": ymd(first), "end": ymd(first + days * DAY)});
     env.push(("PG_PLAN", plan.to_string()));
     let run = run_suite("request", &env).await;
     run.assert_ok("request", &pg);

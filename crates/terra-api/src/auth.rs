@@ -1,6 +1,8 @@
-//! Every `/v2` call carries Terra's two headers, `dev-id` and `x-api-key`. The key's
-//! SHA-256 is compared, in constant time, with the developer account's stored hash
-//! (accounts: `/v1/admin/developers`). Anything else is 401 in Terra's error shape.
+//! Every `/v2` call carries Terra's two headers, `dev-id` and `x-api-key` (except
+//! `/v2/integrations` and `/v2/integrations/detailed`, public as at Terra: routed
+//! outside this layer in `lib.rs`). The key's SHA-256 is compared, in constant time, with
+//! the developer account's stored hash (accounts: `/v1/admin/developers`). Anything else
+//! is 401 in Terra's error shape.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

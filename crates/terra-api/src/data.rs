@@ -1,7 +1,10 @@
 //! The data endpoints: `GET /v2/{activity,athlete,body,daily,menstruation,nutrition,
 //! sleep}`. Parameters are checked here; the data comes from backfill ([`HistoricalData`]):
 //! inline (`to_webhook=false`) or sent to the destinations with a `reference`
-//! (`to_webhook=true`, the default). Writes are in [`crate::write`]; planned workouts
+//! (`to_webhook=true`, the default), over Terra's `[start_date, end_date)`. A data type
+//! the user's provider does not give (its registry descriptor, as in
+//! `/v2/integrations/detailed`) answers Terra's `NoDataReturned` ([`not_available`]),
+//! as does backfill's `Unsupported`. Writes are in [`crate::write`]; planned workouts
 //! are not supported: [`unsupported`] answers 501 naming the operation and the provider.
 //!
 //! [`HistoricalData`]: crate::HistoricalData
@@ -10,7 +13,7 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use pulsegate_connect::terra_user;
 use pulsegate_schema::terra::User;
 use pulsegate_schema::{ConnectionStatus, EventType};
@@ -18,7 +21,7 @@ use serde_json::json;
 
 use crate::auth::DevId;
 use crate::ports::BackfillFailure;
-use crate::{terra_error, Api, Query};
+use crate::{integrations, terra_error, Api, Query};
 
 macro_rules! data_endpoint {
     ($name:ident, $t:expr) => {
@@ -44,43 +47,82 @@ fn bad(message: impl Into<String>) -> Response {
     terra_error(StatusCode::BAD_REQUEST, message)
 }
 
-/// `YYYY-MM-DD`, an ISO 8601 / RFC 3339 date-time (its UTC date), or unix seconds.
-pub(crate) fn parse_date(v: &str) -> Option<NaiveDate> {
+/// `YYYY-MM-DD` (00:00 UTC), an ISO 8601 / RFC 3339 date-time (a naive one is UTC), or
+/// unix seconds: the instant it names.
+pub(crate) fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Some(d);
+        return Some(d.and_time(NaiveTime::MIN).and_utc());
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(v) {
-        return Some(dt.with_timezone(&Utc).date_naive());
+        return Some(dt.with_timezone(&Utc));
     }
     if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some(dt.date());
+        return Some(dt.and_utc());
     }
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         let secs: i64 = v.parse().ok()?;
-        return DateTime::from_timestamp(secs, 0).map(|dt| dt.date_naive());
+        return DateTime::from_timestamp(secs, 0);
     }
     None
 }
 
-/// `[start, end)` from `start_date` and the inclusive `end_date` (default: today, UTC).
+/// The UTC date of [`parse_instant`] (what the tests state the formats with).
+#[cfg(test)]
+pub(crate) fn parse_date(v: &str) -> Option<NaiveDate> {
+    parse_instant(v).map(|dt| dt.date_naive())
+}
+
+/// The days `[start, end)` to fetch, as Terra reads `start_date` and `end_date`: the end
+/// is exclusive (`end_date=2026-01-03` stops at 2026-01-03T00:00Z). `end_date` equal to
+/// `start_date` asks for the one day from `start_date` (Terra's documented reading of
+/// that request); no `end_date`: through today (UTC). The backfill port takes dates, so
+/// a date-time widens to the whole UTC days it touches: its start to 00:00 of its day,
+/// an end after 00:00 to the next midnight.
 pub(crate) fn date_range(q: &Query, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), Response> {
     const FORMAT: &str = "expected YYYY-MM-DD or a unix timestamp in seconds";
+    let one_day = |d: NaiveDate| {
+        d.checked_add_days(Days::new(1))
+            .ok_or_else(|| bad(format!("end_date: {FORMAT}")))
+    };
     let start = match q.get("start_date") {
         None => return Err(bad("start_date is required")),
-        Some(v) => parse_date(v).ok_or_else(|| bad(format!("start_date: {FORMAT}")))?,
+        Some(v) => parse_instant(v).ok_or_else(|| bad(format!("start_date: {FORMAT}")))?,
     };
-    let last = match q.get("end_date") {
-        None => today.max(start),
-        Some(v) => parse_date(v).ok_or_else(|| bad(format!("end_date: {FORMAT}")))?,
+    let start_day = start.date_naive();
+    let end = match q.get("end_date") {
+        None => return Ok((start_day, one_day(today.max(start_day))?)),
+        Some(v) => parse_instant(v).ok_or_else(|| bad(format!("end_date: {FORMAT}")))?,
     };
-    if last < start {
+    if end < start {
         return Err(bad("end_date must not be before start_date"));
     }
-    let end = last
-        .checked_add_days(Days::new(1))
-        .ok_or_else(|| bad(format!("end_date: {FORMAT}")))?;
-    Ok((start, end))
+    let end_day = if end == start || end.time() != NaiveTime::MIN {
+        one_day(end.date_naive())?
+    } else {
+        end.date_naive()
+    };
+    Ok((start_day, end_day))
 }
+
+/// Terra's `NoDataReturned` (terra-python `terra/types/no_data_returned.py`): the data
+/// type is not one the user's provider gives (its descriptor does not list it, or
+/// backfill has no mapping for it). 200, for `to_webhook` true and false alike. The
+/// athlete endpoint's union is discriminated by `type`, so it carries `"no_data"`
+/// (`AthleteFetchResponse_NoData`); the others have no `type` (NoDataReturned has none).
+pub(crate) fn not_available(athlete: bool, user: &User) -> Response {
+    let mut body = json!({
+        "status": "error",
+        "message": NOT_AVAILABLE,
+        "user": user,
+    });
+    if athlete {
+        body["type"] = json!("no_data");
+    }
+    Json(body).into_response()
+}
+
+/// Terra's message for a data type the provider does not give.
+pub(crate) const NOT_AVAILABLE: &str = "Data type requested not available from provider";
 
 async fn fetch(api: &Api, dev: &DevId, q: Option<&str>, t: EventType) -> Response {
     let q = Query::parse(q);
@@ -109,6 +151,12 @@ async fn fetch(api: &Api, dev: &DevId, q: Option<&str>, t: EventType) -> Respons
         return bad("the user is deauthenticated");
     }
     let (provider, type_name) = (conn.provider.terra_name(), t.as_str());
+    let user = terra_user(&conn);
+    // What the provider cannot give is answered before anything else about it (the
+    // registry's descriptor: the same source as `/v2/integrations/detailed`'s `types`).
+    if !integrations::provides(conn.provider, t) {
+        return not_available(t == EventType::Athlete, &user);
+    }
     if !api.state.integration_enabled(conn.provider) {
         return bad(format!("the {provider} integration is not enabled"));
     }
@@ -123,7 +171,6 @@ async fn fetch(api: &Api, dev: &DevId, q: Option<&str>, t: EventType) -> Respons
             ),
         );
     };
-    let user = terra_user(&conn);
     if to_webhook {
         return match backfill.request(&conn, t, start, end, with_samples).await {
             Ok(reference) => {
@@ -166,10 +213,10 @@ pub(crate) fn failure(e: BackfillFailure, user: &User) -> Response {
         BackfillFailure::Unsupported {
             provider,
             data_type,
-        } => terra_error(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{provider} {data_type} data cannot be fetched on request by pulsegate"),
-        ),
+        } => {
+            tracing::debug!(%provider, %data_type, "no mapping for a data type on request");
+            not_available(data_type == EventType::Athlete.as_str(), user)
+        }
         BackfillFailure::Provider(m) => {
             let m: String = m.chars().take(300).collect();
             terra_error(

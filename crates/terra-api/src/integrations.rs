@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pulsegate_provider::PushMode;
 use pulsegate_providers::{descriptor, descriptors};
-use pulsegate_schema::Provider;
+use pulsegate_schema::{EventType, Provider};
 use serde_json::{json, Value};
 
 use crate::{Api, Query};
@@ -22,6 +22,12 @@ const TERRA_TYPES: [&str; 6] = [
     "sleep",
     "menstruation",
 ];
+
+/// Whether `p` gives data type `t` at all (its registry descriptor): what the data
+/// endpoints answer Terra's `NoDataReturned` for when not, and half of [`offers`].
+pub(crate) fn provides(p: Provider, t: EventType) -> bool {
+    descriptor(p).delivers(t.as_str())
+}
 
 /// Whether `data_type` of `p` reaches customers: mapped, and enabled in the integration.
 pub(crate) fn offers(api: &Api, p: Provider, data_type: &str) -> bool {

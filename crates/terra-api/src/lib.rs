@@ -4,13 +4,14 @@
 //! connect widget (`/widget/{session_id}`) and the mobile SDK's token exchange.
 //!
 //! - [`auth`]: every `/v2` call carries `dev-id` and `x-api-key` (developer accounts
-//!   are created through `/v1/admin/developers`; keys stored hashed).
+//!   are created through `/v1/admin/developers`; keys stored hashed), except the two
+//!   integrations listings, public as at Terra.
 //! - [`authentication`]: `/v2/auth/*` (authenticateUser, generateWidgetSession,
 //!   deauthenticateUser, generateAuthToken).
 //! - [`widget`]: the provider picker a widget session's URL opens.
 //! - [`sdk`]: `POST /v1/sdk/{provider}/connect`, where an app exchanges an auth token.
 //! - [`users`]: userInfo, users/{id}, bulkUserInfo, subscriptions.
-//! - [`integrations`]: integrations, integrations/detailed.
+//! - [`integrations`]: integrations, integrations/detailed (public; with icons).
 //! - [`data`]: the data endpoints (through [`HistoricalData`]); planned workouts (501).
 //! - [`write`]: `POST`/`DELETE` on activity, body and nutrition, written at the user's
 //!   provider where its API allows (Strava, Fitbit), else 501 naming the provider
@@ -81,8 +82,10 @@ pub(crate) struct Api {
     pub(crate) config: Arc<TerraApiConfig>,
 }
 
-/// `/v2/*` (behind `dev-id` + `x-api-key`), `/widget/*` and `/v1/sdk/{provider}/connect`
-/// (public: browsers and apps reach them with a session id or a one-time token).
+/// `/v2/*` (behind `dev-id` + `x-api-key`, except `/v2/integrations` and
+/// `/v2/integrations/detailed`, public as at Terra), `/widget/*` and
+/// `/v1/sdk/{provider}/connect` (public: browsers and apps reach them with a session id
+/// or a one-time token).
 pub fn router(
     state: Arc<StateStore>,
     bus: Arc<dyn Bus>,
@@ -124,8 +127,6 @@ pub fn router(
         .route("/v2/users/{user_id}", patch(users::modify))
         .route("/v2/bulkUserInfo", post(users::bulk_user_info))
         .route("/v2/subscriptions", get(users::subscriptions))
-        .route("/v2/integrations", get(integrations::list))
-        .route("/v2/integrations/detailed", get(integrations::detailed))
         .route(
             "/v2/activity",
             get(data::activity)
@@ -154,7 +155,11 @@ pub fn router(
             api.clone(),
             auth::require_developer,
         ));
+    // Public as at Terra: which providers a deployment offers is no secret, and apps
+    // list them before any developer key is at hand.
     let public = Router::new()
+        .route("/v2/integrations", get(integrations::list))
+        .route("/v2/integrations/detailed", get(integrations::detailed))
         .route("/widget/{session_id}", get(widget::page))
         .route("/widget/{session_id}/start/{provider}", get(widget::start))
         .route("/v1/sdk/{provider}/connect", post(sdk::connect));

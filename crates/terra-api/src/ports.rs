@@ -13,7 +13,7 @@ use pulsegate_schema::{Connection, EventType, WriteOp, WriteResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackfillFailure {
     /// The provider has no API for this data type by date range (or pulsegate maps
-    /// none): 501.
+    /// none): Terra's `NoDataReturned` (200).
     Unsupported { provider: String, data_type: String },
     /// The provider refused or failed (the text holds no secret): 502.
     Provider(String),

@@ -12,14 +12,17 @@ through environment variables (nothing here picks ports or secrets):
                     headers and exact body) and GET /strava (the mock's call counts)
   PG_SIGNING_SECRET the destination's signing secret
   PG_PROVIDER_URL   the mock provider's root (its authorize page)
-  PG_PLAN           JSON: user references, date ranges and the activity ids the mock
-                    serves in them (see terra_client.rs)
+  PG_PLAN           JSON: user references, date ranges ([start, end): Terra's end_date
+                    is exclusive) and the activity ids the mock serves in them (see
+                    terra_client.rs)
 
 Modes (argv[1]):
   flow       widget session → widget page → provider authorize URL → callback;
              authenticateuser → callback → `auth` webhook; userInfo by reference id;
              inline activity over several provider pages; to_webhook=True → events with
-             the reference; deauthenticateuser → `deauth`; then checks every webhook.
+             the reference; end_date exclusive; NoDataReturned for the types Strava
+             does not give; the public integrations listings (icons);
+             deauthenticateuser → `deauth`; then checks every webhook.
   request    one to_webhook=True activity request (PG_PLAN: user_id, start, end);
              prints {"reference": …}.
   webhooks   checks every webhook the sink received; prints a summary.
@@ -58,7 +61,16 @@ from terra.types.user_auth_webhook_payload import (
     UserAuthWebhookPayload_Error,
     UserAuthWebhookPayload_Success,
 )
+from terra.core.pydantic_utilities import parse_obj_as
+from terra.athlete.types.athlete_fetch_response import (
+    AthleteFetchResponse,
+    AthleteFetchResponse_NoData,
+)
+from terra.integrations.types.integrations_fetch_response import IntegrationsFetchResponse
 from terra.types.data_sent_to_webhook import DataSentToWebhook
+from terra.types.integration_provider_types import IntegrationProviderTypes
+from terra.types.integrations_response import IntegrationsResponse
+from terra.types.no_data_returned import NoDataReturned
 from terra.types.terra_user import TerraUser
 from terra.types.webhook_event_type import WebhookEventType
 from terra.utils.verify_signature import verify_terra_webhook_signature
@@ -331,13 +343,13 @@ def _record(response):
     API_ANSWERS.append(response)
 
 
-def make_client():
+def make_client(dev_id=None, api_key=None):
     http = httpx.Client(
         timeout=60, follow_redirects=True, event_hooks={"response": [_record]}
     )
     return Terra(
-        dev_id=os.environ["PG_DEV_ID"],
-        api_key=os.environ["PG_API_KEY"],
+        dev_id=dev_id or os.environ["PG_DEV_ID"],
+        api_key=api_key or os.environ["PG_API_KEY"],
         base_url=PG_URL + "/v2",
         httpx_client=http,
     )
@@ -598,6 +610,63 @@ def flow():
     webhook_ids = [d["headers"]["webhook-id"] for d in mine]
     check(len(webhook_ids) == len(set(webhook_ids)), "a webhook-id delivered twice")
     log(f"to_webhook: reference {reference}, {len(mine)} deliveries, {len(ids)} activities")
+
+    # 5b. end_date is exclusive: [start, end) holds exactly the activities of its days.
+    excl = PLAN["exclusive"]
+    resp = client.activity.fetch(
+        user_id=user_id, start_date=excl["start"], end_date=excl["end"], to_webhook=False
+    )
+    answer = check_answer("activity", ActivityFetchResponseData, "activity(inline)")
+    got = summary_ids(answer["data"])
+    check(
+        sorted(got) == sorted(excl["ids"]),
+        f"[{excl['start']}, {excl['end']}): {sorted(got)}, expected {sorted(excl['ids'])}",
+    )
+    log(f"end_date exclusive: {len(got)} activities in [{excl['start']}, {excl['end']})")
+
+    # 5c. A data type Strava does not give: Terra's NoDataReturned (200), inline and
+    #     to_webhook alike, for every type but activity.
+    no_data = "Data type requested not available from provider"
+    for kind in ("daily", "sleep", "body", "menstruation", "nutrition"):
+        for to_webhook in (False, True):
+            resp = getattr(client, kind).fetch(
+                user_id=user_id,
+                start_date=excl["start"],
+                end_date=excl["end"],
+                to_webhook=to_webhook,
+            )
+            answer = check_answer(kind, NoDataReturned, f"{kind}(no data)")
+            parsed = parse_obj_as(NoDataReturned, answer)
+            check(parsed.message == no_data, f"{kind}: {answer}")
+            check(parsed.status == "error", f"{kind}: {answer}")
+            check(parsed.user.user_id == user_id, f"{kind}: {answer}")
+            # The client resolves a 2xx answer to its union's first member; the
+            # NoDataReturned fields are on it all the same.
+            check(getattr(resp, "message", None) == no_data, f"{kind} client model: {resp}")
+    resp = client.athlete.fetch(user_id=user_id, to_webhook=False)
+    check_answer("athlete", AthleteFetchResponse, "athlete(no data)")
+    check(isinstance(resp, AthleteFetchResponse_NoData), f"athlete: {resp!r}")
+    check(resp.message == no_data and resp.status == "error", f"athlete: {resp!r}")
+    log("no data returned: daily, sleep, body, menstruation, nutrition, athlete")
+
+    # 5d. The integrations listings are public (a wrong dev-id and key work) and the
+    #     detailed one carries every provider's icon.
+    public = make_client(dev_id="nobody", api_key="wrong-key")
+    listed = public.integrations.fetch()
+    check_answer("integrations", IntegrationsFetchResponse, "integrations")
+    check(listed.status == "success" and "STRAVA" in listed.providers, f"{listed}")
+    detailed = public.integrations.detailedfetch(sdk=True)
+    check_answer("integrations/detailed", IntegrationsResponse, "integrations/detailed")
+    check(detailed.status == "success" and detailed.providers, f"{detailed}")
+    for p in detailed.providers:
+        check(
+            isinstance(p.icon, str) and p.icon.startswith("https://"),
+            f"no icon for {p.provider}: {p!r}",
+        )
+        check(isinstance(p.types, IntegrationProviderTypes), f"{p!r}")
+    strava = next(p for p in detailed.providers if p.provider == "STRAVA")
+    check(strava.types.activity is True and strava.types.daily is False, f"{strava!r}")
+    log(f"integrations: public, {len(detailed.providers)} providers with icons")
 
     # 6. deauthenticateuser → `deauth`; the user is gone.
     out = client.authentication.deauthenticateuser(user_id=user_id)

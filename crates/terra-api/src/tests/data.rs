@@ -53,7 +53,8 @@ async fn data_parameters_are_checked_like_terra() {
 async fn inline_and_webhook_answers_have_terras_shape() {
     let e = env(true).await;
     e.user("u1", Provider::Strava, "r1").await;
-    // Inline: dates as unix seconds; end_date inclusive.
+    e.user("u2", Provider::Oura, "r2").await;
+    // Inline: dates as unix seconds; end_date exclusive.
     let (status, body) = e
         .call(
             "GET",
@@ -68,54 +69,32 @@ async fn inline_and_webhook_answers_have_terras_shape() {
     assert_eq!(body["user"]["provider"], "STRAVA");
     assert_eq!(body["user"]["reference_id"], "r1");
     assert_eq!(body["data"], json!([{"metadata": {"summary_id": "a1"}}]));
-    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     assert_eq!(
         e.backfill.calls.lock().unwrap()[0],
         (
             "u1".into(),
             EventType::Activity,
             d("2026-01-01"),
-            d("2026-01-04"),
+            d("2026-01-03"),
             true,
             "fetch"
         )
     );
     // to_webhook defaults to true: a reference, no data.
     let (status, body) = e
-        .call("GET", "/v2/body?user_id=u1&start_date=2026-01-01", "")
+        .call("GET", "/v2/sleep?user_id=u2&start_date=2026-01-01", "")
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["type"], "body");
+    assert_eq!(body["type"], "sleep");
     assert_eq!(body["reference"], "ref-1");
-    assert_eq!(body["user"]["user_id"], "u1");
+    assert_eq!(body["user"]["user_id"], "u2");
     assert!(body["message"].is_string() && body.get("data").is_none());
     assert_eq!(e.backfill.calls.lock().unwrap()[1].5, "request");
-    // Athlete: terra-python discriminates on `type`.
-    let (_, body) = e
-        .call("GET", "/v2/athlete?user_id=u1&to_webhook=false", "")
-        .await;
-    assert_eq!(body["type"], "athlete");
-    assert_eq!(body["athlete"]["first_name"], "Ada");
-    let (_, body) = e.call("GET", "/v2/athlete?user_id=u1", "").await;
-    assert_eq!(body["type"], "webhook");
-    assert_eq!(body["reference"], "ref-1");
     // Backfill's refusals.
     let (status, body) = e
         .call(
             "GET",
-            "/v2/nutrition?user_id=u1&start_date=2026-01-01&to_webhook=false",
-            "",
-        )
-        .await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .contains("STRAVA nutrition"));
-    let (status, body) = e
-        .call(
-            "GET",
-            "/v2/sleep?user_id=u1&start_date=2026-01-01&to_webhook=false",
+            "/v2/sleep?user_id=u2&start_date=2026-01-01&to_webhook=false",
             "",
         )
         .await;
@@ -125,13 +104,147 @@ async fn inline_and_webhook_answers_have_terras_shape() {
     let (status, body) = e
         .call(
             "GET",
-            "/v2/daily?user_id=u1&start_date=2026-01-01&to_webhook=false",
+            "/v2/daily?user_id=u2&start_date=2026-01-01&to_webhook=false",
             "",
         )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["retry_after_seconds"], 30);
-    assert_eq!(body["user"]["user_id"], "u1");
+    assert_eq!(body["user"]["user_id"], "u2");
+}
+
+/// Terra's `NoDataReturned`, 200: `{"status","message","user"}` (plus `"type":"no_data"`
+/// on the athlete endpoint, whose union terra-python discriminates by `type`).
+fn assert_no_data(status: u16, body: &serde_json::Value, user: &str, athlete: bool) {
+    assert_eq!(status, 200, "{body}");
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    let expected: &[&str] = if athlete {
+        &["message", "status", "type", "user"]
+    } else {
+        &["message", "status", "user"]
+    };
+    assert_eq!(keys, expected, "{body}");
+    assert_eq!(body["status"], "error");
+    assert_eq!(
+        body["message"],
+        "Data type requested not available from provider"
+    );
+    assert_eq!(body["user"]["user_id"], user);
+    if athlete {
+        assert_eq!(body["type"], "no_data");
+    }
+}
+
+#[tokio::test]
+async fn a_type_the_provider_does_not_give_is_terras_no_data_returned() {
+    let e = env(true).await;
+    e.user("u1", Provider::Strava, "r1").await;
+    // Strava gives activities only (its descriptor): every other type, inline or to a
+    // webhook, is NoDataReturned before backfill is asked.
+    for t in [
+        "daily",
+        "sleep",
+        "body",
+        "athlete",
+        "menstruation",
+        "nutrition",
+    ] {
+        for to_webhook in [true, false] {
+            let path = format!(
+                "/v2/{t}?user_id=u1&start_date=2026-01-01&end_date=2026-01-02&to_webhook={to_webhook}"
+            );
+            let (status, body) = e.call("GET", &path, "").await;
+            assert_no_data(status, &body, "u1", t == "athlete");
+        }
+    }
+    assert!(e.backfill.calls.lock().unwrap().is_empty());
+    // The same whatever the integration's switches say.
+    e.state
+        .put_integration(&pulsegate_schema::Integration {
+            provider: Provider::Strava,
+            enabled: true,
+            data_types: vec!["activity".into()],
+            scopes: None,
+            updated_at_ms: 0,
+        })
+        .await
+        .unwrap();
+    let (status, body) = e
+        .call("GET", "/v2/sleep?user_id=u1&start_date=2026-01-01", "")
+        .await;
+    assert_no_data(status, &body, "u1", false);
+    // A type the descriptor lists but backfill has no mapping for (its `Unsupported`):
+    // the same answer, on both paths.
+    e.user("w1", Provider::Withings, "rw").await;
+    for to_webhook in [true, false] {
+        let path = format!("/v2/body?user_id=w1&start_date=2026-01-01&to_webhook={to_webhook}");
+        let (status, body) = e.call("GET", &path, "").await;
+        assert_no_data(status, &body, "w1", false);
+    }
+    assert_eq!(e.backfill.calls.lock().unwrap().len(), 2);
+    // Parameters are still checked first.
+    let (status, body) = e.call("GET", "/v2/sleep?user_id=u1", "").await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn end_date_is_exclusive_as_at_terra() {
+    let today = d("2026-06-30");
+    let range = |q: &str| {
+        crate::data::date_range(&crate::Query::parse(Some(q)), today)
+            .map_err(|r| r.status().as_u16())
+    };
+    for (q, want) in [
+        // [start, end): 2026-01-03 is not fetched.
+        (
+            "start_date=2026-01-01&end_date=2026-01-03",
+            ("2026-01-01", "2026-01-03"),
+        ),
+        // The same date: the one day from start_date (Terra's documented reading).
+        (
+            "start_date=2026-01-01&end_date=2026-01-01",
+            ("2026-01-01", "2026-01-02"),
+        ),
+        // Unix seconds at midnight UTC are dates.
+        (
+            "start_date=1767225600&end_date=1767398400",
+            ("2026-01-01", "2026-01-03"),
+        ),
+        // A date-time end after midnight still needs its day (the port takes days).
+        (
+            "start_date=2026-01-01T06:00:00Z&end_date=2026-01-02T00:00:01Z",
+            ("2026-01-01", "2026-01-03"),
+        ),
+        (
+            "start_date=2026-01-01T06:00:00Z&end_date=2026-01-02T00:00:00Z",
+            ("2026-01-01", "2026-01-02"),
+        ),
+        (
+            "start_date=2026-01-01T06:00:00Z&end_date=2026-01-01T06:00:00Z",
+            ("2026-01-01", "2026-01-02"),
+        ),
+        // No end_date: through today.
+        ("start_date=2026-06-01", ("2026-06-01", "2026-07-01")),
+        ("start_date=2026-08-01", ("2026-08-01", "2026-08-02")),
+    ] {
+        assert_eq!(range(q), Ok((d(want.0), d(want.1))), "{q}");
+    }
+    for q in [
+        "start_date=2026-01-02&end_date=2026-01-01",
+        "start_date=2026-01-01T06:00:00Z&end_date=2026-01-01T05:59:59Z",
+    ] {
+        assert_eq!(range(q), Err(400), "{q}");
+    }
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
 #[tokio::test]

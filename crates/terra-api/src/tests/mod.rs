@@ -49,7 +49,6 @@ impl HistoricalData for Scripted {
         self.calls.lock().unwrap().push(call);
         match t {
             EventType::Activity => Ok(vec![json!({"metadata": {"summary_id": "a1"}})]),
-            EventType::Athlete => Ok(vec![json!({"first_name": "Ada"})]),
             EventType::Sleep => Err(BackfillFailure::Provider("HTTP 500".into())),
             EventType::Daily => Err(BackfillFailure::RateLimited {
                 retry_after_seconds: 30,
@@ -71,7 +70,15 @@ impl HistoricalData for Scripted {
     ) -> Result<String, BackfillFailure> {
         let call = (conn.user_id.clone(), t, start, end, with_samples, "request");
         self.calls.lock().unwrap().push(call);
-        Ok("ref-1".into())
+        match t {
+            EventType::Body | EventType::Nutrition | EventType::Menstruation => {
+                Err(BackfillFailure::Unsupported {
+                    provider: conn.provider.terra_name().into(),
+                    data_type: t.as_str().into(),
+                })
+            }
+            _ => Ok("ref-1".into()),
+        }
     }
 }
 
@@ -228,8 +235,8 @@ pub(super) fn is_terra_error(v: &Value) -> bool {
 async fn every_v2_route_needs_the_developer_headers() {
     let e = env(true).await;
     for (method, path) in [
-        ("GET", "/v2/integrations"),
         ("GET", "/v2/userInfo?user_id=u1"),
+        ("GET", "/v2/subscriptions"),
         ("POST", "/v2/auth/generateAuthToken"),
         ("GET", "/v2/activity?user_id=u1&start_date=2026-01-01"),
         ("POST", "/v2/activity"),
@@ -241,6 +248,38 @@ async fn every_v2_route_needs_the_developer_headers() {
             assert!(is_terra_error(&body), "{body}");
         }
     }
-    let (status, _) = e.call("GET", "/v2/integrations", "").await;
-    assert_eq!(status, 200);
+    let (status, _) = e.call("GET", "/v2/userInfo?user_id=u1", "").await;
+    assert_eq!(status, 404);
+}
+
+/// As at Terra, the integrations listings need no developer headers: none, wrong ones
+/// or right ones, the same answer, with every provider's icon in the detailed one.
+#[tokio::test]
+async fn the_integrations_listings_are_public_and_carry_icons() {
+    let e = env(true).await;
+    for path in ["/v2/integrations", "/v2/integrations/detailed?sdk=true"] {
+        let (status, authenticated) = e.call("GET", path, "").await;
+        assert_eq!(status, 200, "{path}: {authenticated}");
+        for key in [None, Some("wrong"), Some("")] {
+            let (status, body) = e.send("GET", path, key, "").await;
+            assert_eq!(status, 200, "{path} {key:?}: {body}");
+            assert_eq!(body, authenticated, "{path} {key:?}");
+        }
+        let (status, body) = e.send_as("nobody", "GET", path, Some("key"), "").await;
+        assert_eq!((status, &body), (200, &authenticated), "{path}");
+    }
+    let (_, body) = e
+        .send("GET", "/v2/integrations/detailed?sdk=true", None, "")
+        .await;
+    let all = body["providers"].as_array().unwrap();
+    assert_eq!(all.len(), Provider::ALL.len());
+    for p in all {
+        let icon = p["icon"].as_str().unwrap_or_default();
+        assert!(icon.starts_with("https://"), "{p}");
+        let id = Provider::ALL
+            .iter()
+            .find(|x| x.terra_name() == p["provider"])
+            .unwrap();
+        assert_eq!(icon, pulsegate_providers::descriptor(*id).icon, "{p}");
+    }
 }
