@@ -120,7 +120,7 @@
     "activity", "sleep", "body", "daily", "athlete", "nutrition", "menstruation",
     "auth", "deauth", "user_reauth", "access_revoked", "permission_change",
     "connection_error", "processing", "rate_limit_hit", "large_request_processing",
-    "large_request_sending", "healthcheck", "activity_deleted",
+    "large_request_sending", "healthcheck", "google_no_datasource", "activity_deleted",
   ];
   // Providers by Terra name, from the registry through /v1/admin/integrations.
   let providerNames = [];
