@@ -369,6 +369,37 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
             p.slug()
         );
     }
+    // Honest about receiving: Strava is configured and got the three pushes; a push with
+    // a wrong path token is counted as refused; Oura is not configured here.
+    let wrong = reqwest::Client::new()
+        .post(pg.url("/v1/ingest/strava/not-the-token"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    b.refresh().await;
+    let strava_row = "#integrations tbody tr[data-provider='strava']";
+    assert_eq!(
+        b.text(&format!("{strava_row} td[data-configured]")).await,
+        "yes"
+    );
+    assert_ne!(
+        b.text(&format!("{strava_row} td[data-last]")).await,
+        "never"
+    );
+    assert!(b
+        .text(&format!("{strava_row} td[data-refused]"))
+        .await
+        .starts_with("1 (last "));
+    assert!(b
+        .text("#integrations tbody tr[data-provider='oura'] td[data-configured]")
+        .await
+        .starts_with("no"));
+    assert!(b
+        .text("#integrations tbody tr[data-provider='dexcom']")
+        .await
+        .contains("polled"));
     let strava_toggle = "#integrations input[data-provider='strava']";
     assert_eq!(
         b.c()

@@ -95,9 +95,37 @@
         cell(i.terra_name),
         el("td", {}, toggle),
         cell(i.data_types.length ? i.data_types.join(", ") : "all"),
+        cell(ARRIVES[i.push] || i.push),
+        ...receiving(i),
       );
     });
-    fill($("#integrations tbody"), rows, 4, "No providers.");
+    fill($("#integrations tbody"), rows, 8, "No providers.");
+  }
+
+  const ARRIVES = { signed: "signed push", path_token: "push (path token)", poll: "polled", sdk: "SDK upload" };
+
+  /** Configured / last notification / refused: honest about what this process saw. */
+  function receiving(i) {
+    const r = i.receiving;
+    if (i.push === "poll" || i.push === "sdk") {
+      return [cell("—"), cell("—"), cell("—")];
+    }
+    if (!r) {
+      return [cell("unknown"), cell("not ingested here"), cell("—")];
+    }
+    const configured = el("td", {
+      className: r.mounted ? "outcome-ok" : "outcome-gone",
+      "data-configured": r.mounted ? "yes" : "no",
+      text: r.mounted ? "yes" : "no: route answers 404",
+    });
+    const failures = el("td", {
+      className: r.verification_failures ? "outcome-retry" : undefined,
+      "data-refused": String(r.verification_failures),
+      text: r.verification_failures
+        ? `${r.verification_failures} (last ${time(r.last_failure_ms)})`
+        : "0",
+    });
+    return [configured, el("td", { "data-last": "", text: r.last_notification_ms ? time(r.last_notification_ms) : "never" }), failures];
   }
 
   async function setIntegration(provider, toggle) {
