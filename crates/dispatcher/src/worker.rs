@@ -175,6 +175,9 @@ impl Worker {
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
+                self.shared
+                    .state
+                    .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
                 let done = attempt(None).finish(DeliveryOutcome::Ok);
                 self.shared.recent.record(done);
                 Handled::Done

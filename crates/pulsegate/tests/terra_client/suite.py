@@ -640,6 +640,13 @@ def flow():
         check(sending["reference"] == reference, sending)
         processing = next(b for b in data if b["type"] == "large_request_processing")
         check(processing["reference"] == reference, processing)
+    # userInfo now knows when a webhook about the user was last delivered.
+    client.user.getinfoforuserid(user_id=user_id)
+    info = check_answer(
+        "userInfo", UserGetInfoForUserIdResponseIsAuthenticated, "userInfo(user_id)"
+    )
+    check(is_terra_time(info["user"].get("last_webhook_update")), info)
+    check(info["user"].get("created_at") == auth["user"]["created_at"], info)
     webhook_ids = [d["headers"]["webhook-id"] for d in mine]
     check(len(webhook_ids) == len(set(webhook_ids)), "a webhook-id delivered twice")
     log(f"to_webhook: reference {reference}, {len(mine)} deliveries, {len(ids)} activities")

@@ -49,9 +49,10 @@ pub struct User {
     pub scopes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    /// When the webhook carrying this object was built: the user's latest webhook
-    /// update. Absent in `auth` events (a new user has had none, Terra's `null`) and in
-    /// API answers.
+    /// In webhooks, when the webhook carrying this object was built (the user's latest
+    /// webhook update); absent in `auth` events (a new user has had none, Terra's
+    /// `null`). In API answers, when this process last delivered a webhook about the
+    /// user, if it did since it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_webhook_update: Option<String>,
     /// When the connection was created; absent for connections stored before pulsegate
