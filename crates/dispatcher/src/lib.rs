@@ -23,6 +23,7 @@
 //! * **SSRF guard** at registration and at connect time (see [`ssrf`]).
 //! * **410 Gone disables the destination**; what was not delivered stays on its cursor.
 
+mod announce;
 mod attempt;
 pub mod breaker;
 mod client;

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::announce::{Gate, Gates};
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::breaker::Breaker;
 use crate::context::sleep_or_stop;
@@ -40,6 +41,8 @@ struct Worker {
     /// Stops this worker (supervisor, or the worker itself when its destination is gone).
     stop: CancellationToken,
     gone: AtomicBool,
+    /// Open `large_request_sending` gates: a request's data waits for its announcement.
+    gates: Arc<Gates>,
 }
 
 /// Runs a destination's worker until `stop`. `turn` serialises workers of the same
@@ -63,6 +66,7 @@ pub(crate) async fn run_destination(
         key: Mutex::new(None),
         stop,
         gone: AtomicBool::new(false),
+        gates: Arc::new(Gates::default()),
     });
     let group = group_for(&worker.destination_id);
     let cfg = ConsumerLoopConfig::new(
@@ -79,7 +83,12 @@ pub(crate) async fn run_destination(
         let result = match subscribed {
             Ok(consumer) => {
                 let w = worker.clone();
-                let handler = move |record: Record| w.clone().handle(record);
+                // Called in log order (see `run_consumer`): the gate is taken before
+                // any later record of the same request can start.
+                let handler = move |record: Record| {
+                    let gate = w.gates.gate(&record.payload);
+                    w.clone().handle_gated(record, gate)
+                };
                 run_consumer(consumer, cfg.clone(), worker.stop.clone(), handler).await
             }
             Err(e) => Err(e),
@@ -99,6 +108,17 @@ pub(crate) async fn run_destination(
 }
 
 impl Worker {
+    /// [`handle`](Self::handle) once `gate` lets the record through; an announcement's
+    /// gate closes when its handling has finished.
+    async fn handle_gated(self: Arc<Self>, record: Record, mut gate: Gate) -> Handled {
+        if !gate.pass(&self.stop).await {
+            return Handled::Abandon;
+        }
+        let handled = self.handle(record).await;
+        drop(gate);
+        handled
+    }
+
     async fn handle(self: Arc<Self>, record: Record) -> Handled {
         let payload = record.payload.clone();
         let view = match EventView::parse(&payload) {
@@ -154,6 +174,9 @@ impl Worker {
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
+                self.shared
+                    .state
+                    .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
                 let done = attempt(None).finish(DeliveryOutcome::Ok);
                 self.shared.recent.record(done);
                 Handled::Done

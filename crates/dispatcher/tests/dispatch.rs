@@ -497,3 +497,67 @@ async fn healthchecks_are_signed_count_the_last_hour_and_parse_in_terra_python()
         .iter()
         .all(|r| r.json()["type"] != "healthcheck"));
 }
+
+/// A `to_webhook` request's `large_request_sending` reaches the customer before any of
+/// the data it announces, although the worker delivers up to 16 events at once: the
+/// announcement's delivery takes 300 ms (the sink answers slowly) and the chunks,
+/// stored right behind it, must not overtake it. Another request's data, stored
+/// behind too, is not held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_requests_data_waits_for_its_announcement() {
+    use pulsegate_bus::Outgoing;
+    use pulsegate_schema::{topics, EventType, NormalizedEvent};
+
+    const SLOW_MS: u64 = 300;
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Slow(Duration::from_millis(SLOW_MS))).await;
+    h.add_destination("d", &sink.url(), &[]).await;
+    let mut cfg = config(&[100]);
+    cfg.concurrency_per_destination = 16;
+    h.start(cfg);
+    h.wait_subscribed("d").await;
+
+    let record = |id: &str, t: EventType, reference: &str| {
+        let body = format!(r#"{{"type": "{}", "data": [{{"n": "{id}"}}]}}"#, t.as_str());
+        let e = NormalizedEvent {
+            event_id: id.into(),
+            event_type: t,
+            user_id: "user-large".into(),
+            reference: reference.into(),
+            received_at_ms: pulsegate_schema::now_ms(),
+            body: serde_json::value::RawValue::from_string(body).unwrap(),
+            dev_id: None,
+        };
+        Outgoing::new("user-large", serde_json::to_vec(&e).unwrap())
+    };
+    let mut batch = vec![record("announce", EventType::LargeRequestSending, "req-1")];
+    for i in 0..6 {
+        batch.push(record(&format!("chunk-{i}"), EventType::Activity, "req-1"));
+    }
+    batch.push(record("other", EventType::Activity, "req-2"));
+    h.bus.append_batch(topics::EVENTS, batch).await.unwrap();
+
+    assert!(sink.wait_for(8, secs(20)).await, "got {}", sink.count());
+    let got = sink.received();
+    let at = |id: &str| {
+        got.iter()
+            .find(|r| event_id_of(r) == id)
+            .unwrap_or_else(|| panic!("{id} not delivered"))
+            .since_start
+    };
+    let announced = at("announce");
+    for i in 0..6 {
+        let chunk = at(&format!("chunk-{i}"));
+        assert!(
+            chunk >= announced + Duration::from_millis(SLOW_MS),
+            "chunk-{i} arrived {:?} after the announcement, before its delivery finished",
+            chunk.saturating_sub(announced)
+        );
+    }
+    // Another request is not held behind this one's announcement.
+    assert!(
+        at("other") < announced + Duration::from_millis(SLOW_MS),
+        "another request's event waited for this request's announcement"
+    );
+    h.stop().await;
+}
