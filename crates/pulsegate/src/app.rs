@@ -404,6 +404,7 @@ async fn seed_destinations(
             secret: Secret::new(d.secret.clone()),
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
+            ordered: d.ordered,
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,

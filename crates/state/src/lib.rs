@@ -754,6 +754,7 @@ mod tests {
             secret: Secret::new("whsec_S3cretDestinationKey"),
             event_types: vec![],
             providers: vec![],
+            ordered: false,
             enabled: true,
             dev_id: None,
         };

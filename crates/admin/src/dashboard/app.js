@@ -171,7 +171,7 @@
         // The API masks the secret (first characters and length); shown as given.
         el("td", { className: "mono", "data-secret": "", text: d.secret }),
         cell(d.event_types.length ? d.event_types.join(", ") : "all"),
-        cell(d.providers.length ? d.providers.join(", ") : "all"),
+        cell((d.providers.length ? d.providers.join(", ") : "all") + (d.ordered ? " · ordered per user" : "")),
         el("td", {}, edit),
       );
       const editor = destinationEditor(d);
@@ -198,6 +198,10 @@
       );
     const types = boxes("Event types", EVENT_TYPES, d.event_types, "types");
     const providers = boxes("Providers", providerNames, d.providers, "providers");
+    const orderedBox = el("input", { type: "checkbox", "data-ordered-box": "" });
+    orderedBox.checked = !!d.ordered;
+    const ordered = el("label", { className: "pick" }, orderedBox,
+      " Deliver each user's events in order (one in flight per user)");
     const save = el("button", { type: "button", "data-save-destination": d.id, text: "Save" });
     const ticked = (set) => [...set.querySelectorAll("input:checked")].map((i) => i.value);
     save.addEventListener("click", async () => {
@@ -208,6 +212,7 @@
           enabled: d.enabled,
           event_types: ticked(types),
           providers: ticked(providers),
+          ordered: orderedBox.checked,
         };
         if (d.dev_id) body.dev_id = d.dev_id;
         await api("PUT", `/v1/admin/destinations/${encodeURIComponent(d.id)}`, body);
@@ -222,7 +227,7 @@
     const row = el(
       "tr",
       { "data-destination-editor": d.id },
-      el("td", { colspan: 7 }, types, providers, save),
+      el("td", { colspan: 7 }, types, providers, ordered, el("br"), save),
     );
     row.hidden = true;
     return row;
