@@ -29,6 +29,7 @@ pub mod breaker;
 mod client;
 mod config;
 mod context;
+mod failing;
 mod healthcheck;
 mod metrics;
 pub mod recent;
