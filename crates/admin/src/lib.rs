@@ -19,6 +19,7 @@ mod developers;
 mod integrations;
 mod ports;
 mod push_urls;
+mod resend;
 mod routes;
 mod sdk_tokens;
 mod throttle;

@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::{
     auth, connections, credentials, dead_letters, deliveries, destinations, developers,
-    integrations, push_urls, require_token, sdk_tokens, ui, AdminState,
+    integrations, push_urls, require_token, resend, sdk_tokens, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -111,6 +111,7 @@ pub(crate) fn table() -> Vec<Route> {
             dead_letters::replay,
         ),
         admin("GET", DELIVERIES, deliveries::list),
+        admin("POST", "/v1/admin/deliveries/resend", resend::resend),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),

@@ -538,6 +538,27 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
     b.wait_count("#deliveries tbody tr[data-outcome='ok']", 3, true)
         .await;
 
+    // One click resends a delivered event: it arrives once more, same webhook-id.
+    let before = sink.received().len();
+    b.click("#deliveries tbody tr[data-outcome='ok'] button[data-resend-event]")
+        .await;
+    eventually("the event resent", || async move {
+        b.text("#message").await.contains("1 resent")
+    })
+    .await;
+    let sink_ref = &sink;
+    eventually("the resent event delivered", || async move {
+        sink_ref.received().len() > before
+    })
+    .await;
+    let again = sink
+        .received()
+        .last()
+        .unwrap()
+        .header("webhook-id")
+        .map(str::to_string);
+    assert!(again.is_some_and(|id| replayed_ids.contains(&id)));
+
     // The destination's event types and providers are edited in place and apply live.
     b.click("button[data-edit-destination='dead']").await;
     b.click("tr[data-destination-editor='dead'] input[data-types-box='sleep']")

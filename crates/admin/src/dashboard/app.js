@@ -270,9 +270,30 @@
         cell(d.status !== null ? d.status : d.error_kind),
         cell(`${d.latency_ms} ms`),
         cell(d.outcome.replace("_", " "), `outcome-${d.outcome}`),
+        el("td", {}, resendButton(d)),
       ),
     );
-    fill($("#deliveries tbody"), rows, 8, "No delivery attempts recorded.");
+    fill($("#deliveries tbody"), rows, 9, "No delivery attempts recorded.");
+  }
+
+  /** One click: the event delivered again to that destination, same webhook-id. */
+  function resendButton(d) {
+    const b = el("button", { type: "button", "data-resend-event": d.event_id, text: "Resend" });
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        const r = await api("POST", "/v1/admin/deliveries/resend", {
+          destination_id: d.destination_id,
+          event_ids: [d.event_id],
+        });
+        say(`Event ${d.event_id}: ${r.resent} resent to ${d.destination_id}.`);
+      } catch (e) {
+        handle(e, "deliveries");
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
   }
 
   async function loadDeadLetters() {
