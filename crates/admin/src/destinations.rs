@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{Destination, EventType, Provider};
+use pulsegate_schema::{Destination, EventType, Provider, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -31,6 +31,13 @@ pub(crate) struct DestinationInput {
     /// developer's users. Absent = operator destination (every event).
     #[serde(default)]
     dev_id: Option<String>,
+    /// `s3://` destinations only (required there): the access key id.
+    #[serde(default)]
+    s3_access_key_id: Option<String>,
+    /// `s3://` destinations only (required there): the secret access key; kept on an
+    /// update that omits it.
+    #[serde(default)]
+    s3_secret_access_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -52,6 +59,11 @@ pub(crate) struct DestinationView {
     disabled_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s3_access_key_id: Option<String>,
+    /// Masked like `secret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s3_secret_access_key: Option<String>,
 }
 
 impl DestinationView {
@@ -67,6 +79,8 @@ impl DestinationView {
             failing_since_ms: d.failing_since_ms,
             disabled_reason: d.disabled_reason.clone(),
             dev_id: d.dev_id.clone(),
+            s3_access_key_id: d.s3_access_key_id.clone(),
+            s3_secret_access_key: d.s3_secret_access_key.as_ref().map(|s| s.masked()),
         }
     }
 }
@@ -94,6 +108,13 @@ fn build(
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!("url: {e}"),
         ));
+    }
+    if let Err(e) = check_s3_credentials(
+        &input.url,
+        input.s3_access_key_id.as_deref(),
+        input.s3_secret_access_key.as_deref(),
+    ) {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
     }
     if let Some(d) = input.dev_id.as_deref() {
         if s.state.developer(d).is_none() {
@@ -147,9 +168,32 @@ fn build(
             disabled_reason: None,
             enabled: input.enabled,
             dev_id: input.dev_id,
+            s3_access_key_id: input.s3_access_key_id,
+            s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
         },
         generated,
     ))
+}
+
+/// An `s3://` destination needs both keys; any other destination takes neither. The
+/// message names the field (same rule as the dispatcher's `check_s3_credentials`).
+fn check_s3_credentials(
+    url: &str,
+    key_id: Option<&str>,
+    secret: Option<&str>,
+) -> Result<(), String> {
+    let given = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+    if url.starts_with("s3://") {
+        if !given(key_id) {
+            return Err("s3_access_key_id: required for s3:// destinations".into());
+        }
+        if !given(secret) {
+            return Err("s3_secret_access_key: required for s3:// destinations".into());
+        }
+    } else if key_id.is_some() || secret.is_some() {
+        return Err("s3_access_key_id, s3_secret_access_key: only for s3:// destinations".into());
+    }
+    Ok(())
 }
 
 /// A provider by the Terra name its webhooks carry (`APPLE`) or its wire name
@@ -230,6 +274,12 @@ pub(crate) async fn update(
     let keep_secret = input.secret.is_none();
     if keep_secret {
         input.secret = Some(existing.secret.expose().to_string());
+    }
+    if input.s3_secret_access_key.is_none() && input.url.starts_with("s3://") {
+        input.s3_secret_access_key = existing
+            .s3_secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_string());
     }
     let (dest, _) = match build(&s, id, input) {
         Ok(d) => d,

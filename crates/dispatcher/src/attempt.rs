@@ -164,6 +164,9 @@ impl DeliveryAttempt<'_> {
     /// The outcome and the receiver's HTTP status, if it answered.
     async fn exchange(&self) -> (Outcome, Option<u16>) {
         let t = unix_secs();
+        if crate::sink::s3::is_s3(self.dest) {
+            return crate::sink::s3::deliver(self, t).await;
+        }
         let req = match self.request(t) {
             Ok(r) => r,
             Err(error) => {

@@ -57,6 +57,7 @@ pub enum SendError {
 pub struct HttpClient {
     inner: Client<Connector, Full<Bytes>>,
     timeout: Duration,
+    allow_private: bool,
 }
 
 impl HttpClient {
@@ -83,7 +84,21 @@ impl HttpClient {
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Ok(Self { inner, timeout })
+        Ok(Self {
+            inner,
+            timeout,
+            allow_private: allow_private_networks,
+        })
+    }
+
+    /// The per-attempt timeout (other sinks use it too).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the SSRF guard is off (other sinks apply it too).
+    pub(crate) fn allow_private(&self) -> bool {
+        self.allow_private
     }
 
     /// Sends `req`, reading at most [`MAX_RESPONSE_BYTES`] of the response, all within

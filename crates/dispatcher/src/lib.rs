@@ -35,6 +35,7 @@ mod metrics;
 pub mod recent;
 pub mod retry;
 pub mod signing;
+pub mod sink;
 pub mod ssrf;
 mod supervisor;
 pub mod worker;
@@ -52,6 +53,7 @@ pub use config::{BreakerConfig, DispatcherConfig};
 pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
+pub use sink::s3::check_credentials as check_s3_credentials;
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
 pub use worker::group_for;
 

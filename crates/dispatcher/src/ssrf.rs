@@ -29,12 +29,16 @@ pub enum UrlError {
     Blocked { host: String, reason: &'static str },
     #[error("host {0} could not be resolved")]
     Unresolvable(String),
+    #[error("s3 URL: {0}")]
+    S3(&'static str),
 }
 
 /// Checks a destination URL without network access: scheme, host, and (unless
 /// `allow_private_networks`) that the host is neither a non-global IP literal nor a
 /// `localhost` name. Names are checked again at connect time, on every connection.
 pub fn validate_destination_url(url: &str, allow_private_networks: bool) -> Result<(), UrlError> {
+    let s3_endpoint = crate::sink::s3::endpoint_of(url)?;
+    let url = s3_endpoint.as_deref().unwrap_or(url);
     let host = parse_host(url)?;
     if allow_private_networks {
         return Ok(());
@@ -58,6 +62,8 @@ pub async fn validate_destination_url_resolving(
     url: &str,
     allow_private_networks: bool,
 ) -> Result<(), UrlError> {
+    let s3_endpoint = crate::sink::s3::endpoint_of(url)?;
+    let url = s3_endpoint.as_deref().unwrap_or(url);
     validate_destination_url(url, allow_private_networks)?;
     if allow_private_networks {
         return Ok(());

@@ -410,6 +410,8 @@ async fn seed_destinations(
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,
+            s3_access_key_id: d.s3_access_key_id.clone(),
+            s3_secret_access_key: d.s3_secret_access_key.clone().map(Secret::new),
         };
         let existing = state.destination(&d.id);
         if existing.is_none() {

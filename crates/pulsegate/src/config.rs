@@ -186,6 +186,13 @@ pub struct DestinationConfig {
     pub ordered: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `s3://` destinations: the access key id (required there, refused elsewhere).
+    #[serde(default)]
+    pub s3_access_key_id: Option<String>,
+    /// `s3://` destinations: the secret access key (also from the environment, e.g.
+    /// `PULSEGATE_DESTINATIONS=…` like any key).
+    #[serde(default)]
+    pub s3_secret_access_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -330,6 +337,13 @@ impl Config {
                 self.dispatcher.allow_private_networks,
             ) {
                 anyhow::bail!("invalid config: destinations[{i}].url: {e}");
+            }
+            if let Err(e) = pulsegate_dispatcher::check_s3_credentials(
+                &d.url,
+                d.s3_access_key_id.as_deref(),
+                d.s3_secret_access_key.as_deref(),
+            ) {
+                anyhow::bail!("invalid config: destinations[{i}].{e}");
             }
             for t in &d.event_types {
                 if serde_json::from_value::<pulsegate_schema::EventType>(serde_json::Value::String(

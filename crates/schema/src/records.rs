@@ -242,6 +242,14 @@ pub struct Destination {
     /// that developer's users. `None` = operator destination (every event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_id: Option<String>,
+    /// `s3://` destinations: the access key id (kept out of the URL, which the admin
+    /// API shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_access_key_id: Option<String>,
+    /// `s3://` destinations: the secret access key. Encrypted at rest with the rest of
+    /// the record, masked by the admin API like `secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_secret_access_key: Option<Secret>,
 }
 
 fn yes() -> bool {

@@ -759,6 +759,8 @@ mod tests {
             disabled_reason: None,
             enabled: true,
             dev_id: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();

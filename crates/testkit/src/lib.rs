@@ -4,5 +4,6 @@ pub mod google_health;
 pub mod kafka;
 pub mod ports;
 pub mod provider_api;
+pub mod s3;
 pub mod sink;
 pub mod strava;

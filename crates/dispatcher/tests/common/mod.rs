@@ -85,6 +85,8 @@ impl Harness {
             disabled_reason: None,
             enabled: true,
             dev_id: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d

@@ -1,0 +1,3 @@
+//! Destinations other than HTTPS webhooks, by URL scheme.
+
+pub mod s3;

@@ -1,0 +1,594 @@
+//! S3-compatible object storage destinations: `s3://bucket/prefix?endpoint=…&region=…`.
+//!
+//! One object per event, at `<prefix>/<user_id>/<event_type>/<webhook-id>.json`; its body
+//! is the exact bytes a webhook would carry, its user metadata the webhook's headers
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`, `terra-signature`,
+//! `terra-reference`), so a reader can verify it like a webhook. A PUT that succeeds is
+//! [`Outcome::Delivered`]; any error is [`Outcome::Failed`] and takes the same retry
+//! tiers, breaker and dead letters as HTTP (object_store's own retries are off).
+//!
+//! The credentials are not in the URL (the admin API shows URLs) but in the
+//! destination's `s3_access_key_id` / `s3_secret_access_key`. With `endpoint` the
+//! requests are path-style to that endpoint (MinIO, moto, R2, …); without it they go to
+//! AWS (`https://<bucket>.s3.<region>.amazonaws.com`). The SSRF guard applies to the
+//! endpoint: at registration ([`endpoint_of`], used by `ssrf`) and at connect time (a
+//! resolver that drops non-global addresses).
+//!
+//! Clients (connection pools) are cached per destination and rebuilt when its URL or
+//! credentials change.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{HttpClient as OsHttpClient, HttpConnector};
+use object_store::path::{Path, PathPart};
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, PutOptions, PutPayload, RetryConfig,
+};
+use pulsegate_schema::Destination;
+
+use crate::attempt::{DeliveryAttempt, Failure, Outcome};
+use crate::signing::{standard_signature, terra_signature};
+use crate::ssrf::{check_ip, UrlError};
+
+/// The URL scheme of S3 destinations.
+pub const SCHEME: &str = "s3://";
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// A parsed `s3://` destination URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+    /// `http(s)://host[:port]` of an S3-compatible service; `None` = AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+}
+
+impl S3Url {
+    /// Parses `s3://bucket[/prefix][?endpoint=…&region=…]`. Errors never show the query
+    /// values.
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let rest = url
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| UrlError::Scheme(url.split(':').next().unwrap_or("").into()))?;
+        if rest.contains('#') {
+            return Err(UrlError::S3("fragments are not allowed"));
+        }
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        if bucket.is_empty() {
+            return Err(UrlError::MissingHost);
+        }
+        if !(3..=63).contains(&bucket.len())
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            || bucket.starts_with(['.', '-'])
+            || bucket.ends_with(['.', '-'])
+        {
+            return Err(UrlError::S3(
+                "bucket: 3-63 characters of a-z 0-9 . - (S3 bucket naming rules)",
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty() && Path::parse(prefix).is_err() {
+            return Err(UrlError::S3(
+                "prefix: not a valid object key prefix (empty, . or .. segments, or control characters)",
+            ));
+        }
+        let mut endpoint = None;
+        let mut region = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v).ok_or(UrlError::S3("query: bad percent-encoding"))?;
+            match k {
+                "endpoint" if endpoint.is_none() => endpoint = Some(v),
+                "region" if region.is_none() => region = Some(v),
+                "endpoint" | "region" => return Err(UrlError::S3("query: a parameter repeats")),
+                _ => return Err(UrlError::S3("query: only endpoint and region are known")),
+            }
+        }
+        let region = region.unwrap_or_else(|| DEFAULT_REGION.to_string());
+        if region.is_empty()
+            || region.len() > 64
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(UrlError::S3("region: a-z 0-9 - only"));
+        }
+        if let Some(e) = &endpoint {
+            let uri: http::Uri = e.parse().map_err(|_| UrlError::S3("endpoint: not a URL"))?;
+            if !matches!(uri.scheme_str(), Some("http") | Some("https")) {
+                return Err(UrlError::S3("endpoint: scheme must be http or https"));
+            }
+            if uri.host().is_none_or(str::is_empty) {
+                return Err(UrlError::S3("endpoint: no host"));
+            }
+            if !matches!(uri.path(), "" | "/") || uri.query().is_some() || e.contains('@') {
+                return Err(UrlError::S3(
+                    "endpoint: scheme://host[:port] only (no path, query or user info)",
+                ));
+            }
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            region,
+        })
+    }
+
+    /// The HTTP(S) URL requests go to (for the SSRF guard).
+    pub fn endpoint_url(&self) -> String {
+        match &self.endpoint {
+            Some(e) => e.clone(),
+            None => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region),
+        }
+    }
+
+    /// The key of an event's object: `<prefix>/<user_id>/<event_type>/<webhook-id>.json`
+    /// (each part percent-encoded where S3 keys would be ambiguous).
+    pub fn object_key(&self, user_id: &str, event_type: &str, webhook_id: &str) -> Path {
+        let file = format!("{webhook_id}.json");
+        let parts = [user_id, event_type, file.as_str()];
+        let base = if self.prefix.is_empty() {
+            Path::default()
+        } else {
+            Path::from(self.prefix.as_str())
+        };
+        parts
+            .into_iter()
+            .fold(base, |p, part| p.child(PathPart::from(part)))
+    }
+}
+
+/// For the SSRF guard: `Ok(None)` when `url` is not an S3 URL; otherwise the HTTP(S)
+/// URL its requests go to, or why it is invalid.
+pub fn endpoint_of(url: &str) -> Result<Option<String>, UrlError> {
+    if !url.starts_with(SCHEME) {
+        return Ok(None);
+    }
+    S3Url::parse(url).map(|u| Some(u.endpoint_url()))
+}
+
+/// Checks that an S3 destination has both credentials and other destinations none (for
+/// the admin API and the config file). The message names the field.
+pub fn check_credentials(
+    url: &str,
+    access_key_id: Option<&str>,
+    secret_access_key: Option<&str>,
+) -> Result<(), String> {
+    let given = |v: Option<&str>| v.is_some_and(|v| !v.is_empty());
+    if url.starts_with(SCHEME) {
+        if !given(access_key_id) {
+            return Err("s3_access_key_id: required for s3:// destinations".into());
+        }
+        if !given(secret_access_key) {
+            return Err("s3_secret_access_key: required for s3:// destinations".into());
+        }
+    } else if access_key_id.is_some() || secret_access_key.is_some() {
+        return Err("s3_access_key_id, s3_secret_access_key: only for s3:// destinations".into());
+    }
+    Ok(())
+}
+
+/// Whether `dest` is delivered to object storage.
+pub(crate) fn is_s3(dest: &Destination) -> bool {
+    dest.url.starts_with(SCHEME)
+}
+
+/// What an object carries besides its body.
+pub(crate) struct ObjectMeta<'a> {
+    pub user_id: &'a str,
+    pub event_type: &'a str,
+    pub webhook_id: &'a str,
+    /// Header name and value, as a webhook would carry them.
+    pub headers: [(&'static str, &'a str); 5],
+}
+
+/// Delivers `a` as an object: signed like the webhook at unix time `t`. The status is
+/// 200 when stored (for the recent-deliveries view).
+pub(crate) async fn deliver(a: &DeliveryAttempt<'_>, t: u64) -> (Outcome, Option<u16>) {
+    let terra = terra_signature(a.key, t, &a.body);
+    let standard = standard_signature(a.key, a.webhook_id, t, &a.body);
+    let names = KeyNames::of(&a.body);
+    let (user_id, event_type) = (names.user_id(), names.event_type());
+    let ts = t.to_string();
+    let meta = ObjectMeta {
+        user_id,
+        event_type,
+        webhook_id: a.webhook_id,
+        headers: [
+            ("webhook-id", a.webhook_id),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &standard),
+            ("terra-signature", &terra),
+            ("terra-reference", a.reference),
+        ],
+    };
+    let outcome = put(
+        a.dest,
+        meta,
+        a.body.clone(),
+        a.client.timeout(),
+        a.client.allow_private(),
+    )
+    .await;
+    let status = matches!(outcome, Outcome::Delivered).then_some(200);
+    (outcome, status)
+}
+
+/// The user id and event type of a Terra body (`user.user_id`, `type`), for the key;
+/// `_` where absent (a healthcheck has no user).
+#[derive(serde::Deserialize, Default)]
+struct KeyNames<'a> {
+    #[serde(rename = "type", borrow, default)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user: Option<KeyUser<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyUser<'a> {
+    #[serde(borrow, default)]
+    user_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> KeyNames<'a> {
+    fn of(body: &'a [u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    fn user_id(&self) -> &str {
+        let id = self.user.as_ref().and_then(|u| u.user_id.as_deref());
+        id.filter(|s| !s.is_empty()).unwrap_or("_")
+    }
+
+    fn event_type(&self) -> &str {
+        let t = self.event_type.as_deref();
+        t.filter(|s| !s.is_empty()).unwrap_or("_")
+    }
+}
+
+/// PUTs one event's object.
+async fn put(
+    dest: &Destination,
+    meta: ObjectMeta<'_>,
+    body: Bytes,
+    timeout: Duration,
+    allow_private_networks: bool,
+) -> Outcome {
+    let (store, url) = match client(dest, timeout, allow_private_networks) {
+        Ok(c) => c,
+        Err(error) => {
+            return Outcome::Failed(Failure {
+                kind: "invalid",
+                error,
+                retry_after: None,
+            })
+        }
+    };
+    let key = url.object_key(meta.user_id, meta.event_type, meta.webhook_id);
+    let mut attributes = Attributes::new();
+    attributes.insert(Attribute::ContentType, "application/json".into());
+    for (name, value) in meta.headers {
+        attributes.insert(Attribute::Metadata(name.into()), value.to_string().into());
+    }
+    let opts = PutOptions {
+        attributes,
+        ..Default::default()
+    };
+    match store.put_opts(&key, PutPayload::from(body), opts).await {
+        Ok(_) => Outcome::Delivered,
+        Err(e) => {
+            let error = e.to_string();
+            let kind = if error.contains("timed out") || error.contains("timeout") {
+                "timeout"
+            } else if error.contains("destination address refused") {
+                "blocked"
+            } else {
+                "failed"
+            };
+            Outcome::Failed(Failure {
+                kind,
+                // The secret key is never part of an object_store error.
+                error: format!("S3 PUT {}: {}", url.bucket, truncate(&error, 1024)),
+                retry_after: None,
+            })
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A client built for one destination's URL and credentials.
+struct Cached {
+    url: String,
+    access_key_id: Option<String>,
+    secret: Option<String>,
+    timeout: Duration,
+    allow_private: bool,
+    parsed: Arc<S3Url>,
+    store: Arc<AmazonS3>,
+}
+
+type ClientCache = Mutex<HashMap<String, Cached>>;
+
+fn cache() -> &'static ClientCache {
+    static CACHE: OnceLock<ClientCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The destination's client, from the cache unless its URL or credentials changed.
+fn client(
+    dest: &Destination,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<(Arc<AmazonS3>, Arc<S3Url>), String> {
+    let key_id = dest.s3_access_key_id.as_deref();
+    let secret = dest.s3_secret_access_key.as_ref().map(|s| s.expose());
+    let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = cache.get(&dest.id) {
+        if c.url == dest.url
+            && c.access_key_id.as_deref() == key_id
+            && c.secret.as_deref() == secret
+            && c.timeout == timeout
+            && c.allow_private == allow_private
+        {
+            return Ok((c.store.clone(), c.parsed.clone()));
+        }
+    }
+    let parsed = Arc::new(S3Url::parse(&dest.url).map_err(|e| e.to_string())?);
+    // The URL was checked at registration; again here (the setting may have changed).
+    crate::ssrf::validate_destination_url(&dest.url, allow_private).map_err(|e| e.to_string())?;
+    let (Some(key_id), Some(secret)) = (key_id, secret) else {
+        return Err("s3 destination has no access key id or secret access key".into());
+    };
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&parsed.bucket)
+        .with_region(&parsed.region)
+        .with_access_key_id(key_id)
+        .with_secret_access_key(secret)
+        .with_retry(RetryConfig {
+            max_retries: 0,
+            retry_timeout: timeout,
+            ..Default::default()
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_timeout(timeout)
+                .with_connect_timeout(timeout)
+                .with_allow_http(true),
+        )
+        .with_http_connector(GuardedConnector { allow_private });
+    builder = match &parsed.endpoint {
+        Some(e) => builder
+            .with_endpoint(e)
+            .with_virtual_hosted_style_request(false),
+        None => builder.with_virtual_hosted_style_request(true),
+    };
+    let store = Arc::new(builder.build().map_err(|e| e.to_string())?);
+    cache.insert(
+        dest.id.clone(),
+        Cached {
+            url: dest.url.clone(),
+            access_key_id: Some(key_id.to_string()),
+            secret: Some(secret.to_string()),
+            timeout,
+            allow_private,
+            parsed: parsed.clone(),
+            store: store.clone(),
+        },
+    );
+    Ok((store, parsed))
+}
+
+/// object_store's reqwest client with the SSRF guard: names resolve only to global
+/// addresses (unless private networks are allowed), and no redirects are followed.
+#[derive(Debug)]
+struct GuardedConnector {
+    allow_private: bool,
+}
+
+impl HttpConnector for GuardedConnector {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<OsHttpClient> {
+        // The options set above, applied here (object_store's builder is crate-private).
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("pulsegate/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60));
+        if !self.allow_private {
+            b = b.dns_resolver(Arc::new(GuardedDns));
+        }
+        let client = b.build().map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+        Ok(OsHttpClient::new(client))
+    }
+}
+
+struct GuardedDns;
+
+impl reqwest::dns::Resolve for GuardedDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| check_ip(a.ip()).is_ok())
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "destination address refused: {host} resolves to no global address"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssrf::validate_destination_url;
+
+    #[test]
+    fn parses_bucket_prefix_endpoint_region() {
+        let u = S3Url::parse(
+            "s3://my-bucket/a/b/?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=eu-west-1",
+        )
+        .unwrap();
+        assert_eq!(u.bucket, "my-bucket");
+        assert_eq!(u.prefix, "a/b");
+        assert_eq!(u.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(u.region, "eu-west-1");
+        let u = S3Url::parse("s3://bucket.example").unwrap();
+        assert_eq!(u.prefix, "");
+        assert_eq!(u.endpoint, None);
+        assert_eq!(u.region, "us-east-1");
+        assert_eq!(
+            u.endpoint_url(),
+            "https://bucket.example.s3.us-east-1.amazonaws.com"
+        );
+        let u = S3Url::parse("s3://b12/p?endpoint=https://minio.example.com/").unwrap();
+        assert_eq!(u.endpoint_url(), "https://minio.example.com");
+    }
+
+    #[test]
+    fn object_keys() {
+        let u = S3Url::parse("s3://bkt/exports/terra").unwrap();
+        assert_eq!(
+            u.object_key("user-1", "activity", "msg_abc").as_ref(),
+            "exports/terra/user-1/activity/msg_abc.json"
+        );
+        let u = S3Url::parse("s3://bkt").unwrap();
+        assert_eq!(
+            u.object_key("u", "sleep", "msg_x").as_ref(),
+            "u/sleep/msg_x.json"
+        );
+        // A user id cannot climb out of its folder.
+        let k = u.object_key("a/../b", "sleep", "msg_x");
+        assert_eq!(k.parts().count(), 3, "{k}");
+    }
+
+    #[test]
+    fn refuses_bad_s3_urls() {
+        for url in [
+            "s3://",
+            "s3:///prefix",
+            "s3://Upper/x",
+            "s3://ab",
+            "s3://-bucket",
+            "s3://bucket/x?endpoint=ftp://h",
+            "s3://bucket/x?endpoint=http://h/path",
+            "s3://bucket/x?endpoint=http://user:pw@h",
+            "s3://bucket/x?endpoint=notaurl",
+            "s3://bucket/x?region=EU WEST",
+            "s3://bucket/x?region=a.evil.com%2F",
+            "s3://bucket/x?access_key=AKIA",
+            "s3://bucket/x?region=a&region=b",
+            "s3://bucket/x#frag",
+            "s3://bucket/a/../b",
+        ] {
+            assert!(
+                validate_destination_url(url, true).is_err(),
+                "{url} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ssrf_guard_applies_to_the_endpoint() {
+        for url in [
+            "s3://bucket/p?endpoint=http://127.0.0.1:9000",
+            "s3://bucket/p?endpoint=http://localhost:9000",
+            "s3://bucket/p?endpoint=http://169.254.169.254",
+            "s3://bucket/p?endpoint=http://[::1]:9000",
+            "s3://bucket/p?endpoint=https://10.0.0.8",
+        ] {
+            assert!(
+                matches!(
+                    validate_destination_url(url, false),
+                    Err(UrlError::Blocked { .. })
+                ),
+                "{url} should be refused"
+            );
+            assert_eq!(validate_destination_url(url, true), Ok(()), "{url}");
+        }
+        for url in [
+            "s3://bucket/p",
+            "s3://bucket/p?region=eu-central-1",
+            "s3://bucket/p?endpoint=https://s3.example.com",
+            "s3://bucket?endpoint=http://93.184.216.34:9000",
+        ] {
+            assert_eq!(validate_destination_url(url, false), Ok(()), "{url}");
+        }
+    }
+
+    /// At connect time names resolve only to global addresses (DNS rebinding).
+    #[tokio::test]
+    async fn the_resolver_drops_non_global_addresses() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let err = GuardedDns.resolve(name).await.err().unwrap();
+        assert!(
+            err.to_string().contains("destination address refused"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credentials_are_required_for_s3_and_refused_elsewhere() {
+        assert!(check_credentials("s3://b/p", Some("AKIA"), Some("sk")).is_ok());
+        assert!(check_credentials("s3://b/p", None, Some("sk"))
+            .unwrap_err()
+            .starts_with("s3_access_key_id"));
+        assert!(check_credentials("s3://b/p", Some("AKIA"), Some(""))
+            .unwrap_err()
+            .starts_with("s3_secret_access_key"));
+        assert!(check_credentials("https://h/x", None, None).is_ok());
+        assert!(check_credentials("https://h/x", Some("AKIA"), None).is_err());
+    }
+}
