@@ -275,11 +275,18 @@ pub(crate) async fn update(
     if keep_secret {
         input.secret = Some(existing.secret.expose().to_string());
     }
-    if input.s3_secret_access_key.is_none() && input.url.starts_with("s3://") {
-        input.s3_secret_access_key = existing
-            .s3_secret_access_key
-            .as_ref()
-            .map(|s| s.expose().to_string());
+    // S3 credentials omitted on an update of an S3 destination are kept (the dashboard
+    // sends neither).
+    if input.url.starts_with("s3://") {
+        if input.s3_access_key_id.is_none() {
+            input.s3_access_key_id = existing.s3_access_key_id.clone();
+        }
+        if input.s3_secret_access_key.is_none() {
+            input.s3_secret_access_key = existing
+                .s3_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_string());
+        }
     }
     let (dest, _) = match build(&s, id, input) {
         Ok(d) => d,

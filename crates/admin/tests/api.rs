@@ -245,6 +245,71 @@ async fn destinations_validate_secrets_and_show_a_generated_one_once() {
     assert_eq!(updated["enabled"], false);
 }
 
+/// S3 destinations: credentials beside the URL, required, masked, kept on update.
+#[tokio::test]
+async fn s3_destinations_take_masked_credentials_beside_the_url() {
+    let (_d, app, _) = app().await;
+    let url = "s3://lake/terra?endpoint=http://127.0.0.1:9000&region=eu-west-1";
+    let (status, err) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "s3", "url": url, "s3_access_key_id": "AKIAEXAMPLE"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3_secret_access_key"),
+        "{err}"
+    );
+    let (status, err) = call(&app, "POST", "/v1/admin/destinations", Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:9/hook", "s3_access_key_id": "AKIAEXAMPLE"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (status, err) = call(&app, "POST", "/v1/admin/destinations", Some(TOKEN),
+        Some(serde_json::json!({"url": "s3://UPPER/x", "s3_access_key_id": "A", "s3_secret_access_key": "B"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(
+            serde_json::json!({"id": "s3", "url": url, "s3_access_key_id": "AKIAEXAMPLE",
+            "s3_secret_access_key": "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, shown) = call(&app, "GET", "/v1/admin/destinations/s3", Some(TOKEN), None).await;
+    assert_eq!(shown["url"], url);
+    assert_eq!(shown["s3_access_key_id"], "AKIAEXAMPLE");
+    assert!(!shown.to_string().contains("SECRETKEY"), "masked: {shown}");
+    assert!(shown["s3_secret_access_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("wJal"));
+    // An update without the credentials (as the dashboard sends it) keeps them.
+    let (status, updated) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/s3",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": url, "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["s3_access_key_id"], "AKIAEXAMPLE");
+    assert_eq!(
+        updated["s3_secret_access_key"],
+        shown["s3_secret_access_key"]
+    );
+}
+
 #[tokio::test]
 async fn private_destinations_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -449,6 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn s3_destinations_need_credentials_beside_the_url() {
+        let d = "[[destinations]]\nid = \"lake\"\n\
+                 url = \"s3://lake/terra?endpoint=https://minio.example.com&region=eu-west-1\"\n\
+                 secret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n";
+        let c = load_str(&format!(
+            "{d}s3_access_key_id = \"AKIAX\"\ns3_secret_access_key = \"sk-value\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.destinations[0].s3_access_key_id.as_deref(), Some("AKIAX"));
+        let e = load_str(&format!("{d}s3_access_key_id = \"AKIAX\"\n")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("destinations[0].s3_secret_access_key"),
+            "{e}"
+        );
+        let e = load_str(
+            "[[destinations]]\nid = \"lake\"\nurl = \"s3://lake/x?endpoint=http://10.0.0.1\"\n\
+             secret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n\
+             s3_access_key_id = \"A\"\ns3_secret_access_key = \"B\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("destinations[0].url"), "{e}");
+    }
+
+    #[test]
     fn bus_recovery_and_reserve() {
         let c = load_str("[bus]\n").unwrap();
         assert_eq!(

@@ -759,8 +759,9 @@ mod tests {
             disabled_reason: None,
             enabled: true,
             dev_id: None,
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
+            // An S3 destination's secret access key is encrypted with the record too.
+            s3_access_key_id: Some("AKIAEXAMPLE".into()),
+            s3_secret_access_key: Some(Secret::new("S3cretAccessKeyValue")),
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();
