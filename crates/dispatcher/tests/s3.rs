@@ -149,13 +149,32 @@ async fn unreachable_endpoint_or_missing_bucket_is_retried_then_dead_lettered() 
         &format!("s3://no-such-bucket/x?endpoint={}", s3.endpoint()),
     )
     .await;
-    h.start(config(&[50, 50]));
-    h.wait_subscribed("nowhere").await;
-    h.wait_subscribed("nobucket").await;
+    // An endpoint that accepts connections and never answers: the attempt times out.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = hanging.accept().await {
+            conns.push(c);
+        }
+    });
+    add_s3_destination(
+        &h,
+        "hanging",
+        &format!("s3://{BUCKET}/x?endpoint=http://{hanging_addr}"),
+    )
+    .await;
+    let mut cfg = config(&[50, 50]);
+    cfg.timeout = Duration::from_millis(500);
+    h.start(cfg);
+    for id in ["nowhere", "nobucket", "hanging"] {
+        h.wait_subscribed(id).await;
+    }
     h.publish(&[TestEvent::new("doomed", "activity")]).await;
 
-    let dead = h.dead_letters(2, secs(30)).await;
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    let dead = h.dead_letters(3, secs(30)).await;
+    held.abort();
+    assert_eq!(dead.len(), 3, "{dead:?}");
     for d in &dead {
         assert_eq!(d.attempts, 3, "the first attempt and one per tier");
         assert!(d.last_error.starts_with("S3 PUT"), "{}", d.last_error);
@@ -164,7 +183,26 @@ async fn unreachable_endpoint_or_missing_bucket_is_retried_then_dead_lettered() 
         assert_eq!(event["event_id"], "doomed");
     }
     let ids: HashSet<_> = dead.iter().map(|d| d.destination_id.as_str()).collect();
-    assert_eq!(ids, HashSet::from(["nowhere", "nobucket"]));
+    assert_eq!(ids, HashSet::from(["nowhere", "nobucket", "hanging"]));
+    let error_of = |id: &str| {
+        let d = dead.iter().find(|d| d.destination_id == id).unwrap();
+        d.last_error.to_lowercase()
+    };
+    assert!(
+        error_of("nowhere").contains("connect"),
+        "{}",
+        error_of("nowhere")
+    );
+    assert!(
+        error_of("nobucket").contains("404"),
+        "{}",
+        error_of("nobucket")
+    );
+    assert!(
+        error_of("hanging").contains("timed out"),
+        "{}",
+        error_of("hanging")
+    );
     h.stop().await;
 }
 

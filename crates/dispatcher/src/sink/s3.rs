@@ -288,14 +288,7 @@ async fn put(
     match store.put_opts(&key, PutPayload::from(body), opts).await {
         Ok(_) => Outcome::Delivered,
         Err(e) => {
-            let error = e.to_string();
-            let kind = if error.contains("timed out") || error.contains("timeout") {
-                "timeout"
-            } else if error.contains("destination address refused") {
-                "blocked"
-            } else {
-                "failed"
-            };
+            let (kind, error) = describe(&e);
             Outcome::Failed(Failure {
                 kind,
                 // The secret key is never part of an object_store error.
@@ -304,6 +297,31 @@ async fn put(
             })
         }
     }
+}
+
+/// The metrics label (`timeout`, `connection_error`, `failed`) and the message, with the
+/// root cause appended (object_store's top line says only "error sending request").
+fn describe(e: &object_store::Error) -> (&'static str, String) {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut kind = "failed";
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<HttpError>() {
+            kind = match h.kind() {
+                HttpErrorKind::Timeout => "timeout",
+                HttpErrorKind::Connect => "connection_error",
+                _ => kind,
+            };
+        }
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    (kind, message)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -376,7 +394,10 @@ fn client(
                 .with_connect_timeout(timeout)
                 .with_allow_http(true),
         )
-        .with_http_connector(GuardedConnector { allow_private });
+        .with_http_connector(GuardedConnector {
+            allow_private,
+            timeout,
+        });
     builder = match &parsed.endpoint {
         Some(e) => builder
             .with_endpoint(e)
@@ -404,14 +425,20 @@ fn client(
 #[derive(Debug)]
 struct GuardedConnector {
     allow_private: bool,
+    /// Per request and per connect (reqwest has no default timeout).
+    timeout: Duration,
 }
 
 impl HttpConnector for GuardedConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<OsHttpClient> {
-        // The options set above, applied here (object_store's builder is crate-private).
+        // object_store builds its reqwest client in private code: the options that matter
+        // (timeouts) are applied here.
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("pulsegate/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60));
         if !self.allow_private {
             b = b.dns_resolver(Arc::new(GuardedDns));
