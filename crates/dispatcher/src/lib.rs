@@ -31,6 +31,7 @@ mod config;
 mod context;
 mod failing;
 mod healthcheck;
+mod history;
 mod metrics;
 pub mod recent;
 pub mod retry;
@@ -104,6 +105,12 @@ pub async fn run_recording(
     cfg.validate()?;
     for spec in retry_topic_specs(&cfg) {
         bus.ensure_topic(&spec).await?;
+    }
+    if !cfg.history_retention.is_zero() {
+        let spec = TopicSpec::new(pulsegate_schema::topics::DELIVERY_HISTORY, 4)
+            .retention(Some(cfg.history_retention));
+        bus.ensure_topic(&spec).await?;
+        recent.write_history_to(history::start(bus.clone(), shutdown.child_token()));
     }
     let client = client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?;
     let tiers = cfg.retry_schedule.len();
