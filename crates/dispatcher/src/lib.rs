@@ -33,6 +33,7 @@ mod metrics;
 pub mod recent;
 pub mod retry;
 pub mod signing;
+mod sink;
 pub mod ssrf;
 mod supervisor;
 pub mod worker;
@@ -50,6 +51,7 @@ pub use config::{BreakerConfig, DispatcherConfig};
 pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
+pub use sink::url::{KafkaUrl, KAFKA_SCHEME};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
 pub use worker::group_for;
 
@@ -103,9 +105,12 @@ pub async fn run_recording(
     for spec in retry_topic_specs(&cfg) {
         bus.ensure_topic(&spec).await?;
     }
-    let client = client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?;
+    let sinks = sink::Sinks {
+        http: client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?,
+        kafka: sink::kafka::KafkaSinks::new(cfg.timeout, cfg.allow_private_networks),
+    };
     let tiers = cfg.retry_schedule.len();
-    let shared = Arc::new(context::Shared::new(bus, state, client, cfg, recent));
+    let shared = Arc::new(context::Shared::new(bus, state, sinks, cfg, recent));
 
     let mut retries = JoinSet::new();
     for tier in 0..tiers {

@@ -24,6 +24,7 @@ use crate::context::Shared;
 use crate::metrics::DestinationMetrics;
 use crate::recent::{DeliveryOutcome, Observed, Pending};
 use crate::signing::{SecretError, SigningKey};
+use crate::sink::url::KafkaUrl;
 
 /// The consumer group of a destination's main worker.
 pub fn group_for(destination_id: &str) -> String {
@@ -65,10 +66,21 @@ pub(crate) async fn run_destination(
         gone: AtomicBool::new(false),
     });
     let group = group_for(&worker.destination_id);
-    let cfg = ConsumerLoopConfig::new(
+    let mut cfg = ConsumerLoopConfig::new(
         format!("dispatch.{}", worker.destination_id),
         worker.shared.cfg.concurrency_per_destination,
     );
+    // A Kafka destination keeps one user's events in order on its topic: the same
+    // user's records are produced one after the other (the supervisor restarts this
+    // worker when the URL changes, so the choice follows the URL).
+    if worker
+        .shared
+        .state
+        .destination(&worker.destination_id)
+        .is_some_and(|d| KafkaUrl::is_kafka(&d.url))
+    {
+        cfg = cfg.ordered_by_key();
+    }
     tracing::info!(destination = %worker.destination_id, "delivery worker started");
     loop {
         let subscribed = worker
@@ -134,12 +146,13 @@ impl Worker {
         let (outcome, observed) = match self.key(&dest) {
             Ok(key) => {
                 DeliveryAttempt {
-                    client: &self.shared.client,
+                    sinks: &self.shared.sinks,
                     dest: &dest,
                     key: &key,
                     metrics: &self.metrics,
                     webhook_id: &id,
                     reference: &view.reference,
+                    user_id: &view.user_id,
                     body: view.body_bytes(&payload),
                     received_at_ms: view.received_at_ms,
                 }
