@@ -265,6 +265,10 @@ async fn private_destinations_refused_unless_allowed() {
         "http://127.0.0.1:9/x",
         "http://169.254.169.254/latest",
         "http://10.0.0.1/x",
+        // Kafka destinations: every broker is checked.
+        "kafka://127.0.0.1:9092/events",
+        "kafka://8.8.8.8:9092,10.0.0.1:9092/events",
+        "kafka://localhost:9092/events",
     ] {
         let (status, _) = call(
             &app,
@@ -275,6 +279,43 @@ async fn private_destinations_refused_unless_allowed() {
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+    }
+}
+
+/// A customer-owned Kafka topic is a destination like a webhook: `kafka://brokers/topic`.
+#[tokio::test]
+async fn kafka_destinations_are_accepted_and_validated() {
+    let (_d, app, state) = app().await;
+    let url = "kafka://127.0.0.1:9092,127.0.0.1:9093/customer.events";
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "k1", "url": url})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["url"], url);
+    assert_eq!(state.destination("k1").unwrap().url, url);
+    for bad in [
+        "kafka://127.0.0.1:9092",
+        "kafka://127.0.0.1:9092/",
+        "kafka://127.0.0.1/events",
+        "kafka://127.0.0.1:9092/bad topic",
+        "kafka://127.0.0.1:9092/events?sasl.password=hunter2",
+        "kafkas://127.0.0.1:9092/events",
+    ] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(serde_json::json!({"url": bad})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
     }
 }
 

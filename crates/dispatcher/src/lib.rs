@@ -1,4 +1,5 @@
-//! Delivers normalized events to customer destinations as signed webhooks.
+//! Delivers normalized events to customer destinations as signed webhooks (or records
+//! on a customer-owned Kafka topic).
 //!
 //! ```text
 //!  events ──► dispatch.<dest A> ──► POST A ── 2xx ──► commit
@@ -22,6 +23,9 @@
 //!   Standard Webhooks headers (see [`signing`]).
 //! * **SSRF guard** at registration and at connect time (see [`ssrf`]).
 //! * **410 Gone disables the destination**; what was not delivered stays on its cursor.
+//! * **Kafka destinations**: a `kafka://host:port[,host:port…]/topic` URL gets each
+//!   event as a record on a customer-owned topic (see the `sink` module), with the same
+//!   signatures, retries, dead letters and metrics.
 
 mod attempt;
 pub mod breaker;
