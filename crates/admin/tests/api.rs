@@ -298,6 +298,56 @@ async fn kafka_destinations_are_accepted_and_validated() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["url"], url);
     assert_eq!(state.destination("k1").unwrap().url, url);
+    assert!(created.get("kafka_auth").is_none());
+
+    // SASL/PLAIN credentials: stored, shown masked, kept on update without a password.
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "k2", "url": url,
+            "kafka_auth": {"username": "acme", "password": "KafkaPassw0rd-acme"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["kafka_auth"]["mechanism"], "PLAIN");
+    assert_eq!(created["kafka_auth"]["username"], "acme");
+    assert!(!created.to_string().contains("KafkaPassw0rd"), "{created}");
+    let (_, shown) = call(&app, "GET", "/v1/admin/destinations/k2", Some(TOKEN), None).await;
+    assert!(!shown.to_string().contains("KafkaPassw0rd"), "{shown}");
+    assert_eq!(shown["kafka_auth"]["username"], "acme");
+    let (status, updated) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/k2",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": url, "kafka_auth": {"username": "acme2"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let stored = state.destination("k2").unwrap();
+    let auth = stored.kafka_auth.as_ref().unwrap();
+    assert_eq!(auth.username, "acme2");
+    assert_eq!(auth.password.expose(), "KafkaPassw0rd-acme");
+    // Credentials belong to kafka:// URLs, and only PLAIN is supported.
+    for body in [
+        serde_json::json!({"url": "http://127.0.0.1:9/h",
+            "kafka_auth": {"username": "u", "password": "p"}}),
+        serde_json::json!({"url": url,
+            "kafka_auth": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "p"}}),
+        serde_json::json!({"url": url, "kafka_auth": {"username": "u"}}),
+    ] {
+        let (status, answer) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    }
     for bad in [
         "kafka://127.0.0.1:9092",
         "kafka://127.0.0.1:9092/",

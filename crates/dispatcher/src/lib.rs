@@ -55,7 +55,7 @@ pub use config::{BreakerConfig, DispatcherConfig};
 pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
-pub use sink::url::{KafkaUrl, KAFKA_SCHEME};
+pub use sink::url::{check_kafka_auth, KafkaUrl, KAFKA_SCHEME};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
 pub use worker::group_for;
 

@@ -14,13 +14,14 @@
 //!   first record is sent (unless `allow_private_networks`). librdkafka resolves names
 //!   itself afterwards, so a later DNS change is not re-checked per connection as the
 //!   HTTP client does.
-//! * Plaintext only: no TLS or SASL settings yet.
+//! * Plaintext connections, optionally with SASL/PLAIN (`Destination::kafka_auth`, the
+//!   password stored encrypted with the destination); no TLS yet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pulsegate_schema::Destination;
+use pulsegate_schema::{Destination, KafkaAuth};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -57,6 +58,7 @@ type SinkProducer = FutureProducer<SinkContext>;
 #[derive(Clone)]
 struct Cached {
     url: String,
+    auth: Option<KafkaAuth>,
     topic: String,
     producer: SinkProducer,
 }
@@ -124,7 +126,10 @@ impl KafkaSinks {
     async fn producer(&self, dest: &Destination) -> Result<Cached, Failure> {
         {
             let map = self.producers.lock().expect("kafka producers lock");
-            if let Some(c) = map.get(&dest.id).filter(|c| c.url == dest.url) {
+            if let Some(c) = map
+                .get(&dest.id)
+                .filter(|c| c.url == dest.url && c.auth == dest.kafka_auth)
+            {
                 return Ok(c.clone());
             }
         }
@@ -147,6 +152,17 @@ impl KafkaSinks {
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
             .set("allow.auto.create.topics", "false");
+        if let Some(auth) = &dest.kafka_auth {
+            crate::sink::url::check_kafka_auth(&dest.url, Some(auth)).map_err(|error| Failure {
+                kind: "invalid",
+                error,
+                retry_after: None,
+            })?;
+            c.set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanism", "PLAIN")
+                .set("sasl.username", &auth.username)
+                .set("sasl.password", auth.password.expose());
+        }
         let context = SinkContext {
             destination: dest.id.clone(),
         };
@@ -160,6 +176,7 @@ impl KafkaSinks {
         }
         let cached = Cached {
             url: dest.url.clone(),
+            auth: dest.kafka_auth.clone(),
             topic: url.topic,
             producer,
         };

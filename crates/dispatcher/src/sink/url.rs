@@ -1,6 +1,8 @@
 //! `kafka://host:port[,host:port…]/topic`: a destination that is a customer-owned Kafka
 //! topic.
 
+use pulsegate_schema::KafkaAuth;
+
 use crate::ssrf::UrlError;
 
 /// The URL scheme of Kafka destinations.
@@ -60,6 +62,31 @@ impl KafkaUrl {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// Checks a destination's Kafka credentials: only with a `kafka://` URL, mechanism
+/// `PLAIN`, a username and a password. The message never echoes the password.
+pub fn check_kafka_auth(url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
+    let Some(auth) = auth else {
+        return Ok(());
+    };
+    if !KafkaUrl::is_kafka(url) {
+        return Err("kafka_auth: only for kafka:// destinations".into());
+    }
+    if auth.mechanism != "PLAIN" {
+        return Err("kafka_auth.mechanism: only PLAIN is supported".into());
+    }
+    if auth.username.is_empty()
+        || auth.username.len() > 256
+        || auth.username.chars().any(char::is_control)
+    {
+        return Err("kafka_auth.username: 1-256 characters, no control characters".into());
+    }
+    let password = auth.password.expose();
+    if password.is_empty() || password.len() > 1024 || password.chars().any(char::is_control) {
+        return Err("kafka_auth.password: 1-1024 characters, no control characters".into());
+    }
+    Ok(())
 }
 
 fn parse_host_port(hp: &str) -> Result<(String, u16), UrlError> {
@@ -125,6 +152,30 @@ mod tests {
             "k1.example.com:9092,[2606:4700::1]:9093"
         );
         assert!(KafkaUrl::is_kafka("KAFKA://x:1/t"));
+    }
+
+    #[test]
+    fn kafka_auth_rules() {
+        use pulsegate_schema::Secret;
+        let auth = |m: &str, u: &str, p: &str| KafkaAuth {
+            mechanism: m.into(),
+            username: u.into(),
+            password: Secret::new(p),
+        };
+        let url = "kafka://b.example.com:9092/t";
+        assert_eq!(check_kafka_auth(url, None), Ok(()));
+        assert_eq!(
+            check_kafka_auth(url, Some(&auth("PLAIN", "u", "pw"))),
+            Ok(())
+        );
+        assert!(
+            check_kafka_auth("https://x.example.com/", Some(&auth("PLAIN", "u", "pw"))).is_err()
+        );
+        assert!(check_kafka_auth(url, Some(&auth("SCRAM-SHA-512", "u", "pw"))).is_err());
+        assert!(check_kafka_auth(url, Some(&auth("PLAIN", "", "pw"))).is_err());
+        let e = check_kafka_auth(url, Some(&auth("PLAIN", "u", "sec\nret"))).unwrap_err();
+        assert!(!e.contains("sec"), "{e}");
+        assert!(check_kafka_auth(url, Some(&auth("PLAIN", "u", ""))).is_err());
     }
 
     #[test]

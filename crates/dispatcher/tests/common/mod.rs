@@ -82,6 +82,7 @@ impl Harness {
             providers: vec![],
             enabled: true,
             dev_id: None,
+            kafka_auth: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d
