@@ -220,6 +220,15 @@ impl KafkaSinks {
         Ok(())
     }
 
+    /// Drops a deleted or disabled destination's producer (attempts in flight keep
+    /// their handle; a later attempt builds a new one).
+    pub fn remove(&self, destination_id: &str) {
+        self.producers
+            .lock()
+            .expect("kafka producers lock")
+            .remove(destination_id);
+    }
+
     fn forget(&self, destination_id: &str, url: &str) {
         let mut map = self.producers.lock().expect("kafka producers lock");
         if map.get(destination_id).is_some_and(|c| c.url == url) {
