@@ -22,6 +22,9 @@ pub(crate) struct DestinationInput {
     /// Providers by Terra name (`GARMIN`, also the wire name `APPLE_HEALTH`); empty = all.
     #[serde(default)]
     providers: Vec<String>,
+    /// Each user's events in order, one in flight per user.
+    #[serde(default)]
+    ordered: bool,
     #[serde(default = "yes")]
     enabled: bool,
     /// The developer account it belongs to: it then receives only the events of that
@@ -67,6 +70,7 @@ pub(crate) struct DestinationView {
     secret: String,
     event_types: Vec<String>,
     providers: Vec<String>,
+    ordered: bool,
     enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
@@ -82,6 +86,7 @@ impl DestinationView {
             secret: d.secret.masked(),
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
+            ordered: d.ordered,
             enabled: d.enabled,
             dev_id: d.dev_id.clone(),
             kafka_auth: d.kafka_auth.as_ref().map(|a| KafkaAuthView {
@@ -195,6 +200,7 @@ fn build(
                 .iter()
                 .map(|p| p.terra_name().to_string())
                 .collect(),
+            ordered: input.ordered,
             enabled: input.enabled,
             dev_id: input.dev_id,
             kafka_auth,

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pulsegate_provider::PushMode;
 use pulsegate_providers::{descriptor, descriptors};
 use pulsegate_schema::{now_ms, Integration, Provider, DATA_TYPES};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,12 @@ pub(crate) struct IntegrationView {
     data_types: Vec<String>,
     scopes: Option<String>,
     updated_at_ms: u64,
+    /// How its data arrives: `signed` / `path_token` pushes, `poll`, `sdk` uploads.
+    push: &'static str,
+    /// For pushing providers: whether the route is configured (mounted) and what it
+    /// received in this process; absent for polled and SDK providers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving: Option<crate::PushReport>,
 }
 
 fn view(s: &AdminState, provider: Provider) -> IntegrationView {
@@ -49,6 +56,16 @@ fn view(s: &AdminState, provider: Provider) -> IntegrationView {
         data_types: i.as_ref().map(|i| i.data_types.clone()).unwrap_or_default(),
         scopes: i.as_ref().and_then(|i| i.scopes.clone()),
         updated_at_ms: i.as_ref().map(|i| i.updated_at_ms).unwrap_or(0),
+        push: match descriptor(provider).push {
+            PushMode::Signed => "signed",
+            PushMode::PathToken => "path_token",
+            PushMode::Poll => "poll",
+            PushMode::SdkUpload => "sdk",
+        },
+        receiving: match descriptor(provider).push {
+            PushMode::Signed | PushMode::PathToken => s.ports.ingest.push(provider),
+            PushMode::Poll | PushMode::SdkUpload => None,
+        },
     }
 }
 

@@ -35,7 +35,7 @@ use pulsegate_bus::Bus;
 use pulsegate_schema::Secret;
 use pulsegate_state::StateStore;
 
-pub use ports::{AdminPorts, DeliveryLog, DestinationGuard};
+pub use ports::{AdminPorts, DeliveryLog, DestinationGuard, IngestActivity, PushReport};
 
 /// Settings of the admin API.
 #[derive(Clone, Debug, serde::Deserialize)]

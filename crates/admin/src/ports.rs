@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulsegate_bus::{Bus, BusError};
-use pulsegate_schema::{DeliveryRecord, KafkaAuth, Secret};
+use pulsegate_schema::{DeliveryRecord, KafkaAuth, Provider, Secret};
 
 /// The dispatcher's rules for a destination an operator registers.
 #[async_trait]
@@ -46,10 +46,28 @@ pub trait DeliveryLog: Send + Sync + 'static {
     fn capacity(&self) -> usize;
 }
 
+/// What a provider's push route has seen in this process (times in ms since the epoch).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushReport {
+    /// The route is mounted: the provider is configured and has its credentials.
+    pub mounted: bool,
+    pub last_notification_ms: Option<u64>,
+    /// Pushes refused as unverified (signature, token, stale, replay).
+    pub verification_failures: u64,
+    pub last_failure_ms: Option<u64>,
+}
+
+/// Ingest's view of its provider routes (`None` where this process does not ingest, or
+/// for providers that do not push).
+pub trait IngestActivity: Send + Sync + 'static {
+    fn push(&self, provider: Provider) -> Option<PushReport>;
+}
+
 /// The ports [`router`](crate::router) and [`deliveries_router`](crate::deliveries_router)
 /// serve with.
 #[derive(Clone)]
 pub struct AdminPorts {
     pub destinations: Arc<dyn DestinationGuard>,
     pub deliveries: Arc<dyn DeliveryLog>,
+    pub ingest: Arc<dyn IngestActivity>,
 }

@@ -227,27 +227,40 @@ async fn commit(consumer: &mut dyn Consumer, tracker: &mut OffsetTracker) -> Res
 }
 
 /// Runs the handler until it finishes or abandons the record.
-async fn process<H, F>(handler: Arc<H>, record: Record, chained: bool) -> Outcome
+///
+/// The handler is called here, synchronously, before the returned future is spawned:
+/// the loop calls it in poll order (offset order within a partition), so whatever a
+/// handler does before its first `.await` point (the dispatcher registers a request's
+/// `large_request_sending` there, for the request's data to wait on) happens in log
+/// order even though the futures then run concurrently.
+fn process<H, F>(handler: Arc<H>, record: Record, chained: bool) -> impl Future<Output = Outcome>
 where
     H: Fn(Record) -> F + Send + Sync + 'static,
     F: Future<Output = Handled> + Send + 'static,
 {
     let (partition, offset) = (record.partition, record.offset);
     let chained_key = chained.then(|| record.key.clone());
-    loop {
-        let finished = match handler(record.clone()).await {
-            Handled::Done => true,
-            Handled::Abandon => false,
-            Handled::RetryAfter(delay) => {
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-        };
-        return Outcome {
-            partition,
-            offset,
-            finished,
-            chained_key,
-        };
+    let mut first = Some(handler(record.clone()));
+    async move {
+        loop {
+            let attempt = match first.take() {
+                Some(f) => f,
+                None => handler(record.clone()),
+            };
+            let finished = match attempt.await {
+                Handled::Done => true,
+                Handled::Abandon => false,
+                Handled::RetryAfter(delay) => {
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            return Outcome {
+                partition,
+                offset,
+                finished,
+                chained_key,
+            };
+        }
     }
 }

@@ -314,6 +314,8 @@ async fn complete(
         "user": user(&conn),
         "reference_id": flow.r.clone().unwrap_or_default(),
         "widget_session_id": flow.w,
+        "message": crate::AUTH_SUCCESS_MESSAGE,
+        "version": pulsegate_schema::PAYLOAD_VERSION,
     });
     emit(svc, &conn, EventType::Auth, &flow.n, body)
         .await

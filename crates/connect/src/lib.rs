@@ -33,7 +33,7 @@ use pulsegate_state::StateStore;
 
 pub use config::{AppCredentials, ConnectConfig, ProviderOverrides};
 pub use deauth::DeauthError;
-pub use lifecycle::{emit_lifecycle, user as terra_user};
+pub use lifecycle::{emit_lifecycle, user as terra_user, AUTH_SUCCESS_MESSAGE};
 use state_token::FlowState;
 
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,7 @@
 //!   event as a record on a customer-owned topic (see the `sink` module), with the same
 //!   signatures, retries, dead letters and metrics.
 
+mod announce;
 mod attempt;
 pub mod breaker;
 mod client;

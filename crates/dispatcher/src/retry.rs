@@ -196,6 +196,9 @@ async fn handle(
         Outcome::Delivered => {
             breaker.record(true);
             shared
+                .state
+                .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
+            shared
                 .recent
                 .record(attempt(None).finish(DeliveryOutcome::Ok));
             Handled::Done

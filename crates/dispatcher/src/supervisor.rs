@@ -23,6 +23,7 @@ struct Fingerprint {
     url: String,
     secret: Secret,
     event_types: Vec<String>,
+    ordered: bool,
 }
 
 struct Running {
@@ -92,6 +93,7 @@ impl Supervisor {
                     url: d.url.clone(),
                     secret: d.secret.clone(),
                     event_types: d.event_types.clone(),
+                    ordered: d.ordered,
                 };
                 (d.id.clone(), fp)
             })

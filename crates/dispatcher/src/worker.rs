@@ -6,6 +6,7 @@
 //! this destination: filtered out, delivered, or (after a failed attempt) handed to the
 //! first retry tier. Its offset commits only after that outcome is durable.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::announce::{Gate, Gates};
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::breaker::Breaker;
 use crate::context::sleep_or_stop;
@@ -41,6 +43,10 @@ struct Worker {
     /// Stops this worker (supervisor, or the worker itself when its destination is gone).
     stop: CancellationToken,
     gone: AtomicBool,
+    /// Open `large_request_sending` gates: a request's data waits for its announcement.
+    gates: Arc<Gates>,
+    /// Ordered destinations: attempts so far of each record retried in place.
+    in_place: Mutex<HashMap<(u32, u64), u32>>,
 }
 
 /// Runs a destination's worker until `stop`. `turn` serialises workers of the same
@@ -64,23 +70,22 @@ pub(crate) async fn run_destination(
         key: Mutex::new(None),
         stop,
         gone: AtomicBool::new(false),
+        gates: Arc::new(Gates::default()),
+        in_place: Mutex::new(HashMap::new()),
     });
     let group = group_for(&worker.destination_id);
     let mut cfg = ConsumerLoopConfig::new(
         format!("dispatch.{}", worker.destination_id),
         worker.shared.cfg.concurrency_per_destination,
     );
-    // A Kafka destination keeps one user's events in order on its topic: the same
-    // user's records are produced one after the other (the supervisor restarts this
-    // worker when the URL changes, so the choice follows the URL).
-    if worker
+    // Per-user order: one event per user in flight, in log order (`events` is keyed by
+    // user id). Opt-in for webhooks; always for a Kafka destination, whose topic then
+    // holds one user's events in order. A change of either restarts this worker.
+    cfg.ordered_by_key = worker
         .shared
         .state
         .destination(&worker.destination_id)
-        .is_some_and(|d| KafkaUrl::is_kafka(&d.url))
-    {
-        cfg = cfg.ordered_by_key();
-    }
+        .is_some_and(|d| d.ordered || KafkaUrl::is_kafka(&d.url));
     tracing::info!(destination = %worker.destination_id, "delivery worker started");
     loop {
         let subscribed = worker
@@ -91,7 +96,12 @@ pub(crate) async fn run_destination(
         let result = match subscribed {
             Ok(consumer) => {
                 let w = worker.clone();
-                let handler = move |record: Record| w.clone().handle(record);
+                // Called in log order (see `run_consumer`): the gate is taken before
+                // any later record of the same request can start.
+                let handler = move |record: Record| {
+                    let gate = w.gates.gate(&record.payload);
+                    w.clone().handle_gated(record, gate)
+                };
                 run_consumer(consumer, cfg.clone(), worker.stop.clone(), handler).await
             }
             Err(e) => Err(e),
@@ -111,6 +121,17 @@ pub(crate) async fn run_destination(
 }
 
 impl Worker {
+    /// [`handle`](Self::handle) once `gate` lets the record through; an announcement's
+    /// gate closes when its handling has finished.
+    async fn handle_gated(self: Arc<Self>, record: Record, mut gate: Gate) -> Handled {
+        if !gate.pass(&self.stop).await {
+            return Handled::Abandon;
+        }
+        let handled = self.handle(record).await;
+        drop(gate);
+        handled
+    }
+
     async fn handle(self: Arc<Self>, record: Record) -> Handled {
         let payload = record.payload.clone();
         let view = match EventView::parse(&payload) {
@@ -162,11 +183,27 @@ impl Worker {
             }
             Err(e) => (Outcome::unusable_secret(e), Observed::unsent()),
         };
-        let attempt = |kind| Pending::new(&dest.id, &view, 1, observed, kind);
+        // Retried in place (ordered destinations): this is attempt n, and settled unless
+        // it failed again.
+        let n = {
+            let mut m = self.in_place.lock().unwrap_or_else(|p| p.into_inner());
+            let at = (record.partition, record.offset);
+            let done = !matches!(outcome, Outcome::Failed(_));
+            let before = if done {
+                m.remove(&at)
+            } else {
+                m.get(&at).copied()
+            };
+            before.map_or(1, |n| n + 1)
+        };
+        let attempt = |kind| Pending::new(&dest.id, &view, n, observed, kind);
 
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
+                self.shared
+                    .state
+                    .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
                 let done = attempt(None).finish(DeliveryOutcome::Ok);
                 self.shared.recent.record(done);
                 Handled::Done
@@ -193,9 +230,68 @@ impl Worker {
                     Some(e) => e,
                     None => return Handled::Done,
                 };
+                if dest.ordered {
+                    return self
+                        .retry_in_place(&record, &dest, event, f, observed, &view)
+                        .await;
+                }
                 let pending = attempt(Some(f.kind));
                 self.shared
                     .schedule_failure(&self.metrics, &dest.id, event, 1, 0, f, pending, &self.stop)
+                    .await
+            }
+        }
+    }
+
+    /// An ordered destination's failed delivery is retried where it stands, on the retry
+    /// schedule, so the user's later events keep waiting behind it (a retry tier would
+    /// let them overtake it); after the last delay it is dead-lettered and the user's
+    /// next event goes. The attempt count is in memory: after a crash the record is
+    /// read again and starts over (at least once, still in order).
+    async fn retry_in_place(
+        &self,
+        record: &Record,
+        dest: &Destination,
+        event: &RawValue,
+        f: crate::attempt::Failure,
+        observed: Observed,
+        view: &EventView<'_>,
+    ) -> Handled {
+        let at = (record.partition, record.offset);
+        let attempts = {
+            let mut m = self.in_place.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(at).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let schedule = &self.shared.cfg.retry_schedule;
+        let pending = Pending::new(&dest.id, view, attempts, observed, Some(f.kind));
+        match schedule.get(attempts as usize - 1) {
+            Some(delay) => {
+                let wait = f.retry_after.map_or(*delay, |ra| ra.max(*delay));
+                self.metrics.retry_scheduled(attempts as usize - 1);
+                self.shared
+                    .recent
+                    .record(pending.finish(DeliveryOutcome::Retry));
+                Handled::RetryAfter(wait)
+            }
+            None => {
+                self.in_place
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&at);
+                let last = schedule.len();
+                self.shared
+                    .schedule_failure(
+                        &self.metrics,
+                        &dest.id,
+                        event,
+                        attempts,
+                        last,
+                        f,
+                        pending,
+                        &self.stop,
+                    )
                     .await
             }
         }

@@ -497,3 +497,123 @@ async fn healthchecks_are_signed_count_the_last_hour_and_parse_in_terra_python()
         .iter()
         .all(|r| r.json()["type"] != "healthcheck"));
 }
+
+/// A `to_webhook` request's `large_request_sending` reaches the customer before any of
+/// the data it announces, although the worker delivers up to 16 events at once: the
+/// announcement's delivery takes 300 ms (the sink answers slowly) and the chunks,
+/// stored right behind it, must not overtake it. Another request's data, stored
+/// behind too, is not held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_requests_data_waits_for_its_announcement() {
+    use pulsegate_bus::Outgoing;
+    use pulsegate_schema::{topics, EventType, NormalizedEvent};
+
+    const SLOW_MS: u64 = 300;
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Slow(Duration::from_millis(SLOW_MS))).await;
+    h.add_destination("d", &sink.url(), &[]).await;
+    let mut cfg = config(&[100]);
+    cfg.concurrency_per_destination = 16;
+    h.start(cfg);
+    h.wait_subscribed("d").await;
+
+    let record = |id: &str, t: EventType, reference: &str| {
+        let body = format!(r#"{{"type": "{}", "data": [{{"n": "{id}"}}]}}"#, t.as_str());
+        let e = NormalizedEvent {
+            event_id: id.into(),
+            event_type: t,
+            user_id: "user-large".into(),
+            reference: reference.into(),
+            received_at_ms: pulsegate_schema::now_ms(),
+            body: serde_json::value::RawValue::from_string(body).unwrap(),
+            dev_id: None,
+        };
+        Outgoing::new("user-large", serde_json::to_vec(&e).unwrap())
+    };
+    let mut batch = vec![record("announce", EventType::LargeRequestSending, "req-1")];
+    for i in 0..6 {
+        batch.push(record(&format!("chunk-{i}"), EventType::Activity, "req-1"));
+    }
+    batch.push(record("other", EventType::Activity, "req-2"));
+    h.bus.append_batch(topics::EVENTS, batch).await.unwrap();
+
+    assert!(sink.wait_for(8, secs(20)).await, "got {}", sink.count());
+    let got = sink.received();
+    let at = |id: &str| {
+        got.iter()
+            .find(|r| event_id_of(r) == id)
+            .unwrap_or_else(|| panic!("{id} not delivered"))
+            .since_start
+    };
+    let announced = at("announce");
+    for i in 0..6 {
+        let chunk = at(&format!("chunk-{i}"));
+        assert!(
+            chunk >= announced + Duration::from_millis(SLOW_MS),
+            "chunk-{i} arrived {:?} after the announcement, before its delivery finished",
+            chunk.saturating_sub(announced)
+        );
+    }
+    // Another request is not held behind this one's announcement.
+    assert!(
+        at("other") < announced + Duration::from_millis(SLOW_MS),
+        "another request's event waited for this request's announcement"
+    );
+    h.stop().await;
+}
+
+/// An ordered destination: one user's events arrive in log order even when one fails
+/// and is retried (it is retried in place, the user's next events wait behind it), while
+/// another user's events are not held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_destination_keeps_each_users_order_through_a_retry() {
+    let mut h = Harness::new().await;
+    // The retry waits 1 s: long enough to see who waited for it.
+    h.start(config(&[1000, 1000]));
+    let sink = Sink::start(Behaviour::FailFirst { n: 1, status: 500 }).await;
+    let mut d = h.add_destination("ordered", &sink.url(), &[]).await;
+    d.ordered = true;
+    h.state.put_destination(&d).await.unwrap();
+    // The worker (re)started with per-user order.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.wait_subscribed("ordered").await;
+
+    let of_user = |user: &str, prefix: &str, n: usize| -> Vec<TestEvent> {
+        events(prefix, "activity", n)
+            .into_iter()
+            .map(|mut e| {
+                e.body = e.body.replace(&e.user_id, user);
+                e.user_id = user.to_string();
+                e
+            })
+            .collect()
+    };
+    let a = of_user("user-a", "a-", 5);
+    h.publish(&a).await;
+    // The first request (a-0) fails; user b's events come behind user a's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.publish(&of_user("user-b", "b-", 3)).await;
+
+    assert!(sink.wait_for(9, secs(20)).await, "got {}", sink.count());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ok: Vec<(String, Duration)> = sink
+        .received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| (event_id_of(r), r.since_start))
+        .collect();
+    let order_a: Vec<&str> = ok
+        .iter()
+        .filter(|(id, _)| id.starts_with("a-"))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(order_a, ["a-0", "a-1", "a-2", "a-3", "a-4"], "{ok:?}");
+    let first_a = ok.iter().find(|(id, _)| id == "a-0").unwrap().1;
+    assert!(
+        ok.iter()
+            .filter(|(id, _)| id.starts_with("b-"))
+            .all(|(_, t)| *t < first_a),
+        "user b was not held by user a's retry: {ok:?}"
+    );
+    assert_eq!(sink.count(), 9, "5 + 3 delivered, one failed attempt");
+}

@@ -105,6 +105,8 @@ pub struct IngestHandle {
     mounts: Arc<std::sync::RwLock<Arc<Mounts>>>,
     /// The replay guards, kept across re-mounts.
     replay: Arc<ReplayBook>,
+    /// What each provider's route accepted and refused (kept across re-mounts).
+    activity: Arc<crate::activity::Activity>,
 }
 
 impl IngestHandle {
@@ -113,6 +115,12 @@ impl IngestHandle {
     pub fn reconfigure(&self, config: &IngestConfig, previous: Option<(&IngestConfig, u64)>) {
         let mounts = Arc::new(Mounts::build(config, previous, &self.replay));
         *self.mounts.write().unwrap_or_else(|e| e.into_inner()) = mounts;
+    }
+
+    /// `p`'s push route: mounted or not, and what it accepted and refused here.
+    pub fn activity(&self, p: Provider) -> crate::PushActivity {
+        let mounted = self.current().current.contains_key(p.slug());
+        self.activity.of(p, mounted)
     }
 
     fn current(&self) -> Arc<Mounts> {
@@ -169,6 +177,7 @@ fn build(
     let handle = IngestHandle {
         mounts: Arc::new(std::sync::RwLock::new(Arc::new(mounts))),
         replay: Arc::new(book),
+        activity: Arc::default(),
     };
     let state = IngestState {
         bus,
@@ -339,6 +348,7 @@ fn gate(
     }
     tracing::debug!(provider = slug, "push without a valid path token refused");
     state.throttle.failed(source, now);
+    state.mounts.activity.failed(p, now);
     count(slug, "rejected", Some("path_token"));
     Some(Rejection::NotFound.into_response())
 }
@@ -421,6 +431,10 @@ async fn push_inner(
                 state
                     .throttle
                     .failed(state.throttle.source(peer, &headers), request.now_ms);
+                state
+                    .mounts
+                    .activity
+                    .failed(verifier.provider(), request.now_ms);
             }
             return rejection.into_response();
         }
@@ -492,6 +506,10 @@ async fn push_inner(
     match result {
         Ok(()) => {
             mounted.accepted.increment(1);
+            state
+                .mounts
+                .activity
+                .accepted(verifier.provider(), received_at_ms);
             mounted.latency.record(started.elapsed().as_secs_f64());
             let mut response = verifier.accepted_status().into_response();
             if let Some(id) = first_id.and_then(|id| HeaderValue::from_str(&id).ok()) {

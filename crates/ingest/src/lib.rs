@@ -6,6 +6,7 @@
 //! shared handler then appends them to the `raw` topic and answers 2xx only once the
 //! append is durable. Nothing that fails verification is ever enqueued.
 
+mod activity;
 mod config;
 mod handler;
 pub mod mount;
@@ -17,6 +18,7 @@ mod throttle;
 pub use pulsegate_provider::signing;
 use pulsegate_provider::verify as verifier;
 
+pub use activity::PushActivity;
 pub use config::IngestConfig;
 pub use handler::{encode_notification, router, router_durable, router_with_handle, IngestHandle};
 pub use throttle::ThrottleConfig;

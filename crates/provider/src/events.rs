@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use crate::NormalizeError;
 
-/// Terra's `user` object for a connection.
+/// Terra's `user` object for a connection, in a webhook being built now:
+/// `last_webhook_update` is this webhook's time (the user's latest webhook update; a
+/// clock read, nothing looked up), `created_at` the connection's.
 pub fn terra_user(conn: &Connection) -> User {
     User {
         user_id: conn.user_id.clone(),
@@ -14,8 +16,15 @@ pub fn terra_user(conn: &Connection) -> User {
         reference_id: conn.reference_id.clone(),
         scopes: conn.scopes.clone(),
         active: None,
-        last_webhook_update: None,
+        last_webhook_update: Some(pulsegate_schema::terra_timestamp(pulsegate_schema::now_ms())),
+        created_at: created_at(conn),
     }
+}
+
+/// Terra's `created_at` for a connection: when it was made; `None` for records stored
+/// before pulsegate kept that time (`created_at_ms` 0).
+pub fn created_at(conn: &Connection) -> Option<String> {
+    (conn.created_at_ms > 0).then(|| pulsegate_schema::terra_timestamp(conn.created_at_ms))
 }
 
 /// Wraps a customer-facing `body` into the `events` record caused by `raw`.

@@ -126,6 +126,9 @@ def unknown_keys(obj, ann, path, out):
         for k, v in obj.items():
             if k in wire:
                 unknown_keys(v, hints[wire[k]], f"{path}.{k}", out)
+            elif ann.__name__ == "TerraUser" and k == "created_at" and isinstance(v, (str, type(None))):
+                # In Terra's payloads and docs, not in terra-python 1.1.0's TerraUser.
+                pass
             else:
                 out.append(f"{path}.{k}")
 

@@ -102,10 +102,29 @@ impl DeliveryLog for RecentLog {
 }
 
 /// The admin API's ports over the dispatcher (`recent`: this process's ring).
-pub(crate) fn admin_ports(recent: RecentDeliveries) -> AdminPorts {
+pub(crate) fn admin_ports(
+    recent: RecentDeliveries,
+    ingest: Option<pulsegate_ingest::IngestHandle>,
+) -> AdminPorts {
     AdminPorts {
         destinations: Arc::new(DispatcherRules),
         deliveries: Arc::new(RecentLog(recent)),
+        ingest: Arc::new(IngestRoutes(ingest)),
+    }
+}
+
+/// This process's ingest routes (none in a process that does not ingest).
+struct IngestRoutes(Option<pulsegate_ingest::IngestHandle>);
+
+impl pulsegate_admin::IngestActivity for IngestRoutes {
+    fn push(&self, p: pulsegate_schema::Provider) -> Option<pulsegate_admin::PushReport> {
+        let a = self.0.as_ref()?.activity(p);
+        Some(pulsegate_admin::PushReport {
+            mounted: a.mounted,
+            last_notification_ms: a.last_accepted_ms,
+            verification_failures: a.verification_failures,
+            last_failure_ms: a.last_failure_ms,
+        })
     }
 }
 

@@ -211,7 +211,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         if let Some((old, until)) = &previous {
             handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
         }
-        ingest_handle = Some(handle);
+        ingest_handle = Some(handle.clone());
         public = public
             .merge(ingest)
             .merge(pulsegate_connect::router(connect.clone()))
@@ -234,7 +234,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            crate::adapters::admin_ports(recent.clone()),
+            crate::adapters::admin_ports(recent.clone(), Some(handle)),
         ));
     } else if roles.dispatch {
         admin = admin.merge(pulsegate_admin::deliveries_router(
@@ -242,7 +242,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            crate::adapters::admin_ports(recent.clone()),
+            crate::adapters::admin_ports(recent.clone(), None),
         ));
     }
     tokio::spawn(reload_on_credentials(
@@ -404,6 +404,7 @@ async fn seed_destinations(
             secret: Secret::new(d.secret.clone()),
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
+            ordered: d.ordered,
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,

@@ -181,6 +181,9 @@ pub struct DestinationConfig {
     /// Providers by Terra name (`GARMIN`); empty = all.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// Each user's events in order, one in flight per user.
+    #[serde(default)]
+    pub ordered: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// SASL/PLAIN credentials for a `kafka://` destination (never in the URL).

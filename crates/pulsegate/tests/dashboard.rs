@@ -187,13 +187,19 @@ impl Browser {
     }
 
     async fn text(&self, css: &str) -> String {
-        self.c()
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+        // A refresh may replace the element between finding and reading it: find again.
+        for _ in 0..20 {
+            let e = self
+                .c()
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match e.text().await {
+                Ok(t) => return t,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        panic!("{css} kept being replaced while read")
     }
 
     /// The number of elements matching `css`.
@@ -369,6 +375,37 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
             p.slug()
         );
     }
+    // Honest about receiving: Strava is configured and got the three pushes; a push with
+    // a wrong path token is counted as refused; Oura is not configured here.
+    let wrong = reqwest::Client::new()
+        .post(pg.url("/v1/ingest/strava/not-the-token"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    b.refresh().await;
+    let strava_row = "#integrations tbody tr[data-provider='strava']";
+    assert_eq!(
+        b.text(&format!("{strava_row} td[data-configured]")).await,
+        "yes"
+    );
+    assert_ne!(
+        b.text(&format!("{strava_row} td[data-last]")).await,
+        "never"
+    );
+    assert!(b
+        .text(&format!("{strava_row} td[data-refused]"))
+        .await
+        .starts_with("1 (last "));
+    assert!(b
+        .text("#integrations tbody tr[data-provider='oura'] td[data-configured]")
+        .await
+        .starts_with("no"));
+    assert!(b
+        .text("#integrations tbody tr[data-provider='dexcom']")
+        .await
+        .contains("polled"));
     let strava_toggle = "#integrations input[data-provider='strava']";
     assert_eq!(
         b.c()
@@ -507,12 +544,16 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
         .await;
     b.click("tr[data-destination-editor='dead'] input[data-providers-box='GARMIN']")
         .await;
+    b.click("tr[data-destination-editor='dead'] input[data-ordered-box]")
+        .await;
     b.click("button[data-save-destination='dead']").await;
     eventually("the destination's filters saved", || async move {
         let (_, d) = pg
             .admin(reqwest::Method::GET, "/v1/admin/destinations/dead", None)
             .await;
-        d["providers"] == json!(["GARMIN"]) && d["event_types"] == json!(["sleep"])
+        d["providers"] == json!(["GARMIN"])
+            && d["event_types"] == json!(["sleep"])
+            && d["ordered"] == json!(true)
     })
     .await;
     eventually("the saved filters shown", || async move {

@@ -23,6 +23,8 @@ pub enum EventType {
     LargeRequestProcessing,
     LargeRequestSending,
     Healthcheck,
+    /// A Google Health account with no data source (no Google Health profile).
+    GoogleNoDatasource,
     ActivityDeleted,
 }
 
@@ -47,6 +49,7 @@ impl EventType {
             EventType::LargeRequestProcessing => "large_request_processing",
             EventType::LargeRequestSending => "large_request_sending",
             EventType::Healthcheck => "healthcheck",
+            EventType::GoogleNoDatasource => "google_no_datasource",
             EventType::ActivityDeleted => "activity_deleted",
         }
     }

@@ -48,6 +48,30 @@ pub mod topics {
 /// Payload version customers see in every delivery (Terra's current API version).
 pub const PAYLOAD_VERSION: &str = "2022-03-16";
 
+/// Unix milliseconds as Terra writes times in `TerraUser`:
+/// `2024-10-07T03:45:00.123000+00:00` (UTC, microseconds, `+00:00`).
+pub fn terra_timestamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        (ms % 1000) * 1000
+    )
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -73,4 +97,32 @@ pub fn stable_id(parts: &[&str]) -> String {
 pub fn sdk_token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod terra_timestamp_tests {
+    use super::terra_timestamp;
+
+    #[test]
+    fn formats_like_terra() {
+        assert_eq!(terra_timestamp(0), "1970-01-01T00:00:00.000000+00:00");
+        // Terra's docs' example time.
+        assert_eq!(
+            terra_timestamp(1_728_272_700_000),
+            "2024-10-07T03:45:00.000000+00:00"
+        );
+        assert_eq!(
+            terra_timestamp(1_709_708_760_123),
+            "2024-03-06T07:06:00.123000+00:00"
+        );
+        // A leap day and the end of a year.
+        assert_eq!(
+            terra_timestamp(1_709_251_199_999),
+            "2024-02-29T23:59:59.999000+00:00"
+        );
+        assert_eq!(
+            terra_timestamp(1_735_689_599_000),
+            "2024-12-31T23:59:59.000000+00:00"
+        );
+    }
 }

@@ -225,6 +225,10 @@ pub struct Destination {
     /// all. Events carrying no provider (none today) pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
+    /// Each user's events delivered in order, one in flight per user (a failed one is
+    /// retried before the user's next goes); other users are not held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The developer account this destination belongs to: it receives only events of

@@ -91,6 +91,10 @@ pub struct StateStore {
     user_keys: Option<Arc<UserKeys>>,
     /// Serialises user key creation and erasure in this process.
     user_key_writes: tokio::sync::Mutex<()>,
+    /// Per user, when this process last delivered a webhook about them (Unix ms): the
+    /// `last_webhook_update` of the `/v2` user answers. In memory only (not on the state
+    /// topic): a restarted process, or one that does not deliver, knows none.
+    webhook_updates: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl StateStore {
@@ -141,6 +145,7 @@ impl StateStore {
             credentials_version: watch::channel(0).0,
             user_keys,
             user_key_writes: tokio::sync::Mutex::new(()),
+            webhook_updates: std::sync::Mutex::new(HashMap::new()),
         });
         if let Some(keys) = &store.user_keys {
             keys.attach(Arc::downgrade(&store));
@@ -565,6 +570,30 @@ impl StateStore {
             .contains(dead_letter)
     }
 
+    /// Notes that a webhook about `user_id` was delivered at `at_ms` (a map insert under
+    /// a short lock; the latest time wins).
+    pub fn note_webhook_update(&self, user_id: &str, at_ms: u64) {
+        let mut map = self
+            .webhook_updates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(user_id) {
+            Some(t) => *t = (*t).max(at_ms),
+            None => {
+                map.insert(user_id.to_string(), at_ms);
+            }
+        }
+    }
+
+    /// When this process last delivered a webhook about `user_id` (Unix ms), if it did.
+    pub fn last_webhook_update(&self, user_id: &str) -> Option<u64> {
+        self.webhook_updates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user_id)
+            .copied()
+    }
+
     pub fn connection(&self, user_id: &str) -> Option<Arc<Connection>> {
         self.maps
             .read()
@@ -682,6 +711,23 @@ mod tests {
         assert!(revoked.access_token.is_empty());
     }
 
+    #[tokio::test]
+    async fn webhook_updates_keep_the_latest_time_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let s = StateStore::start(bus, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(s.last_webhook_update("u1"), None);
+        s.note_webhook_update("u1", 20);
+        // A delivery finishing late with an older time does not move it back.
+        s.note_webhook_update("u1", 10);
+        s.note_webhook_update("u2", 5);
+        assert_eq!(s.last_webhook_update("u1"), Some(20));
+        assert_eq!(s.last_webhook_update("u2"), Some(5));
+    }
+
     /// Destinations' signing secrets (and Kafka passwords) are encrypted on the state
     /// topic, like tokens, even without the sealing layer below (found in clear on 35d039a).
     #[tokio::test]
@@ -708,6 +754,7 @@ mod tests {
             secret: Secret::new("whsec_S3cretDestinationKey"),
             event_types: vec![],
             providers: vec![],
+            ordered: false,
             enabled: true,
             dev_id: None,
             kafka_auth: Some(pulsegate_schema::KafkaAuth {

@@ -133,6 +133,8 @@ pub(crate) async fn connect(
         "user": user,
         "reference_id": conn.reference_id.clone().unwrap_or_default(),
         "widget_session_id": "",
+        "message": pulsegate_connect::AUTH_SUCCESS_MESSAGE,
+        "version": pulsegate_schema::PAYLOAD_VERSION,
     });
     if let Err(e) = pulsegate_connect::emit_lifecycle(
         &*api.bus,

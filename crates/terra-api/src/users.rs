@@ -20,8 +20,23 @@ use crate::{json_body, state_error, terra_error, Api, Query};
 /// Terra's default page size of `/subscriptions`.
 const PER_PAGE: usize = 500;
 
-fn users<'a>(conns: impl IntoIterator<Item = &'a std::sync::Arc<Connection>>) -> Vec<User> {
-    conns.into_iter().map(|c| terra_user(c)).collect()
+fn users<'a>(
+    api: &Api,
+    conns: impl IntoIterator<Item = &'a std::sync::Arc<Connection>>,
+) -> Vec<User> {
+    conns.into_iter().map(|c| api_user(api, c)).collect()
+}
+
+/// A user in an API answer: [`terra_user`] with `last_webhook_update` = when this
+/// process last delivered a webhook about the user (absent if it has not since it
+/// started).
+pub(crate) fn api_user(api: &Api, c: &Connection) -> User {
+    let mut user = terra_user(c);
+    user.last_webhook_update = api
+        .state
+        .last_webhook_update(&c.user_id)
+        .map(pulsegate_schema::terra_timestamp);
+    user
 }
 
 /// `?user_id=` → `{"status":"success","user":{...},"is_authenticated":bool}`;
@@ -36,7 +51,7 @@ pub(crate) async fn user_info(
         return match dev.user(&api, user_id) {
             Some(c) => Json(json!({
                 "status": "success",
-                "user": terra_user(&c),
+                "user": api_user(&api, &c),
                 "is_authenticated": c.status == ConnectionStatus::Active,
             }))
             .into_response(),
@@ -48,7 +63,7 @@ pub(crate) async fn user_info(
         let matching = all
             .iter()
             .filter(|c| c.reference_id.as_deref() == Some(reference_id));
-        return Json(users(matching)).into_response();
+        return Json(users(&api, matching)).into_response();
     }
     terra_error(
         StatusCode::BAD_REQUEST,
@@ -128,7 +143,7 @@ async fn modify_user(api: &Api, dev: &DevId, user_id: &str, body: &[u8]) -> Resp
         }
         tracing::info!(%user_id, "user modified");
     }
-    Json(json!({ "status": "success", "user": terra_user(&conn) })).into_response()
+    Json(json!({ "status": "success", "user": api_user(api, &conn) })).into_response()
 }
 
 /// `POST /v2/bulkUserInfo` with a JSON list of user ids: the list of those that exist.
@@ -149,7 +164,7 @@ pub(crate) async fn bulk_user_info(
     let found: Vec<User> = ids
         .iter()
         .filter_map(|id| dev.user(&api, id))
-        .map(|c| terra_user(&c))
+        .map(|c| api_user(&api, &c))
         .collect();
     Json(found).into_response()
 }
@@ -164,7 +179,7 @@ pub(crate) async fn subscriptions(
     let q = Query::parse(q.as_deref());
     let all = dev.users(&api);
     let Some(page) = q.get("page") else {
-        return Json(json!({ "users": users(&all) })).into_response();
+        return Json(json!({ "users": users(&api, &all) })).into_response();
     };
     let number = |name: &str, v: &str, min: usize| match v.parse::<usize>() {
         Ok(n) if n >= min => Ok(n),
@@ -184,6 +199,7 @@ pub(crate) async fn subscriptions(
     };
     let max_page = all.len().div_ceil(per_page).saturating_sub(1);
     let results = users(
+        &api,
         all.iter()
             .skip(page.saturating_mul(per_page))
             .take(per_page),

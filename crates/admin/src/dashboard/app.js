@@ -95,9 +95,37 @@
         cell(i.terra_name),
         el("td", {}, toggle),
         cell(i.data_types.length ? i.data_types.join(", ") : "all"),
+        cell(ARRIVES[i.push] || i.push),
+        ...receiving(i),
       );
     });
-    fill($("#integrations tbody"), rows, 4, "No providers.");
+    fill($("#integrations tbody"), rows, 8, "No providers.");
+  }
+
+  const ARRIVES = { signed: "signed push", path_token: "push (path token)", poll: "polled", sdk: "SDK upload" };
+
+  /** Configured / last notification / refused: honest about what this process saw. */
+  function receiving(i) {
+    const r = i.receiving;
+    if (i.push === "poll" || i.push === "sdk") {
+      return [cell("—"), cell("—"), cell("—")];
+    }
+    if (!r) {
+      return [cell("unknown"), cell("not ingested here"), cell("—")];
+    }
+    const configured = el("td", {
+      className: r.mounted ? "outcome-ok" : "outcome-gone",
+      "data-configured": r.mounted ? "yes" : "no",
+      text: r.mounted ? "yes" : "no: route answers 404",
+    });
+    const failures = el("td", {
+      className: r.verification_failures ? "outcome-retry" : undefined,
+      "data-refused": String(r.verification_failures),
+      text: r.verification_failures
+        ? `${r.verification_failures} (last ${time(r.last_failure_ms)})`
+        : "0",
+    });
+    return [configured, el("td", { "data-last": "", text: r.last_notification_ms ? time(r.last_notification_ms) : "never" }), failures];
   }
 
   async function setIntegration(provider, toggle) {
@@ -120,7 +148,7 @@
     "activity", "sleep", "body", "daily", "athlete", "nutrition", "menstruation",
     "auth", "deauth", "user_reauth", "access_revoked", "permission_change",
     "connection_error", "processing", "rate_limit_hit", "large_request_processing",
-    "large_request_sending", "healthcheck", "activity_deleted",
+    "large_request_sending", "healthcheck", "google_no_datasource", "activity_deleted",
   ];
   // Providers by Terra name, from the registry through /v1/admin/integrations.
   let providerNames = [];
@@ -143,7 +171,7 @@
         // The API masks the secret (first characters and length); shown as given.
         el("td", { className: "mono", "data-secret": "", text: d.secret }),
         cell(d.event_types.length ? d.event_types.join(", ") : "all"),
-        cell(d.providers.length ? d.providers.join(", ") : "all"),
+        cell((d.providers.length ? d.providers.join(", ") : "all") + (d.ordered ? " · ordered per user" : "")),
         el("td", {}, edit),
       );
       const editor = destinationEditor(d);
@@ -170,6 +198,10 @@
       );
     const types = boxes("Event types", EVENT_TYPES, d.event_types, "types");
     const providers = boxes("Providers", providerNames, d.providers, "providers");
+    const orderedBox = el("input", { type: "checkbox", "data-ordered-box": "" });
+    orderedBox.checked = !!d.ordered;
+    const ordered = el("label", { className: "pick" }, orderedBox,
+      " Deliver each user's events in order (one in flight per user)");
     const save = el("button", { type: "button", "data-save-destination": d.id, text: "Save" });
     const ticked = (set) => [...set.querySelectorAll("input:checked")].map((i) => i.value);
     save.addEventListener("click", async () => {
@@ -180,6 +212,7 @@
           enabled: d.enabled,
           event_types: ticked(types),
           providers: ticked(providers),
+          ordered: orderedBox.checked,
         };
         if (d.dev_id) body.dev_id = d.dev_id;
         await api("PUT", `/v1/admin/destinations/${encodeURIComponent(d.id)}`, body);
@@ -194,7 +227,7 @@
     const row = el(
       "tr",
       { "data-destination-editor": d.id },
-      el("td", { colspan: 7 }, types, providers, save),
+      el("td", { colspan: 7 }, types, providers, ordered, el("br"), save),
     );
     row.hidden = true;
     return row;

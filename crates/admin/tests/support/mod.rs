@@ -56,5 +56,15 @@ pub fn ports(recent: RecentDeliveries) -> AdminPorts {
     AdminPorts {
         destinations: Arc::new(Rules),
         deliveries: Arc::new(Log(recent)),
+        ingest: Arc::new(NoIngest),
+    }
+}
+
+/// A process without ingest: no push activity to report.
+struct NoIngest;
+
+impl pulsegate_admin::IngestActivity for NoIngest {
+    fn push(&self, _: pulsegate_schema::Provider) -> Option<pulsegate_admin::PushReport> {
+        None
     }
 }

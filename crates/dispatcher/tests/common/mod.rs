@@ -80,6 +80,7 @@ impl Harness {
             secret: generate_secret(),
             event_types: types.iter().map(|t| t.to_string()).collect(),
             providers: vec![],
+            ordered: false,
             enabled: true,
             dev_id: None,
             kafka_auth: None,

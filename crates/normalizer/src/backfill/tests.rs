@@ -173,6 +173,8 @@ for file, module, cls_name in json.load(open(sys.argv[1])):
     known = set(cls.model_fields)
     problems += [f"unknown field {k}" for k in data if k not in known]
     user_fields = set(importlib.import_module("terra.types.terra_user").TerraUser.model_fields)
+    # `created_at`: in Terra's payloads and docs, not in terra-python 1.1.0's TerraUser.
+    user_fields.add("created_at")
     problems += [f"unknown user field {k}" for k in data.get("user", {}) if k not in user_fields]
     missing = [n for n, f in cls.model_fields.items() if f.is_required() and n not in data]
     problems += [f"missing required field {n}" for n in missing]

@@ -1,7 +1,7 @@
 //! The push path and historical ranges against the Google Health mock (testkit),
 //! scripted with the research fixtures: what is fetched (filters, rollup bodies, pages),
 //! what comes out, and how refusals end (scope not granted: skipped; `invalid_grant`:
-//! `deauth`; `ACCOUNT_NOT_LINKED`: `connection_error`).
+//! `deauth`; `ACCOUNT_NOT_LINKED`: `google_no_datasource`).
 
 use chrono::NaiveDate;
 use pulsegate_schema::{EventType, Provider, RawNotification};
@@ -387,7 +387,7 @@ async fn an_expired_token_is_refreshed_and_kept() {
 }
 
 #[tokio::test]
-async fn an_account_without_a_health_profile_is_a_connection_error() {
+async fn an_account_without_a_health_profile_is_google_no_datasource() {
     let m = scripted().await;
     m.fail(
         "weight",
@@ -399,9 +399,16 @@ async fn an_account_without_a_health_profile_is_a_connection_error() {
     let weight = BATCH_WEIGHT_ONLY.replace("USER", USER);
     let got = bodies(&n.normalize(&raw(&weight), &e.conn, &e.ctx).await.unwrap());
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].0, EventType::ConnectionError);
+    assert_eq!(got[0].0, EventType::GoogleNoDatasource);
+    assert_eq!(got[0].1["type"], "google_no_datasource");
     assert_eq!(got[0].1["message"], ACCOUNT_NOT_LINKED);
     assert_eq!(got[0].1["status"], "warning");
+    // terra-python's own model reads it, strictly.
+    crate::terra_check::validate(&[(
+        "google_no_datasource_event",
+        "GoogleNoDatasourceEvent",
+        got[0].1.clone(),
+    )]);
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@
 //! scope the connection's granted set lacks is not called; one Google refuses with 403
 //! `ACCESS_TOKEN_SCOPE_INSUFFICIENT` anyway is "not granted" ([`Got::NotGranted`]): the
 //! type is skipped, the connection is fine. `ACCOUNT_NOT_LINKED` (a Google account
-//! without a Google Health profile) is a connection error.
+//! without a Google Health profile) is a connection error, told to the customer as
+//! Terra's `google_no_datasource`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -39,7 +40,8 @@ pub const SCOPE_METRICS: &str = "googlehealth.health_metrics_and_measurements.re
 pub const SCOPE_SLEEP: &str = "googlehealth.sleep.readonly";
 pub const SCOPE_SETTINGS: &str = "googlehealth.settings.readonly";
 
-/// The `connection_error` message for `ACCOUNT_NOT_LINKED`.
+/// The `google_no_datasource` (push) / connection error (requests) message for
+/// `ACCOUNT_NOT_LINKED`.
 pub const ACCOUNT_NOT_LINKED: &str =
     "the Google account has no Google Health profile (ACCOUNT_NOT_LINKED)";
 

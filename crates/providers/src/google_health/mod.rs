@@ -414,7 +414,20 @@ impl GoogleHealthNormalizer {
         message: &'static str,
     ) -> Result<NormalizedEvent, NormalizeError> {
         let key = stable_id(&["google_health", &raw.id]);
-        crate::events::connection_error("google_health", &key, conn, raw, message)
+        if message != ACCOUNT_NOT_LINKED {
+            return crate::events::connection_error("google_health", &key, conn, raw, message);
+        }
+        // Terra's own event for a Google account with no data source.
+        tracing::warn!(user_id = %conn.user_id, "Google account without a Google Health profile");
+        let user = terra_user(conn);
+        let t = EventType::GoogleNoDatasource;
+        let body = StatusEvent {
+            event_type: t.as_str(),
+            user: &user,
+            status: "warning",
+            message,
+        };
+        build_event(stable_id(&[&key, t.as_str()]), t, conn, raw, &body)
     }
 
     /// The Terra objects of `data_type` on the local days `[start, end)`.

@@ -160,13 +160,28 @@ def _unknown_keys(obj, ann, path, out):
         for k, v in obj.items():
             if k in wire:
                 _unknown_keys(v, hints[wire[k]], f"{path}.{k}", out)
+            elif k in TERRA_EXTRAS.get(ann.__name__, {}):
+                if not isinstance(v, TERRA_EXTRAS[ann.__name__][k]):
+                    out.append(f"{path}.{k} (not {TERRA_EXTRAS[ann.__name__][k]})")
             else:
                 out.append(f"{path}.{k}")
 
 
+# Fields Terra sends (in its payloads and docs) that terra-python 1.1.0's models lack,
+# allowed on these models only, with these types. Nothing else unknown passes.
+# - TerraUser.created_at: when the connection was made (Terra's docs' `auth` example).
+# - The `auth` success payload's `message` ("User has successfully authenticated") and
+#   `version` (Terra's docs' `auth` example).
+TERRA_EXTRAS = {
+    "TerraUser": {"created_at": (str, type(None))},
+    "UserAuthWebhookPayload_Success": {"message": str, "version": str},
+}
+
+
 def _stored_extras(m, path, out):
     if isinstance(m, pydantic.BaseModel):
-        out.extend(f"{path}.{k}" for k in (m.model_extra or {}))
+        allowed = TERRA_EXTRAS.get(type(m).__name__, {})
+        out.extend(f"{path}.{k}" for k in (m.model_extra or {}) if k not in allowed)
         for n in type(m).model_fields:
             _stored_extras(getattr(m, n), f"{path}.{n}", out)
     elif isinstance(m, (list, tuple)):
@@ -381,6 +396,13 @@ KNOWN_RESPONSE_DIFFERENCES = {
 RESPONSE_DIFFERENCES_SEEN = set()
 
 
+def is_terra_time(v):
+    """Terra's `TerraUser` times: `2024-10-07T03:45:00.000000+00:00`."""
+    return isinstance(v, str) and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", v
+    ) is not None
+
+
 def check_answer(path, cls, name):
     r = last_answer(path)
     check(r.status_code == 200, f"{path}: {r.status_code} {r.text}")
@@ -516,11 +538,20 @@ def flow():
     )[0][1]
     check(auth["status"] == "success" and auth["reference_id"] == PLAN["reference"], auth)
     check(auth["user"]["provider"] == "STRAVA", auth)
+    # Terra's auth event: its message and version, the connection's creation time, and
+    # no webhook update yet (Terra's null; pulsegate leaves it out).
+    check(auth.get("message") == "User has successfully authenticated", auth)
+    check(auth.get("version") == "2022-03-16", auth)
+    check(is_terra_time(auth["user"].get("created_at")), auth)
+    check("last_webhook_update" not in auth["user"], auth)
     reauth = wait_for(
         "user_reauth",
         lambda got: bodies(got, type="user_reauth", new_user__user_id=user_id),
     )[0][1]
     check(reauth["old_user"]["user_id"] == widget_user, reauth)
+    for u in (reauth["new_user"], reauth["old_user"]):
+        check(is_terra_time(u.get("last_webhook_update")), reauth)
+        check(is_terra_time(u.get("created_at")), reauth)
     log(f"authenticateuser: user {user_id} (replaces {widget_user})")
 
     # 3. userInfo, by reference id and by user id.
@@ -529,6 +560,10 @@ def flow():
     check(isinstance(users, list) and len(users) == 1, f"userInfo by reference: {users}")
     check(users[0].user_id == user_id and users[0].provider == "STRAVA", users)
     check(users[0].reference_id == PLAN["reference"], users)
+    check(
+        last_answer("userInfo").json()[0].get("created_at") == auth["user"]["created_at"],
+        f"userInfo's created_at vs the auth webhook's: {last_answer('userInfo').text}",
+    )
     one = client.user.getinfoforuserid(user_id=user_id)
     check_answer(
         "userInfo", UserGetInfoForUserIdResponseIsAuthenticated, "userInfo(user_id)"
@@ -598,7 +633,17 @@ def flow():
     check(sorted(ids) == sorted(hook["ids"]), f"{len(ids)} of {len(hook['ids'])} activities")
     for p in payloads:
         check(p["user"]["user_id"] == user_id, p["user"])
+        # The time this webhook was built (the user's latest webhook update), and when
+        # the connection was made.
+        check(is_terra_time(p["user"].get("last_webhook_update")), p["user"])
+        check(p["user"].get("created_at") == auth["user"]["created_at"], p["user"])
     if windows > PLAN["large_request_windows"]:
+        # In the order the sink received them: the announcement before any data.
+        kinds = [b["type"] for b in data]
+        check(
+            kinds.index("large_request_sending") < kinds.index("activity"),
+            f"data before its large_request_sending: {kinds}",
+        )
         kinds = [b["type"] for b in data]
         check(kinds.count("large_request_processing") == 1, kinds)
         check(kinds.count("large_request_sending") == 1, kinds)
@@ -607,6 +652,13 @@ def flow():
         check(sending["reference"] == reference, sending)
         processing = next(b for b in data if b["type"] == "large_request_processing")
         check(processing["reference"] == reference, processing)
+    # userInfo now knows when a webhook about the user was last delivered.
+    client.user.getinfoforuserid(user_id=user_id)
+    info = check_answer(
+        "userInfo", UserGetInfoForUserIdResponseIsAuthenticated, "userInfo(user_id)"
+    )
+    check(is_terra_time(info["user"].get("last_webhook_update")), info)
+    check(info["user"].get("created_at") == auth["user"]["created_at"], info)
     webhook_ids = [d["headers"]["webhook-id"] for d in mine]
     check(len(webhook_ids) == len(set(webhook_ids)), "a webhook-id delivered twice")
     log(f"to_webhook: reference {reference}, {len(mine)} deliveries, {len(ids)} activities")

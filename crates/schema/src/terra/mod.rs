@@ -35,6 +35,10 @@ pub use sleep::*;
 use serde::Serialize;
 
 /// `TerraUser`.
+///
+/// Times are Terra's `2024-10-07T03:45:00.000000+00:00` (see [`crate::terra_timestamp`]).
+/// `created_at` is in Terra's payloads and docs but not in terra-python 1.1.0's
+/// `TerraUser` (its models allow extra fields).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct User {
     pub user_id: String,
@@ -45,8 +49,16 @@ pub struct User {
     pub scopes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// In webhooks, when the webhook carrying this object was built (the user's latest
+    /// webhook update); absent in `auth` events (a new user has had none, Terra's
+    /// `null`). In API answers, when this process last delivered a webhook about the
+    /// user, if it did since it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_webhook_update: Option<String>,
+    /// When the connection was created; absent for connections stored before pulsegate
+    /// recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 /// A data event: `ActivityEvent`, `SleepEvent`, … (`{"type","user","data","version"}`).

@@ -254,6 +254,7 @@ fn example_user() -> User {
         scopes: Some("activity,sleep".into()),
         active: Some(true),
         last_webhook_update: Some("2024-03-06T07:06:00.000000+00:00".into()),
+        created_at: Some("2024-03-01T09:30:00.000000+00:00".into()),
     }
 }
 
@@ -386,12 +387,19 @@ def unknown_keys(obj, ann, path, out):
         for k, v in obj.items():
             if k in wire:
                 unknown_keys(v, hints[wire[k]], f"{path}.{k}", out)
+            elif k in TERRA_EXTRAS.get(ann.__name__, ()) and isinstance(v, (str, type(None))):
+                pass
             else:
                 out.append(f"{path}.{k}")
 
+# Fields Terra sends (its payloads and docs) that terra-python 1.1.0's models lack:
+# allowed (text or null) on these models only.
+TERRA_EXTRAS = {"TerraUser": {"created_at"}}
+
 def stored_extras(m, path, out):
     if isinstance(m, pydantic.BaseModel):
-        out.extend(f"{path}.{k}" for k in (m.model_extra or {}))
+        allowed = TERRA_EXTRAS.get(type(m).__name__, ())
+        out.extend(f"{path}.{k}" for k in (m.model_extra or {}) if k not in allowed)
         for n in type(m).model_fields:
             stored_extras(getattr(m, n), f"{path}.{n}", out)
     elif isinstance(m, (list, tuple)):
