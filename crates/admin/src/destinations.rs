@@ -73,6 +73,10 @@ pub(crate) struct DestinationView {
     ordered: bool,
     enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    failing_since_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kafka_auth: Option<KafkaAuthView>,
@@ -88,6 +92,8 @@ impl DestinationView {
             providers: d.providers.clone(),
             ordered: d.ordered,
             enabled: d.enabled,
+            failing_since_ms: d.failing_since_ms,
+            disabled_reason: d.disabled_reason.clone(),
             dev_id: d.dev_id.clone(),
             kafka_auth: d.kafka_auth.as_ref().map(|a| KafkaAuthView {
                 mechanism: a.mechanism.clone(),
@@ -201,6 +207,8 @@ fn build(
                 .map(|p| p.terra_name().to_string())
                 .collect(),
             ordered: input.ordered,
+            failing_since_ms: None,
+            disabled_reason: None,
             enabled: input.enabled,
             dev_id: input.dev_id,
             kafka_auth,

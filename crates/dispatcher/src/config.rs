@@ -38,6 +38,10 @@ pub struct DispatcherConfig {
     /// `healthcheck`.
     #[serde(with = "humantime_serde")]
     pub healthcheck_interval: Duration,
+    /// A destination every attempt to which has failed for this long is disabled
+    /// (default 5 days; `0s`: never).
+    #[serde(with = "humantime_serde")]
+    pub disable_after_failing: Duration,
 }
 
 /// The per-destination circuit breaker (see the `breaker` module).
@@ -68,6 +72,7 @@ impl Default for DispatcherConfig {
             allow_private_networks: false,
             breaker: BreakerConfig::default(),
             healthcheck_interval: crate::healthcheck::DEFAULT_INTERVAL,
+            disable_after_failing: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }

@@ -195,6 +195,7 @@ async fn handle(
     match outcome {
         Outcome::Delivered => {
             breaker.record(true);
+            shared.note_success(&dest).await;
             shared
                 .state
                 .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
@@ -213,6 +214,7 @@ async fn handle(
         }
         Outcome::Failed(f) => {
             breaker.record(false);
+            shared.note_failure(&dest, observed.at_ms).await;
             tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "retry attempt failed");
             // Erased during the attempt: no retry copies the event back onto the log.
             if shared.state.erased(&record) {

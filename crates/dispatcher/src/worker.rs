@@ -201,6 +201,7 @@ impl Worker {
         match outcome {
             Outcome::Delivered => {
                 permit.settle(true);
+                self.shared.note_success(&dest).await;
                 self.shared
                     .state
                     .note_webhook_update(&view.user_id, pulsegate_schema::now_ms());
@@ -221,6 +222,7 @@ impl Worker {
             }
             Outcome::Failed(f) => {
                 permit.settle(false);
+                self.shared.note_failure(&dest, observed.at_ms).await;
                 tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "delivery attempt failed");
                 // Erased during the attempt: no retry copies the event back onto the log.
                 if self.shared.state.erased(&record) {

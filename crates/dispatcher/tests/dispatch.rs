@@ -617,3 +617,40 @@ async fn an_ordered_destination_keeps_each_users_order_through_a_retry() {
     );
     assert_eq!(sink.count(), 9, "5 + 3 delivered, one failed attempt");
 }
+
+/// A destination every attempt to which fails for `disable_after_failing` is disabled
+/// with its reason; one that recovers has its outage cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_failing_too_long_is_disabled_and_a_recovered_one_is_not() {
+    let mut h = Harness::new().await;
+    let mut cfg = config(&[200, 200, 200, 200, 200, 200, 200, 200]);
+    cfg.disable_after_failing = Duration::from_millis(800);
+    cfg.breaker.failure_threshold = 0;
+    h.start(cfg);
+    let down = Sink::start(Behaviour::FailAlways).await;
+    let flaky = Sink::start(Behaviour::FailFirst { n: 1, status: 503 }).await;
+    h.add_destination("down", &down.url(), &[]).await;
+    h.add_destination("flaky", &flaky.url(), &[]).await;
+    h.wait_subscribed("down").await;
+    h.wait_subscribed("flaky").await;
+    h.publish(&events("f-", "activity", 3)).await;
+
+    let state = h.state.clone();
+    eventually("down disabled", secs(20), || {
+        state.destination("down").is_some_and(|d| !d.enabled)
+    })
+    .await;
+    let d = h.state.destination("down").unwrap();
+    let reason = d.disabled_reason.clone().unwrap();
+    assert!(reason.starts_with("failing since"), "{reason}");
+    assert!(d.failing_since_ms.is_some());
+    // The flaky one failed once and then delivered: enabled, no outage on record.
+    assert!(flaky.wait_for(4, secs(20)).await);
+    let state = h.state.clone();
+    eventually("flaky's outage cleared", secs(10), || {
+        state
+            .destination("flaky")
+            .is_some_and(|d| d.enabled && d.failing_since_ms.is_none())
+    })
+    .await;
+}

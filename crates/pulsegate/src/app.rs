@@ -405,6 +405,8 @@ async fn seed_destinations(
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
             ordered: d.ordered,
+            failing_since_ms: None,
+            disabled_reason: None,
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,

@@ -229,6 +229,13 @@ pub struct Destination {
     /// retried before the user's next goes); other users are not held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ordered: bool,
+    /// When every attempt since began failing (ms); cleared by a delivery. Set by the
+    /// dispatcher, not by operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since_ms: Option<u64>,
+    /// Why the dispatcher disabled it (failing too long); cleared by an admin update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The developer account this destination belongs to: it receives only events of

@@ -755,6 +755,8 @@ mod tests {
             event_types: vec![],
             providers: vec![],
             ordered: false,
+            failing_since_ms: None,
+            disabled_reason: None,
             enabled: true,
             dev_id: None,
             kafka_auth: Some(pulsegate_schema::KafkaAuth {

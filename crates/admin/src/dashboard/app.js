@@ -167,7 +167,8 @@
         { "data-destination": d.id },
         cell(d.id, "mono"),
         cell(d.url, "mono"),
-        cell(d.enabled ? "yes" : "no"),
+        cell(d.enabled ? (d.failing_since_ms ? `yes, failing since ${time(d.failing_since_ms)}` : "yes")
+          : (d.disabled_reason ? `no: ${d.disabled_reason}` : "no")),
         // The API masks the secret (first characters and length); shown as given.
         el("td", { className: "mono", "data-secret": "", text: d.secret }),
         cell(d.event_types.length ? d.event_types.join(", ") : "all"),

@@ -81,6 +81,8 @@ impl Harness {
             event_types: types.iter().map(|t| t.to_string()).collect(),
             providers: vec![],
             ordered: false,
+            failing_since_ms: None,
+            disabled_reason: None,
             enabled: true,
             dev_id: None,
             kafka_auth: None,
