@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{Destination, EventType, Provider};
+use pulsegate_schema::{Destination, EventType, KafkaAuth, Provider, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -31,6 +31,32 @@ pub(crate) struct DestinationInput {
     /// developer's users. Absent = operator destination (every event).
     #[serde(default)]
     dev_id: Option<String>,
+    /// SASL/PLAIN credentials of a `kafka://` destination. On update, absent keeps the
+    /// stored ones (and an absent password the stored password).
+    #[serde(default)]
+    kafka_auth: Option<KafkaAuthInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KafkaAuthInput {
+    #[serde(default = "plain")]
+    mechanism: String,
+    username: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn plain() -> String {
+    "PLAIN".into()
+}
+
+/// Kafka credentials as the admin API shows them: the password masked.
+#[derive(Serialize)]
+pub(crate) struct KafkaAuthView {
+    mechanism: String,
+    username: String,
+    password: String,
 }
 
 fn yes() -> bool {
@@ -52,6 +78,8 @@ pub(crate) struct DestinationView {
     disabled_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka_auth: Option<KafkaAuthView>,
 }
 
 impl DestinationView {
@@ -67,6 +95,11 @@ impl DestinationView {
             failing_since_ms: d.failing_since_ms,
             disabled_reason: d.disabled_reason.clone(),
             dev_id: d.dev_id.clone(),
+            kafka_auth: d.kafka_auth.as_ref().map(|a| KafkaAuthView {
+                mechanism: a.mechanism.clone(),
+                username: a.username.clone(),
+                password: a.password.masked(),
+            }),
         }
     }
 }
@@ -76,6 +109,7 @@ fn build(
     s: &AdminState,
     id: String,
     input: DestinationInput,
+    existing: Option<&Destination>,
 ) -> Result<(Destination, bool), Response> {
     if id.is_empty()
         || id.len() > 128
@@ -116,6 +150,36 @@ fn build(
             }
         }
     }
+    let stored_auth = existing.and_then(|d| d.kafka_auth.clone());
+    let kafka_auth = match input.kafka_auth {
+        Some(a) => {
+            let password = match (a.password, &stored_auth) {
+                (Some(p), _) => Secret::new(p),
+                (None, Some(stored)) => stored.password.clone(),
+                (None, None) => {
+                    return Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "kafka_auth.password: required",
+                    ))
+                }
+            };
+            Some(KafkaAuth {
+                mechanism: a.mechanism,
+                username: a.username,
+                password,
+            })
+        }
+        // Kept on update while the destination stays a Kafka one.
+        None => stored_auth.filter(|_| {
+            input
+                .url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("kafka://"))
+        }),
+    };
+    if let Err(e) = guard.check_kafka_auth(&input.url, kafka_auth.as_ref()) {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
+    }
     let (secret, generated) = match input.secret {
         Some(raw) => match guard.check_secret(&raw) {
             Ok(secret) => (secret, false),
@@ -147,6 +211,7 @@ fn build(
             disabled_reason: None,
             enabled: input.enabled,
             dev_id: input.dev_id,
+            kafka_auth,
         },
         generated,
     ))
@@ -194,7 +259,7 @@ pub(crate) async fn create(
             "id: a destination with this id exists",
         );
     }
-    let (dest, _) = match build(&s, id, input) {
+    let (dest, _) = match build(&s, id, input, None) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -231,7 +296,7 @@ pub(crate) async fn update(
     if keep_secret {
         input.secret = Some(existing.secret.expose().to_string());
     }
-    let (dest, _) = match build(&s, id, input) {
+    let (dest, _) = match build(&s, id, input, Some(&existing)) {
         Ok(d) => d,
         Err(r) => return r,
     };

@@ -410,6 +410,7 @@ async fn seed_destinations(
             enabled: d.enabled,
             // Config destinations are the operator's (every event).
             dev_id: None,
+            kafka_auth: d.kafka_auth(),
         };
         let existing = state.destination(&d.id);
         if existing.is_none() {

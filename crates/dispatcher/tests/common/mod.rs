@@ -85,6 +85,7 @@ impl Harness {
             disabled_reason: None,
             enabled: true,
             dev_id: None,
+            kafka_auth: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d
