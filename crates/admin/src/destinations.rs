@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{Destination, EventType, Provider, Secret};
+use pulsegate_schema::{Destination, EventType, KafkaAuth, Provider, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -38,6 +38,32 @@ pub(crate) struct DestinationInput {
     /// update that omits it.
     #[serde(default)]
     s3_secret_access_key: Option<String>,
+    /// SASL/PLAIN credentials of a `kafka://` destination. On update, absent keeps the
+    /// stored ones (and an absent password the stored password).
+    #[serde(default)]
+    kafka_auth: Option<KafkaAuthInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KafkaAuthInput {
+    #[serde(default = "plain")]
+    mechanism: String,
+    username: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn plain() -> String {
+    "PLAIN".into()
+}
+
+/// Kafka credentials as the admin API shows them: the password masked.
+#[derive(Serialize)]
+pub(crate) struct KafkaAuthView {
+    mechanism: String,
+    username: String,
+    password: String,
 }
 
 fn yes() -> bool {
@@ -64,6 +90,8 @@ pub(crate) struct DestinationView {
     /// Masked like `secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
     s3_secret_access_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka_auth: Option<KafkaAuthView>,
 }
 
 impl DestinationView {
@@ -81,6 +109,11 @@ impl DestinationView {
             dev_id: d.dev_id.clone(),
             s3_access_key_id: d.s3_access_key_id.clone(),
             s3_secret_access_key: d.s3_secret_access_key.as_ref().map(|s| s.masked()),
+            kafka_auth: d.kafka_auth.as_ref().map(|a| KafkaAuthView {
+                mechanism: a.mechanism.clone(),
+                username: a.username.clone(),
+                password: a.password.masked(),
+            }),
         }
     }
 }
@@ -90,6 +123,7 @@ fn build(
     s: &AdminState,
     id: String,
     input: DestinationInput,
+    existing: Option<&Destination>,
 ) -> Result<(Destination, bool), Response> {
     if id.is_empty()
         || id.len() > 128
@@ -137,6 +171,36 @@ fn build(
             }
         }
     }
+    let stored_auth = existing.and_then(|d| d.kafka_auth.clone());
+    let kafka_auth = match input.kafka_auth {
+        Some(a) => {
+            let password = match (a.password, &stored_auth) {
+                (Some(p), _) => Secret::new(p),
+                (None, Some(stored)) => stored.password.clone(),
+                (None, None) => {
+                    return Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "kafka_auth.password: required",
+                    ))
+                }
+            };
+            Some(KafkaAuth {
+                mechanism: a.mechanism,
+                username: a.username,
+                password,
+            })
+        }
+        // Kept on update while the destination stays a Kafka one.
+        None => stored_auth.filter(|_| {
+            input
+                .url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("kafka://"))
+        }),
+    };
+    if let Err(e) = guard.check_kafka_auth(&input.url, kafka_auth.as_ref()) {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
+    }
     let (secret, generated) = match input.secret {
         Some(raw) => match guard.check_secret(&raw) {
             Ok(secret) => (secret, false),
@@ -170,6 +234,7 @@ fn build(
             dev_id: input.dev_id,
             s3_access_key_id: input.s3_access_key_id,
             s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
+            kafka_auth,
         },
         generated,
     ))
@@ -238,7 +303,7 @@ pub(crate) async fn create(
             "id: a destination with this id exists",
         );
     }
-    let (dest, _) = match build(&s, id, input) {
+    let (dest, _) = match build(&s, id, input, None) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -288,7 +353,7 @@ pub(crate) async fn update(
                 .map(|s| s.expose().to_string());
         }
     }
-    let (dest, _) = match build(&s, id, input) {
+    let (dest, _) = match build(&s, id, input, Some(&existing)) {
         Ok(d) => d,
         Err(r) => return r,
     };

@@ -16,6 +16,7 @@ mod dead_letters;
 mod deliveries;
 mod destinations;
 mod developers;
+mod history;
 mod integrations;
 mod ports;
 mod push_urls;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulsegate_bus::{Bus, BusError};
-use pulsegate_schema::{DeliveryRecord, Provider, Secret};
+use pulsegate_schema::{DeliveryRecord, KafkaAuth, Provider, Secret};
 
 /// The dispatcher's rules for a destination an operator registers.
 #[async_trait]
@@ -21,6 +21,10 @@ pub trait DestinationGuard: Send + Sync + 'static {
     /// A customer-supplied signing secret, if the dispatcher can sign with it. The
     /// message never echoes the secret.
     fn check_secret(&self, raw: &str) -> Result<Secret, String>;
+
+    /// Refuses Kafka credentials the dispatcher would not use (only with a `kafka://`
+    /// URL, SASL `PLAIN`). The message never echoes the password.
+    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String>;
 
     /// A fresh signing secret (`whsec_…`).
     fn new_secret(&self) -> Secret;

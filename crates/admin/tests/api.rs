@@ -330,6 +330,10 @@ async fn private_destinations_refused_unless_allowed() {
         "http://127.0.0.1:9/x",
         "http://169.254.169.254/latest",
         "http://10.0.0.1/x",
+        // Kafka destinations: every broker is checked.
+        "kafka://127.0.0.1:9092/events",
+        "kafka://8.8.8.8:9092,10.0.0.1:9092/events",
+        "kafka://localhost:9092/events",
     ] {
         let (status, _) = call(
             &app,
@@ -340,6 +344,93 @@ async fn private_destinations_refused_unless_allowed() {
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+    }
+}
+
+/// A customer-owned Kafka topic is a destination like a webhook: `kafka://brokers/topic`.
+#[tokio::test]
+async fn kafka_destinations_are_accepted_and_validated() {
+    let (_d, app, state) = app().await;
+    let url = "kafka://127.0.0.1:9092,127.0.0.1:9093/customer.events";
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "k1", "url": url})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["url"], url);
+    assert_eq!(state.destination("k1").unwrap().url, url);
+    assert!(created.get("kafka_auth").is_none());
+
+    // SASL/PLAIN credentials: stored, shown masked, kept on update without a password.
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "k2", "url": url,
+            "kafka_auth": {"username": "acme", "password": "KafkaPassw0rd-acme"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["kafka_auth"]["mechanism"], "PLAIN");
+    assert_eq!(created["kafka_auth"]["username"], "acme");
+    assert!(!created.to_string().contains("KafkaPassw0rd"), "{created}");
+    let (_, shown) = call(&app, "GET", "/v1/admin/destinations/k2", Some(TOKEN), None).await;
+    assert!(!shown.to_string().contains("KafkaPassw0rd"), "{shown}");
+    assert_eq!(shown["kafka_auth"]["username"], "acme");
+    let (status, updated) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/k2",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": url, "kafka_auth": {"username": "acme2"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let stored = state.destination("k2").unwrap();
+    let auth = stored.kafka_auth.as_ref().unwrap();
+    assert_eq!(auth.username, "acme2");
+    assert_eq!(auth.password.expose(), "KafkaPassw0rd-acme");
+    // Credentials belong to kafka:// URLs, and only PLAIN is supported.
+    for body in [
+        serde_json::json!({"url": "http://127.0.0.1:9/h",
+            "kafka_auth": {"username": "u", "password": "p"}}),
+        serde_json::json!({"url": url,
+            "kafka_auth": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "p"}}),
+        serde_json::json!({"url": url, "kafka_auth": {"username": "u"}}),
+    ] {
+        let (status, answer) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    }
+    for bad in [
+        "kafka://127.0.0.1:9092",
+        "kafka://127.0.0.1:9092/",
+        "kafka://127.0.0.1/events",
+        "kafka://127.0.0.1:9092/bad topic",
+        "kafka://127.0.0.1:9092/events?sasl.password=hunter2",
+        "kafkas://127.0.0.1:9092/events",
+    ] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/v1/admin/destinations",
+            Some(TOKEN),
+            Some(serde_json::json!({"url": bad})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
     }
 }
 

@@ -121,6 +121,9 @@ fn delivery(n: u64, dest: &str, outcome: DeliveryOutcome) -> DeliveryRecord {
         at_ms: n,
         destination_id: dest.into(),
         event_id: format!("ev-{n}"),
+        user_id: String::new(),
+        webhook_id: String::new(),
+        reference: String::new(),
         event_type: "activity".into(),
         attempt: 1,
         status: Some(if outcome == DeliveryOutcome::Ok {

@@ -1,22 +1,20 @@
-//! One delivery attempt: sign afresh, POST, and judge the answer.
+//! One delivery attempt: sign afresh, hand to the destination's sink (see
+//! [`crate::sink`]: POST, or produce to Kafka), and judge the outcome.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{HeaderValue, Request, StatusCode};
-use http_body_util::Full;
+use http::header::RETRY_AFTER;
+use http::StatusCode;
 use pulsegate_schema::Destination;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::client::{HttpClient, SendError};
 use crate::metrics::DestinationMetrics;
 use crate::recent::Observed;
-use crate::signing::{standard_signature, terra_signature, SigningKey};
-
-const UA: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
+use crate::signing::SigningKey;
+use crate::sink::{Message, Sinks};
 /// Most characters of a failing response body kept in `last_error` (retry tasks, dead
 /// letters): a receiver's answer may echo anything.
 const ERROR_BODY_CHARS: usize = 256;
@@ -123,12 +121,14 @@ pub(crate) struct Failure {
 
 /// One attempt to deliver `body` to `dest`.
 pub(crate) struct DeliveryAttempt<'a> {
-    pub client: &'a HttpClient,
+    pub sinks: &'a Sinks,
     pub dest: &'a Destination,
     pub key: &'a SigningKey,
     pub metrics: &'a DestinationMetrics,
     pub webhook_id: &'a str,
     pub reference: &'a str,
+    /// The event's user (the Kafka record key).
+    pub user_id: &'a str,
     pub body: Bytes,
     /// `NormalizedEvent.received_at_ms`, for end-to-end latency.
     pub received_at_ms: u64,
@@ -138,7 +138,15 @@ impl DeliveryAttempt<'_> {
     /// The outcome, and what the attempt observed (for [`crate::RecentDeliveries`]).
     pub async fn run(self) -> (Outcome, Observed) {
         let started = Instant::now();
-        let (outcome, status) = self.exchange().await;
+        let message = Message {
+            dest: self.dest,
+            key: self.key,
+            webhook_id: self.webhook_id,
+            reference: self.reference,
+            user_id: self.user_id,
+            body: &self.body,
+        };
+        let (outcome, status) = self.sinks.deliver(&message).await;
         let elapsed = started.elapsed();
         self.metrics.latency.record(elapsed.as_secs_f64());
         let observed = Observed {
@@ -159,67 +167,6 @@ impl DeliveryAttempt<'_> {
             Outcome::Failed(f) => self.metrics.failure(f.kind).increment(1),
         }
         (outcome, observed)
-    }
-
-    /// The outcome and the receiver's HTTP status, if it answered.
-    async fn exchange(&self) -> (Outcome, Option<u16>) {
-        let t = unix_secs();
-        if crate::sink::s3::is_s3(self.dest) {
-            return crate::sink::s3::deliver(self, t).await;
-        }
-        let req = match self.request(t) {
-            Ok(r) => r,
-            Err(error) => {
-                let failure = Failure {
-                    kind: "invalid",
-                    error,
-                    retry_after: None,
-                };
-                return (Outcome::Failed(failure), None);
-            }
-        };
-        match self.client.send(req).await {
-            Ok(resp) => (
-                judge(resp.status, &resp.headers, &resp.body),
-                Some(resp.status.as_u16()),
-            ),
-            Err(e) => {
-                let kind = match &e {
-                    SendError::Timeout(_) => "timeout",
-                    SendError::Blocked(_) => "blocked",
-                    SendError::InvalidUrl => "invalid",
-                    SendError::Connect(_) | SendError::Request(_) => "connection_error",
-                };
-                let failure = Failure {
-                    kind,
-                    error: e.to_string(),
-                    retry_after: None,
-                };
-                (Outcome::Failed(failure), None)
-            }
-        }
-    }
-
-    fn request(&self, t: u64) -> Result<Request<Full<Bytes>>, String> {
-        let uri: http::Uri = self
-            .dest
-            .url
-            .parse()
-            .map_err(|_| SendError::InvalidUrl.to_string())?;
-        let terra = terra_signature(self.key, t, &self.body);
-        let standard = standard_signature(self.key, self.webhook_id, t, &self.body);
-        let value =
-            |s: &str| HeaderValue::from_str(s).map_err(|_| "header value not allowed".to_string());
-        Request::post(uri)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(USER_AGENT, HeaderValue::from_static(UA))
-            .header("terra-reference", value(self.reference)?)
-            .header("terra-signature", value(&terra)?)
-            .header("webhook-id", value(self.webhook_id)?)
-            .header("webhook-timestamp", value(&t.to_string())?)
-            .header("webhook-signature", value(&standard)?)
-            .body(Full::new(self.body.clone()))
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -348,7 +295,7 @@ mod tests {
             assert_eq!(f.error, format!("HTTP {s}: nope"));
         }
         let mut h = http::HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        h.insert(RETRY_AFTER, http::HeaderValue::from_static("7"));
         let Outcome::Failed(f) = judge(StatusCode::TOO_MANY_REQUESTS, &h, b"") else {
             panic!()
         };

@@ -42,6 +42,10 @@ pub struct DispatcherConfig {
     /// (default 5 days; `0s`: never).
     #[serde(with = "humantime_serde")]
     pub disable_after_failing: Duration,
+    /// How long every delivery attempt is kept on the `delivery_history` topic for
+    /// search (default 14 days; `0s`: no history is written).
+    #[serde(with = "humantime_serde")]
+    pub history_retention: Duration,
 }
 
 /// The per-destination circuit breaker (see the `breaker` module).
@@ -73,6 +77,7 @@ impl Default for DispatcherConfig {
             breaker: BreakerConfig::default(),
             healthcheck_interval: crate::healthcheck::DEFAULT_INTERVAL,
             disable_after_failing: Duration::from_secs(5 * 24 * 3600),
+            history_retention: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempt::Failure;
 use crate::breaker::{Breaker, Breakers};
-use crate::client::HttpClient;
+use crate::sink::Sinks;
 
 use crate::metrics::DestinationMetrics;
 use crate::recent::{DeliveryOutcome, Pending, RecentDeliveries};
@@ -23,7 +23,7 @@ use crate::DispatcherConfig;
 pub(crate) struct Shared {
     pub bus: Arc<dyn Bus>,
     pub state: Arc<StateStore>,
-    pub client: HttpClient,
+    pub sinks: Sinks,
     pub cfg: DispatcherConfig,
     pub breakers: Breakers,
     /// The last attempts, for operators (`GET /v1/admin/deliveries`).
@@ -55,7 +55,7 @@ impl Shared {
     pub fn new(
         bus: Arc<dyn Bus>,
         state: Arc<StateStore>,
-        client: HttpClient,
+        sinks: Sinks,
         cfg: DispatcherConfig,
         recent: RecentDeliveries,
     ) -> Self {
@@ -63,7 +63,7 @@ impl Shared {
         Self {
             bus,
             state,
-            client,
+            sinks,
             breakers: Breakers::new(cfg.breaker.clone()),
             cfg,
             recent,

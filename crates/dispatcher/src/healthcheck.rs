@@ -118,12 +118,13 @@ pub(crate) async fn run(shared: Arc<Shared>, destination_id: String, stop: Cance
             continue;
         };
         let (outcome, observed) = DeliveryAttempt {
-            client: &shared.client,
+            sinks: &shared.sinks,
             dest: &dest,
             key: &key,
             metrics: &metrics,
             webhook_id: &webhook_id(&view.event_id, &dest.id),
             reference: &view.reference,
+            user_id: &view.user_id,
             body: view.body_bytes(&payload),
             received_at_ms: 0,
         }

@@ -1,4 +1,5 @@
-//! Delivers normalized events to customer destinations as signed webhooks.
+//! Delivers normalized events to customer destinations as signed webhooks (or records
+//! on a customer-owned Kafka topic).
 //!
 //! ```text
 //!  events ──► dispatch.<dest A> ──► POST A ── 2xx ──► commit
@@ -22,6 +23,9 @@
 //!   Standard Webhooks headers (see [`signing`]).
 //! * **SSRF guard** at registration and at connect time (see [`ssrf`]).
 //! * **410 Gone disables the destination**; what was not delivered stays on its cursor.
+//! * **Kafka destinations**: a `kafka://host:port[,host:port…]/topic` URL gets each
+//!   event as a record on a customer-owned topic (see the `sink` module), with the same
+//!   signatures, retries, dead letters and metrics.
 
 mod announce;
 mod attempt;
@@ -31,11 +35,12 @@ mod config;
 mod context;
 mod failing;
 mod healthcheck;
+mod history;
 mod metrics;
 pub mod recent;
 pub mod retry;
 pub mod signing;
-pub mod sink;
+mod sink;
 pub mod ssrf;
 mod supervisor;
 pub mod worker;
@@ -54,6 +59,7 @@ pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
 pub use sink::s3::check_credentials as check_s3_credentials;
+pub use sink::url::{check_kafka_auth, KafkaUrl, KAFKA_SCHEME};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};
 pub use worker::group_for;
 
@@ -107,9 +113,18 @@ pub async fn run_recording(
     for spec in retry_topic_specs(&cfg) {
         bus.ensure_topic(&spec).await?;
     }
-    let client = client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?;
+    if !cfg.history_retention.is_zero() {
+        let spec = TopicSpec::new(pulsegate_schema::topics::DELIVERY_HISTORY, 4)
+            .retention(Some(cfg.history_retention));
+        bus.ensure_topic(&spec).await?;
+        recent.write_history_to(history::start(bus.clone(), shutdown.child_token()));
+    }
+    let sinks = sink::Sinks {
+        http: client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?,
+        kafka: sink::kafka::KafkaSinks::new(cfg.timeout, cfg.allow_private_networks),
+    };
     let tiers = cfg.retry_schedule.len();
-    let shared = Arc::new(context::Shared::new(bus, state, client, cfg, recent));
+    let shared = Arc::new(context::Shared::new(bus, state, sinks, cfg, recent));
 
     let mut retries = JoinSet::new();
     for tier in 0..tiers {

@@ -45,6 +45,8 @@ impl Observed {
 pub(crate) struct Pending {
     pub destination_id: String,
     pub event_id: String,
+    pub user_id: String,
+    pub reference: String,
     pub event_type: String,
     pub attempt: u32,
     pub observed: Observed,
@@ -62,6 +64,8 @@ impl Pending {
         Self {
             destination_id: destination_id.to_string(),
             event_id: event.event_id.to_string(),
+            user_id: event.user_id.to_string(),
+            reference: event.reference.to_string(),
             event_type: event.event_type.to_string(),
             attempt,
             observed,
@@ -72,8 +76,11 @@ impl Pending {
     pub fn finish(self, outcome: DeliveryOutcome) -> DeliveryRecord {
         DeliveryRecord {
             at_ms: self.observed.at_ms,
+            webhook_id: crate::attempt::webhook_id(&self.event_id, &self.destination_id),
             destination_id: self.destination_id,
             event_id: self.event_id,
+            user_id: self.user_id,
+            reference: self.reference,
             event_type: self.event_type,
             attempt: self.attempt,
             status: self.observed.status,
@@ -88,6 +95,9 @@ struct Ring {
     records: Mutex<VecDeque<DeliveryRecord>>,
     capacity: usize,
     recording: AtomicBool,
+    /// Where every attempt is also written (`delivery_history`), once the dispatcher
+    /// starts one.
+    history: std::sync::OnceLock<crate::history::HistoryWriter>,
 }
 
 /// The ring of recent attempts; cheap to clone (shared).
@@ -136,12 +146,17 @@ impl RecentDeliveries {
                 records: Mutex::new(VecDeque::with_capacity(capacity)),
                 capacity,
                 recording: AtomicBool::new(false),
+                history: std::sync::OnceLock::new(),
             }),
         }
     }
 
-    /// Adds an attempt, dropping the oldest when full.
+    /// Adds an attempt, dropping the oldest when full (and hands it to the history
+    /// writer, when there is one).
     pub fn record(&self, record: DeliveryRecord) {
+        if let Some(history) = self.ring.history.get() {
+            history.offer(&record);
+        }
         let mut records = self.ring.records.lock().unwrap_or_else(|p| p.into_inner());
         if records.len() == self.ring.capacity {
             records.pop_front();
@@ -187,6 +202,11 @@ impl RecentDeliveries {
         self.ring.recording.load(Ordering::Acquire)
     }
 
+    /// Sends every attempt from now on to `writer` too (the first writer wins).
+    pub(crate) fn write_history_to(&self, writer: crate::history::HistoryWriter) {
+        let _ = self.ring.history.set(writer);
+    }
+
     pub(crate) fn mark_recording(&self) {
         self.ring.recording.store(true, Ordering::Release);
     }
@@ -201,6 +221,9 @@ mod tests {
             at_ms: n,
             destination_id: dest.into(),
             event_id: format!("e{n}"),
+            user_id: String::new(),
+            webhook_id: String::new(),
+            reference: String::new(),
             event_type: "activity".into(),
             attempt: 1,
             status: Some(500),
@@ -247,6 +270,8 @@ mod tests {
         let p = Pending {
             destination_id: "d".into(),
             event_id: "e".into(),
+            user_id: "u".into(),
+            reference: "r".into(),
             event_type: "sleep".into(),
             attempt: 4,
             observed: Observed {
@@ -260,7 +285,8 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"at_ms": 9, "destination_id": "d", "event_id": "e",
-                "type": "sleep", "attempt": 4, "status": null, "error_kind": "timeout",
+                "user_id": "u", "webhook_id": crate::attempt::webhook_id("e", "d"),
+                "reference": "r", "type": "sleep", "attempt": 4, "status": null, "error_kind": "timeout",
                 "latency_ms": 12, "outcome": "dead_letter"})
         );
     }

@@ -174,12 +174,13 @@ async fn handle(
     let (outcome, observed) = match SigningKey::new(&dest.secret) {
         Ok(key) => {
             DeliveryAttempt {
-                client: &shared.client,
+                sinks: &shared.sinks,
                 dest: &dest,
                 key: &key,
                 metrics: &metrics,
                 webhook_id: &id,
                 reference: &view.reference,
+                user_id: &view.user_id,
                 body: Bytes::copy_from_slice(view.body.get().as_bytes()),
                 received_at_ms: view.received_at_ms,
             }

@@ -15,31 +15,54 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::sink::url::KafkaUrl;
+
 /// Why a destination URL was refused. Shows the host, never the path or query (which
 /// may carry tokens).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     #[error("not a valid absolute URL")]
     Invalid,
-    #[error("scheme must be http or https, not {0:?}")]
+    #[error("scheme must be http, https, kafka or s3, not {0:?}")]
     Scheme(String),
+    #[error("invalid kafka:// URL: {0}")]
+    Kafka(&'static str),
+    #[error("invalid s3:// URL: {0}")]
+    S3(&'static str),
     #[error("URL has no host")]
     MissingHost,
     #[error("host {host} is not allowed: {reason}")]
     Blocked { host: String, reason: &'static str },
     #[error("host {0} could not be resolved")]
     Unresolvable(String),
-    #[error("s3 URL: {0}")]
-    S3(&'static str),
 }
 
 /// Checks a destination URL without network access: scheme, host, and (unless
 /// `allow_private_networks`) that the host is neither a non-global IP literal nor a
 /// `localhost` name. Names are checked again at connect time, on every connection.
+///
+/// A `kafka://host:port[,host:port…]/topic` URL (see [`crate::KafkaUrl`]) has every
+/// broker checked by the same rules.
 pub fn validate_destination_url(url: &str, allow_private_networks: bool) -> Result<(), UrlError> {
-    let s3_endpoint = crate::sink::s3::endpoint_of(url)?;
-    let url = s3_endpoint.as_deref().unwrap_or(url);
-    let host = parse_host(url)?;
+    for host in hosts(url)? {
+        check_host(host, allow_private_networks)?;
+    }
+    Ok(())
+}
+
+/// The hosts a destination URL connects to: one for http(s), the brokers for kafka.
+fn hosts(url: &str) -> Result<Vec<String>, UrlError> {
+    if KafkaUrl::is_kafka(url) {
+        let k = KafkaUrl::parse(url)?;
+        return Ok(k.brokers.into_iter().map(|(h, _)| h).collect());
+    }
+    if let Some(endpoint) = crate::sink::s3::endpoint_of(url)? {
+        return Ok(vec![parse_host(&endpoint)?]);
+    }
+    Ok(vec![parse_host(url)?])
+}
+
+pub(crate) fn check_host(host: String, allow_private_networks: bool) -> Result<(), UrlError> {
     if allow_private_networks {
         return Ok(());
     }
@@ -62,13 +85,18 @@ pub async fn validate_destination_url_resolving(
     url: &str,
     allow_private_networks: bool,
 ) -> Result<(), UrlError> {
-    let s3_endpoint = crate::sink::s3::endpoint_of(url)?;
-    let url = s3_endpoint.as_deref().unwrap_or(url);
     validate_destination_url(url, allow_private_networks)?;
     if allow_private_networks {
         return Ok(());
     }
-    let host = parse_host(url)?;
+    for host in hosts(url)? {
+        resolve_and_check(host).await?;
+    }
+    Ok(())
+}
+
+/// Resolves `host` (a name or literal) and refuses it if any address is non-global.
+pub(crate) async fn resolve_and_check(host: String) -> Result<(), UrlError> {
     if literal_ip(&host).is_some() {
         return Ok(());
     }
@@ -249,5 +277,54 @@ mod tests {
         );
         let e = validate_destination_url("http://10.1.1.1/path?token=s3cr3t", false).unwrap_err();
         assert!(!e.to_string().contains("s3cr3t"));
+        let e =
+            validate_destination_url("kafka://h:9092/t?sasl.password=s3cr3t", true).unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn kafka_urls() {
+        // Bad schemes and shapes.
+        for (url, private) in [
+            ("kafkas://broker.example.com:9092/t", true),
+            ("kafka:/broker.example.com:9092/t", true),
+            ("kafka://broker.example.com:9092", true),
+            ("kafka://broker.example.com:9092/", true),
+            ("kafka://broker.example.com/t", true),
+            ("kafka:///t", true),
+            ("kafka://b:9092/bad topic!", true),
+        ] {
+            assert!(
+                validate_destination_url(url, private).is_err(),
+                "{url} must be refused"
+            );
+        }
+        assert!(matches!(
+            validate_destination_url("kafka://broker.example.com:9092", true),
+            Err(UrlError::Kafka(_))
+        ));
+        // Public brokers pass.
+        for url in [
+            "kafka://broker.example.com:9092/terra",
+            "kafka://b1.example.com:9092,8.8.8.8:9093,[2606:4700::1111]:9094/terra.events_v1",
+        ] {
+            assert_eq!(validate_destination_url(url, false), Ok(()), "{url}");
+        }
+        // Every broker is checked: one private one refuses the URL.
+        for url in [
+            "kafka://127.0.0.1:9092/t",
+            "kafka://localhost:9092/t",
+            "kafka://broker.example.com:9092,10.0.0.5:9092/t",
+            "kafka://broker.example.com:9092,[::1]:9092/t",
+            "kafka://169.254.169.254:80/t",
+            "kafka://kafka.localhost:9092/t",
+        ] {
+            assert!(blocked(url), "{url} should be refused");
+            assert_eq!(
+                validate_destination_url(url, true),
+                Ok(()),
+                "{url} allowed when private is allowed"
+            );
+        }
     }
 }

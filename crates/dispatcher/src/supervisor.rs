@@ -110,6 +110,8 @@ impl Supervisor {
                 None => {
                     tracing::info!(destination = %id, "destination deleted or disabled; stopping its worker");
                     shared.breakers.remove(id);
+                    // Its Kafka producer (if any) closes once in-flight attempts end.
+                    shared.sinks.kafka.remove(id);
                 }
                 Some(fp) if fp.url != r.fingerprint.url => {
                     tracing::info!(destination = %id, "destination URL changed; restarting its worker");

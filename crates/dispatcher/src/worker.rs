@@ -26,6 +26,7 @@ use crate::context::Shared;
 use crate::metrics::DestinationMetrics;
 use crate::recent::{DeliveryOutcome, Observed, Pending};
 use crate::signing::{SecretError, SigningKey};
+use crate::sink::url::KafkaUrl;
 
 /// The consumer group of a destination's main worker.
 pub fn group_for(destination_id: &str) -> String {
@@ -77,13 +78,14 @@ pub(crate) async fn run_destination(
         format!("dispatch.{}", worker.destination_id),
         worker.shared.cfg.concurrency_per_destination,
     );
-    // Per-user order (opt-in): one event per user in flight, in log order (`events` is
-    // keyed by user id); a change of the setting restarts this worker.
+    // Per-user order: one event per user in flight, in log order (`events` is keyed by
+    // user id). Opt-in for webhooks; always for a Kafka destination, whose topic then
+    // holds one user's events in order. A change of either restarts this worker.
     cfg.ordered_by_key = worker
         .shared
         .state
         .destination(&worker.destination_id)
-        .is_some_and(|d| d.ordered);
+        .is_some_and(|d| d.ordered || KafkaUrl::is_kafka(&d.url));
     tracing::info!(destination = %worker.destination_id, "delivery worker started");
     loop {
         let subscribed = worker
@@ -165,12 +167,13 @@ impl Worker {
         let (outcome, observed) = match self.key(&dest) {
             Ok(key) => {
                 DeliveryAttempt {
-                    client: &self.shared.client,
+                    sinks: &self.shared.sinks,
                     dest: &dest,
                     key: &key,
                     metrics: &self.metrics,
                     webhook_id: &id,
                     reference: &view.reference,
+                    user_id: &view.user_id,
                     body: view.body_bytes(&payload),
                     received_at_ms: view.received_at_ms,
                 }

@@ -11,7 +11,9 @@ use pulsegate_admin::{AdminPorts, DeliveryLog, DestinationGuard};
 use pulsegate_bus::{Bus, BusError};
 use pulsegate_dispatcher::RecentDeliveries;
 use pulsegate_normalizer::backfill::{BackfillError, Backfiller};
-use pulsegate_schema::{Connection, DeliveryRecord, EventType, Secret, WriteOp, WriteResult};
+use pulsegate_schema::{
+    Connection, DeliveryRecord, EventType, KafkaAuth, Secret, WriteOp, WriteResult,
+};
 use pulsegate_terra_api::{BackfillFailure, HistoricalData, ProviderWrites};
 
 /// The normalizer's backfill as the `/v2` data and write endpoints use it.
@@ -67,6 +69,10 @@ impl DestinationGuard for DispatcherRules {
 
     fn check_secret(&self, raw: &str) -> Result<Secret, String> {
         pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
+    }
+
+    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
+        pulsegate_dispatcher::check_kafka_auth(url, auth)
     }
 
     fn new_secret(&self) -> Secret {

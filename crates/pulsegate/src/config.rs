@@ -189,10 +189,28 @@ pub struct DestinationConfig {
     /// `s3://` destinations: the access key id (required there, refused elsewhere).
     #[serde(default)]
     pub s3_access_key_id: Option<String>,
-    /// `s3://` destinations: the secret access key (also from the environment, e.g.
-    /// `PULSEGATE_DESTINATIONS=…` like any key).
+    /// `s3://` destinations: the secret access key (required there, refused elsewhere).
     #[serde(default)]
     pub s3_secret_access_key: Option<String>,
+    /// SASL/PLAIN credentials for a `kafka://` destination (never in the URL).
+    #[serde(default)]
+    pub kafka_username: Option<String>,
+    #[serde(default)]
+    pub kafka_password: Option<String>,
+}
+
+impl DestinationConfig {
+    /// The Kafka credentials, when both are set.
+    pub fn kafka_auth(&self) -> Option<pulsegate_schema::KafkaAuth> {
+        match (&self.kafka_username, &self.kafka_password) {
+            (Some(u), Some(p)) => Some(pulsegate_schema::KafkaAuth {
+                mechanism: "PLAIN".into(),
+                username: u.clone(),
+                password: pulsegate_schema::Secret::new(p.clone()),
+            }),
+            _ => None,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -345,6 +363,15 @@ impl Config {
             ) {
                 anyhow::bail!("invalid config: destinations[{i}].{e}");
             }
+            if let Err(e) = pulsegate_dispatcher::check_kafka_auth(&d.url, d.kafka_auth().as_ref())
+            {
+                anyhow::bail!("invalid config: destinations[{i}]: {e}");
+            }
+            if d.kafka_username.is_some() != d.kafka_password.is_some() {
+                anyhow::bail!(
+                    "invalid config: destinations[{i}]: kafka_username and kafka_password go together"
+                );
+            }
             for t in &d.event_types {
                 if serde_json::from_value::<pulsegate_schema::EventType>(serde_json::Value::String(
                     t.clone(),
@@ -471,6 +498,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("destinations[0].url"), "{e}");
+    }
+
+    #[test]
+    fn kafka_destinations() {
+        let d = |url: &str, extra: &str| {
+            format!(
+                "[dispatcher]\nallow_private_networks = true\n[[destinations]]\nid = \"k\"\n\
+                 url = \"{url}\"\n\
+                 secret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n{extra}"
+            )
+        };
+        let c = load_str(&d(
+            "kafka://127.0.0.1:9092/events",
+            "kafka_username = \"u\"\nkafka_password = \"p\"\n",
+        ))
+        .unwrap();
+        let auth = c.destinations[0].kafka_auth().unwrap();
+        assert_eq!(
+            (auth.mechanism.as_str(), auth.username.as_str()),
+            ("PLAIN", "u")
+        );
+        assert_eq!(auth.password.expose(), "p");
+        for (url, extra, what) in [
+            ("kafka://127.0.0.1:9092", "", "url"),
+            (
+                "https://example.com/h",
+                "kafka_username = \"u\"\nkafka_password = \"p\"\n",
+                "kafka_auth",
+            ),
+            (
+                "kafka://127.0.0.1:9092/events",
+                "kafka_username = \"u\"\n",
+                "go together",
+            ),
+        ] {
+            let e = load_str(&d(url, extra)).unwrap_err();
+            assert!(e.to_string().contains(what), "{url}: {e}");
+        }
     }
 
     #[test]

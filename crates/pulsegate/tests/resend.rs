@@ -131,6 +131,34 @@ async fn resend_since_a_time_reproduces_exactly_that_window() {
         .to_string();
     assert!(first.contains_key(&last), "a known webhook-id: {last}");
 
+    // (The history is written in the background, within milliseconds.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The history has every attempt: the resent webhook-id twice (first delivery and
+    // resend), searchable by webhook-id, user and time.
+    let (status, h) = pg
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/deliveries/history?webhook_id={last}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{h}");
+    let found = h["deliveries"].as_array().unwrap();
+    assert!(found.len() >= 2, "{h}");
+    assert!(found.iter().all(|d| d["webhook_id"] == last.as_str()
+        && d["destination_id"] == "sink"
+        && d["outcome"] == "ok"));
+    let user = found[0]["user_id"].as_str().unwrap().to_string();
+    let (_, h) = pg
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/deliveries/history?user_id={user}&type=activity&since_ms={since}"),
+            None,
+        )
+        .await;
+    // Two delivered after `since`, two resent, one resent by id.
+    assert_eq!(h["deliveries"].as_array().unwrap().len(), 5, "{h}");
+
     let (status, answer) = pg
         .admin(
             reqwest::Method::POST,

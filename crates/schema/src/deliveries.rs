@@ -25,6 +25,15 @@ pub struct DeliveryRecord {
     pub at_ms: u64,
     pub destination_id: String,
     pub event_id: String,
+    /// The event's user (empty for destination-level events such as `healthcheck`).
+    #[serde(default)]
+    pub user_id: String,
+    /// The `webhook-id` the attempt carried (the same on every attempt and resend).
+    #[serde(default)]
+    pub webhook_id: String,
+    /// The `terra-reference` it carried.
+    #[serde(default)]
+    pub reference: String,
     /// The event type (`activity`, `sleep`, …).
     #[serde(rename = "type")]
     pub event_type: String,

@@ -19,7 +19,7 @@ pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, Widg
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
-    Connection, ConnectionStatus, DeadLetter, Destination, Integration, Provider,
+    Connection, ConnectionStatus, DeadLetter, Destination, Integration, KafkaAuth, Provider,
     ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
@@ -38,6 +38,9 @@ pub mod topics {
     /// Windows of historical data requests ([`BackfillTask`](crate::BackfillTask)),
     /// keyed by `user_id`.
     pub const BACKFILL: &str = "backfill";
+    /// Every delivery attempt ([`DeliveryRecord`](crate::DeliveryRecord)), keyed by
+    /// destination id, kept `dispatcher.history_retention`.
+    pub const DELIVERY_HISTORY: &str = "delivery_history";
 
     /// The delayed topic for retry tier `n` (0-based).
     pub fn retry(tier: usize) -> String {

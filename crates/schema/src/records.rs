@@ -250,6 +250,19 @@ pub struct Destination {
     /// the record, masked by the admin API like `secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_secret_access_key: Option<Secret>,
+    /// SASL credentials for a `kafka://` destination's brokers (the URL never carries
+    /// them: URLs are shown by the admin API). Stored encrypted like `secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_auth: Option<KafkaAuth>,
+}
+
+/// SASL credentials of a Kafka destination. Only `PLAIN` (over plaintext) for now.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KafkaAuth {
+    /// The SASL mechanism: `PLAIN`.
+    pub mechanism: String,
+    pub username: String,
+    pub password: Secret,
 }
 
 fn yes() -> bool {

@@ -728,8 +728,8 @@ mod tests {
         assert_eq!(s.last_webhook_update("u2"), Some(5));
     }
 
-    /// Destinations' signing secrets are encrypted on the state topic, like tokens,
-    /// even without the sealing layer below (found in clear on 35d039a).
+    /// Destinations' signing secrets (and Kafka passwords) are encrypted on the state
+    /// topic, like tokens, even without the sealing layer below (found in clear on 35d039a).
     #[tokio::test]
     async fn destination_secrets_are_encrypted_in_the_state_record() {
         use base64::Engine;
@@ -762,6 +762,11 @@ mod tests {
             // An S3 destination's secret access key is encrypted with the record too.
             s3_access_key_id: Some("AKIAEXAMPLE".into()),
             s3_secret_access_key: Some(Secret::new("S3cretAccessKeyValue")),
+            kafka_auth: Some(pulsegate_schema::KafkaAuth {
+                mechanism: "PLAIN".into(),
+                username: "customer".into(),
+                password: Secret::new("KafkaPassw0rdInState"),
+            }),
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();
@@ -772,6 +777,8 @@ mod tests {
                     seen = true;
                     assert!(crypto::is_encrypted(&r.payload));
                     assert!(!r.payload.windows(6).any(|w| w == b"S3cret"));
+                    // A Kafka destination's SASL password likewise.
+                    assert!(!r.payload.windows(13).any(|w| w == b"KafkaPassw0rd"));
                 }
             }
         }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use pulsegate_admin::{AdminPorts, DeliveryLog, DestinationGuard};
 use pulsegate_bus::{Bus, BusError};
 use pulsegate_dispatcher::RecentDeliveries;
-use pulsegate_schema::{DeliveryRecord, Secret};
+use pulsegate_schema::{DeliveryRecord, KafkaAuth, Secret};
 
 struct Rules;
 
@@ -21,6 +21,10 @@ impl DestinationGuard for Rules {
 
     fn check_secret(&self, raw: &str) -> Result<Secret, String> {
         pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
+    }
+
+    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
+        pulsegate_dispatcher::check_kafka_auth(url, auth)
     }
 
     fn new_secret(&self) -> Secret {

@@ -1,3 +1,65 @@
-//! Destinations other than HTTPS webhooks, by URL scheme.
+//! Where a delivery goes: an HTTPS webhook, a customer-owned Kafka topic or an
+//! S3-compatible bucket, chosen by the destination URL's scheme (`kafka://…` is Kafka,
+//! `s3://…` object storage, anything else HTTP). Both get the
+//! same body bytes and the same signatures; the caller (`attempt`) does metrics, retries
+//! and dead letters the same way for both.
 
-pub mod s3;
+pub(crate) mod http;
+pub(crate) mod kafka;
+pub(crate) mod s3;
+pub mod url;
+
+use bytes::Bytes;
+use pulsegate_schema::Destination;
+
+use crate::attempt::Outcome;
+use crate::client::HttpClient;
+use crate::signing::{standard_signature, terra_signature, SigningKey};
+use url::KafkaUrl;
+
+/// One message to deliver, with what signing needs.
+pub(crate) struct Message<'a> {
+    pub dest: &'a Destination,
+    pub key: &'a SigningKey,
+    pub webhook_id: &'a str,
+    pub reference: &'a str,
+    /// The event's user (the Kafka record key, so one user's events share a partition).
+    pub user_id: &'a str,
+    pub body: &'a Bytes,
+}
+
+/// The signature headers of one attempt at unix time `t`.
+pub(crate) struct Signed {
+    pub timestamp: String,
+    pub terra: String,
+    pub standard: String,
+}
+
+impl Message<'_> {
+    pub fn sign(&self, t: u64) -> Signed {
+        Signed {
+            timestamp: t.to_string(),
+            terra: terra_signature(self.key, t, self.body),
+            standard: standard_signature(self.key, self.webhook_id, t, self.body),
+        }
+    }
+}
+
+/// Every kind of sink the dispatcher delivers to.
+pub(crate) struct Sinks {
+    pub http: HttpClient,
+    pub kafka: kafka::KafkaSinks,
+}
+
+impl Sinks {
+    /// One attempt: the outcome and, for HTTP, the receiver's status if it answered.
+    pub async fn deliver(&self, m: &Message<'_>) -> (Outcome, Option<u16>) {
+        if KafkaUrl::is_kafka(&m.dest.url) {
+            (self.kafka.deliver(m).await, None)
+        } else if s3::is_s3(m.dest) {
+            s3::deliver(&self.http, m).await
+        } else {
+            http::deliver(&self.http, m).await
+        }
+    }
+}

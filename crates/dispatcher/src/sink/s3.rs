@@ -31,8 +31,9 @@ use object_store::{
 };
 use pulsegate_schema::Destination;
 
-use crate::attempt::{DeliveryAttempt, Failure, Outcome};
-use crate::signing::{standard_signature, terra_signature};
+use super::Message;
+use crate::attempt::{Failure, Outcome};
+use crate::client::HttpClient;
 use crate::ssrf::{check_ip, UrlError};
 
 /// The URL scheme of S3 destinations.
@@ -193,40 +194,42 @@ pub(crate) struct ObjectMeta<'a> {
     pub headers: [(&'static str, &'a str); 5],
 }
 
-/// Delivers `a` as an object: signed like the webhook at unix time `t`. The status is
+/// Delivers `m` as an object, signed like the webhook at this moment. The status is
 /// 200 when stored (for the recent-deliveries view).
-pub(crate) async fn deliver(a: &DeliveryAttempt<'_>, t: u64) -> (Outcome, Option<u16>) {
-    let terra = terra_signature(a.key, t, &a.body);
-    let standard = standard_signature(a.key, a.webhook_id, t, &a.body);
-    let names = KeyNames::of(&a.body);
-    let (user_id, event_type) = (names.user_id(), names.event_type());
-    let ts = t.to_string();
+pub(crate) async fn deliver(http: &HttpClient, m: &Message<'_>) -> (Outcome, Option<u16>) {
+    let signed = m.sign(crate::attempt::unix_secs());
+    let names = KeyNames::of(m.body);
+    let user_id = if m.user_id.is_empty() {
+        names.user_id()
+    } else {
+        m.user_id
+    };
     let meta = ObjectMeta {
         user_id,
-        event_type,
-        webhook_id: a.webhook_id,
+        event_type: names.event_type(),
+        webhook_id: m.webhook_id,
         headers: [
-            ("webhook-id", a.webhook_id),
-            ("webhook-timestamp", &ts),
-            ("webhook-signature", &standard),
-            ("terra-signature", &terra),
-            ("terra-reference", a.reference),
+            ("webhook-id", m.webhook_id),
+            ("webhook-timestamp", &signed.timestamp),
+            ("webhook-signature", &signed.standard),
+            ("terra-signature", &signed.terra),
+            ("terra-reference", m.reference),
         ],
     };
     let outcome = put(
-        a.dest,
+        m.dest,
         meta,
-        a.body.clone(),
-        a.client.timeout(),
-        a.client.allow_private(),
+        m.body.clone(),
+        http.timeout(),
+        http.allow_private(),
     )
     .await;
     let status = matches!(outcome, Outcome::Delivered).then_some(200);
     (outcome, status)
 }
 
-/// The user id and event type of a Terra body (`user.user_id`, `type`), for the key;
-/// `_` where absent (a healthcheck has no user).
+/// The event type of a Terra body (`type`), and its `user.user_id` where the message
+/// has none, for the key; `_` where absent (a healthcheck has no user).
 #[derive(serde::Deserialize, Default)]
 struct KeyNames<'a> {
     #[serde(rename = "type", borrow, default)]

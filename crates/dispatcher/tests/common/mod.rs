@@ -87,6 +87,7 @@ impl Harness {
             dev_id: None,
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            kafka_auth: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d
