@@ -1,6 +1,6 @@
 //! Where a delivery goes: an HTTPS webhook, a customer-owned Kafka topic or an
 //! S3-compatible bucket, chosen by the destination URL's scheme (`kafka://…` is Kafka,
-//! `s3://…` object storage, anything else HTTP). Both get the
+//! `s3://…` object storage, anything else HTTP). All get the
 //! same body bytes and the same signatures; the caller (`attempt`) does metrics, retries
 //! and dead letters the same way for both.
 
