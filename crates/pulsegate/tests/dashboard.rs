@@ -559,6 +559,40 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
         .map(str::to_string);
     assert!(again.is_some_and(|id| replayed_ids.contains(&id)));
 
+    // The delivery history, searched from the page: every attempt to the destination,
+    // failed ones included, each with its webhook-id.
+    b.c()
+        .find(Locator::Css("#history input[data-filter='destination']"))
+        .await
+        .unwrap()
+        .send_keys("dead")
+        .await
+        .unwrap();
+    // (Written in the background: search again until the last attempts are in.)
+    eventually("the history shows every attempt", || async move {
+        b.click("#history-search").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.count("#history tbody tr[data-outcome='ok']").await >= 4
+            && b.count("#history tbody tr[data-outcome='dead_letter']")
+                .await
+                >= 3
+    })
+    .await;
+    let ids = b
+        .js(
+            "return [...document.querySelectorAll('#history tbody tr[data-webhook-id]')]\
+             .map(r => r.getAttribute('data-webhook-id'))",
+        )
+        .await;
+    let ids: HashSet<String> = serde_json::from_value(ids).unwrap();
+    assert_eq!(ids, failed_ids, "the same three webhook-ids throughout");
+    // `DASHBOARD_SCREENSHOT=docs/screenshots/dashboard.png` keeps a picture for the docs.
+    if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
+        b.c().set_window_size(1400, 2400).await.unwrap();
+        let png = b.c().screenshot().await.unwrap();
+        std::fs::write(&path, png).unwrap();
+    }
+
     // The destination's event types and providers are edited in place and apply live.
     b.click("button[data-edit-destination='dead']").await;
     b.click("tr[data-destination-editor='dead'] input[data-types-box='sleep']")

@@ -258,22 +258,43 @@
       ? `The last ${data.capacity} delivery attempts of this process, newest first.`
       : "This process does not dispatch, so it records no deliveries. In a scaled-out " +
         "deployment ask a dispatch process's own port (GET /v1/admin/deliveries) or read the metrics.";
-    const rows = data.deliveries.map((d) =>
-      el(
-        "tr",
-        { "data-outcome": d.outcome },
-        cell(time(d.at_ms)),
-        cell(d.destination_id, "mono"),
-        cell(d.event_id, "mono"),
-        cell(d.type),
-        cell(d.attempt),
-        cell(d.status !== null ? d.status : d.error_kind),
-        cell(`${d.latency_ms} ms`),
-        cell(d.outcome.replace("_", " "), `outcome-${d.outcome}`),
-        el("td", {}, resendButton(d)),
-      ),
-    );
+    const rows = data.deliveries.map(deliveryRow);
     fill($("#deliveries tbody"), rows, 9, "No delivery attempts recorded.");
+  }
+
+  function deliveryRow(d) {
+    return el(
+      "tr",
+      { "data-outcome": d.outcome, "data-webhook-id": d.webhook_id || "" },
+      cell(time(d.at_ms)),
+      cell(d.destination_id, "mono"),
+      cell(d.event_id, "mono"),
+      cell(d.type),
+      cell(d.attempt),
+      cell(d.status !== null && d.status !== undefined ? d.status : d.error_kind),
+      cell(`${d.latency_ms} ms`),
+      cell(d.outcome.replace("_", " "), `outcome-${d.outcome}`),
+      el("td", {}, resendButton(d)),
+    );
+  }
+
+  /** The delivery history (every dispatch process, kept 14 days), searched on demand. */
+  async function searchHistory() {
+    const params = new URLSearchParams();
+    for (const input of document.querySelectorAll("#history [data-filter]")) {
+      const v = input.value.trim();
+      if (v) params.set(input.getAttribute("data-filter"), v);
+    }
+    params.set("limit", "200");
+    try {
+      const data = await api("GET", `/v1/admin/deliveries/history?${params}`);
+      fill($("#history tbody"), data.deliveries.map(deliveryRow), 9, "No attempt matches.");
+      $("#history [data-scope]").textContent =
+        `${data.deliveries.length} attempts found, newest first (${data.scanned} scanned).`;
+      sectionError("history", null);
+    } catch (e) {
+      handle(e, "history");
+    }
   }
 
   /** One click: the event delivered again to that destination, same webhook-id. */
@@ -411,6 +432,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    $("#history-search").addEventListener("click", searchHistory);
     $("#login-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const input = $("#token");
