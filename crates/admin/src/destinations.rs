@@ -261,15 +261,11 @@ fn check_s3_credentials(
     Ok(())
 }
 
-/// A provider by the Terra name its webhooks carry (`APPLE`) or its wire name
-/// (`APPLE_HEALTH`), case-insensitive.
+/// A provider by its Terra name (`APPLE`), slug or wire name (`APPLE_HEALTH`),
+/// case-insensitively.
 fn provider_named(name: &str) -> Option<Provider> {
-    Provider::ALL.into_iter().find(|p| {
-        p.terra_name().eq_ignore_ascii_case(name)
-            || serde_json::to_value(p)
-                .ok()
-                .and_then(|v| v.as_str().map(|w| w.eq_ignore_ascii_case(name)))
-                .unwrap_or(false)
+    Provider::from_slug(name).or_else(|| {
+        serde_json::from_value(serde_json::Value::String(name.to_ascii_uppercase())).ok()
     })
 }
 

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pulsegate_bus::Outgoing;
-use pulsegate_schema::{now_ms, topics, Destination, RetryTask};
+use pulsegate_schema::{now_ms, topics, RetryTask};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -52,27 +52,6 @@ struct EventHead<'a> {
     dev_id: Option<&'a str>,
     #[serde(borrow)]
     body: &'a RawValue,
-}
-
-fn takes(dest: &Destination, e: &EventHead<'_>) -> bool {
-    if !dest.wants(e.event_type) || !dest.receives_owner(e.dev_id) {
-        return false;
-    }
-    if dest.providers.is_empty() {
-        return true;
-    }
-    #[derive(Deserialize)]
-    struct Body {
-        user: Option<User>,
-    }
-    #[derive(Deserialize)]
-    struct User {
-        provider: Option<String>,
-    }
-    let provider = serde_json::from_str::<Body>(e.body.get())
-        .ok()
-        .and_then(|b| b.user?.provider);
-    dest.wants_provider(provider.as_deref())
 }
 
 pub(crate) async fn resend(
@@ -122,7 +101,7 @@ pub(crate) async fn resend(
             if !wanted {
                 continue;
             }
-            if !takes(&dest, &e) {
+            if !dest.takes(e.event_type, e.dev_id, e.body.get()) {
                 skipped += 1;
                 continue;
             }

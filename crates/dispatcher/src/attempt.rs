@@ -48,29 +48,9 @@ impl<'a> EventView<'a> {
         serde_json::from_slice(payload)
     }
 
-    /// The provider of the event's user (`user.provider` of the body, a Terra name).
-    /// Parsed only for destinations that filter by provider.
-    pub fn provider(&self) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Body<'b> {
-            #[serde(borrow)]
-            user: Option<User<'b>>,
-        }
-        #[derive(Deserialize)]
-        struct User<'b> {
-            #[serde(borrow)]
-            provider: Option<Cow<'b, str>>,
-        }
-        let b: Body<'_> = serde_json::from_str(self.body.get()).ok()?;
-        b.user?.provider.map(Cow::into_owned)
-    }
-
-    /// Whether `dest` takes this event: its event types, its providers, and (a
-    /// developer's destination) only its own users' events.
+    /// Whether `dest` takes this event ([`Destination::takes`]).
     pub fn selected_by(&self, dest: &Destination) -> bool {
-        dest.wants(&self.event_type)
-            && dest.receives_owner(self.dev_id.as_deref())
-            && (dest.providers.is_empty() || dest.wants_provider(self.provider().as_deref()))
+        dest.takes(&self.event_type, self.dev_id.as_deref(), self.body.get())
     }
 
     /// The body bytes to send, sharing `payload`'s buffer (no copy).

@@ -274,10 +274,17 @@ impl Destination {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
     }
 
-    /// Whether this destination takes events of `provider` (a Terra name; `None`: the
-    /// event names no provider).
-    pub fn wants_provider(&self, provider: Option<&str>) -> bool {
-        self.providers.is_empty() || provider.is_none_or(|p| self.providers.iter().any(|w| w == p))
+    /// Whether this destination takes an event of `event_type` about a user owned by
+    /// `owner`, whose customer body is `body`: its event types, its owner (a developer's
+    /// destination gets only its own users' events) and its providers (the body's
+    /// `user.provider`, read only when the destination filters by provider; an event
+    /// naming no provider passes). The dispatcher and the admin API's resend both ask
+    /// this.
+    pub fn takes(&self, event_type: &str, owner: Option<&str>, body: &str) -> bool {
+        self.wants(event_type)
+            && self.receives_owner(owner)
+            && (self.providers.is_empty()
+                || body_provider(body).is_none_or(|p| self.providers.iter().any(|w| *w == p)))
     }
 
     /// Whether an event of a user owned by `owner` may reach this destination: an
@@ -288,6 +295,21 @@ impl Destination {
             Some(mine) => owner == Some(mine.as_str()),
         }
     }
+}
+
+/// The Terra name in a customer body's `user.provider`, borrowed where possible.
+fn body_provider(body: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Body<'b> {
+        #[serde(borrow)]
+        user: Option<User<'b>>,
+    }
+    #[derive(Deserialize)]
+    struct User<'b> {
+        #[serde(borrow)]
+        provider: Option<std::borrow::Cow<'b, str>>,
+    }
+    serde_json::from_str::<Body<'_>>(body).ok()?.user?.provider
 }
 
 /// Keys on the `state` topic.
