@@ -183,9 +183,11 @@ impl Worker {
             }
             Err(e) => (Outcome::unusable_secret(e), Observed::unsent()),
         };
-        // Retried in place (ordered destinations): this is attempt n, and settled unless
-        // it failed again.
-        let n = {
+        // Retried in place (ordered destinations only, so no lock on the common path):
+        // this is attempt n, and settled unless it failed again.
+        let n = if !dest.ordered {
+            1
+        } else {
             let mut m = self.in_place.lock().unwrap_or_else(|p| p.into_inner());
             let at = (record.partition, record.offset);
             let done = !matches!(outcome, Outcome::Failed(_));
