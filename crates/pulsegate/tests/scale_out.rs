@@ -138,6 +138,7 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "{} of {EVENTS} delivered (missing e.g. {missing:?}); normalizer drops: {:?}; \
+             warnings and errors of every process: {}; \
              the surviving dispatcher must take over: {}",
             got.len(),
             _normalizers
@@ -150,6 +151,20 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
                     .collect::<Vec<_>>())
                 .take(10)
                 .collect::<Vec<_>>(),
+            ingest
+                .iter()
+                .chain(&_normalizers)
+                .chain(&dispatchers)
+                .enumerate()
+                .flat_map(|(i, p)| p
+                    .logs()
+                    .lines()
+                    .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                    .take(20)
+                    .map(|l| format!("[process {i}] {l}"))
+                    .collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+                .join("\n"),
             dispatchers[1]
                 .logs()
                 .lines()
