@@ -22,9 +22,15 @@ pub trait DestinationGuard: Send + Sync + 'static {
     /// message never echoes the secret.
     fn check_secret(&self, raw: &str) -> Result<Secret, String>;
 
-    /// Refuses Kafka credentials the dispatcher would not use (only with a `kafka://`
-    /// URL, SASL `PLAIN`). The message never echoes the password.
-    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String>;
+    /// Refuses Kafka settings the dispatcher would not use (credentials only with a
+    /// Kafka URL and a SASL mechanism it speaks; a CA bundle only with `kafkas://`).
+    /// The message never echoes the password.
+    fn check_kafka_settings(
+        &self,
+        url: &str,
+        auth: Option<&KafkaAuth>,
+        ca_pem: Option<&str>,
+    ) -> Result<(), String>;
 
     /// A fresh signing secret (`whsec_…`).
     fn new_secret(&self) -> Secret;

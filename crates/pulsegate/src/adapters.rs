@@ -71,8 +71,13 @@ impl DestinationGuard for DispatcherRules {
         pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
     }
 
-    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
-        pulsegate_dispatcher::check_kafka_auth(url, auth)
+    fn check_kafka_settings(
+        &self,
+        url: &str,
+        auth: Option<&KafkaAuth>,
+        ca_pem: Option<&str>,
+    ) -> Result<(), String> {
+        pulsegate_dispatcher::check_kafka_settings(url, auth, ca_pem)
     }
 
     fn new_secret(&self) -> Secret {

@@ -767,6 +767,7 @@ mod tests {
                 username: "customer".into(),
                 password: Secret::new("KafkaPassw0rdInState"),
             }),
+            kafka_ca_pem: None,
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();
