@@ -18,7 +18,8 @@ struct Interval {
     secs: f64,
     ok: u64,
     failed: u64,
-    /// Attempts per latency bucket (not cumulative), as [`Series::bounds`].
+    /// Attempts per latency bucket (not cumulative), as [`Series::bounds`]; empty when
+    /// nothing was attempted.
     latency: Vec<u64>,
     retries: u64,
     dead_letters: u64,
@@ -116,7 +117,12 @@ impl Series {
             secs: (at_ms.saturating_sub(from_ms) as f64 / 1000.0).max(0.001),
             ok: reading.delivered.saturating_sub(before.delivered),
             failed: reading.failed_total().saturating_sub(before.failed_total()),
-            latency: per_bucket(&cumulative),
+            // Idle intervals keep no buckets: most of a quiet destination's ring.
+            latency: if cumulative.iter().any(|&n| n > 0) {
+                per_bucket(&cumulative)
+            } else {
+                Vec::new()
+            },
             retries: reading
                 .retries_scheduled
                 .saturating_sub(before.retries_scheduled),
@@ -311,6 +317,10 @@ mod tests {
         assert_eq!(idle.totals().success_ratio, None);
         assert_eq!(idle.totals().p99_ms, None);
         assert_eq!(idle.points().p99_ms, vec![None]);
+        assert!(
+            idle.intervals[0].latency.is_empty(),
+            "no buckets kept when idle"
+        );
     }
 
     #[test]
