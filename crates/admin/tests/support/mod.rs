@@ -58,10 +58,21 @@ impl DeliveryLog for Log {
 }
 
 pub fn ports(recent: RecentDeliveries) -> AdminPorts {
+    let deliveries: Arc<dyn DeliveryLog> = Arc::new(Log(recent));
     AdminPorts {
         destinations: Arc::new(Rules),
-        deliveries: Arc::new(Log(recent)),
+        health: pulsegate_admin::HealthSampler::new(Arc::new(NoMetrics), deliveries.clone()),
+        deliveries,
         ingest: Arc::new(NoIngest),
+    }
+}
+
+/// No dispatcher metrics in these tests (the binary reads its recorder).
+struct NoMetrics;
+
+impl pulsegate_admin::DeliveryMetrics for NoMetrics {
+    fn read(&self) -> std::collections::HashMap<String, pulsegate_admin::DeliveryReading> {
+        std::collections::HashMap::new()
     }
 }
 
