@@ -88,7 +88,11 @@ async fn locate_on_bus(backend: &Backend, missing: &[String]) -> String {
                 let text = String::from_utf8_lossy(&r.payload);
                 for id in missing {
                     if text.contains(id.as_str()) {
-                        report.push(format!("{id} on {topic} p{} @{}", r.partition, r.offset));
+                        let head: String = text.chars().take(160).collect();
+                        report.push(format!(
+                            "{id} on {topic} p{} @{}: {head}",
+                            r.partition, r.offset
+                        ));
                     }
                 }
             }

@@ -98,7 +98,9 @@ window.PulsegateHealth = (function () {
       width,
       height: 120,
       series,
-      scales: { x: { time: true } },
+      // Always the whole window (not just the samples so far: one point would
+      // stretch the axis over years).
+      scales: { x: { time: true, range: () => { const now = Date.now() / 1000; return [now - 1800, now]; } } },
       axes: [{ ...axis, size: 28 }, axis],
       cursor: { drag: { x: false, y: false } },
       // Labels only: a live legend's per-point readout crowds a small chart.
