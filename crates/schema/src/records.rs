@@ -350,6 +350,9 @@ pub enum StateKey {
     /// How far the poll lane delivered one user's data of one type
     /// (`<user_id>/<data_type>`); sealed with the user's data key.
     PollCursor(String),
+    /// When a webhook about a user (by `user_id`) was last delivered (Unix ms); sealed
+    /// with the user's data key.
+    WebhookAt(String),
 }
 
 impl StateKey {
@@ -381,6 +384,7 @@ impl StateKey {
             StateKey::OAuthState(n) => format!("oauthstate/{n}"),
             StateKey::UserKey(id) => format!("userkey/{id}"),
             StateKey::PollCursor(id) => format!("pollcursor/{id}"),
+            StateKey::WebhookAt(id) => format!("webhookat/{id}"),
         }
     }
 
@@ -400,6 +404,7 @@ impl StateKey {
             "oauthstate" => Some(StateKey::OAuthState(id.to_string())),
             "userkey" => Some(StateKey::UserKey(id.to_string())),
             "pollcursor" => Some(StateKey::PollCursor(id.to_string())),
+            "webhookat" => Some(StateKey::WebhookAt(id.to_string())),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@ mod push_tokens;
 pub mod seal;
 mod sealed_bus;
 pub mod user_keys;
+pub mod webhook_updates;
 pub use crypto::{SecurityConfig, StateCipher};
 pub use poll_cursors::PollCursor;
 pub use push_tokens::{generate_token, PushToken};
@@ -91,10 +92,9 @@ pub struct StateStore {
     user_keys: Option<Arc<UserKeys>>,
     /// Serialises user key creation and erasure in this process.
     user_key_writes: tokio::sync::Mutex<()>,
-    /// Per user, when this process last delivered a webhook about them (Unix ms): the
-    /// `last_webhook_update` of the `/v2` user answers. In memory only (not on the state
-    /// topic): a restarted process, or one that does not deliver, knows none.
-    webhook_updates: std::sync::Mutex<HashMap<String, u64>>,
+    /// Per user, when a webhook about them was last delivered (Unix ms): the
+    /// `last_webhook_update` of the `/v2` user answers (`webhook_updates`).
+    webhook_updates: std::sync::Mutex<webhook_updates::WebhookUpdates>,
 }
 
 impl StateStore {
@@ -145,7 +145,7 @@ impl StateStore {
             credentials_version: watch::channel(0).0,
             user_keys,
             user_key_writes: tokio::sync::Mutex::new(()),
-            webhook_updates: std::sync::Mutex::new(HashMap::new()),
+            webhook_updates: std::sync::Mutex::new(Default::default()),
         });
         if let Some(keys) = &store.user_keys {
             keys.attach(Arc::downgrade(&store));
@@ -159,6 +159,7 @@ impl StateStore {
         }
         let tail = store.clone();
         let barrier = store.clone();
+        store.spawn_webhook_update_flusher(shutdown.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -325,6 +326,11 @@ impl StateStore {
             }
             StateKey::PushToken(slug) => Self::apply_push_token(&mut maps, &slug, payload),
             StateKey::PollCursor(id) => poll_cursors::apply(&mut maps.poll_cursors, &id, payload),
+            StateKey::WebhookAt(id) => self
+                .webhook_updates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .apply(&id, payload),
             k @ (StateKey::Developer(_)
             | StateKey::WidgetSession(_)
             | StateKey::AuthToken(_)
@@ -444,6 +450,7 @@ impl StateStore {
 
     pub async fn delete_connection(&self, user_id: &str) -> Result<(), StateError> {
         self.delete_poll_cursors(user_id).await?;
+        self.delete_webhook_update(user_id).await?;
         self.write(StateKey::Connection(user_id.to_string()), Bytes::new())
             .await
     }
@@ -568,30 +575,6 @@ impl StateStore {
             .expect("state lock")
             .replayed
             .contains(dead_letter)
-    }
-
-    /// Notes that a webhook about `user_id` was delivered at `at_ms` (a map insert under
-    /// a short lock; the latest time wins).
-    pub fn note_webhook_update(&self, user_id: &str, at_ms: u64) {
-        let mut map = self
-            .webhook_updates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(user_id) {
-            Some(t) => *t = (*t).max(at_ms),
-            None => {
-                map.insert(user_id.to_string(), at_ms);
-            }
-        }
-    }
-
-    /// When this process last delivered a webhook about `user_id` (Unix ms), if it did.
-    pub fn last_webhook_update(&self, user_id: &str) -> Option<u64> {
-        self.webhook_updates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(user_id)
-            .copied()
     }
 
     pub fn connection(&self, user_id: &str) -> Option<Arc<Connection>> {
@@ -726,6 +709,47 @@ mod tests {
         s.note_webhook_update("u2", 5);
         assert_eq!(s.last_webhook_update("u1"), Some(20));
         assert_eq!(s.last_webhook_update("u2"), Some(5));
+    }
+
+    /// The times reach other processes and restarts through the state topic, for users
+    /// who may be served; deleting the connection deletes them.
+    #[tokio::test]
+    async fn webhook_updates_are_shared_through_the_state_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let a = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        let b = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        a.put_connection(&conn("u1", "100")).await.unwrap();
+        a.note_webhook_update("u1", 1_000);
+        // No connection: not written (nothing to answer about, nothing to erase later).
+        a.note_webhook_update("ghost", 2_000);
+        assert_eq!(a.flush_webhook_updates().await.unwrap(), 1);
+        assert_eq!(
+            a.flush_webhook_updates().await.unwrap(),
+            0,
+            "only what changed"
+        );
+        b.sync().await.unwrap();
+        assert_eq!(b.last_webhook_update("u1"), Some(1_000));
+        assert_eq!(b.last_webhook_update("ghost"), None);
+        // A later start reads it too.
+        let c = StateStore::start(bus.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(c.last_webhook_update("u1"), Some(1_000));
+        // An older time from another process does not move it back.
+        b.note_webhook_update("u1", 500);
+        assert_eq!(b.flush_webhook_updates().await.unwrap(), 0);
+
+        a.delete_connection("u1").await.unwrap();
+        b.sync().await.unwrap();
+        assert_eq!(a.last_webhook_update("u1"), None);
+        assert_eq!(b.last_webhook_update("u1"), None);
     }
 
     /// Destinations' signing secrets (and Kafka passwords) are encrypted on the state

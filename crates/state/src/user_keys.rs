@@ -211,8 +211,12 @@ impl UserKeys {
             topics::EVENTS | topics::BACKFILL => Cow::Borrowed(std::str::from_utf8(key).ok()?),
             topics::RAW => Cow::Borrowed(ring.raw.get(key)?.as_str()),
             topics::DEAD_LETTERS => embedded_user(payload)?,
-            // Of the state topic's records, only the poll cursors are about one user.
-            topics::STATE => Cow::Borrowed(crate::poll_cursors::user_of_key(key)?),
+            // Of the state topic's records, only the poll cursors and the webhook times
+            // are about one user.
+            topics::STATE => Cow::Borrowed(
+                crate::poll_cursors::user_of_key(key)
+                    .or_else(|| crate::webhook_updates::user_of_key(key))?,
+            ),
             t if t.starts_with("retry_") => embedded_user(payload)?,
             _ => return None,
         };
@@ -466,6 +470,7 @@ impl StateStore {
         let erased = self.erase_user_key(user_id).await?;
         // After the key: a cursor written meanwhile is sealed with it, and deleted here.
         self.delete_poll_cursors(user_id).await?;
+        self.delete_webhook_update(user_id).await?;
         Ok(erased)
     }
 
