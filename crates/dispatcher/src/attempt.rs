@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::StatusCode;
-use pulsegate_schema::Destination;
+use pulsegate_schema::{Destination, EventType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -51,6 +51,8 @@ impl<'a> EventView<'a> {
     /// Whether `dest` takes this event ([`Destination::takes`]).
     pub fn selected_by(&self, dest: &Destination) -> bool {
         dest.takes(&self.event_type, self.dev_id.as_deref(), self.body.get())
+            && !(self.event_type == EventType::DestinationDisabled.as_str()
+                && crate::disabled::is_about(self.body.get(), &dest.id))
     }
 
     /// The body bytes to send, sharing `payload`'s buffer (no copy).

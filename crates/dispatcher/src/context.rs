@@ -198,7 +198,12 @@ impl Shared {
             d.enabled = false;
             match self.state.put_destination(&d).await {
                 Ok(()) => {
-                    tracing::warn!(destination = %destination_id, "destination answered 410 Gone; disabled");
+                    self.announce_disabled(
+                        &current,
+                        crate::disabled::Cause::Gone,
+                        "the destination answered 410 Gone",
+                    )
+                    .await;
                     return;
                 }
                 Err(e) => {

@@ -33,6 +33,7 @@ pub mod breaker;
 mod client;
 mod config;
 mod context;
+mod disabled;
 mod failing;
 mod healthcheck;
 mod history;
