@@ -177,7 +177,7 @@ impl Shared {
                 metrics.dead_letters.increment(1);
                 self.recent
                     .record(attempt.finish(DeliveryOutcome::DeadLetter));
-                tracing::warn!(destination = %destination_id, attempts, last_error = %failure.error,
+                tracing::warn!(destination = %destination_id, attempts, last_error = %failure.loggable(),
                     "delivery exhausted its retries; dead-lettered");
                 Handled::Done
             }
