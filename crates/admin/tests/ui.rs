@@ -137,6 +137,7 @@ fn delivery(n: u64, dest: &str, outcome: DeliveryOutcome) -> DeliveryRecord {
         error_kind: (outcome != DeliveryOutcome::Ok).then_some("failed"),
         latency_ms: 7,
         outcome,
+        answer: None,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct TopicSpec {
     pub compacted: bool,
     /// Records older than this are removed (not for compacted topics). `None` keeps all.
     pub retention: Option<Duration>,
+    /// Oldest records are removed while the topic holds more than this many bytes (not
+    /// for compacted topics; split evenly over the partitions). `None`: no byte bound.
+    pub max_bytes: Option<u64>,
 }
 
 impl TopicSpec {
@@ -50,18 +53,29 @@ impl TopicSpec {
             partitions: partitions.max(1),
             compacted: false,
             retention: None,
+            max_bytes: None,
         }
     }
 
     pub fn compacted(mut self) -> Self {
         self.compacted = true;
         self.retention = None;
+        self.max_bytes = None;
         self
     }
 
     pub fn retention(mut self, retention: Option<Duration>) -> Self {
         if !self.compacted {
             self.retention = retention;
+        }
+        self
+    }
+
+    /// Bounds the topic's stored bytes (see [`TopicSpec::max_bytes`]); 0 or `None`
+    /// leaves it unbounded.
+    pub fn max_bytes(mut self, max_bytes: Option<u64>) -> Self {
+        if !self.compacted {
+            self.max_bytes = max_bytes.filter(|b| *b > 0);
         }
         self
     }

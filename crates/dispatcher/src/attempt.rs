@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::StatusCode;
-use pulsegate_schema::Destination;
+use pulsegate_schema::{Destination, EventType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -51,6 +51,8 @@ impl<'a> EventView<'a> {
     /// Whether `dest` takes this event ([`Destination::takes`]).
     pub fn selected_by(&self, dest: &Destination) -> bool {
         dest.takes(&self.event_type, self.dev_id.as_deref(), self.body.get())
+            && !(self.event_type == EventType::DestinationDisabled.as_str()
+                && crate::disabled::is_about(self.body.get(), &dest.id))
     }
 
     /// The body bytes to send, sharing `payload`'s buffer (no copy).
@@ -99,6 +101,18 @@ pub(crate) struct Failure {
     pub retry_after: Option<Duration>,
 }
 
+impl Failure {
+    /// `error` for log lines: without the receiver's answer text (`HTTP 502`, not
+    /// `HTTP 502: <what it answered>`), which is the customer's and is never logged.
+    pub fn loggable(&self) -> &str {
+        if self.kind == "failed" {
+            self.error.split(": ").next().unwrap_or_default()
+        } else {
+            &self.error
+        }
+    }
+}
+
 /// One attempt to deliver `body` to `dest`.
 pub(crate) struct DeliveryAttempt<'a> {
     pub sinks: &'a Sinks,
@@ -126,13 +140,14 @@ impl DeliveryAttempt<'_> {
             user_id: self.user_id,
             body: &self.body,
         };
-        let (outcome, status) = self.sinks.deliver(&message).await;
+        let (outcome, status, answer) = self.sinks.deliver(&message).await;
         let elapsed = started.elapsed();
         self.metrics.latency.record(elapsed.as_secs_f64());
         let observed = Observed {
             at_ms: pulsegate_schema::now_ms(),
             status,
             latency_ms: elapsed.as_millis() as u64,
+            answer: answer.map(|body| first_kib(&body)),
         };
         match &outcome {
             Outcome::Delivered => {
@@ -182,6 +197,18 @@ pub(crate) fn judge(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) 
         error,
         retry_after,
     })
+}
+
+/// The first 1 KiB of an answer body as text: invalid UTF-8 replaced, cut at a
+/// character boundary so the text itself stays within 1 KiB.
+pub(crate) fn first_kib(body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES)]).into_owned();
+    let mut end = text.len().min(ERROR_BODY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date (relative to `now`).
@@ -238,6 +265,22 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_is_kept_to_its_first_kib() {
+        for unit in ["x", "é", "😀"] {
+            let body = unit.repeat(5000);
+            let kept = first_kib(body.as_bytes());
+            assert!(
+                kept.len() <= 1024 && kept.len() > 1020,
+                "{unit}: {}",
+                kept.len()
+            );
+            assert!(body.starts_with(&kept));
+        }
+        assert_eq!(first_kib(b"{\"ok\":true}"), "{\"ok\":true}");
+        assert!(first_kib(&[0xFF; 3000]).len() <= 1024);
+    }
+
+    #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(
@@ -273,6 +316,7 @@ mod tests {
                 panic!("{s} must fail");
             };
             assert_eq!(f.error, format!("HTTP {s}: nope"));
+            assert_eq!(f.loggable(), format!("HTTP {s}"));
         }
         let mut h = http::HeaderMap::new();
         h.insert(RETRY_AFTER, http::HeaderValue::from_static("7"));

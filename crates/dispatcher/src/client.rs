@@ -20,8 +20,10 @@ use tokio::net::TcpStream;
 use crate::ssrf::{check_ip, literal_ip};
 use crate::DispatchError;
 
-/// Most response body bytes read; the rest is discarded (and the connection closed).
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Most response body bytes read: what the delivery history keeps of an answer, and
+/// more than a failure's `last_error` keeps. The rest is never read (the connection is
+/// closed), so a receiver's huge answer costs no memory.
+pub const MAX_RESPONSE_BYTES: usize = 1024;
 /// Idle keep-alive connections kept per host.
 const POOL_MAX_IDLE_PER_HOST: usize = 256;
 

@@ -46,6 +46,9 @@ pub struct DispatcherConfig {
     /// search (default 14 days; `0s`: no history is written).
     #[serde(with = "humantime_serde")]
     pub history_retention: Duration,
+    /// Most bytes the `delivery_history` topic keeps (default 1 GiB; `0`: bounded by
+    /// time only): the oldest attempts are dropped first, whatever their age.
+    pub history_max_bytes: u64,
 }
 
 /// The per-destination circuit breaker (see the `breaker` module).
@@ -78,6 +81,7 @@ impl Default for DispatcherConfig {
             healthcheck_interval: crate::healthcheck::DEFAULT_INTERVAL,
             disable_after_failing: Duration::from_secs(5 * 24 * 3600),
             history_retention: Duration::from_secs(14 * 24 * 3600),
+            history_max_bytes: 1 << 30,
         }
     }
 }

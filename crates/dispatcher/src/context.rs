@@ -177,7 +177,7 @@ impl Shared {
                 metrics.dead_letters.increment(1);
                 self.recent
                     .record(attempt.finish(DeliveryOutcome::DeadLetter));
-                tracing::warn!(destination = %destination_id, attempts, last_error = %failure.error,
+                tracing::warn!(destination = %destination_id, attempts, last_error = %failure.loggable(),
                     "delivery exhausted its retries; dead-lettered");
                 Handled::Done
             }
@@ -198,7 +198,12 @@ impl Shared {
             d.enabled = false;
             match self.state.put_destination(&d).await {
                 Ok(()) => {
-                    tracing::warn!(destination = %destination_id, "destination answered 410 Gone; disabled");
+                    self.announce_disabled(
+                        &current,
+                        crate::disabled::Cause::Gone,
+                        "the destination answered 410 Gone",
+                    )
+                    .await;
                     return;
                 }
                 Err(e) => {

@@ -3,12 +3,14 @@
 //! state write per outage, none while it keeps failing or keeps succeeding); a success
 //! clears it; a failure `disable_after_failing` (default 5 days) after the stamp
 //! disables the destination with its reason. The operator sees it in the log, the
-//! `pulsegate_destinations_disabled_total` counter and the admin API (`enabled: false`,
-//! `disabled_reason`); an admin `PUT` re-enables it with a clean slate.
+//! `pulsegate_destinations_disabled_total` counter, its alert and the admin API
+//! (`enabled: false`, `disabled_reason`); the owner gets `destination_disabled` on its
+//! other destinations (`disabled.rs`); an admin `PUT` re-enables it with a clean slate.
 
 use pulsegate_schema::Destination;
 
 use crate::context::Shared;
+use crate::disabled::Cause;
 
 impl Shared {
     /// A failed attempt to `dest` at `now_ms`.
@@ -46,11 +48,7 @@ impl Shared {
                     })
                     .await;
                 if disabled {
-                    metrics::counter!("pulsegate_destinations_disabled_total",
-                        "destination" => dest.id.clone(), "reason" => "failing")
-                    .increment(1);
-                    tracing::error!(destination = %dest.id, %reason,
-                        "destination disabled after failing too long");
+                    self.announce_disabled(dest, Cause::Failing, &reason).await;
                 }
             }
             Some(_) => {}

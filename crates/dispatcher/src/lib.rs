@@ -33,6 +33,7 @@ pub mod breaker;
 mod client;
 mod config;
 mod context;
+mod disabled;
 mod failing;
 mod healthcheck;
 mod history;
@@ -115,7 +116,8 @@ pub async fn run_recording(
     }
     if !cfg.history_retention.is_zero() {
         let spec = TopicSpec::new(pulsegate_schema::topics::DELIVERY_HISTORY, 4)
-            .retention(Some(cfg.history_retention));
+            .retention(Some(cfg.history_retention))
+            .max_bytes(Some(cfg.history_max_bytes));
         bus.ensure_topic(&spec).await?;
         recent.write_history_to(history::start(bus.clone(), shutdown.child_token()));
     }

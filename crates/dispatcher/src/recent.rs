@@ -21,11 +21,13 @@ pub use pulsegate_schema::{DeliveryOutcome, DeliveryRecord};
 use crate::attempt::EventView;
 
 /// What the attempt itself observed, before its outcome is durable.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Observed {
     pub at_ms: u64,
     pub status: Option<u16>,
     pub latency_ms: u64,
+    /// The first 1 KiB of an HTTP answer's body ([`crate::attempt::first_kib`]).
+    pub answer: Option<String>,
 }
 
 impl Observed {
@@ -35,6 +37,7 @@ impl Observed {
             at_ms: pulsegate_schema::now_ms(),
             status: None,
             latency_ms: 0,
+            answer: None,
         }
     }
 }
@@ -87,6 +90,7 @@ impl Pending {
             error_kind: self.error_kind,
             latency_ms: self.observed.latency_ms,
             outcome,
+            answer: self.observed.answer,
         }
     }
 }
@@ -152,11 +156,12 @@ impl RecentDeliveries {
     }
 
     /// Adds an attempt, dropping the oldest when full (and hands it to the history
-    /// writer, when there is one).
-    pub fn record(&self, record: DeliveryRecord) {
+    /// writer, when there is one). The ring keeps no answer body: only the history does.
+    pub fn record(&self, mut record: DeliveryRecord) {
         if let Some(history) = self.ring.history.get() {
             history.offer(&record);
         }
+        record.answer = None;
         let mut records = self.ring.records.lock().unwrap_or_else(|p| p.into_inner());
         if records.len() == self.ring.capacity {
             records.pop_front();
@@ -230,6 +235,7 @@ mod tests {
             error_kind: Some("failed"),
             latency_ms: 3,
             outcome: DeliveryOutcome::Retry,
+            answer: None,
         }
     }
 
@@ -278,6 +284,7 @@ mod tests {
                 at_ms: 9,
                 status: None,
                 latency_ms: 12,
+                answer: None,
             },
             error_kind: Some("timeout"),
         };

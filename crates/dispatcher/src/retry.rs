@@ -190,7 +190,7 @@ async fn handle(
         }
         Err(e) => (Outcome::unusable_secret(e), Observed::unsent()),
     };
-    let attempt = |kind| Pending::new(&dest.id, &view, task.attempts + 1, observed, kind);
+    let attempt = |kind| Pending::new(&dest.id, &view, task.attempts + 1, observed.clone(), kind);
     let breaker = shared.breaker(&dest.id);
     match outcome {
         Outcome::Delivered => {
@@ -215,7 +215,7 @@ async fn handle(
         Outcome::Failed(f) => {
             breaker.record(false);
             shared.note_failure(&dest, observed.at_ms).await;
-            tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "retry attempt failed");
+            tracing::debug!(parent: &span, kind = f.kind, error = %f.loggable(), "retry attempt failed");
             // Erased during the attempt: no retry copies the event back onto the log.
             if shared.state.erased(&record) {
                 return Handled::Done;

@@ -198,7 +198,7 @@ impl Worker {
             };
             before.map_or(1, |n| n + 1)
         };
-        let attempt = |kind| Pending::new(&dest.id, &view, n, observed, kind);
+        let attempt = |kind| Pending::new(&dest.id, &view, n, observed.clone(), kind);
 
         match outcome {
             Outcome::Delivered => {
@@ -225,7 +225,7 @@ impl Worker {
             Outcome::Failed(f) => {
                 permit.settle(false);
                 self.shared.note_failure(&dest, observed.at_ms).await;
-                tracing::debug!(parent: &span, kind = f.kind, error = %f.error, "delivery attempt failed");
+                tracing::debug!(parent: &span, kind = f.kind, error = %f.loggable(), "delivery attempt failed");
                 // Erased during the attempt: no retry copies the event back onto the log.
                 if self.shared.state.erased(&record) {
                     return Handled::Done;

@@ -155,6 +155,13 @@ fn failure(e: BackfillError) -> BackfillFailure {
         BackfillError::RateLimited { retry_after } => BackfillFailure::RateLimited {
             retry_after_seconds: retry_after.as_secs().max(1),
         },
+        BackfillError::Continued {
+            reference,
+            retry_after,
+        } => BackfillFailure::Continued {
+            reference,
+            retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        },
         BackfillError::ConnectionError(m) => BackfillFailure::ConnectionError(m.to_string()),
         BackfillError::InvalidRange(m) => BackfillFailure::InvalidRange(m),
         BackfillError::Disabled(m) => BackfillFailure::Disabled(m),

@@ -4,6 +4,7 @@ mod adapters;
 mod admin_token;
 mod app;
 mod config;
+mod deliveries_cli;
 mod delivery_metrics;
 mod edge;
 mod http;
@@ -40,6 +41,15 @@ enum Command {
     Dispatch(RoleArgs),
     /// Load and validate the configuration, then exit.
     CheckConfig(RoleArgs),
+    /// Search the delivery history and resend deliveries through a running instance's
+    /// admin API (docs/ADMIN.md). Exit codes: 0 done, 1 the API refused (its message is
+    /// shown), 2 bad arguments or settings, 3 admin API unreachable, 4 token refused.
+    Deliveries {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: deliveries_cli::DeliveriesCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -60,6 +70,7 @@ fn main() {
         Command::Ingest(a) => (app::Roles::INGEST, a),
         Command::Normalize(a) => (app::Roles::NORMALIZE, a),
         Command::Dispatch(a) => (app::Roles::DISPATCH, a),
+        Command::Deliveries { target, command } => exit(deliveries_cli::run(target, command)),
         Command::CheckConfig(a) => {
             match config::Config::load(args_path(&a)) {
                 #[allow(clippy::print_stdout, reason = "check-config's answer is its output")]
@@ -87,6 +98,14 @@ fn main() {
 
 fn args_path(a: &RoleArgs) -> Option<&std::path::Path> {
     a.config.as_deref()
+}
+
+#[allow(
+    clippy::exit,
+    reason = "the CLI commands' exit code, decided by the command"
+)]
+fn exit(code: i32) -> ! {
+    std::process::exit(code)
 }
 
 #[allow(

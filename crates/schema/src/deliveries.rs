@@ -47,4 +47,9 @@ pub struct DeliveryRecord {
     /// How long the exchange took.
     pub latency_ms: u64,
     pub outcome: DeliveryOutcome,
+    /// The first 1 KiB of the receiver's answer body (HTTP destinations that answered;
+    /// invalid UTF-8 replaced). Kept in the delivery history only, never logged: it is
+    /// the customer's answer, which may echo anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }

@@ -1,7 +1,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Event types pulsegate emits (Terra's names plus `activity_deleted`).
+/// Event types pulsegate emits (Terra's names plus `activity_deleted` and
+/// `destination_disabled`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
@@ -26,6 +27,8 @@ pub enum EventType {
     /// A Google Health account with no data source (no Google Health profile).
     GoogleNoDatasource,
     ActivityDeleted,
+    /// One of the owner's destinations was disabled by the dispatcher (not a user event).
+    DestinationDisabled,
 }
 
 impl EventType {
@@ -51,6 +54,7 @@ impl EventType {
             EventType::Healthcheck => "healthcheck",
             EventType::GoogleNoDatasource => "google_no_datasource",
             EventType::ActivityDeleted => "activity_deleted",
+            EventType::DestinationDisabled => "destination_disabled",
         }
     }
 }

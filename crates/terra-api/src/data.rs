@@ -238,6 +238,23 @@ pub(crate) fn failure(e: BackfillFailure, user: &User) -> Response {
             })),
         )
             .into_response(),
+        // Terra's `RequestProcessing` too, but the data is on its way to the webhook
+        // (the `processing` event says so) under this reference.
+        BackfillFailure::Continued {
+            reference,
+            retry_after_seconds,
+        } => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "status": "processing",
+                "type": "processing",
+                "user": user,
+                "retry_after_seconds": retry_after_seconds,
+                "reference": reference,
+                "message": "the provider's rate limit is reached; the data is being fetched and will be sent to your webhook with this reference",
+            })),
+        )
+            .into_response(),
         BackfillFailure::ConnectionError(m) => {
             terra_error(StatusCode::BAD_REQUEST, format!("connection error: {m}"))
         }

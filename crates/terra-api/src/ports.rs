@@ -20,6 +20,13 @@ pub enum BackfillFailure {
     /// No call is allowed before this many seconds: Terra's "request processing"
     /// answer (202, `retry_after_seconds`).
     RateLimited { retry_after_seconds: u64 },
+    /// An inline fetch met the rate limit and continues as a webhook request
+    /// (`reference`); its `processing` event is sent: Terra's "request processing"
+    /// answer (202) with that reference.
+    Continued {
+        reference: String,
+        retry_after_seconds: u64,
+    },
     /// The provider refused the user's credentials, or the connection is revoked: 400.
     ConnectionError(String),
     /// The range is unusable (too long, empty): 400.

@@ -40,6 +40,8 @@ pub enum Behaviour {
     RateLimited { n: usize, retry_after: String },
     /// 410 Gone to everything.
     Gone,
+    /// This status and body to everything.
+    Answer { status: u16, body: Bytes },
 }
 
 /// One request as the sink received it.
@@ -239,6 +241,10 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .unwrap_or_default();
 
     let behaviour = inner.behaviour.lock().expect("sink lock").clone();
+    let answer = match &behaviour {
+        Behaviour::Answer { body, .. } => Some(body.clone()),
+        _ => None,
+    };
     let (status, retry_after, delay) = {
         let nth = inner.numbered.fetch_add(1, Ordering::AcqRel);
         match &behaviour {
@@ -257,6 +263,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
                 }
             }
             Behaviour::Gone => (410, None, None),
+            Behaviour::Answer { status, .. } => (*status, None, None),
         }
     };
 
@@ -308,7 +315,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let mut resp = Response::new(Body::empty());
+    let mut resp = Response::new(answer.map_or_else(Body::empty, Body::from));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(ra) = retry_after {
         if let Ok(v) = HeaderValue::from_str(&ra) {

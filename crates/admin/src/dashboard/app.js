@@ -149,6 +149,7 @@
     "auth", "deauth", "user_reauth", "access_revoked", "permission_change",
     "connection_error", "processing", "rate_limit_hit", "large_request_processing",
     "large_request_sending", "healthcheck", "google_no_datasource", "activity_deleted",
+    "destination_disabled",
   ];
   // Providers by Terra name, from the registry through /v1/admin/integrations.
   let providerNames = [];

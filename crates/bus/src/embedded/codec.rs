@@ -108,17 +108,25 @@ pub(crate) fn offset_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
 
 pub(crate) fn encode_spec(spec: &TopicSpec) -> Vec<u8> {
     let retention_ms = spec.retention.map_or(0, |d| d.as_millis() as u64);
-    let mut v = Vec::with_capacity(13);
+    let mut v = Vec::with_capacity(21);
     v.extend_from_slice(&spec.partitions.to_be_bytes());
     v.push(u8::from(spec.compacted));
     v.extend_from_slice(&retention_ms.to_be_bytes());
+    // Specs stored before byte bounds are 13 bytes long and read as unbounded.
+    if let Some(max) = spec.max_bytes {
+        v.extend_from_slice(&max.to_be_bytes());
+    }
     v
 }
 
 pub(crate) fn decode_spec(name: &str, v: &[u8]) -> Result<TopicSpec, BusError> {
-    if v.len() != 13 {
+    if v.len() != 13 && v.len() != 21 {
         return Err(BusError::Storage(format!("bad spec for topic {name}")));
     }
+    let max_bytes = v
+        .get(13..21)
+        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+        .filter(|b| *b > 0);
     let partitions = u32::from_be_bytes(v[..4].try_into().expect("4 bytes"));
     let compacted = v[4] == 1;
     let retention_ms = u64::from_be_bytes(v[5..13].try_into().expect("8 bytes"));
@@ -127,5 +135,6 @@ pub(crate) fn decode_spec(name: &str, v: &[u8]) -> Result<TopicSpec, BusError> {
         partitions,
         compacted,
         retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+        max_bytes,
     })
 }

@@ -132,6 +132,9 @@ impl Manifest {
                     partitions,
                     compacted,
                     retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+                    // The manifest lists topics to detect losses; the log's own stored
+                    // spec (or the next `ensure_topic`) carries the byte bound.
+                    max_bytes: None,
                 },
                 marks,
             });

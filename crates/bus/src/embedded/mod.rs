@@ -124,6 +124,8 @@ pub(crate) struct TopicState {
     pub(crate) name: Arc<str>,
     pub(crate) spec: TopicSpec,
     pub(crate) partitions: Vec<PartitionState>,
+    /// The byte bound in force (0: none): the spec's, or a later `ensure_topic`'s.
+    pub(crate) max_bytes: AtomicU64,
     /// Woken after every commit that added records to this topic.
     pub(crate) appended: Notify,
 }
@@ -142,6 +144,9 @@ pub(crate) struct PartitionState {
     pub(crate) kept: AtomicU64,
     /// Compacted topics: the end offset the last compaction pass covered.
     pub(crate) compacted_to: AtomicU64,
+    /// Bytes (keys and stored values) of the records in `[start, durable_end)`; kept
+    /// only while the topic has a byte bound (counted at open or when one is set).
+    pub(crate) bytes: AtomicU64,
 }
 
 impl EmbeddedBus {
@@ -275,11 +280,16 @@ impl EmbeddedBus {
                 floor: AtomicU64::new(0),
                 kept: AtomicU64::new(0),
                 compacted_to: AtomicU64::new(compacted_to),
+                bytes: AtomicU64::new(0),
             });
+        }
+        if spec.max_bytes.is_some() {
+            retention::count_bytes(&partitions);
         }
         let state = Arc::new(TopicState {
             name: spec.name.as_str().into(),
             spec: spec.clone(),
+            max_bytes: AtomicU64::new(spec.max_bytes.unwrap_or(0)),
             partitions,
             appended: Notify::new(),
         });
@@ -432,7 +442,7 @@ impl Bus for EmbeddedBus {
                 tracing::warn!(topic = %spec.name, stored = existing.spec.partitions, requested = spec.partitions,
                     "topic exists with a different partition count; keeping the stored one");
             }
-            return Ok(());
+            return self.rebound(&existing, spec.max_bytes);
         }
         self.inner
             .meta

@@ -132,25 +132,24 @@ impl Writer {
                     first_assigned
                         .entry((Arc::as_ptr(topic) as usize, *partition))
                         .or_insert(offset);
-                    batch.insert(
-                        &part.keyspace,
-                        record_key(*partition, offset),
-                        encode_value(ts, &record.key, &record.payload),
-                    );
-                    assigned.push(offset);
+                    let key = record_key(*partition, offset);
+                    let value = encode_value(ts, &record.key, &record.payload);
+                    let size = (key.len() + value.len()) as u64;
+                    batch.insert(&part.keyspace, key, value);
+                    assigned.push((offset, size));
                 }
                 WriteOp::Commit {
                     key, next_offset, ..
                 } => {
                     batch.insert(&self.offsets, key.as_slice(), next_offset.to_be_bytes());
-                    assigned.push(0);
+                    assigned.push((0, 0));
                 }
             }
         }
         match batch.commit() {
             Ok(()) => {
                 let mut touched: Vec<Arc<TopicState>> = Vec::new();
-                for (op, offset) in ops.drain(..).zip(assigned) {
+                for (op, (offset, size)) in ops.drain(..).zip(assigned) {
                     match op {
                         WriteOp::Append {
                             topic,
@@ -158,9 +157,9 @@ impl Writer {
                             reply,
                             ..
                         } => {
-                            topic.partitions[partition as usize]
-                                .durable_end
-                                .fetch_max(offset + 1, Ordering::AcqRel);
+                            let part = &topic.partitions[partition as usize];
+                            part.durable_end.fetch_max(offset + 1, Ordering::AcqRel);
+                            part.bytes.fetch_add(size, Ordering::AcqRel);
                             if !touched.iter().any(|t| Arc::ptr_eq(t, &topic)) {
                                 touched.push(topic);
                             }

@@ -80,6 +80,14 @@ impl Admin {
                 .set("cleanup.policy", "delete")
                 .set("retention.ms", &retention_ms);
         }
+        // Kafka bounds bytes per partition (whole segments are deleted, so a partition
+        // may hold up to one segment more).
+        let retention_bytes = spec
+            .max_bytes
+            .map(|b| (b / u64::from(spec.partitions.max(1))).max(1).to_string());
+        if let (false, Some(b)) = (spec.compacted, &retention_bytes) {
+            new = new.set("retention.bytes", b);
+        }
         if let Some(n) = &min_isr {
             new = new.set("min.insync.replicas", n);
         }

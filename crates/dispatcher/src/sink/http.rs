@@ -11,8 +11,12 @@ use crate::client::{HttpClient, SendError};
 
 const UA: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
 
-/// The outcome and the receiver's HTTP status, if it answered.
-pub(crate) async fn deliver(client: &HttpClient, m: &Message<'_>) -> (Outcome, Option<u16>) {
+/// The outcome and, if it answered, the receiver's HTTP status and answer body (at most
+/// [`crate::client::MAX_RESPONSE_BYTES`]).
+pub(crate) async fn deliver(
+    client: &HttpClient,
+    m: &Message<'_>,
+) -> (Outcome, Option<u16>, Option<Bytes>) {
     let req = match request(m, unix_secs()) {
         Ok(r) => r,
         Err(error) => {
@@ -21,13 +25,14 @@ pub(crate) async fn deliver(client: &HttpClient, m: &Message<'_>) -> (Outcome, O
                 error,
                 retry_after: None,
             };
-            return (Outcome::Failed(failure), None);
+            return (Outcome::Failed(failure), None, None);
         }
     };
     match client.send(req).await {
         Ok(resp) => (
             judge(resp.status, &resp.headers, &resp.body),
             Some(resp.status.as_u16()),
+            Some(resp.body),
         ),
         Err(e) => {
             let kind = match &e {
@@ -41,7 +46,7 @@ pub(crate) async fn deliver(client: &HttpClient, m: &Message<'_>) -> (Outcome, O
                 error: e.to_string(),
                 retry_after: None,
             };
-            (Outcome::Failed(failure), None)
+            (Outcome::Failed(failure), None, None)
         }
     }
 }

@@ -53,11 +53,14 @@ pub(crate) struct Sinks {
 
 impl Sinks {
     /// One attempt: the outcome and, for HTTP, the receiver's status if it answered.
-    pub async fn deliver(&self, m: &Message<'_>) -> (Outcome, Option<u16>) {
+    /// The outcome, the receiver's HTTP status and (HTTP destinations) the first bytes
+    /// of its answer body.
+    pub async fn deliver(&self, m: &Message<'_>) -> (Outcome, Option<u16>, Option<Bytes>) {
         if KafkaUrl::is_kafka(&m.dest.url) {
-            (self.kafka.deliver(m).await, None)
+            (self.kafka.deliver(m).await, None, None)
         } else if s3::is_s3(m.dest) {
-            s3::deliver(&self.http, m).await
+            let (outcome, status) = s3::deliver(&self.http, m).await;
+            (outcome, status, None)
         } else {
             http::deliver(&self.http, m).await
         }

@@ -29,6 +29,7 @@
 //! `notices.rs`: Terra's notices and payloads; `time.rs`: date formats; `write.rs`:
 //! writes.
 
+mod continued;
 mod lane;
 mod notices;
 mod time;
@@ -80,6 +81,14 @@ pub enum BackfillError {
     /// `retry_after` from now: Terra's "request is processing, try again later".
     #[error("rate limited; retry in {retry_after:?}")]
     RateLimited { retry_after: Duration },
+    /// Not an error to the customer: an inline fetch met the provider's rate limit and
+    /// was continued as a webhook request (`reference`); its `processing` event is on
+    /// `events` (see `continued.rs`).
+    #[error("continued as webhook request {reference}; data in about {retry_after:?}")]
+    Continued {
+        reference: String,
+        retry_after: Duration,
+    },
     /// The provider refused the connection's credentials (a `connection_error`), or
     /// the connection is revoked.
     #[error("connection error: {0}")]
@@ -229,8 +238,28 @@ impl Backfiller {
     }
 
     /// Inline (`to_webhook=false`): fetches `[start, end)` from the provider now and maps
-    /// it with the push path's mapping. Terra data objects of `data_type`.
+    /// it with the push path's mapping. Terra data objects of `data_type`. Rate limited,
+    /// it is continued as a webhook request instead ([`BackfillError::Continued`]).
     pub async fn fetch(
+        &self,
+        conn: &Connection,
+        data_type: EventType,
+        start: NaiveDate,
+        end: NaiveDate,
+        with_samples: bool,
+    ) -> Result<Vec<Value>, BackfillError> {
+        match self
+            .fetch_now(conn, data_type, start, end, with_samples)
+            .await
+        {
+            Err(BackfillError::RateLimited { retry_after }) => Err(self
+                .continue_as_webhook(conn, data_type, (start, end), with_samples, retry_after)
+                .await),
+            other => other,
+        }
+    }
+
+    async fn fetch_now(
         &self,
         conn: &Connection,
         data_type: EventType,
@@ -288,6 +317,20 @@ impl Backfiller {
         end: NaiveDate,
         with_samples: bool,
     ) -> Result<String, BackfillError> {
+        self.request_with_notice(conn, data_type, (start, end), with_samples, None)
+            .await
+    }
+
+    /// [`Self::request`]; with `processing`, Terra's `processing` event (retry after
+    /// that long) goes on `events` before anything else the request causes.
+    async fn request_with_notice(
+        &self,
+        conn: &Connection,
+        data_type: EventType,
+        (start, end): (NaiveDate, NaiveDate),
+        with_samples: bool,
+        processing: Option<Duration>,
+    ) -> Result<String, BackfillError> {
         let setup = self.setup();
         let (_, support) = self.check(&setup, conn, data_type, start, end)?;
         let reference = uuid::Uuid::new_v4().to_string();
@@ -312,6 +355,11 @@ impl Backfiller {
                 requested_at_ms: now,
             })
             .collect();
+        if let Some(retry_after) = processing {
+            let event = continued::processing(conn, &tasks[0], retry_after)
+                .map_err(|e| BackfillError::Provider(e.to_string()))?;
+            self.bus.append(topics::EVENTS, outgoing(&event)?).await?;
+        }
         if total > setup.cfg.large_request_windows {
             // Before any task exists, so it precedes everything the request causes.
             let event = large_request_processing(conn, &tasks[0])

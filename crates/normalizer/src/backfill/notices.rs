@@ -51,7 +51,7 @@ pub struct RateLimitHitEvent<'a> {
     pub message: String,
 }
 
-fn event(
+pub(super) fn event(
     id: String,
     event_type: EventType,
     conn: &Connection,

@@ -602,3 +602,40 @@ pub fn test_secret(seed: u8) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
+
+/// Checks `deliveries` with terra-python 1.1.0 (tests/terra_client/check_webhooks.py):
+/// each signature verifies with `secret` (and not with another), and each body parses
+/// strictly as the client's webhook model for its `type`.
+pub fn terra_check_webhooks(secret: &str, deliveries: &[pulsegate_testkit::sink::ReceivedRequest]) {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("deliveries.json");
+    let deliveries: Vec<serde_json::Value> = deliveries
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "headers": d.headers,
+                "body": String::from_utf8_lossy(&d.body),
+            })
+        })
+        .collect();
+    std::fs::write(
+        &job,
+        serde_json::json!({"secret": secret, "deliveries": deliveries}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/terra_client/check_webhooks.py"
+        ))
+        .arg(&job)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "terra-python rejected a webhook:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("ok: ").count(), deliveries.len(), "{stdout}");
+}

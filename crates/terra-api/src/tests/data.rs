@@ -111,6 +111,21 @@ async fn inline_and_webhook_answers_have_terras_shape() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["retry_after_seconds"], 30);
     assert_eq!(body["user"]["user_id"], "u2");
+    assert!(body.get("reference").is_none(), "{body}");
+    // Rate limited and continued as a webhook request: the same answer, with the
+    // reference the data (and the `processing` event) will carry.
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v2/daily?user_id=u2&start_date=2026-02-01&to_webhook=false",
+            "",
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["type"], "processing");
+    assert_eq!(body["retry_after_seconds"], 12);
+    assert_eq!(body["reference"], "ref-continued");
+    assert_eq!(body["user"]["user_id"], "u2");
 }
 
 /// Terra's `NoDataReturned`, 200: `{"status","message","user"}` (plus `"type":"no_data"`

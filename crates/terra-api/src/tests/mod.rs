@@ -50,6 +50,13 @@ impl HistoricalData for Scripted {
         match t {
             EventType::Activity => Ok(vec![json!({"metadata": {"summary_id": "a1"}})]),
             EventType::Sleep => Err(BackfillFailure::Provider("HTTP 500".into())),
+            // February: backfill continued the rate-limited fetch as a webhook request.
+            EventType::Daily if chrono::Datelike::month(&start) == 2 => {
+                Err(BackfillFailure::Continued {
+                    reference: "ref-continued".into(),
+                    retry_after_seconds: 12,
+                })
+            }
             EventType::Daily => Err(BackfillFailure::RateLimited {
                 retry_after_seconds: 30,
             }),
