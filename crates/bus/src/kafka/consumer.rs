@@ -42,7 +42,24 @@ struct ReadState {
     bounds: Vec<(u64, u64)>,
     /// Partitions where librdkafka reported reaching the end.
     eof: HashSet<u32>,
+    /// Group members: partitions whose offsets jumped, being re-read (see `accept`).
+    rewinding: HashMap<u32, Rewind>,
 }
+
+/// A gap being re-read: records from `expected` on are fetched again until `expected`
+/// arrives or [`GAP_WAIT`] passes.
+struct Rewind {
+    expected: u64,
+    /// The offset that arrived instead of `expected`.
+    first_got: u64,
+    until: std::time::Instant,
+    last_seek: std::time::Instant,
+}
+
+/// How long a gap in a partition's offsets is re-read before it is taken as real.
+const GAP_WAIT: Duration = Duration::from_secs(2);
+/// How often, while a gap is re-read, the partition is fetched again from the gap.
+const GAP_RESEEK: Duration = Duration::from_millis(200);
 
 impl KafkaConsumer {
     pub(crate) async fn subscribe(
@@ -248,6 +265,7 @@ impl ReadState {
             next: HashMap::new(),
             bounds,
             eof: HashSet::new(),
+            rewinding: HashMap::new(),
         }
     }
 
@@ -287,15 +305,10 @@ impl ReadState {
             tracing::debug!(topic = %self.topic, partition, offset, "skipping a record already returned");
             return Ok(());
         }
-        if offset > *next && !first {
-            // pulsegate writes no transactions and compacts only `state`: a gap
-            // elsewhere means records the broker (or client) never handed over.
-            metrics::counter!("pulsegate_kafka_offset_gaps_total", "topic" => self.topic.to_string())
-                .increment(1);
-            tracing::debug!(topic = %self.topic, partition, expected = *next, got = offset,
-                "gap in a partition's offsets");
+        if self.grouped && !first && !self.heal_gap(consumer, partition, offset) {
+            return Ok(());
         }
-        *next = offset + 1;
+        *self.next.entry(partition).or_insert(0) = offset + 1;
         out.push(Record {
             topic: self.topic.clone(),
             partition,
@@ -305,6 +318,76 @@ impl ReadState {
             payload: m.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
         });
         Ok(())
+    }
+}
+
+impl ReadState {
+    /// A group member's partition jumped from the next offset to `offset`. Group topics
+    /// are neither compacted nor transactional, so offsets never jump on Kafka; a
+    /// Kafka-compatible broker was seen (tansu, two producers on one partition) to hand
+    /// out a record before an earlier one became readable, which a reader that moved on
+    /// would skip for good, and commits after it would pass it. So the partition is
+    /// fetched again from the missing offset (nothing after the gap is handed out
+    /// meanwhile), for up to [`GAP_WAIT`]; only then is the gap taken as real, loudly.
+    /// True: hand `offset` out now.
+    fn heal_gap(&mut self, consumer: &MemberConsumer, partition: u32, offset: u64) -> bool {
+        let next = self.next.get(&partition).copied().unwrap_or(0);
+        let now = std::time::Instant::now();
+        let seek = |to: u64| {
+            let topic = &consumer.context().topic;
+            // Asynchronous (no wait): records fetched before it are discarded by librdkafka.
+            if let Err(e) = consumer.seek(
+                topic,
+                partition as i32,
+                Offset::Offset(to as i64),
+                Duration::ZERO,
+            ) {
+                tracing::warn!(topic = %topic, partition, offset = to, error = %e, "kafka seek failed");
+            }
+        };
+        if offset == next {
+            if self.rewinding.remove(&partition).is_some() {
+                tracing::info!(topic = %self.topic, partition, offset,
+                    "the missing record arrived on re-reading: nothing skipped");
+            }
+            return true;
+        }
+        let Some(r) = self.rewinding.get_mut(&partition) else {
+            metrics::counter!("pulsegate_kafka_offset_gaps_total", "topic" => self.topic.to_string())
+                .increment(1);
+            tracing::info!(topic = %self.topic, partition, expected = next, got = offset,
+                "gap in a partition's offsets: fetching again from the expected offset");
+            self.rewinding.insert(
+                partition,
+                Rewind {
+                    expected: next,
+                    first_got: offset,
+                    until: now + GAP_WAIT,
+                    last_seek: now,
+                },
+            );
+            seek(next);
+            return false;
+        };
+        if now < r.until {
+            if now.duration_since(r.last_seek) >= GAP_RESEEK {
+                r.last_seek = now;
+                seek(r.expected);
+            }
+            return false;
+        }
+        // Still missing after re-reading: the broker has no records there.
+        let resume = offset.min(r.first_got);
+        tracing::warn!(topic = %self.topic, partition, from = r.expected, to = resume,
+            "offsets never arrived after re-reading; going on after them");
+        self.rewinding.remove(&partition);
+        self.next.insert(partition, resume);
+        if offset == resume {
+            return true;
+        }
+        // Records after the gap were passed over while re-reading: fetch them again.
+        seek(resume);
+        false
     }
 }
 
