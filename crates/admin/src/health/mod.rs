@@ -213,6 +213,7 @@ mod tests {
             error_kind: kind,
             latency_ms: 1,
             outcome: DeliveryOutcome::Retry,
+            answer: None,
         }
     }
 
