@@ -286,7 +286,8 @@ mod tests {
     fn kafka_urls() {
         // Bad schemes and shapes.
         for (url, private) in [
-            ("kafkas://broker.example.com:9092/t", true),
+            ("kafkass://broker.example.com:9092/t", true),
+            ("kafkas:/broker.example.com:9093/t", true),
             ("kafka:/broker.example.com:9092/t", true),
             ("kafka://broker.example.com:9092", true),
             ("kafka://broker.example.com:9092/", true),
@@ -307,6 +308,7 @@ mod tests {
         for url in [
             "kafka://broker.example.com:9092/terra",
             "kafka://b1.example.com:9092,8.8.8.8:9093,[2606:4700::1111]:9094/terra.events_v1",
+            "kafkas://broker.example.com:9093/terra",
         ] {
             assert_eq!(validate_destination_url(url, false), Ok(()), "{url}");
         }

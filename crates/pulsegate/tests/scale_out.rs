@@ -274,9 +274,14 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
         .filter_map(|r| r.header("webhook-id"))
         .collect();
     let duplicates = deliveries - distinct.len();
+    // Offset gaps the broker showed and the consumers re-read (see the kafka consumer).
+    let mut gaps = 0.0;
+    for p in _normalizers.iter().chain(&dispatchers[1..]) {
+        gaps += p.metric("pulsegate_kafka_offset_gaps_total").await;
+    }
     eprintln!(
         "scale-out: {EVENTS} events, {deliveries} deliveries, {} distinct webhook-ids, {duplicates} duplicates \
-         (dispatcher killed after {killed_at} deliveries), {:.1}s",
+         (dispatcher killed after {killed_at} deliveries), {gaps} offset gaps re-read, {:.1}s",
         distinct.len(),
         started.elapsed().as_secs_f64()
     );
