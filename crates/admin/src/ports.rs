@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulsegate_bus::{Bus, BusError};
-use pulsegate_schema::{DeliveryRecord, KafkaAuth, Provider, Secret};
+use pulsegate_schema::{ClaimCheck, DeliveryRecord, KafkaAuth, Provider, Secret};
 
 /// The dispatcher's rules for a destination an operator registers.
 #[async_trait]
@@ -25,6 +25,16 @@ pub trait DestinationGuard: Send + Sync + 'static {
     /// Refuses Kafka credentials the dispatcher would not use (only with a `kafka://`
     /// URL, SASL `PLAIN`). The message never echoes the password.
     fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String>;
+
+    /// Refuses claim-check settings the dispatcher would not use (only on webhooks; an
+    /// `s3://` store the SSRF guard accepts; both keys; an expiry S3 can sign). The
+    /// message names the field and never echoes the secret key.
+    fn check_claim_check(
+        &self,
+        url: &str,
+        claim_check: Option<&ClaimCheck>,
+        allow_private_networks: bool,
+    ) -> Result<(), String>;
 
     /// A fresh signing secret (`whsec_…`).
     fn new_secret(&self) -> Secret;

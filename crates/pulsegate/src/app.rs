@@ -413,6 +413,7 @@ async fn seed_destinations(
             s3_access_key_id: d.s3_access_key_id.clone(),
             s3_secret_access_key: d.s3_secret_access_key.clone().map(Secret::new),
             kafka_auth: d.kafka_auth(),
+            claim_check: d.claim_check(),
         };
         let existing = state.destination(&d.id);
         if existing.is_none() {

@@ -304,7 +304,7 @@ async fn put(
 
 /// The metrics label (`timeout`, `connection_error`, `failed`) and the message, with the
 /// root cause appended (object_store's top line says only "error sending request").
-fn describe(e: &object_store::Error) -> (&'static str, String) {
+pub(crate) fn describe(e: &object_store::Error) -> (&'static str, String) {
     use object_store::client::{HttpError, HttpErrorKind};
     let mut kind = "failed";
     let mut message = e.to_string();
@@ -327,7 +327,7 @@ fn describe(e: &object_store::Error) -> (&'static str, String) {
     (kind, message)
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -362,22 +362,70 @@ fn client(
     timeout: Duration,
     allow_private: bool,
 ) -> Result<(Arc<AmazonS3>, Arc<S3Url>), String> {
-    let key_id = dest.s3_access_key_id.as_deref();
-    let secret = dest.s3_secret_access_key.as_ref().map(|s| s.expose());
-    let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = cache.get(&dest.id) {
-        if c.url == dest.url
-            && c.access_key_id.as_deref() == key_id
-            && c.secret.as_deref() == secret
-            && c.timeout == timeout
-            && c.allow_private == allow_private
-        {
-            return Ok((c.store.clone(), c.parsed.clone()));
+    let store = Store {
+        cache_key: &dest.id,
+        url: &dest.url,
+        access_key_id: dest.s3_access_key_id.as_deref(),
+        secret: dest.s3_secret_access_key.as_ref().map(|s| s.expose()),
+    };
+    store.client(timeout, allow_private)
+}
+
+/// An S3 store to reach: a destination's bucket or a claim-check store.
+pub(crate) struct Store<'a> {
+    /// Its entry in the client cache (one per destination and use).
+    pub cache_key: &'a str,
+    pub url: &'a str,
+    pub access_key_id: Option<&'a str>,
+    pub secret: Option<&'a str>,
+}
+
+impl Store<'_> {
+    /// The client, from the cache unless the URL, credentials or settings changed.
+    pub(crate) fn client(
+        &self,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<(Arc<AmazonS3>, Arc<S3Url>), String> {
+        let (key_id, secret) = (self.access_key_id, self.secret);
+        let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(self.cache_key) {
+            if c.url == self.url
+                && c.access_key_id.as_deref() == key_id
+                && c.secret.as_deref() == secret
+                && c.timeout == timeout
+                && c.allow_private == allow_private
+            {
+                return Ok((c.store.clone(), c.parsed.clone()));
+            }
         }
+        let (store, parsed) = build_client(self.url, key_id, secret, timeout, allow_private)?;
+        cache.insert(
+            self.cache_key.to_string(),
+            Cached {
+                url: self.url.to_string(),
+                access_key_id: key_id.map(str::to_string),
+                secret: secret.map(str::to_string),
+                timeout,
+                allow_private,
+                parsed: parsed.clone(),
+                store: store.clone(),
+            },
+        );
+        Ok((store, parsed))
     }
-    let parsed = Arc::new(S3Url::parse(&dest.url).map_err(|e| e.to_string())?);
+}
+
+fn build_client(
+    url: &str,
+    key_id: Option<&str>,
+    secret: Option<&str>,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<(Arc<AmazonS3>, Arc<S3Url>), String> {
+    let parsed = Arc::new(S3Url::parse(url).map_err(|e| e.to_string())?);
     // The URL was checked at registration; again here (the setting may have changed).
-    crate::ssrf::validate_destination_url(&dest.url, allow_private).map_err(|e| e.to_string())?;
+    crate::ssrf::validate_destination_url(url, allow_private).map_err(|e| e.to_string())?;
     let (Some(key_id), Some(secret)) = (key_id, secret) else {
         return Err("s3 destination has no access key id or secret access key".into());
     };
@@ -408,18 +456,6 @@ fn client(
         None => builder.with_virtual_hosted_style_request(true),
     };
     let store = Arc::new(builder.build().map_err(|e| e.to_string())?);
-    cache.insert(
-        dest.id.clone(),
-        Cached {
-            url: dest.url.clone(),
-            access_key_id: Some(key_id.to_string()),
-            secret: Some(secret.to_string()),
-            timeout,
-            allow_private,
-            parsed: parsed.clone(),
-            store: store.clone(),
-        },
-    );
     Ok((store, parsed))
 }
 
