@@ -9,6 +9,7 @@ pub(crate) mod claim_check;
 pub(crate) mod http;
 pub(crate) mod kafka;
 pub(crate) mod s3;
+pub(crate) mod s3_url;
 pub mod url;
 
 use bytes::Bytes;
