@@ -145,6 +145,7 @@ async fn a_body_over_the_threshold_arrives_as_s3_payload_and_a_small_one_inline(
     assert_eq!(j["status"], "success");
     assert_eq!(j["expires_in"], 900);
     assert_eq!(j["reference"], big.reference());
+    assert_eq!(j["payload_reference"], big.reference());
     assert_eq!(
         j["user"],
         serde_json::from_str::<serde_json::Value>(&big.body).unwrap()["user"],

@@ -3,10 +3,11 @@
 //! A body longer than the destination's `claim_check.threshold_bytes` (0: every body) is
 //! PUT once to the claim-check store, at `<prefix>/<webhook-id>.json`, and the webhook
 //! carries Terra's `S3PayloadEvent` instead: `{"type":"s3_payload","status":"success",
-//! "url":<pre-signed GET>,"expires_in":<s>,"user":…,"reference":…}`, signed and sent
-//! like any body (same webhook-id, retries, dead letters, history). The key is the
-//! webhook-id, so a retry overwrites the same object instead of adding one. The URL is
-//! signed afresh on every attempt, so a late retry never carries an expired link.
+//! "url":<pre-signed GET>,"expires_in":<s>,"user":…,"reference":…,"payload_reference":…}`,
+//! signed and sent like any body (same webhook-id, retries, dead letters, history). The
+//! key is the webhook-id, so a retry overwrites the same object instead of adding one.
+//! The URL is signed afresh on every attempt, so a late retry never carries an expired
+//! link.
 //!
 //! An upload or signing failure is a failed attempt (retried, then dead-lettered):
 //! the event is never sent without its data. `healthcheck` is always sent inline: it
@@ -104,6 +105,7 @@ pub(crate) async fn check_in(
         expires_in,
         user: peek.user,
         reference: (!m.reference.is_empty()).then_some(m.reference),
+        payload_reference: (!m.reference.is_empty()).then_some(m.reference),
     };
     serde_json::to_vec(&event)
         .map(Bytes::from)
@@ -126,7 +128,8 @@ pub(crate) fn object_key(url: &S3Url, webhook_id: &str) -> Path {
 }
 
 /// Terra's `S3PayloadEvent` (terra-python: `type`, `status`, `url`, `expires_in`; extra
-/// fields allowed), with the event's `user` and `reference` for routing.
+/// fields allowed), with the event's `user` and `reference` for routing, and
+/// `payload_reference` as Terra's help centre names it.
 #[derive(Serialize)]
 struct S3PayloadEvent<'a> {
     #[serde(rename = "type")]
@@ -138,6 +141,9 @@ struct S3PayloadEvent<'a> {
     user: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<&'a str>,
+    /// The same reference under the name Terra's `s3_payload` messages use for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_reference: Option<&'a str>,
 }
 
 /// What the claim-check event copies from the body: its `type` and `user`, verbatim.
