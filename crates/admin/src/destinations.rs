@@ -38,10 +38,14 @@ pub(crate) struct DestinationInput {
     /// update that omits it.
     #[serde(default)]
     s3_secret_access_key: Option<String>,
-    /// SASL/PLAIN credentials of a `kafka://` destination. On update, absent keeps the
-    /// stored ones (and an absent password the stored password).
+    /// SASL credentials of a `kafka://` / `kafkas://` destination. On update, absent
+    /// keeps the stored ones (and an absent password the stored password).
     #[serde(default)]
     kafka_auth: Option<KafkaAuthInput>,
+    /// `kafkas://` only: the CA certificates (PEM) that sign the brokers' certificates.
+    /// On update, absent keeps the stored bundle while the URL stays `kafkas://`.
+    #[serde(default)]
+    kafka_ca_pem: Option<String>,
     /// Webhooks only: bodies over `threshold_bytes` go through this S3 store and the
     /// webhook carries Terra's `s3_payload` event. On update, absent keeps the stored
     /// settings (and an absent secret the stored secret); `null` removes them.
@@ -135,6 +139,8 @@ pub(crate) struct DestinationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     kafka_auth: Option<KafkaAuthView>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    kafka_ca_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     claim_check: Option<ClaimCheckView>,
 }
 
@@ -158,6 +164,7 @@ impl DestinationView {
                 username: a.username.clone(),
                 password: a.password.masked(),
             }),
+            kafka_ca_pem: d.kafka_ca_pem.clone(),
             claim_check: d.claim_check.as_ref().map(|c| ClaimCheckView {
                 url: c.url.clone(),
                 access_key_id: c.access_key_id.clone(),
@@ -242,14 +249,17 @@ fn build(
             })
         }
         // Kept on update while the destination stays a Kafka one.
-        None => stored_auth.filter(|_| {
-            input
-                .url
-                .get(..8)
-                .is_some_and(|s| s.eq_ignore_ascii_case("kafka://"))
-        }),
+        None => stored_auth.filter(|_| has_scheme(&input.url, &["kafka://", "kafkas://"])),
     };
-    if let Err(e) = guard.check_kafka_auth(&input.url, kafka_auth.as_ref()) {
+    let kafka_ca_pem = match input.kafka_ca_pem {
+        Some(pem) => Some(pem),
+        None => existing
+            .and_then(|d| d.kafka_ca_pem.clone())
+            .filter(|_| has_scheme(&input.url, &["kafkas://"])),
+    };
+    if let Err(e) =
+        guard.check_kafka_settings(&input.url, kafka_auth.as_ref(), kafka_ca_pem.as_deref())
+    {
         return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
     }
     let stored_check = existing.and_then(|d| d.claim_check.clone());
@@ -318,10 +328,18 @@ fn build(
             s3_access_key_id: input.s3_access_key_id,
             s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
             kafka_auth,
+            kafka_ca_pem,
             claim_check,
         },
         generated,
     ))
+}
+
+fn has_scheme(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|s| {
+        url.get(..s.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(s))
+    })
 }
 
 /// An `s3://` destination needs both keys; any other destination takes neither. The

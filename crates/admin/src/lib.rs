@@ -16,6 +16,7 @@ mod dead_letters;
 mod deliveries;
 mod destinations;
 mod developers;
+mod health;
 mod history;
 mod integrations;
 mod ports;
@@ -37,7 +38,11 @@ use pulsegate_bus::Bus;
 use pulsegate_schema::Secret;
 use pulsegate_state::StateStore;
 
-pub use ports::{AdminPorts, DeliveryLog, DestinationGuard, IngestActivity, PushReport};
+pub use health::HealthSampler;
+pub use ports::{
+    AdminPorts, DeliveryLog, DeliveryMetrics, DeliveryReading, DestinationGuard, IngestActivity,
+    PushReport,
+};
 
 /// Settings of the admin API.
 #[derive(Clone, Debug, serde::Deserialize)]

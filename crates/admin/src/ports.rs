@@ -22,9 +22,15 @@ pub trait DestinationGuard: Send + Sync + 'static {
     /// message never echoes the secret.
     fn check_secret(&self, raw: &str) -> Result<Secret, String>;
 
-    /// Refuses Kafka credentials the dispatcher would not use (only with a `kafka://`
-    /// URL, SASL `PLAIN`). The message never echoes the password.
-    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String>;
+    /// Refuses Kafka settings the dispatcher would not use (credentials only with a
+    /// Kafka URL and a SASL mechanism it speaks; a CA bundle only with `kafkas://`).
+    /// The message never echoes the password.
+    fn check_kafka_settings(
+        &self,
+        url: &str,
+        auth: Option<&KafkaAuth>,
+        ca_pem: Option<&str>,
+    ) -> Result<(), String>;
 
     /// Refuses claim-check settings the dispatcher would not use (only on webhooks; an
     /// `s3://` store the SSRF guard accepts; both keys; an expiry S3 can sign). The
@@ -56,6 +62,40 @@ pub trait DeliveryLog: Send + Sync + 'static {
     fn capacity(&self) -> usize;
 }
 
+/// One destination's delivery metrics as `/metrics` exports them, cumulative since the
+/// process started (what the dispatcher counted in this process).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeliveryReading {
+    /// `pulsegate_deliveries_total{outcome="delivered"}`.
+    pub delivered: u64,
+    /// Every other `outcome` of `pulsegate_deliveries_total` (failed, timeout, gone, …).
+    pub failed: std::collections::BTreeMap<String, u64>,
+    /// `pulsegate_delivery_seconds` buckets: (upper bound in seconds, cumulative count),
+    /// ascending, +Inf last.
+    pub latency_buckets: Vec<(f64, u64)>,
+    /// `pulsegate_retries_scheduled_total`, all tiers.
+    pub retries_scheduled: u64,
+    /// `pulsegate_dead_letters_total`.
+    pub dead_letters: u64,
+    /// `pulsegate_consumer_lag` of the destination's group on `events`, all partitions:
+    /// events not yet attempted (`None` before the group first commits here).
+    pub waiting: Option<u64>,
+    /// `pulsegate_destination_breaker_open`.
+    pub breaker_open: bool,
+}
+
+impl DeliveryReading {
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+}
+
+/// The dispatcher's metrics of this process, per destination id (read from the same
+/// recorder `/metrics` renders, so the dashboard and Prometheus show the same numbers).
+pub trait DeliveryMetrics: Send + Sync + 'static {
+    fn read(&self) -> std::collections::HashMap<String, DeliveryReading>;
+}
+
 /// What a provider's push route has seen in this process (times in ms since the epoch).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PushReport {
@@ -80,4 +120,6 @@ pub struct AdminPorts {
     pub destinations: Arc<dyn DestinationGuard>,
     pub deliveries: Arc<dyn DeliveryLog>,
     pub ingest: Arc<dyn IngestActivity>,
+    /// Per-destination figures over time, sampled from the delivery metrics.
+    pub health: crate::health::HealthSampler,
 }

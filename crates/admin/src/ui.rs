@@ -64,6 +64,12 @@ fn fill_provider_enums(v: &mut serde_json::Value) {
 const INDEX: &str = include_str!("dashboard/index.html");
 const APP_JS: &str = include_str!("dashboard/app.js");
 const STYLE: &str = include_str!("dashboard/style.css");
+const HEALTH_JS: &str = include_str!("dashboard/health.js");
+// uPlot (MIT, dashboard/vendor/uPlot-LICENSE), vendored so the page loads nothing from
+// elsewhere. The version is in the name, so the files can be cached for good.
+const UPLOT_JS: &str = include_str!("dashboard/vendor/uPlot-1.6.32.iife.min.js");
+const UPLOT_CSS: &str = include_str!("dashboard/vendor/uPlot-1.6.32.min.css");
+const UPLOT_LICENSE: &str = include_str!("dashboard/vendor/uPlot-LICENSE");
 
 /// Only this origin's script, style and API; no framing, no inline code.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -86,8 +92,21 @@ pub(crate) async fn dashboard_file(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "app.js" => page("text/javascript; charset=utf-8", APP_JS),
         "style.css" => page("text/css; charset=utf-8", STYLE),
+        "health.js" => page("text/javascript; charset=utf-8", HEALTH_JS),
+        "uPlot-1.6.32.iife.min.js" => immutable(page("text/javascript; charset=utf-8", UPLOT_JS)),
+        "uPlot-1.6.32.min.css" => immutable(page("text/css; charset=utf-8", UPLOT_CSS)),
+        "uPlot-LICENSE.txt" => page("text/plain; charset=utf-8", UPLOT_LICENSE),
         _ => error(StatusCode::NOT_FOUND, "no such file"),
     }
+}
+
+/// A versioned vendored file: it never changes under its name, so browsers keep it.
+fn immutable(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    resp
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {

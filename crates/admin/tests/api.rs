@@ -494,13 +494,45 @@ async fn kafka_destinations_are_accepted_and_validated() {
     let auth = stored.kafka_auth.as_ref().unwrap();
     assert_eq!(auth.username, "acme2");
     assert_eq!(auth.password.expose(), "KafkaPassw0rd-acme");
-    // Credentials belong to kafka:// URLs, and only PLAIN is supported.
+    // SCRAM over TLS with a private CA: stored and shown (the CA is public).
+    let tls_url = url.replacen("kafka://", "kafkas://", 1);
+    let ca = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "k3", "url": tls_url, "kafka_ca_pem": ca,
+            "kafka_auth": {"mechanism": "SCRAM-SHA-512", "username": "acme", "password": "KafkaPassw0rd-3"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["kafka_auth"]["mechanism"], "SCRAM-SHA-512");
+    assert_eq!(created["kafka_ca_pem"], ca);
+    // Kept on an update that omits it while the URL stays kafkas://.
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/k3",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": tls_url})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        state.destination("k3").unwrap().kafka_ca_pem.as_deref(),
+        Some(ca)
+    );
+    // Credentials belong to Kafka URLs, with a mechanism librdkafka speaks; a CA bundle
+    // to kafkas:// URLs, and must be PEM certificates.
     for body in [
         serde_json::json!({"url": "http://127.0.0.1:9/h",
             "kafka_auth": {"username": "u", "password": "p"}}),
         serde_json::json!({"url": url,
-            "kafka_auth": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "p"}}),
+            "kafka_auth": {"mechanism": "GSSAPI", "username": "u", "password": "p"}}),
         serde_json::json!({"url": url, "kafka_auth": {"username": "u"}}),
+        serde_json::json!({"url": url, "kafka_ca_pem": ca}),
+        serde_json::json!({"url": tls_url, "kafka_ca_pem": "not a certificate"}),
     ] {
         let (status, answer) = call(
             &app,
@@ -518,7 +550,8 @@ async fn kafka_destinations_are_accepted_and_validated() {
         "kafka://127.0.0.1/events",
         "kafka://127.0.0.1:9092/bad topic",
         "kafka://127.0.0.1:9092/events?sasl.password=hunter2",
-        "kafkas://127.0.0.1:9092/events",
+        "kafkas://127.0.0.1:9092/events?ssl.key.password=hunter2",
+        "kafkass://127.0.0.1:9092/events",
     ] {
         let (status, body) = call(
             &app,

@@ -67,6 +67,7 @@ struct Answer {
     status: StatusCode,
     content_type: String,
     csp: String,
+    cache: String,
     body: Vec<u8>,
 }
 
@@ -96,10 +97,11 @@ async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> Answer {
             .unwrap_or("")
             .to_string()
     };
-    let (status, content_type, csp) = (
+    let (status, content_type, csp, cache) = (
         resp.status(),
         header("content-type"),
         header("content-security-policy"),
+        header("cache-control"),
     );
     let body = resp
         .into_body()
@@ -112,6 +114,7 @@ async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> Answer {
         status,
         content_type,
         csp,
+        cache,
         body,
     }
 }
@@ -175,6 +178,47 @@ async fn openapi_document_and_dashboard_are_served_without_the_token() {
     let missing = get(&a.full, "/dashboard/secrets.txt", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.json()["error"].is_string());
+}
+
+/// The chart library is compiled in (nothing fetched elsewhere), with its licence, and
+/// cached for good under its versioned name; the health figures need the token.
+#[tokio::test]
+async fn the_health_panel_is_served_from_the_binary() {
+    let a = app().await;
+    let html = get(&a.full, "/dashboard", None).await.text();
+    for file in [
+        "health.js",
+        "uPlot-1.6.32.iife.min.js",
+        "uPlot-1.6.32.min.css",
+    ] {
+        assert!(html.contains(&format!("/dashboard/{file}")), "{file}");
+    }
+    let lib = get(&a.full, "/dashboard/uPlot-1.6.32.iife.min.js", None).await;
+    assert_eq!(lib.status, StatusCode::OK);
+    assert!(lib.content_type.starts_with("text/javascript"));
+    assert!(lib.cache.contains("immutable"), "{}", lib.cache);
+    assert!(lib.text().contains("uPlot"));
+    let css = get(&a.full, "/dashboard/uPlot-1.6.32.min.css", None).await;
+    assert!(css.content_type.starts_with("text/css") && css.cache.contains("max-age"));
+    let licence = get(&a.full, "/dashboard/uPlot-LICENSE.txt", None).await;
+    assert!(licence.text().contains("MIT License"));
+    // Our own files change with every release: never cached.
+    let health = get(&a.full, "/dashboard/health.js", None).await;
+    assert_eq!(health.cache, "no-store");
+    assert!(
+        !health.text().contains("innerHTML"),
+        "data is rendered as text only"
+    );
+
+    let refused = get(&a.full, "/v1/admin/destinations-health", None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let empty = get(&a.full, "/v1/admin/destinations-health", Some(TOKEN)).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(
+        empty.json(),
+        serde_json::json!({"recording": false, "interval_secs": 5, "window_secs": 1800,
+            "destinations": []})
+    );
 }
 
 #[tokio::test]

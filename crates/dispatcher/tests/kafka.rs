@@ -15,6 +15,7 @@ use common::{config, event_id_of, secs, verify_signatures, Harness, TestEvent};
 use pulsegate_schema::{topics, Destination};
 use pulsegate_testkit::kafka::TestBroker;
 use pulsegate_testkit::sink::ReceivedRequest;
+use pulsegate_testkit::tls::TlsFront;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -33,10 +34,21 @@ struct Received {
 }
 
 async fn create_topic(brokers: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    create_topic_with(client(brokers, None), topic).await
+}
+
+/// A customer's client settings: plaintext, or TLS trusting `ca_pem`.
+fn client(brokers: &str, ca_pem: Option<&str>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    if let Some(pem) = ca_pem {
+        c.set("security.protocol", "ssl").set("ssl.ca.pem", pem);
+    }
+    c
+}
+
+async fn create_topic_with(config: ClientConfig, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
     let results = admin
         .create_topics(
             &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
@@ -53,8 +65,16 @@ async fn create_topic(brokers: &str, topic: &str) {
 /// until `want` records arrived or `timeout`; then a short extra wait catches
 /// duplicates.
 async fn read_topic(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Received> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    read_topic_with(client(brokers, None), topic, want, timeout).await
+}
+
+async fn read_topic_with(
+    mut config: ClientConfig,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<Received> {
+    let consumer: StreamConsumer = config
         .set("group.id", "customer-reader")
         .set("enable.auto.commit", "false")
         .create()
@@ -172,6 +192,85 @@ async fn events_arrive_once_keyed_signed_and_in_user_order() {
         .map(|r| r.as_request.header("webhook-id").unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), events.len());
+    h.stop().await;
+}
+
+/// `kafkas://`: the broker is reachable only over TLS (a TLS front before tansu, which
+/// it advertises). With the customer's CA the events arrive; with a CA that did not
+/// sign the broker's certificate, or over plaintext, nothing is sent and the attempts
+/// fail, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_destination_verifies_the_broker_certificate() {
+    let mut front = TlsFront::bind();
+    let broker = TestBroker::start_advertising(Some(front.port()));
+    front.forward_to(broker.addr());
+    let brokers = format!("127.0.0.1:{}", front.port());
+    create_topic_with(client(&brokers, Some(front.ca_pem())), "secure").await;
+
+    let mut h = Harness::new().await;
+    let mut dest = h
+        .add_destination("ktls", &format!("kafkas://{brokers}/secure"), &[])
+        .await;
+    dest.kafka_ca_pem = Some(front.ca_pem().to_string());
+    h.state.put_destination(&dest).await.unwrap();
+    // Another CA entirely: the handshake must fail.
+    let stranger = TlsFront::bind();
+    let mut wrong = h
+        .add_destination(
+            "kwrongca",
+            &format!("kafkas://{brokers}/secure"),
+            &["sleep"],
+        )
+        .await;
+    wrong.kafka_ca_pem = Some(stranger.ca_pem().to_string());
+    h.state.put_destination(&wrong).await.unwrap();
+    // Plaintext to a TLS port.
+    h.add_destination("kplain", &format!("kafka://{brokers}/secure"), &["sleep"])
+        .await;
+    let mut cfg = config(&[200, 200]);
+    cfg.timeout = secs(3);
+    h.start(cfg);
+    for id in ["ktls", "kwrongca", "kplain"] {
+        h.wait_subscribed(id).await;
+    }
+
+    // The refused destinations take only the sleep events: two dead letters each.
+    let mut events = user_events("t", 20);
+    events.extend([TestEvent::new("s1", "sleep"), TestEvent::new("s2", "sleep")]);
+    h.publish(&events).await;
+    let got = read_topic_with(
+        client(&brokers, Some(front.ca_pem())),
+        "secure",
+        events.len(),
+        secs(60),
+    )
+    .await;
+    let mut ids: Vec<String> = got.iter().map(|r| event_id_of(&r.as_request)).collect();
+    ids.sort();
+    let mut want: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    want.sort();
+    assert_eq!(
+        ids, want,
+        "each event once, over TLS, from the trusting destination only"
+    );
+    for r in &got {
+        verify_signatures(&r.as_request, dest.secret.expose());
+    }
+
+    let dead = h.dead_letters(4, secs(90)).await;
+    let failed: HashSet<&str> = dead.iter().map(|d| d.destination_id.as_str()).collect();
+    assert_eq!(failed, HashSet::from(["kwrongca", "kplain"]), "{dead:?}");
+    let wrong_ca_error = dead
+        .iter()
+        .find(|d| d.destination_id == "kwrongca")
+        .map(|d| d.last_error.to_lowercase())
+        .unwrap();
+    // OpenSSL's reason, e.g. "ssl routines::certificate verify failed".
+    assert!(
+        wrong_ca_error.contains("routines") || wrong_ca_error.contains("certificate"),
+        "the failure names the TLS problem: {wrong_ca_error}"
+    );
+    assert_eq!(dead.len(), 4, "{dead:?}");
     h.stop().await;
 }
 

@@ -71,8 +71,13 @@ impl DestinationGuard for DispatcherRules {
         pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
     }
 
-    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
-        pulsegate_dispatcher::check_kafka_auth(url, auth)
+    fn check_kafka_settings(
+        &self,
+        url: &str,
+        auth: Option<&KafkaAuth>,
+        ca_pem: Option<&str>,
+    ) -> Result<(), String> {
+        pulsegate_dispatcher::check_kafka_settings(url, auth, ca_pem)
     }
 
     fn check_claim_check(
@@ -110,15 +115,23 @@ impl DeliveryLog for RecentLog {
     }
 }
 
-/// The admin API's ports over the dispatcher (`recent`: this process's ring).
+/// The admin API's ports over the dispatcher (`recent`: this process's ring; `metrics`:
+/// the recorder `/metrics` renders, which the health panel samples).
 pub(crate) fn admin_ports(
     recent: RecentDeliveries,
     ingest: Option<pulsegate_ingest::IngestHandle>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> AdminPorts {
+    let deliveries: Arc<dyn DeliveryLog> = Arc::new(RecentLog(recent));
+    let health = pulsegate_admin::HealthSampler::new(
+        Arc::new(crate::delivery_metrics::RecorderMetrics(metrics)),
+        deliveries.clone(),
+    );
     AdminPorts {
         destinations: Arc::new(DispatcherRules),
-        deliveries: Arc::new(RecentLog(recent)),
+        deliveries,
         ingest: Arc::new(IngestRoutes(ingest)),
+        health,
     }
 }
 

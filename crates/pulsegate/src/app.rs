@@ -201,7 +201,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     // The public listener: provider routes, `/v2`, OAuth callbacks, the widget, health.
     let mut public = http::ops_router(metrics.clone(), bus.clone(), false);
     // The admin listener: the admin API, its OpenAPI and dashboard, `/metrics`, health.
-    let mut admin = http::ops_router(metrics, bus.clone(), true);
+    let mut admin = http::ops_router(metrics.clone(), bus.clone(), true);
     if roles.ingest {
         // Replay guards survive restarts: their markers are read back from the bus.
         let (ingest, handle) =
@@ -234,7 +234,11 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            crate::adapters::admin_ports(recent.clone(), Some(handle)),
+            {
+                let ports = crate::adapters::admin_ports(recent.clone(), Some(handle), metrics);
+                tokio::spawn(sample_health(ports.health.clone(), shutdown.clone()));
+                ports
+            },
         ));
     } else if roles.dispatch {
         admin = admin.merge(pulsegate_admin::deliveries_router(
@@ -242,7 +246,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            crate::adapters::admin_ports(recent.clone(), None),
+            crate::adapters::admin_ports(recent.clone(), None, metrics),
         ));
     }
     tokio::spawn(reload_on_credentials(
@@ -339,6 +343,31 @@ fn api_backfiller(
 
 /// The log, sealed at rest, and the per-user data keys its sealing layer uses (kept
 /// current by the state store).
+/// Feeds the dashboard's health panel: the delivery metrics sampled into its rings.
+async fn sample_health(health: pulsegate_admin::HealthSampler, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(pulsegate_admin::HealthSampler::INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => health.sample(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// `pulsegate_consumer_lag` for the embedded log (the Kafka bus samples its own), at the
+/// health panel's pace; ends with the bus.
+async fn report_embedded_lag(bus: std::sync::Weak<EmbeddedBus>) {
+    let mut tick = tokio::time::interval(pulsegate_admin::HealthSampler::INTERVAL);
+    loop {
+        tick.tick().await;
+        match bus.upgrade() {
+            Some(bus) => bus.report_lag(),
+            None => return,
+        }
+    }
+}
+
 async fn open_bus(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Bus>, Arc<pulsegate_state::UserKeys>)> {
@@ -352,12 +381,14 @@ async fn open_bus(
             if config.bus.recovery == crate::config::BusRecovery::AcceptLoss {
                 cfg.recovery = pulsegate_bus::embedded::Recovery::AcceptLoss;
             }
-            Arc::new(EmbeddedBus::open(cfg).with_context(|| {
+            let embedded = Arc::new(EmbeddedBus::open(cfg).with_context(|| {
                 format!(
                     "bus.data_dir: cannot open the log in {}",
                     config.bus.data_dir.display()
                 )
-            })?)
+            })?);
+            tokio::spawn(report_embedded_lag(Arc::downgrade(&embedded)));
+            embedded
         }
         BusKind::Kafka => {
             let kafka = config.bus.kafka.clone().context("bus.kafka: missing")?;
@@ -413,6 +444,7 @@ async fn seed_destinations(
             s3_access_key_id: d.s3_access_key_id.clone(),
             s3_secret_access_key: d.s3_secret_access_key.clone().map(Secret::new),
             kafka_auth: d.kafka_auth(),
+            kafka_ca_pem: d.kafka_ca_pem.clone(),
             claim_check: d.claim_check(),
         };
         let existing = state.destination(&d.id);

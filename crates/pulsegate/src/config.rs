@@ -192,11 +192,18 @@ pub struct DestinationConfig {
     /// `s3://` destinations: the secret access key (required there, refused elsewhere).
     #[serde(default)]
     pub s3_secret_access_key: Option<String>,
-    /// SASL/PLAIN credentials for a `kafka://` destination (never in the URL).
+    /// SASL credentials for a `kafka://` / `kafkas://` destination (never in the URL).
     #[serde(default)]
     pub kafka_username: Option<String>,
     #[serde(default)]
     pub kafka_password: Option<String>,
+    /// The SASL mechanism: `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub kafka_mechanism: Option<String>,
+    /// `kafkas://` destinations: the CA certificates (PEM) signing the brokers'
+    /// certificates, when not a public CA.
+    #[serde(default)]
+    pub kafka_ca_pem: Option<String>,
     /// Webhooks only (`[destinations.claim_check]`): bodies over `threshold_bytes` are
     /// stored in this S3 store and the webhook carries Terra's `s3_payload` event.
     #[serde(default)]
@@ -241,7 +248,10 @@ impl DestinationConfig {
     pub fn kafka_auth(&self) -> Option<pulsegate_schema::KafkaAuth> {
         match (&self.kafka_username, &self.kafka_password) {
             (Some(u), Some(p)) => Some(pulsegate_schema::KafkaAuth {
-                mechanism: "PLAIN".into(),
+                mechanism: self
+                    .kafka_mechanism
+                    .clone()
+                    .unwrap_or_else(|| "PLAIN".into()),
                 username: u.clone(),
                 password: pulsegate_schema::Secret::new(p.clone()),
             }),
@@ -400,8 +410,11 @@ impl Config {
             ) {
                 anyhow::bail!("invalid config: destinations[{i}].{e}");
             }
-            if let Err(e) = pulsegate_dispatcher::check_kafka_auth(&d.url, d.kafka_auth().as_ref())
-            {
+            if let Err(e) = pulsegate_dispatcher::check_kafka_settings(
+                &d.url,
+                d.kafka_auth().as_ref(),
+                d.kafka_ca_pem.as_deref(),
+            ) {
                 anyhow::bail!("invalid config: destinations[{i}]: {e}");
             }
             if let Err(e) = pulsegate_dispatcher::check_claim_check(
@@ -414,6 +427,11 @@ impl Config {
             if d.kafka_username.is_some() != d.kafka_password.is_some() {
                 anyhow::bail!(
                     "invalid config: destinations[{i}]: kafka_username and kafka_password go together"
+                );
+            }
+            if d.kafka_mechanism.is_some() && d.kafka_username.is_none() {
+                anyhow::bail!(
+                    "invalid config: destinations[{i}]: kafka_mechanism needs kafka_username and kafka_password"
                 );
             }
             for t in &d.event_types {
@@ -590,8 +608,35 @@ mod tests {
             ("PLAIN", "u")
         );
         assert_eq!(auth.password.expose(), "p");
+        // TLS with SCRAM and a private CA.
+        let c = load_str(&d(
+            "kafkas://127.0.0.1:9093/events",
+            "kafka_mechanism = \"SCRAM-SHA-256\"\nkafka_username = \"u\"\nkafka_password = \"p\"\n\
+             kafka_ca_pem = \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.destinations[0].kafka_auth().unwrap().mechanism,
+            "SCRAM-SHA-256"
+        );
+        assert!(c.destinations[0].kafka_ca_pem.is_some());
         for (url, extra, what) in [
             ("kafka://127.0.0.1:9092", "", "url"),
+            (
+                "kafka://127.0.0.1:9092/events",
+                "kafka_ca_pem = \"-----BEGIN CERTIFICATE-----\"\n",
+                "kafka_ca_pem",
+            ),
+            (
+                "kafka://127.0.0.1:9092/events",
+                "kafka_mechanism = \"GSSAPI\"\nkafka_username = \"u\"\nkafka_password = \"p\"\n",
+                "mechanism",
+            ),
+            (
+                "kafka://127.0.0.1:9092/events",
+                "kafka_mechanism = \"PLAIN\"\n",
+                "kafka_mechanism needs",
+            ),
             (
                 "https://example.com/h",
                 "kafka_username = \"u\"\nkafka_password = \"p\"\n",

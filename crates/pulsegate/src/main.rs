@@ -4,6 +4,7 @@ mod adapters;
 mod admin_token;
 mod app;
 mod config;
+mod delivery_metrics;
 mod edge;
 mod http;
 mod keyfile;

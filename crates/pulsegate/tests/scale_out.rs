@@ -33,6 +33,75 @@ fn summary_ids(sink: &Sink) -> Vec<String> {
         .collect()
 }
 
+/// The key every process of this test seals the log with.
+const ENCRYPTION_KEY: &str = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
+
+/// For a failure report: reads the topics as pulsegate does (opening sealed records with
+/// the deployment's keys) and tells, per missing object id, on which topics a record
+/// naming it is (`raw` = acknowledged, `events` = normalized, `retry_*`, `dead_letters`).
+async fn locate_on_bus(backend: &Backend, missing: &[String]) -> String {
+    let Backend::Kafka(broker) = backend else {
+        return "(embedded)".into();
+    };
+    let kafka: pulsegate_bus::kafka::KafkaConfig = serde_json::from_value(serde_json::json!({
+        "brokers": broker.brokers(), "replication_factor": 1
+    }))
+    .unwrap();
+    let security: pulsegate_state::SecurityConfig =
+        serde_json::from_value(serde_json::json!({ "encryption_key": ENCRYPTION_KEY })).unwrap();
+    let inner: Arc<dyn pulsegate_bus::Bus> = Arc::new(
+        pulsegate_bus::kafka::KafkaBus::connect(kafka)
+            .await
+            .unwrap(),
+    );
+    let sealer = pulsegate_state::Sealer::from_config(&security)
+        .unwrap()
+        .unwrap();
+    let keys = sealer.user_keys();
+    let bus: Arc<dyn pulsegate_bus::Bus> =
+        Arc::new(pulsegate_state::SealingBus::new(inner, sealer));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cipher = pulsegate_state::StateCipher::from_config(&security).unwrap();
+    let _state =
+        pulsegate_state::StateStore::start_with(bus.clone(), stop.clone(), cipher, Some(keys))
+            .await
+            .unwrap();
+    let mut report = Vec::new();
+    for topic in [
+        "raw",
+        "events",
+        "retry_0",
+        "retry_1",
+        "retry_2",
+        "retry_3",
+        "dead_letters",
+    ] {
+        let Ok(mut c) = bus.read_from_start(topic).await else {
+            continue;
+        };
+        while !c.caught_up() {
+            let Ok(records) = c.poll(500, Duration::from_millis(500)).await else {
+                report.push(format!("{topic}: unreadable"));
+                break;
+            };
+            for r in records {
+                let text = String::from_utf8_lossy(&r.payload);
+                for id in missing {
+                    if text.contains(id.as_str()) {
+                        let head: String = text.chars().take(160).collect();
+                        report.push(format!(
+                            "{id} on {topic} p{} @{}: {head}",
+                            r.partition, r.offset
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    stop.cancel();
+    format!("{report:?}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
     let backend = Backend::kafka();
@@ -41,9 +110,11 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
     strava.accept_any_token(true);
     let sink = Sink::start(Behaviour::Ok).await;
     let secret = test_secret(9);
+    // Retries long enough to outlast a stall of this test process (the sink lives here):
+    // a dead letter is not a loss, but this test is about losing nothing.
     let extra = format!(
-        "[dispatcher]\ntimeout = \"5s\"\nretry_schedule = [\"500ms\", \"1s\"]\nallow_private_networks = true\n\
-         [security]\nencryption_key = \"BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=\"\n\
+        "[dispatcher]\ntimeout = \"5s\"\nretry_schedule = [\"500ms\", \"1s\", \"2s\", \"4s\"]\nallow_private_networks = true\n\
+         [security]\nencryption_key = \"{ENCRYPTION_KEY}\"\n\
          [[destinations]]\nid = \"sink\"\nurl = \"{}\"\nsecret = \"{secret}\"\n",
         sink.url()
     );
@@ -134,6 +205,26 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
         if want.is_subset(&got) {
             break;
         }
+        if started.elapsed() >= Duration::from_secs(300) {
+            // Every process's whole log, kept past the test's temporary directories.
+            let keep =
+                std::env::temp_dir().join(format!("scale_out-failure-{}", std::process::id()));
+            std::fs::create_dir_all(&keep).unwrap();
+            for (i, p) in ingest
+                .iter()
+                .chain(&_normalizers)
+                .chain(&dispatchers)
+                .enumerate()
+            {
+                std::fs::write(keep.join(format!("{i}-{}.log", p.role)), p.logs()).unwrap();
+            }
+            eprintln!("logs of every process kept in {}", keep.display());
+            let missing: Vec<String> = want.difference(&got).cloned().collect();
+            eprintln!(
+                "where the missing events are on the bus: {}",
+                locate_on_bus(&backend, &missing).await
+            );
+        }
         let missing: Vec<&String> = want.difference(&got).take(10).collect();
         assert!(
             started.elapsed() < Duration::from_secs(300),
@@ -173,7 +264,8 @@ async fn two_of_each_role_on_kafka_survive_a_killed_dispatcher() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Each look clones and parses every body: not too often, the sink shares the runtime.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let received = sink.received();
     let deliveries = received.len();

@@ -250,10 +250,16 @@ pub struct Destination {
     /// the record, masked by the admin API like `secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_secret_access_key: Option<Secret>,
-    /// SASL credentials for a `kafka://` destination's brokers (the URL never carries
-    /// them: URLs are shown by the admin API). Stored encrypted like `secret`.
+    /// SASL credentials for a `kafka://` or `kafkas://` destination's brokers (the URL
+    /// never carries them: URLs are shown by the admin API). Stored encrypted like
+    /// `secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_auth: Option<KafkaAuth>,
+    /// `kafkas://` destinations: the CA certificates (PEM) that sign the brokers'
+    /// certificates, for a customer's private CA; without it the system's roots are
+    /// trusted. Public data, not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_ca_pem: Option<String>,
     /// HTTP destinations: bodies over a size are stored in this object store and the
     /// webhook carries Terra's `s3_payload` event (a pre-signed GET URL) instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,10 +287,10 @@ impl ClaimCheck {
     pub const MAX_EXPIRES_IN_SECS: u32 = 7 * 24 * 3600;
 }
 
-/// SASL credentials of a Kafka destination. Only `PLAIN` (over plaintext) for now.
+/// SASL credentials of a Kafka destination.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct KafkaAuth {
-    /// The SASL mechanism: `PLAIN`.
+    /// The SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
     pub mechanism: String,
     pub username: String,
     pub password: Secret,

@@ -767,6 +767,7 @@ mod tests {
                 username: "customer".into(),
                 password: Secret::new("KafkaPassw0rdInState"),
             }),
+            kafka_ca_pem: None,
             // And a claim-check store's.
             claim_check: Some(pulsegate_schema::ClaimCheck {
                 url: "s3://claims/p".into(),

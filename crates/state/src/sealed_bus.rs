@@ -11,7 +11,7 @@
 //! is handed out with the next poll instead, once the reader applied the batch (which
 //! may hold the key).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,8 +113,16 @@ struct OpeningConsumer {
     /// Handed out, opened with a user key, not committed yet (see [`UserKeys`]'s
     /// in-flight records): the topic and (partition, offset)s.
     held: Option<(Arc<str>, HeldRecords)>,
-    /// State topic records polled but not handed out yet (see the module comment).
-    pending: Vec<Record>,
+    /// Records taken from `inner` and not opened yet: the rest of a batch (a state
+    /// record waiting for a key in an earlier one, see the module comment, or a poll
+    /// dropped while catching up).
+    pending: VecDeque<Record>,
+    /// Opened and not returned yet (a poll dropped while catching up).
+    opened: Vec<Record>,
+    /// When the batch in `pending` was polled: the state barrier a catch-up waits for.
+    polled_at: Instant,
+    /// This batch already caught up with the state topic once.
+    caught_up_once: bool,
 }
 
 type HeldRecords = BTreeSet<(u32, u64)>;
@@ -146,7 +154,10 @@ impl OpeningConsumer {
             partitions: HashMap::new(),
             grouped,
             held: None,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            opened: Vec::new(),
+            polled_at: Instant::now(),
+            caught_up_once: false,
         }
     }
 
@@ -209,40 +220,44 @@ impl OpeningConsumer {
 
 #[async_trait]
 impl Consumer for OpeningConsumer {
+    /// Cancel-safe, as callers that `select!` over it need: records taken from the inner
+    /// consumer wait in `pending` until opened, and opened ones in `opened` until
+    /// returned, so a poll dropped at its one await (the catch-up with the state topic)
+    /// loses none; the next poll goes on with them. (The inner consumer will not hand
+    /// them out again: dropping them would skip them for good.)
     async fn poll(&mut self, max: usize, max_wait: Duration) -> Result<Vec<Record>, BusError> {
-        self.commit_skipped_tails().await?;
-        let polled_at = Instant::now();
-        let records = if self.pending.is_empty() {
-            self.inner.poll(max, max_wait).await?
-        } else {
-            std::mem::take(&mut self.pending)
-        };
-        let mut out = Vec::with_capacity(records.len());
-        let mut caught_up = false;
-        let mut records = records.into_iter();
-        while let Some(mut r) = records.next() {
-            let mut opened = self.sealer.open(&r.topic, &r.key, &r.payload);
+        if self.pending.is_empty() && self.opened.is_empty() {
+            self.commit_skipped_tails().await?;
+            self.polled_at = Instant::now();
+            self.caught_up_once = false;
+            self.pending = self.inner.poll(max, max_wait).await?.into();
+        }
+        while let Some(r) = self.pending.front() {
+            let opened = self.sealer.open(&r.topic, &r.key, &r.payload);
             // On the state topic, the key may be in a record handed out before this one
             // and not applied yet: hand that out first, this one with the next poll.
             if matches!(opened, Err(OpenError::UnknownUserKey(_)))
                 && &*r.topic == topics::STATE
-                && !out.is_empty()
+                && !self.opened.is_empty()
             {
-                self.pending.push(r);
-                self.pending.extend(records);
                 break;
             }
             // A key another process created just before sealing this record may not be
             // applied here yet: catch up with the state topic once, then decide. (Never
             // for the state topic itself: its reader is the one that would catch up.)
             if matches!(opened, Err(OpenError::UnknownUserKey(_)))
-                && !caught_up
+                && !self.caught_up_once
                 && &*r.topic != topics::STATE
             {
-                self.sealer.user_keys().catch_up(polled_at).await;
-                caught_up = true;
-                opened = self.sealer.open(&r.topic, &r.key, &r.payload);
+                tracing::debug!(topic = %r.topic, partition = r.partition, offset = r.offset,
+                    "record sealed with a user key not applied yet: catching up with the state topic");
+                self.sealer.user_keys().catch_up(self.polled_at).await;
+                self.caught_up_once = true;
+                continue;
             }
+            let Some(mut r) = self.pending.pop_front() else {
+                break;
+            };
             if opened.is_ok() {
                 self.hold(&r, &r.payload);
             }
@@ -252,7 +267,7 @@ impl Consumer for OpeningConsumer {
                     r.payload = Bytes::from(plain);
                     skips.handed_out = Some(r.offset);
                     skips.tail = None;
-                    out.push(r);
+                    self.opened.push(r);
                 }
                 Err(OpenError::Erased(id)) => {
                     metrics::counter!("pulsegate_records_erased_total", "topic" => r.topic.to_string())
@@ -272,7 +287,7 @@ impl Consumer for OpeningConsumer {
                 }
             }
         }
-        Ok(out)
+        Ok(std::mem::take(&mut self.opened))
     }
 
     async fn commit(&mut self, offsets: &[(u32, u64)]) -> Result<(), BusError> {
@@ -298,7 +313,7 @@ impl Consumer for OpeningConsumer {
     }
 
     fn caught_up(&self) -> bool {
-        self.pending.is_empty() && self.inner.caught_up()
+        self.pending.is_empty() && self.opened.is_empty() && self.inner.caught_up()
     }
 }
 
@@ -415,6 +430,58 @@ mod tests {
         for needle in ["resting heart", "sleep score", "steps 12000"] {
             assert!(!files_contain(dir.path(), needle.as_bytes()), "{needle}");
         }
+    }
+
+    /// A poll dropped while it catches up with the state topic (the caller's `select!`
+    /// chose another branch) loses none of the records it had taken from the log: the
+    /// next poll hands them out. (Before, they were gone for good: the log below does
+    /// not hand a record out twice, and later commits passed them.)
+    #[tokio::test]
+    async fn a_poll_dropped_while_catching_up_loses_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        plain
+            .ensure_topic(&TopicSpec::new(topics::EVENTS, 1))
+            .await
+            .unwrap();
+        let key = crate::user_keys::key_record_for_tests(9, 9);
+        // The writer knows u1's data key and seals u1's events with it.
+        let writer = sealing(plain.clone(), &config(1, &[]));
+        writer.user_keys().apply("u1", &key);
+        for n in 0..3 {
+            writer
+                .append(topics::EVENTS, Outgoing::new("u1", format!("event {n}")))
+                .await
+                .unwrap();
+        }
+        // The reader has not applied the key yet; its catch-up waits at a gate.
+        let reader = sealing(plain.clone(), &config(1, &[]));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        *reader.user_keys().catch_up_gate.lock().unwrap() = Some(gate.clone());
+        let mut c = reader
+            .subscribe(topics::EVENTS, "g", OffsetReset::Earliest)
+            .await
+            .unwrap();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(200),
+            c.poll(10, Duration::from_secs(1)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the poll waits for the catch-up");
+
+        // Caught up: the key is applied, the barrier passes.
+        reader.user_keys().apply("u1", &key);
+        gate.notify_one();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.extend(c.poll(10, Duration::from_millis(100)).await.unwrap());
+        }
+        let got: Vec<String> = got
+            .iter()
+            .map(|r| String::from_utf8(r.payload.to_vec()).unwrap())
+            .collect();
+        assert_eq!(got, ["event 0", "event 1", "event 2"]);
     }
 
     #[tokio::test]

@@ -127,6 +127,9 @@ pub struct UserKeys {
     /// waiting for its retry time or an open breaker) asks [`StateStore::erased`]
     /// before using it. Counted per consumer holding it.
     in_flight: Mutex<HashMap<RecordId, (UserKeyId, u32)>>,
+    /// Tests: [`catch_up`](Self::catch_up) waits here (a state barrier that takes time).
+    #[cfg(test)]
+    pub(crate) catch_up_gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl UserKeys {
@@ -136,6 +139,8 @@ impl UserKeys {
             ring: RwLock::new(Ring::default()),
             store: RwLock::new(Weak::new()),
             in_flight: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            catch_up_gate: Mutex::new(None),
         }
     }
 
@@ -176,6 +181,13 @@ impl UserKeys {
     /// Waits until the state topic as of `since` is applied (a key created by another
     /// process just before it sealed a record with it).
     pub(crate) async fn catch_up(&self, since: Instant) {
+        #[cfg(test)]
+        {
+            let gate = self.catch_up_gate.lock().expect("gate").clone();
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+        }
         let store = self.store.read().expect("user keys store").upgrade();
         if let Some(store) = store {
             if let Err(e) = store.sync_since(since).await {
@@ -504,6 +516,13 @@ impl StateStore {
     pub fn user_key_id(&self, user_id: &str) -> Option<String> {
         self.user_keys.as_ref()?.live_key_id(user_id)
     }
+}
+
+/// A user key record for `user`'s key `(id, bytes)`, as the state topic holds it.
+#[cfg(test)]
+pub(crate) fn key_record_for_tests(id: u8, bytes: u8) -> Vec<u8> {
+    let k = UserKey::new([id; 8], [bytes; 32], [0; 16]);
+    serde_json::to_vec(&KeyRecord::new(Some(&k), &[])).expect("a key record serialises")
 }
 
 #[cfg(test)]

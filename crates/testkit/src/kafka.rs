@@ -29,16 +29,25 @@ impl TestBroker {
     /// Starts a broker on a free 127.0.0.1 port and waits until it accepts connections.
     /// Panics if no tansu binary can be found or it does not come up.
     pub fn start() -> TestBroker {
+        Self::start_advertising(None)
+    }
+
+    /// Like [`start`](Self::start), but telling clients (in metadata) that the broker is
+    /// at `127.0.0.1:<advertised_port>`: a TLS front ([`crate::tls::TlsFront`]) there
+    /// makes every connection after the bootstrap go through it too.
+    pub fn start_advertising(advertised_port: Option<u16>) -> TestBroker {
         let bin = find_tansu().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised =
+            advertised_port.map_or_else(|| url.clone(), |p| format!("tcp://127.0.0.1:{p}"));
         let child = Command::new(&bin)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             // Settings tansu would otherwise take from the environment.
@@ -62,6 +71,11 @@ impl TestBroker {
     /// Bootstrap servers for a client, `127.0.0.1:<port>`.
     pub fn brokers(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Where the broker itself listens (plaintext).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     fn wait_ready(&mut self, limit: Duration) {

@@ -7,3 +7,4 @@ pub mod provider_api;
 pub mod s3;
 pub mod sink;
 pub mod strava;
+pub mod tls;

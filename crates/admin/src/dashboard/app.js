@@ -392,6 +392,7 @@
   }
 
   const SECTIONS = {
+    health: () => window.PulsegateHealth.load(api, { el, time }),
     integrations: loadIntegrations,
     destinations: loadDestinations,
     connections: loadConnections,
@@ -426,6 +427,18 @@
       document.body.setAttribute("data-loaded", String(loads));
     }
   }
+
+  // The health panel follows the metrics by itself (every sample, 5 s); the tables
+  // wait for "Refresh".
+  setInterval(async () => {
+    if (!token() || $("#panels").hidden || document.hidden) return;
+    try {
+      await SECTIONS.health();
+      sectionError("health", null);
+    } catch (e) {
+      handle(e, "health");
+    }
+  }, 5000);
 
   // --- sign in / out ----------------------------------------------------------------
 

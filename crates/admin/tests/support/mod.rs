@@ -23,8 +23,13 @@ impl DestinationGuard for Rules {
         pulsegate_dispatcher::parse_secret(raw).map_err(|e| e.to_string())
     }
 
-    fn check_kafka_auth(&self, url: &str, auth: Option<&KafkaAuth>) -> Result<(), String> {
-        pulsegate_dispatcher::check_kafka_auth(url, auth)
+    fn check_kafka_settings(
+        &self,
+        url: &str,
+        auth: Option<&KafkaAuth>,
+        ca_pem: Option<&str>,
+    ) -> Result<(), String> {
+        pulsegate_dispatcher::check_kafka_settings(url, auth, ca_pem)
     }
 
     fn check_claim_check(
@@ -62,10 +67,21 @@ impl DeliveryLog for Log {
 }
 
 pub fn ports(recent: RecentDeliveries) -> AdminPorts {
+    let deliveries: Arc<dyn DeliveryLog> = Arc::new(Log(recent));
     AdminPorts {
         destinations: Arc::new(Rules),
-        deliveries: Arc::new(Log(recent)),
+        health: pulsegate_admin::HealthSampler::new(Arc::new(NoMetrics), deliveries.clone()),
+        deliveries,
         ingest: Arc::new(NoIngest),
+    }
+}
+
+/// No dispatcher metrics in these tests (the binary reads its recorder).
+struct NoMetrics;
+
+impl pulsegate_admin::DeliveryMetrics for NoMetrics {
+    fn read(&self) -> std::collections::HashMap<String, pulsegate_admin::DeliveryReading> {
+        std::collections::HashMap::new()
     }
 }
 

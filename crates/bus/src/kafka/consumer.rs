@@ -279,12 +279,21 @@ impl ReadState {
         };
         let partition = m.partition() as u32;
         let offset = m.offset().max(0) as u64;
+        let first = !self.next.contains_key(&partition);
         let next = self.next.entry(partition).or_insert(0);
         if offset < *next {
             // A partition that left and came back to this member restarts at the group's
             // commit; this consumer already handed these records out once.
             tracing::debug!(topic = %self.topic, partition, offset, "skipping a record already returned");
             return Ok(());
+        }
+        if offset > *next && !first {
+            // pulsegate writes no transactions and compacts only `state`: a gap
+            // elsewhere means records the broker (or client) never handed over.
+            metrics::counter!("pulsegate_kafka_offset_gaps_total", "topic" => self.topic.to_string())
+                .increment(1);
+            tracing::debug!(topic = %self.topic, partition, expected = *next, got = offset,
+                "gap in a partition's offsets");
         }
         *next = offset + 1;
         out.push(Record {

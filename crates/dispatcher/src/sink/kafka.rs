@@ -14,8 +14,12 @@
 //!   first record is sent (unless `allow_private_networks`). librdkafka resolves names
 //!   itself afterwards, so a later DNS change is not re-checked per connection as the
 //!   HTTP client does.
-//! * Plaintext connections, optionally with SASL/PLAIN (`Destination::kafka_auth`, the
-//!   password stored encrypted with the destination); no TLS yet.
+//! * `kafka://` is plaintext, `kafkas://` TLS with the broker's certificate and host
+//!   name verified (against the system's roots, or the destination's `kafka_ca_pem`);
+//!   either with SASL `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` when the destination
+//!   has `kafka_auth` (the password stored encrypted with the destination). librdkafka
+//!   does TLS and SCRAM with OpenSSL, built in (`ssl-vendored`) so a fresh machine
+//!   needs no system library.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,15 +45,61 @@ const QUEUE_WAIT: Duration = Duration::from_secs(1);
 /// is the customer's problem, reported through delivery failures and metrics.
 pub(crate) struct SinkContext {
     destination: String,
+    /// The last client-level error (a failed TLS handshake or SASL login shows only
+    /// here; the record itself just times out), told with the next failed attempt.
+    last_error: LastError,
 }
 
+/// The client's last error, shared by its context (which librdkafka's producer keeps
+/// to itself) and the cached producer.
+type LastError = std::sync::Arc<Mutex<Option<(std::time::Instant, String)>>>;
+
+/// How long a client error explains later failed attempts (librdkafka says it once).
+const CAUSE_FOR: Duration = Duration::from_secs(300);
+
 impl ClientContext for SinkContext {
-    fn log(&self, _level: RDKafkaLogLevel, fac: &str, msg: &str) {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
         tracing::debug!(destination = %self.destination, fac, "librdkafka: {msg}");
+        // A failed TLS handshake or SASL login is only logged (and repeats are
+        // suppressed), so the cause is taken from here too.
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            self.note(msg);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(destination = %self.destination, %error, reason, "kafka destination client error");
+        self.note(reason);
+    }
+}
+
+impl SinkContext {
+    /// librdkafka's messages name brokers and causes, never credentials. A TLS or
+    /// SASL cause is kept over the generic messages that follow it ("1/1 brokers are
+    /// down") while it is recent.
+    fn note(&self, message: &str) {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        let keep = last.as_ref().is_some_and(|(at, old)| {
+            at.elapsed() < CAUSE_FOR && kind_of(old).is_some() && kind_of(message).is_none()
+        });
+        if !keep {
+            *last = Some((
+                std::time::Instant::now(),
+                message.chars().take(300).collect(),
+            ));
+        }
+    }
+}
+
+/// `tls_error` or `auth_error` if a librdkafka message is about TLS or SASL.
+fn kind_of(message: &str) -> Option<&'static str> {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("ssl") || lower.contains("certificate") {
+        Some("tls_error")
+    } else if lower.contains("sasl") || lower.contains("authentication") {
+        Some("auth_error")
+    } else {
+        None
     }
 }
 
@@ -59,6 +109,8 @@ type SinkProducer = FutureProducer<SinkContext>;
 struct Cached {
     url: String,
     auth: Option<KafkaAuth>,
+    ca_pem: Option<String>,
+    last_error: LastError,
     topic: String,
     producer: SinkProducer,
 }
@@ -117,7 +169,20 @@ impl KafkaSinks {
                 if cached.producer.client().fatal_error().is_some() {
                     self.forget(&m.dest.id, &cached.url);
                 }
-                Outcome::Failed(failure(&e))
+                let mut f = failure(&e);
+                let recent = cached
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .filter(|(at, _)| at.elapsed() < CAUSE_FOR);
+                if let Some((_, cause)) = recent {
+                    if let Some(kind) = kind_of(&cause) {
+                        f.kind = kind;
+                    }
+                    f.error = format!("{} ({cause})", f.error);
+                }
+                Outcome::Failed(f)
             }
         }
     }
@@ -126,10 +191,9 @@ impl KafkaSinks {
     async fn producer(&self, dest: &Destination) -> Result<Cached, Failure> {
         {
             let map = self.producers.lock().expect("kafka producers lock");
-            if let Some(c) = map
-                .get(&dest.id)
-                .filter(|c| c.url == dest.url && c.auth == dest.kafka_auth)
-            {
+            if let Some(c) = map.get(&dest.id).filter(|c| {
+                c.url == dest.url && c.auth == dest.kafka_auth && c.ca_pem == dest.kafka_ca_pem
+            }) {
                 return Ok(c.clone());
             }
         }
@@ -152,19 +216,39 @@ impl KafkaSinks {
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
             .set("allow.auto.create.topics", "false");
+        crate::sink::url::check_kafka_settings(
+            &dest.url,
+            dest.kafka_auth.as_ref(),
+            dest.kafka_ca_pem.as_deref(),
+        )
+        .map_err(|error| Failure {
+            kind: "invalid",
+            error,
+            retry_after: None,
+        })?;
+        c.set(
+            "security.protocol",
+            url.security_protocol(dest.kafka_auth.is_some()),
+        );
         if let Some(auth) = &dest.kafka_auth {
-            crate::sink::url::check_kafka_auth(&dest.url, Some(auth)).map_err(|error| Failure {
-                kind: "invalid",
-                error,
-                retry_after: None,
-            })?;
-            c.set("security.protocol", "SASL_PLAINTEXT")
-                .set("sasl.mechanism", "PLAIN")
+            c.set("sasl.mechanism", &auth.mechanism)
                 .set("sasl.username", &auth.username)
                 .set("sasl.password", auth.password.expose());
         }
+        if url.tls {
+            // Host names are checked against the certificate (librdkafka's default,
+            // stated so it cannot silently change).
+            c.set("ssl.endpoint.identification.algorithm", "https");
+            match &dest.kafka_ca_pem {
+                Some(pem) => c.set("ssl.ca.pem", pem),
+                // The built-in OpenSSL does not know where this system keeps its roots.
+                None => c.set("ssl.ca.location", "probe"),
+            };
+        }
+        let last_error = LastError::default();
         let context = SinkContext {
             destination: dest.id.clone(),
+            last_error: last_error.clone(),
         };
         let producer = SinkProducer::from_config_and_context(&c, context).map_err(|e| Failure {
             kind: "invalid",
@@ -177,6 +261,8 @@ impl KafkaSinks {
         let cached = Cached {
             url: dest.url.clone(),
             auth: dest.kafka_auth.clone(),
+            ca_pem: dest.kafka_ca_pem.clone(),
+            last_error,
             topic: url.topic,
             producer,
         };
@@ -271,6 +357,8 @@ fn failure(e: &KafkaError) -> Failure {
             | C::QueueFull
             | C::TimedOutQueue,
         ) => "connection_error",
+        Some(C::SSL) => "tls_error",
+        Some(C::Authentication | C::SaslAuthenticationFailed) => "auth_error",
         _ => "failed",
     };
     Failure {
