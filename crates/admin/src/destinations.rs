@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{Destination, EventType, KafkaAuth, Provider, Secret};
+use pulsegate_schema::{ClaimCheck, Destination, EventType, KafkaAuth, Provider, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -46,6 +46,48 @@ pub(crate) struct DestinationInput {
     /// On update, absent keeps the stored bundle while the URL stays `kafkas://`.
     #[serde(default)]
     kafka_ca_pem: Option<String>,
+    /// Webhooks only: bodies over `threshold_bytes` go through this S3 store and the
+    /// webhook carries Terra's `s3_payload` event. On update, absent keeps the stored
+    /// settings (and an absent secret the stored secret); `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    claim_check: Option<Option<ClaimCheckInput>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClaimCheckInput {
+    url: String,
+    access_key_id: String,
+    #[serde(default)]
+    secret_access_key: Option<String>,
+    /// 0 (the default): every body, Terra's ping mode.
+    #[serde(default)]
+    threshold_bytes: u64,
+    #[serde(default = "default_expiry")]
+    expires_in_secs: u32,
+}
+
+fn default_expiry() -> u32 {
+    ClaimCheck::DEFAULT_EXPIRES_IN_SECS
+}
+
+/// `Some(None)` for an explicit `null`, so it differs from an absent field (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Claim-check settings as the admin API shows them: the secret key masked.
+#[derive(Serialize)]
+pub(crate) struct ClaimCheckView {
+    url: String,
+    access_key_id: String,
+    secret_access_key: String,
+    threshold_bytes: u64,
+    expires_in_secs: u32,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +140,8 @@ pub(crate) struct DestinationView {
     kafka_auth: Option<KafkaAuthView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kafka_ca_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_check: Option<ClaimCheckView>,
 }
 
 impl DestinationView {
@@ -121,6 +165,13 @@ impl DestinationView {
                 password: a.password.masked(),
             }),
             kafka_ca_pem: d.kafka_ca_pem.clone(),
+            claim_check: d.claim_check.as_ref().map(|c| ClaimCheckView {
+                url: c.url.clone(),
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.masked(),
+                threshold_bytes: c.threshold_bytes,
+                expires_in_secs: c.expires_in_secs,
+            }),
         }
     }
 }
@@ -211,6 +262,38 @@ fn build(
     {
         return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
     }
+    let stored_check = existing.and_then(|d| d.claim_check.clone());
+    let claim_check = match input.claim_check {
+        Some(Some(c)) => {
+            let secret_access_key = match (c.secret_access_key, &stored_check) {
+                (Some(s), _) => Secret::new(s),
+                (None, Some(stored)) => stored.secret_access_key.clone(),
+                (None, None) => {
+                    return Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "claim_check.secret_access_key: required",
+                    ))
+                }
+            };
+            Some(ClaimCheck {
+                url: c.url,
+                access_key_id: c.access_key_id,
+                secret_access_key,
+                threshold_bytes: c.threshold_bytes,
+                expires_in_secs: c.expires_in_secs,
+            })
+        }
+        Some(None) => None,
+        // Kept on update (the dashboard's editor does not send it).
+        None => stored_check,
+    };
+    if let Err(e) = guard.check_claim_check(
+        &input.url,
+        claim_check.as_ref(),
+        s.config.allow_private_networks,
+    ) {
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
+    }
     let (secret, generated) = match input.secret {
         Some(raw) => match guard.check_secret(&raw) {
             Ok(secret) => (secret, false),
@@ -246,6 +329,7 @@ fn build(
             s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
             kafka_auth,
             kafka_ca_pem,
+            claim_check,
         },
         generated,
     ))

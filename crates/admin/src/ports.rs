@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulsegate_bus::{Bus, BusError};
-use pulsegate_schema::{DeliveryRecord, KafkaAuth, Provider, Secret};
+use pulsegate_schema::{ClaimCheck, DeliveryRecord, KafkaAuth, Provider, Secret};
 
 /// The dispatcher's rules for a destination an operator registers.
 #[async_trait]
@@ -30,6 +30,16 @@ pub trait DestinationGuard: Send + Sync + 'static {
         url: &str,
         auth: Option<&KafkaAuth>,
         ca_pem: Option<&str>,
+    ) -> Result<(), String>;
+
+    /// Refuses claim-check settings the dispatcher would not use (only on webhooks; an
+    /// `s3://` store the SSRF guard accepts; both keys; an expiry S3 can sign). The
+    /// message names the field and never echoes the secret key.
+    fn check_claim_check(
+        &self,
+        url: &str,
+        claim_check: Option<&ClaimCheck>,
+        allow_private_networks: bool,
     ) -> Result<(), String>;
 
     /// A fresh signing secret (`whsec_…`).

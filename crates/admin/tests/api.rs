@@ -310,6 +310,105 @@ async fn s3_destinations_take_masked_credentials_beside_the_url() {
     );
 }
 
+/// Claim-check (Terra's `s3_payload`) settings of a webhook: validated field by field,
+/// the secret key masked, kept by an update that leaves them out, removed by `null`.
+#[tokio::test]
+async fn claim_check_settings_are_validated_masked_and_kept() {
+    let (_d, app, _) = app().await;
+    let hook = "http://127.0.0.1:10/hook";
+    let store = "s3://claims/pings?endpoint=http://127.0.0.1:9000";
+    let secret = "ClaimCheckSecretKeyValue0123";
+    let post = |body: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/v1/admin/destinations",
+                Some(TOKEN),
+                Some(body),
+            )
+            .await
+        }
+    };
+    for (body, field) in [
+        (
+            serde_json::json!({"url": "kafka://127.0.0.1:9092/t", "claim_check":
+                {"url": store, "access_key_id": "AKIA", "secret_access_key": secret}}),
+            "claim_check:",
+        ),
+        (
+            serde_json::json!({"url": hook, "claim_check":
+                {"url": "https://claims.example.com", "access_key_id": "AKIA", "secret_access_key": secret}}),
+            "claim_check.url",
+        ),
+        (
+            serde_json::json!({"url": hook, "claim_check": {"url": store, "access_key_id": "AKIA"}}),
+            "claim_check.secret_access_key",
+        ),
+        (
+            serde_json::json!({"url": hook, "claim_check":
+                {"url": store, "access_key_id": "AKIA", "secret_access_key": secret, "expires_in_secs": 604801}}),
+            "claim_check.expires_in_secs",
+        ),
+    ] {
+        let (status, err) = post(body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(message.starts_with(field), "{field}: {err}");
+        assert!(!message.contains(secret), "{err}");
+    }
+    let (status, created) = post(serde_json::json!({"id": "ping", "url": hook, "claim_check":
+        {"url": store, "access_key_id": "AKIA", "secret_access_key": secret, "threshold_bytes": 1000000}}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(!created.to_string().contains(secret), "{created}");
+    let cc = &created["claim_check"];
+    assert_eq!(cc["url"], store);
+    assert_eq!(cc["access_key_id"], "AKIA");
+    assert_eq!(cc["threshold_bytes"], 1_000_000);
+    assert_eq!(cc["expires_in_secs"], 600, "Terra's ten minutes by default");
+    assert!(cc["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("Clai"));
+
+    // The dashboard's editor sends no claim_check: kept, secret included.
+    let put = |body: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                "PUT",
+                "/v1/admin/destinations/ping",
+                Some(TOKEN),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, kept) = put(serde_json::json!({"url": hook, "ordered": true})).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["claim_check"], created["claim_check"]);
+    // A change without the secret keeps the stored secret.
+    let (status, changed) = put(serde_json::json!({"url": hook, "claim_check":
+        {"url": store, "access_key_id": "AKIA2", "threshold_bytes": 0, "expires_in_secs": 3600}}))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["claim_check"]["access_key_id"], "AKIA2");
+    assert_eq!(changed["claim_check"]["threshold_bytes"], 0);
+    assert_eq!(
+        changed["claim_check"]["secret_access_key"],
+        cc["secret_access_key"]
+    );
+    let (_, listed) = call(&app, "GET", "/v1/admin/destinations", Some(TOKEN), None).await;
+    assert!(!listed.to_string().contains(secret), "{listed}");
+    // null removes it.
+    let (status, removed) = put(serde_json::json!({"url": hook, "claim_check": null})).await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert!(removed.get("claim_check").is_none(), "{removed}");
+}
+
 #[tokio::test]
 async fn private_destinations_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,6 +59,7 @@ pub use config::{BreakerConfig, DispatcherConfig};
 pub use recent::{DeliveryOutcome, DeliveryRecord, RecentDeliveries};
 pub use retry::RetryTier;
 pub use signing::{generate_secret, parse_secret, SecretError};
+pub use sink::claim_check::check_claim_check;
 pub use sink::s3::check_credentials as check_s3_credentials;
 pub use sink::url::{check_kafka_settings, KafkaUrl, KAFKAS_SCHEME, KAFKA_SCHEME};
 pub use ssrf::{validate_destination_url, validate_destination_url_resolving, UrlError};

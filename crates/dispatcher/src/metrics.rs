@@ -11,6 +11,8 @@
 //! * `pulsegate_dead_letters_total{destination}`
 //! * `pulsegate_destination_breaker_open{destination}`: 1 while the breaker is open.
 //! * `pulsegate_dispatch_malformed_total{topic}`: records that could not be parsed.
+//! * `pulsegate_claim_checks_total{destination}`: bodies stored for an `s3_payload`
+//!   webhook (one per attempt that reached the store).
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 

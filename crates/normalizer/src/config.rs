@@ -108,6 +108,10 @@ pub struct BackfillConfig {
     /// Wait before a window's second attempt; doubles up to 5 minutes. Default 5s.
     #[serde(with = "humantime_serde")]
     pub window_backoff: Duration,
+    /// A window's data payload longer than this many bytes is sent as several payloads
+    /// of at most this size, sharing the request's `reference` (Terra caps its chunks
+    /// around 10 MB). Default 10 MiB; 0: never split.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for BackfillConfig {
@@ -119,6 +123,7 @@ impl Default for BackfillConfig {
             max_days: 1825,
             window_attempts: 6,
             window_backoff: Duration::from_secs(5),
+            max_payload_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -745,3 +745,42 @@ async fn inline_fetch_maps_like_push_and_refuses_what_it_cannot() {
     assert_eq!(h.events().await.len(), before);
     h.stop().await;
 }
+
+/// A window whose data is over `max_payload_bytes` arrives as several payloads of at most
+/// that size, all with the request's reference, each with its own id, their data
+/// together the window's, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_window_is_sent_as_chunks_sharing_the_reference() {
+    const CAP: usize = 6 * 1024;
+    let h = Harness::start(1, |c| c.backfill.max_payload_bytes = CAP).await;
+    // Two weeks, four activities a day: each week's payload is far over the cap.
+    let expected: Vec<String> = seed(&h.strava, 1, d("2024-01-01"), d("2024-01-15"), 4)
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let reference = h.request(1, "2024-01-01", "2024-01-15").await;
+    h.wait_windows(2).await;
+
+    let events = h.events_of(&reference).await;
+    assert!(
+        events.iter().all(|e| e["type"] == "activity"),
+        "small request: data only"
+    );
+    assert!(events.len() > 2, "{} payloads for 2 windows", events.len());
+    let mut ids = BTreeSet::new();
+    for e in &events {
+        let body = serde_json::to_string(&e["body"]).unwrap();
+        assert!(body.len() <= CAP, "a payload of {} bytes", body.len());
+        assert_eq!(e["reference"], reference.as_str());
+        assert_eq!(e["body"]["user"]["provider"], "STRAVA");
+        assert!(ids.insert(e["event_id"].as_str().unwrap().to_string()));
+    }
+    let mut delivered = summary_ids(&events);
+    let unique: BTreeSet<String> = delivered.iter().cloned().collect();
+    assert_eq!(delivered.len(), unique.len(), "no activity twice");
+    delivered.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(delivered, want, "every activity, in one chunk or another");
+    h.stop().await;
+}

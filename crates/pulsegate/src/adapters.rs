@@ -80,6 +80,15 @@ impl DestinationGuard for DispatcherRules {
         pulsegate_dispatcher::check_kafka_settings(url, auth, ca_pem)
     }
 
+    fn check_claim_check(
+        &self,
+        url: &str,
+        claim_check: Option<&pulsegate_schema::ClaimCheck>,
+        allow_private_networks: bool,
+    ) -> Result<(), String> {
+        pulsegate_dispatcher::check_claim_check(url, claim_check, allow_private_networks)
+    }
+
     fn new_secret(&self) -> Secret {
         pulsegate_dispatcher::generate_secret()
     }

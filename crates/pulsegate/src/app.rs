@@ -445,6 +445,7 @@ async fn seed_destinations(
             s3_secret_access_key: d.s3_secret_access_key.clone().map(Secret::new),
             kafka_auth: d.kafka_auth(),
             kafka_ca_pem: d.kafka_ca_pem.clone(),
+            claim_check: d.claim_check(),
         };
         let existing = state.destination(&d.id);
         if existing.is_none() {

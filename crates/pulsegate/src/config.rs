@@ -204,9 +204,46 @@ pub struct DestinationConfig {
     /// certificates, when not a public CA.
     #[serde(default)]
     pub kafka_ca_pem: Option<String>,
+    /// Webhooks only (`[destinations.claim_check]`): bodies over `threshold_bytes` are
+    /// stored in this S3 store and the webhook carries Terra's `s3_payload` event.
+    #[serde(default)]
+    pub claim_check: Option<ClaimCheckConfig>,
+}
+
+/// A destination's claim-check store (Terra's ping / `s3_payload` mode).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimCheckConfig {
+    /// `s3://bucket[/prefix][?endpoint=…&region=…]`.
+    pub url: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Bodies longer than this go through the store; 0 (default) = every body.
+    #[serde(default)]
+    pub threshold_bytes: u64,
+    /// Lifetime of the pre-signed URL (default 600 s, Terra's; at most 7 days).
+    #[serde(default = "default_claim_expiry")]
+    pub expires_in_secs: u32,
+}
+
+fn default_claim_expiry() -> u32 {
+    pulsegate_schema::ClaimCheck::DEFAULT_EXPIRES_IN_SECS
 }
 
 impl DestinationConfig {
+    /// The claim-check settings as stored.
+    pub fn claim_check(&self) -> Option<pulsegate_schema::ClaimCheck> {
+        self.claim_check
+            .as_ref()
+            .map(|c| pulsegate_schema::ClaimCheck {
+                url: c.url.clone(),
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: pulsegate_schema::Secret::new(c.secret_access_key.clone()),
+                threshold_bytes: c.threshold_bytes,
+                expires_in_secs: c.expires_in_secs,
+            })
+    }
+
     /// The Kafka credentials, when both are set.
     pub fn kafka_auth(&self) -> Option<pulsegate_schema::KafkaAuth> {
         match (&self.kafka_username, &self.kafka_password) {
@@ -380,6 +417,13 @@ impl Config {
             ) {
                 anyhow::bail!("invalid config: destinations[{i}]: {e}");
             }
+            if let Err(e) = pulsegate_dispatcher::check_claim_check(
+                &d.url,
+                d.claim_check().as_ref(),
+                self.dispatcher.allow_private_networks,
+            ) {
+                anyhow::bail!("invalid config: destinations[{i}].{e}");
+            }
             if d.kafka_username.is_some() != d.kafka_password.is_some() {
                 anyhow::bail!(
                     "invalid config: destinations[{i}]: kafka_username and kafka_password go together"
@@ -516,6 +560,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("destinations[0].url"), "{e}");
+    }
+
+    #[test]
+    fn claim_check_is_a_table_of_a_webhook_destination() {
+        let d = "[[destinations]]\nid = \"hook\"\nurl = \"https://hooks.example.com/terra\"\n\
+                 secret = \"whsec_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY=\"\n\
+                 [destinations.claim_check]\n\
+                 url = \"s3://claims/pings?endpoint=https://minio.example.com\"\n\
+                 access_key_id = \"AKIAX\"\nsecret_access_key = \"sk-claim-value\"\n";
+        let c = load_str(&format!("{d}threshold_bytes = 1000000\n")).unwrap();
+        let cc = c.destinations[0].claim_check().unwrap();
+        assert_eq!(cc.threshold_bytes, 1_000_000);
+        assert_eq!(cc.expires_in_secs, 600, "Terra's ten minutes by default");
+        let e = load_str(&format!("{d}expires_in_secs = 700000\n")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("destinations[0].claim_check.expires_in_secs"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("sk-claim-value"), "{e}");
+        let kafka = d.replace(
+            "https://hooks.example.com/terra",
+            "kafka://k.example.com:9092/t",
+        );
+        let e = load_str(&kafka).unwrap_err();
+        assert!(e.to_string().contains("destinations[0].claim_check"), "{e}");
     }
 
     #[test]

@@ -325,6 +325,39 @@ async fn a_429_is_honoured_and_announced_once() {
     assert_eq!(summary_ids(&firsts).len(), ids.len());
 }
 
+/// A window over `[normalizer.backfill] max_payload_bytes` reaches the customer as
+/// several signed payloads of at most that size, every one with the request's
+/// `terra-reference` and its own `webhook-id`; together they carry every activity once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_window_arrives_as_chunks_sharing_the_terra_reference() {
+    const CAP: usize = 6 * 1024;
+    let extra = format!("{NO_LIMITS}\n[normalizer.backfill]\nmax_payload_bytes = {CAP}\n");
+    let (env, users) = start(1, 50, &extra).await;
+    let ids = seed(&env.strava, 1, 14, 4);
+    let reference = env.request(&users[0], "2024-01-01", "2024-01-15").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let payloads = loop {
+        let payloads = env.payloads(&reference, "activity");
+        let firsts: Vec<&Value> = payloads.values().map(|v| &v[0]).collect();
+        if summary_ids(&firsts).len() >= ids.len() {
+            break payloads;
+        }
+        assert!(Instant::now() < deadline, "{}", env.pg.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Two weeks of 28 activities each, each week far over the cap: more than 2 payloads.
+    assert!(payloads.len() > 2, "{} payloads", payloads.len());
+    for r in env.received(&reference) {
+        assert!(r.body.len() <= CAP, "a payload of {} bytes", r.body.len());
+    }
+    let firsts: Vec<&Value> = payloads.values().map(|v| &v[0]).collect();
+    let mut delivered = summary_ids(&firsts);
+    delivered.sort();
+    let mut want: Vec<String> = ids.iter().map(u64::to_string).collect();
+    want.sort();
+    assert_eq!(delivered, want, "every activity once, across the chunks");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_pushes_flow_while_a_large_backfill_is_throttled() {
     // 20 calls per 2 s for the application, half kept for live traffic: the backfill of a

@@ -54,8 +54,15 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
     strava.set_refresh_token(1, "refresh-token-of-athlete-1");
     let sink = Sink::start(Behaviour::FailAlways).await;
     let secret = test_secret(42);
+    // A second destination with a claim-check store (taking no event of this test).
+    let claim_secret = "ClaimCheckSecretNeverShown42";
     let extra = format!(
-        "{DISPATCH}[[destinations]]\nid = \"dead\"\nurl = \"{}\"\nsecret = \"{secret}\"\n",
+        "{DISPATCH}[[destinations]]\nid = \"dead\"\nurl = \"{}\"\nsecret = \"{secret}\"\n\
+         [[destinations]]\nid = \"pinged\"\nurl = \"{}\"\nsecret = \"{secret}\"\n\
+         event_types = [\"nutrition\"]\n[destinations.claim_check]\n\
+         url = \"s3://claims/pings?endpoint=http://127.0.0.1:9\"\naccess_key_id = \"AKIADASH\"\n\
+         secret_access_key = \"{claim_secret}\"\nthreshold_bytes = 1000000\n",
+        sink.url(),
         sink.url()
     );
     let pg = Pulsegate::start(&strava.base_url(), &extra).await;
@@ -236,9 +243,18 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
         ADMIN_TOKEN,
         "access-token-of-athlete-1",
         "refresh-token-of-athlete-1",
+        claim_secret,
     ] {
         assert!(!page.contains(hidden), "{hidden:?} is in the page");
     }
+    // The claim-check store is shown with its threshold, its key never.
+    let note = b
+        .text("#destinations tr[data-destination='pinged'] [data-claim-check]")
+        .await;
+    assert!(
+        note.contains("bodies over 1000000 bytes") && note.contains("s3://claims/pings"),
+        "{note}"
+    );
 
     // Dead letters, and the attempts that led to them.
     b.wait_count("#dead-letters [data-letters] tr[data-event]", 3, true)
@@ -394,6 +410,26 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
             .contains("GARMIN")
     })
     .await;
+    // Saving a destination with a claim check from the editor keeps it, key included.
+    let (_, before) = pg
+        .admin(reqwest::Method::GET, "/v1/admin/destinations/pinged", None)
+        .await;
+    b.click("button[data-edit-destination='pinged']").await;
+    b.click("tr[data-destination-editor='pinged'] input[data-types-box='sleep']")
+        .await;
+    b.click("button[data-save-destination='pinged']").await;
+    eventually("the claim-checked destination saved", || async move {
+        let (_, d) = pg
+            .admin(reqwest::Method::GET, "/v1/admin/destinations/pinged", None)
+            .await;
+        d["event_types"] == json!(["sleep", "nutrition"])
+    })
+    .await;
+    let (_, after) = pg
+        .admin(reqwest::Method::GET, "/v1/admin/destinations/pinged", None)
+        .await;
+    assert_eq!(after["claim_check"], before["claim_check"], "{after}");
+    assert_eq!(after["claim_check"]["access_key_id"], "AKIADASH");
 
     // Forgetting the token shows the sign-in form again.
     b.click("#logout").await;
@@ -409,6 +445,10 @@ async fn dashboard_toggles_integrations_masks_secrets_and_replays_dead_letters()
     let logs = pg.logs();
     assert!(!logs.contains(ADMIN_TOKEN), "the admin token is not logged");
     assert!(!logs.contains(key), "the destination secret is not logged");
+    assert!(
+        !logs.contains(claim_secret),
+        "the claim-check key is not logged"
+    );
 }
 
 async fn integration_enabled_is(pg: &Pulsegate, want: bool) -> bool {

@@ -19,8 +19,8 @@ pub use customer_api::{api_key_hash, AuthToken, Developer, OAuthStateClaim, Widg
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use events::{EventType, NormalizedEvent};
 pub use records::{
-    Connection, ConnectionStatus, DeadLetter, Destination, Integration, KafkaAuth, Provider,
-    ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
+    ClaimCheck, Connection, ConnectionStatus, DeadLetter, Destination, Integration, KafkaAuth,
+    Provider, ProviderCredentials, RawNotification, RetryTask, SdkToken, StateKey, DATA_TYPES,
 };
 pub use secret::Secret;
 pub use write::{WriteOp, WriteResult};

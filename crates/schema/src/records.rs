@@ -260,6 +260,31 @@ pub struct Destination {
     /// trusted. Public data, not a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_ca_pem: Option<String>,
+    /// HTTP destinations: bodies over a size are stored in this object store and the
+    /// webhook carries Terra's `s3_payload` event (a pre-signed GET URL) instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_check: Option<ClaimCheck>,
+}
+
+/// Claim-check delivery (Terra's ping / `s3_payload` mode) of one webhook destination.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClaimCheck {
+    /// `s3://bucket[/prefix][?endpoint=…&region=…]`, parsed like an S3 destination's URL.
+    pub url: String,
+    pub access_key_id: String,
+    /// Encrypted at rest with the rest of the record, masked by the admin API.
+    pub secret_access_key: Secret,
+    /// Bodies longer than this many bytes go through the store; 0 = every body.
+    pub threshold_bytes: u64,
+    /// Lifetime of the pre-signed URL, in seconds (at most S3's 7 days).
+    pub expires_in_secs: u32,
+}
+
+impl ClaimCheck {
+    /// Terra's own pre-signed URLs expire after about 10 minutes.
+    pub const DEFAULT_EXPIRES_IN_SECS: u32 = 600;
+    /// S3's longest pre-signed URL lifetime (SigV4): 7 days.
+    pub const MAX_EXPIRES_IN_SECS: u32 = 7 * 24 * 3600;
 }
 
 /// SASL credentials of a Kafka destination.

@@ -792,6 +792,14 @@ mod tests {
                 password: Secret::new("KafkaPassw0rdInState"),
             }),
             kafka_ca_pem: None,
+            // And a claim-check store's.
+            claim_check: Some(pulsegate_schema::ClaimCheck {
+                url: "s3://claims/p".into(),
+                access_key_id: "AKIACLAIM".into(),
+                secret_access_key: Secret::new("ClaimCheckKeyInState"),
+                threshold_bytes: 0,
+                expires_in_secs: 600,
+            }),
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();
@@ -804,6 +812,7 @@ mod tests {
                     assert!(!r.payload.windows(6).any(|w| w == b"S3cret"));
                     // A Kafka destination's SASL password likewise.
                     assert!(!r.payload.windows(13).any(|w| w == b"KafkaPassw0rd"));
+                    assert!(!r.payload.windows(13).any(|w| w == b"ClaimCheckKey"));
                 }
             }
         }

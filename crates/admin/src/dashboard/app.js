@@ -167,7 +167,7 @@
         "tr",
         { "data-destination": d.id },
         cell(d.id, "mono"),
-        cell(d.url, "mono"),
+        el("td", { className: "mono" }, d.url, claimCheckNote(d)),
         cell(d.enabled ? (d.failing_since_ms ? `yes, failing since ${time(d.failing_since_ms)}` : "yes")
           : (d.disabled_reason ? `no: ${d.disabled_reason}` : "no")),
         // The API masks the secret (first characters and length); shown as given.
@@ -183,6 +183,17 @@
       rows.push(row, editor);
     }
     fill($("#destinations tbody"), rows, 7, "No destinations.");
+  }
+
+  /** Large bodies through a claim-check store (Terra's s3_payload): what, not the key. */
+  function claimCheckNote(d) {
+    const c = d.claim_check;
+    if (!c) return null;
+    const what = c.threshold_bytes === 0 ? "every body" : `bodies over ${c.threshold_bytes} bytes`;
+    return el("div", {
+      "data-claim-check": "",
+      text: `s3_payload: ${what} via ${c.url} (links valid ${c.expires_in_secs} s)`,
+    });
   }
 
   /** A hidden row to pick a destination's event types and providers (none = all). */
@@ -229,7 +240,10 @@
     const row = el(
       "tr",
       { "data-destination-editor": d.id },
-      el("td", { colspan: 7 }, types, providers, ordered, el("br"), save),
+      el("td", { colspan: 7 }, types, providers, ordered,
+        // Kept by a save (the PUT leaves it out); set it through the API.
+        d.claim_check ? el("p", { text: "Claim check (s3_payload) is kept; change it through the admin API." }) : null,
+        el("br"), save),
     );
     row.hidden = true;
     return row;

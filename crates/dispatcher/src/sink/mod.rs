@@ -2,11 +2,14 @@
 //! S3-compatible bucket, chosen by the destination URL's scheme (`kafka://…` is Kafka,
 //! `s3://…` object storage, anything else HTTP). All get the
 //! same body bytes and the same signatures; the caller (`attempt`) does metrics, retries
-//! and dead letters the same way for both.
+//! and dead letters the same way for both. A webhook with a claim check gets large
+//! bodies as Terra's `s3_payload` event instead (`claim_check`).
 
+pub(crate) mod claim_check;
 pub(crate) mod http;
 pub(crate) mod kafka;
 pub(crate) mod s3;
+pub(crate) mod s3_url;
 pub mod url;
 
 use bytes::Bytes;
@@ -18,6 +21,7 @@ use crate::signing::{standard_signature, terra_signature, SigningKey};
 use url::KafkaUrl;
 
 /// One message to deliver, with what signing needs.
+#[derive(Clone, Copy)]
 pub(crate) struct Message<'a> {
     pub dest: &'a Destination,
     pub key: &'a SigningKey,
@@ -61,6 +65,14 @@ impl Sinks {
         } else if s3::is_s3(m.dest) {
             let (outcome, status) = s3::deliver(&self.http, m).await;
             (outcome, status, None)
+        } else if let Some(cc) = claim_check::applies(m.dest, m.body) {
+            match claim_check::check_in(&self.http, m, cc).await {
+                Ok(ping) => {
+                    let ping = Message { body: &ping, ..*m };
+                    http::deliver(&self.http, &ping).await
+                }
+                Err(failure) => (Outcome::Failed(failure), None, None),
+            }
         } else {
             http::deliver(&self.http, m).await
         }

@@ -89,6 +89,7 @@ impl Harness {
             s3_secret_access_key: None,
             kafka_auth: None,
             kafka_ca_pem: None,
+            claim_check: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d

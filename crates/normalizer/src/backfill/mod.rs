@@ -29,6 +29,7 @@
 //! `notices.rs`: Terra's notices and payloads; `time.rs`: date formats; `write.rs`:
 //! writes.
 
+mod chunk;
 mod continued;
 mod lane;
 mod notices;

@@ -12,6 +12,7 @@ use pulsegate_schema::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::chunk::split_by_size;
 use super::time::{terra_midnight, terra_time};
 use super::BackfillError;
 use crate::events::terra_user;
@@ -103,7 +104,13 @@ pub(super) fn large_request_processing(
 
 /// The events of one fetched window: `large_request_sending` first when this is the
 /// first window of a large request, then the data payload (one per window, also when
-/// the window has no data, so `expected_payloads` holds).
+/// the window has no data), split into chunks of at most `max_payload_bytes`
+/// ([`split_by_size`]).
+///
+/// `expected_payloads` counts windows, not chunks, so it is a lower bound when a window
+/// is split: it is sent before the first window's data, when the later windows have not
+/// been fetched and their sizes cannot be known (fetching the whole range first would
+/// hold every window in memory and delay the first data until the last window).
 pub(super) fn window_events(
     conn: &Connection,
     task: &BackfillTask,
@@ -134,13 +141,14 @@ pub(super) fn window_events(
         data: objects,
         version: PAYLOAD_VERSION,
     };
-    out.push(event(
+    let data = event(
         event_id(&task.reference, task.data_type.as_str(), Some(task.index)),
         task.data_type,
         conn,
         task,
         &body,
-    )?);
+    )?;
+    out.extend(split_by_size(data, cfg.max_payload_bytes)?);
     Ok(out)
 }
 
