@@ -21,6 +21,7 @@ mod codec;
 mod compaction;
 mod consumer;
 mod damage;
+mod format;
 mod manifest;
 mod retention;
 mod space;
@@ -153,6 +154,8 @@ impl EmbeddedBus {
     /// Opens (or creates) the log in `config.data_dir` and recovers its state.
     pub fn open(config: EmbeddedConfig) -> Result<Self, BusError> {
         std::fs::create_dir_all(&config.data_dir).map_err(storage)?;
+        // Before fjall touches anything: a newer format must stay as it is.
+        format::check_and_stamp(&config.data_dir)?;
         let before = damage::Snapshot::take(&config.data_dir);
         let manifest = Manifest::load(&config.data_dir)?;
         let db = Database::builder(&config.data_dir)

@@ -435,3 +435,57 @@ fn specs_stored_before_byte_bounds_still_read() {
     assert_eq!(decode_spec("t", &encode_spec(&bounded)).unwrap(), bounded);
     assert!(decode_spec("t", &bytes[..12]).is_err());
 }
+
+/// A data dir from before the format file opens with its records (format 1 upgraded in
+/// place); one stamped by a newer pulsegate is refused without being touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_format_is_upgraded_or_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let bus = open(dir.path());
+        bus.ensure_topic(&TopicSpec::new("t", 1)).await.unwrap();
+        bus.append_batch("t", vec![Outgoing::new("k", b"v".to_vec())])
+            .await
+            .unwrap();
+    }
+    // As a data dir written before the format file existed.
+    std::fs::remove_file(dir.path().join(super::format::FILE)).unwrap();
+    let reopen = |dir: &std::path::Path| {
+        let dir = dir.to_path_buf();
+        async move {
+            for _ in 0..30 {
+                match EmbeddedBus::open(EmbeddedConfig::new(&dir)) {
+                    Err(BusError::Storage(e)) if e.to_lowercase().contains("lock") => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => return other,
+                }
+            }
+            panic!("the log stayed locked")
+        }
+    };
+    {
+        let bus = reopen(dir.path()).await.expect("a format-1 dir opens");
+        let mut c = bus
+            .subscribe("t", "g", OffsetReset::Earliest)
+            .await
+            .unwrap();
+        assert_eq!(drain(&mut c, 1).await.len(), 1);
+    }
+    let stamped = std::fs::read_to_string(dir.path().join(super::format::FILE)).unwrap();
+    assert_eq!(
+        stamped.trim(),
+        format!("pulsegate-data-dir {}", super::format::CURRENT)
+    );
+    let newer = format!("pulsegate-data-dir {}\n", super::format::CURRENT + 1);
+    std::fs::write(dir.path().join(super::format::FILE), &newer).unwrap();
+    match reopen(dir.path()).await {
+        Err(BusError::DataLoss(msg)) => assert!(msg.contains("newer pulsegate"), "{msg}"),
+        Err(e) => panic!("expected a refusal naming the newer format, got {e}"),
+        Ok(_) => panic!("opened a data dir of a newer format"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(super::format::FILE)).unwrap(),
+        newer
+    );
+}
