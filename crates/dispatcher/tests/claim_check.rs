@@ -8,13 +8,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::s3::{s3_keys, s3_reader};
 use common::*;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::ObjectStore;
 use pulsegate_schema::{ClaimCheck, Destination, Secret};
 use pulsegate_testkit::s3::{TestS3, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use pulsegate_testkit::sink::{Behaviour, ReceivedRequest, Sink};
@@ -50,30 +48,6 @@ fn big_event(id: &str, bytes: usize) -> TestEvent {
         1,
     );
     e
-}
-
-fn reader(s3: &TestS3) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_region("us-east-1")
-            .with_endpoint(s3.endpoint())
-            .with_allow_http(true)
-            .with_access_key_id(ACCESS_KEY_ID)
-            .with_secret_access_key(SECRET_ACCESS_KEY)
-            .build()
-            .unwrap(),
-    )
-}
-
-async fn keys(store: &dyn ObjectStore) -> Vec<Path> {
-    use futures_util::TryStreamExt;
-    store
-        .list(None)
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 /// GETs a pre-signed URL as a customer would: no credentials, just the URL.
@@ -163,7 +137,7 @@ async fn a_body_over_the_threshold_arrives_as_s3_payload_and_a_small_one_inline(
 
     let webhook_id = ping.header("webhook-id").unwrap();
     assert_eq!(
-        keys(reader(&s3).as_ref()).await,
+        s3_keys(s3_reader(&s3, BUCKET).as_ref(), "").await,
         vec![Path::from(format!("{PREFIX}/{webhook_id}.json"))],
         "one object, for the big body only"
     );
@@ -200,7 +174,7 @@ async fn a_retry_after_a_500_rewrites_the_same_object() {
     assert_eq!(path_of(&got[0]), path_of(&got[1]), "the same object");
     let webhook_id = got[0].header("webhook-id").unwrap();
     assert_eq!(
-        keys(reader(&s3).as_ref()).await,
+        s3_keys(s3_reader(&s3, BUCKET).as_ref(), "").await,
         vec![Path::from(format!("{PREFIX}/{webhook_id}.json"))],
         "one object for both attempts"
     );

@@ -129,6 +129,18 @@ async fn read_topic_with(
     out
 }
 
+/// Every event exactly once (by id, any order), each record signed with `secret`.
+fn assert_each_event_once_signed(got: &[Received], events: &[TestEvent], secret: &str, what: &str) {
+    let mut ids: Vec<String> = got.iter().map(|r| event_id_of(&r.as_request)).collect();
+    ids.sort();
+    let mut want: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want, "{what}");
+    for r in got {
+        verify_signatures(&r.as_request, secret);
+    }
+}
+
 fn kafka_url(broker: &TestBroker, topic: &str) -> String {
     format!("kafka://{}/{topic}", broker.brokers())
 }
@@ -245,17 +257,12 @@ async fn kafkas_destination_verifies_the_broker_certificate() {
         secs(60),
     )
     .await;
-    let mut ids: Vec<String> = got.iter().map(|r| event_id_of(&r.as_request)).collect();
-    ids.sort();
-    let mut want: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    want.sort();
-    assert_eq!(
-        ids, want,
-        "each event once, over TLS, from the trusting destination only"
+    assert_each_event_once_signed(
+        &got,
+        &events,
+        dest.secret.expose(),
+        "each event once, over TLS, from the trusting destination only",
     );
-    for r in &got {
-        verify_signatures(&r.as_request, dest.secret.expose());
-    }
 
     let dead = h.dead_letters(4, secs(90)).await;
     let failed: HashSet<&str> = dead.iter().map(|d| d.destination_id.as_str()).collect();
@@ -314,17 +321,12 @@ async fn unreachable_broker_is_retried_then_delivered() {
     h.state.put_destination(&fixed).await.unwrap();
 
     let got = read_topic(&broker.brokers(), "late", events.len(), secs(60)).await;
-    let mut ids: Vec<String> = got.iter().map(|r| event_id_of(&r.as_request)).collect();
-    ids.sort();
-    let mut want: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    want.sort();
-    assert_eq!(
-        ids, want,
-        "each event delivered exactly once after retrying"
+    assert_each_event_once_signed(
+        &got,
+        &events,
+        dest.secret.expose(),
+        "each event delivered exactly once after retrying",
     );
-    for r in &got {
-        verify_signatures(&r.as_request, dest.secret.expose());
-    }
     assert!(h.dead_letters(0, Duration::ZERO).await.is_empty());
     h.stop().await;
 }

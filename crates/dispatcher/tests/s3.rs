@@ -8,12 +8,11 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+
 use std::time::{Duration, SystemTime};
 
+use common::s3::{s3_keys, s3_reader};
 use common::*;
-use object_store::aws::AmazonS3Builder;
-use object_store::path::Path;
 use object_store::{Attribute, ObjectStore};
 use pulsegate_schema::{Destination, Secret};
 use pulsegate_testkit::s3::{TestS3, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
@@ -27,31 +26,6 @@ async fn add_s3_destination(h: &Harness, id: &str, url: &str) -> Destination {
     d.s3_secret_access_key = Some(Secret::new(SECRET_ACCESS_KEY));
     h.state.put_destination(&d).await.unwrap();
     d
-}
-
-fn reader(s3: &TestS3) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_region("us-east-1")
-            .with_endpoint(s3.endpoint())
-            .with_allow_http(true)
-            .with_access_key_id(ACCESS_KEY_ID)
-            .with_secret_access_key(SECRET_ACCESS_KEY)
-            .build()
-            .unwrap(),
-    )
-}
-
-async fn list(store: &dyn ObjectStore, prefix: &str) -> Vec<Path> {
-    use futures_util::TryStreamExt;
-    let prefix = Path::from(prefix);
-    store
-        .list(Some(&prefix))
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,10 +45,10 @@ async fn events_land_as_signed_objects_once_each() {
     evs.extend(events("slp", "sleep", 8));
     h.publish(&evs).await;
 
-    let store = reader(&s3);
+    let store = s3_reader(&s3, BUCKET);
     let deadline = tokio::time::Instant::now() + secs(30);
     let keys = loop {
-        let keys = list(store.as_ref(), "terra/exports").await;
+        let keys = s3_keys(store.as_ref(), "terra/exports").await;
         if keys.len() >= evs.len() || tokio::time::Instant::now() > deadline {
             break keys;
         }
@@ -126,7 +100,7 @@ async fn events_land_as_signed_objects_once_each() {
     assert_eq!(seen.len(), evs.len());
     // Nothing more arrives (no duplicates, no retries after success).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(list(store.as_ref(), "").await.len(), evs.len());
+    assert_eq!(s3_keys(store.as_ref(), "").await.len(), evs.len());
     assert!(h.dead_letters(0, Duration::ZERO).await.is_empty());
     h.stop().await;
 }
@@ -223,6 +197,8 @@ async fn missing_credentials_fail_like_any_delivery() {
         "{}",
         dead[0].last_error
     );
-    assert!(list(reader(&s3).as_ref(), "").await.is_empty());
+    assert!(s3_keys(s3_reader(&s3, BUCKET).as_ref(), "")
+        .await
+        .is_empty());
     h.stop().await;
 }

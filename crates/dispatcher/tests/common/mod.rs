@@ -18,6 +18,8 @@ use sha2::Sha256;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod s3;
+
 pub const EVENT_PARTITIONS: u32 = 4;
 const SEED_KEY: &str = "seed";
 
