@@ -238,16 +238,21 @@ async fn every_metric_the_deploy_files_name_is_exported() {
 
     // Connections over the cap: four requests whose bodies never come hold every slot,
     // the fifth connection is answered 503.
+    // (The real push path: its handler waits for the body it must verify.)
+    let path = pg.push_path("strava").await;
+    let head = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n");
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut c = std::net::TcpStream::connect(("127.0.0.1", pg.port)).unwrap();
-        c.write_all(b"POST /v1/ingest/strava HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n")
-            .unwrap();
+        c.write_all(head.as_bytes()).unwrap();
         held.push(c);
     }
     wait_until("connections shed", &pg, async || {
         let _ = reqwest::get(pg.url("/healthz")).await;
-        pg.metric("pulsegate_http_connections_shed_total").await > 0.0
+        // The series PulsegateConnectionsShed selects.
+        pg.metric("pulsegate_http_connections_shed_total{listener=\"public\",reason=\"full\"")
+            .await
+            > 0.0
     })
     .await;
     drop(held);
