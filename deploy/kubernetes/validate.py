@@ -379,8 +379,11 @@ def check_overlay(name, docs, pulsegate_bin):
                 if sn not in secrets:
                     problem(where, f"{wn}: Secret {sn} is not described in base/secret.example.yaml")
                 mode = v["secret"].get("defaultMode", 0o644)
-                if mode & 0o077:
-                    problem(where, f"{wn}: Secret volume {v['name']} readable by group/others ({oct(mode)})")
+                if mode & 0o037:
+                    problem(where, f"{wn}: Secret volume {v['name']} writable or readable by others ({oct(mode)})")
+                # Secret files belong to root: a non-root user reads them through fsGroup.
+                if psc.get("fsGroup") != psc.get("runAsGroup") or not psc.get("fsGroup"):
+                    problem(where, f"{wn}: Secret volume {v['name']} needs fsGroup = runAsGroup to be readable")
         for c in ps["containers"]:
             cn = f"{wn} container {c['name']}"
             sc = c.get("securityContext", {})
