@@ -24,13 +24,13 @@ For every overlay:
     unit tests show the dispatch query leaves out destinations whose breaker is open.
 
 The example files (base/*.example.yaml) are validated against the schemas as well.
+kustomize_lite.py (the renderer) and keda.py (the ScaledObject schema, the promtool
+checks of its queries) beside this file are parts of it.
 Exit status 0 when everything holds; otherwise every problem is printed, status 1.
 """
 
 import argparse
 import copy
-import hashlib
-import json
 import os
 import pathlib
 import shutil
@@ -46,6 +46,11 @@ try:
 except ImportError as e:  # test.sh installs them (pip_pin kubernetes-validate ...)
     sys.exit(f"validate.py needs PyYAML, jsonschema and kubernetes-validate: {e}")
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the manifests
+from keda import SCALED_OBJECT_SCHEMA, check_queries  # noqa: E402 (after the check above)
+from kustomize_lite import (  # noqa: E402
+    compare_renderings, key, load_docs, render_builtin, render_kubectl)
+
 HERE = pathlib.Path(__file__).resolve().parent
 K8S_VERSIONS = ["1.28.0", "1.37.0"]
 PUBLIC_PORT_NAME = "http"
@@ -58,244 +63,6 @@ problems = []
 
 def problem(where, text):
     problems.append(f"{where}: {text}")
-
-
-# --------------------------------------------------------------------------- rendering
-
-KUSTOMIZATION_FIELDS = {
-    "apiVersion", "kind", "namespace", "resources", "configMapGenerator", "labels",
-}
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass",
-                  "PriorityClass", "CustomResourceDefinition"}
-
-
-def load_docs(path):
-    with open(path) as f:
-        return [d for d in yaml.safe_load_all(f) if d is not None]
-
-
-def configmap_hash(cm):
-    """kustomize's name suffix of a generated ConfigMap: sha256 of Go's json.Marshal of
-    its kind, name and data (the name still empty when kustomize 5 hashes a generated
-    one), the first 10 hex digits re-lettered."""
-    m = {"data": cm.get("data", {}), "kind": "ConfigMap", "name": ""}
-    text = json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    # Go's encoder escapes these for HTML safety.
-    for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(ch, esc)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    return digest.translate(str.maketrans({"0": "g", "1": "h", "3": "k", "a": "m", "e": "t"}))
-
-
-def pod_spec(doc):
-    spec = doc.get("spec", {})
-    if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
-        return spec.get("template", {}).get("spec")
-    if doc["kind"] == "CronJob":
-        return spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec")
-    if doc["kind"] == "Pod":
-        return spec
-    return None
-
-
-def rename_configmaps(doc, renames):
-    ps = pod_spec(doc)
-    if not ps:
-        return
-    for v in ps.get("volumes", []) or []:
-        if "configMap" in v and v["configMap"].get("name") in renames:
-            v["configMap"]["name"] = renames[v["configMap"]["name"]]
-    for c in (ps.get("containers", []) or []) + (ps.get("initContainers", []) or []):
-        for e in c.get("envFrom", []) or []:
-            ref = e.get("configMapRef")
-            if ref and ref.get("name") in renames:
-                ref["name"] = renames[ref["name"]]
-        for e in c.get("env", []) or []:
-            ref = (e.get("valueFrom") or {}).get("configMapKeyRef")
-            if ref and ref.get("name") in renames:
-                ref["name"] = renames[ref["name"]]
-
-
-def render_builtin(directory):
-    """The subset of kustomize these manifests use: resources (files and directories),
-    configMapGenerator (files), labels (metadata only), namespace. Anything else in a
-    kustomization.yaml is refused rather than silently ignored."""
-    directory = pathlib.Path(directory)
-    k = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    unknown = set(k) - KUSTOMIZATION_FIELDS
-    if unknown:
-        raise SystemExit(f"{directory}/kustomization.yaml: fields the built-in renderer "
-                         f"does not know: {sorted(unknown)} (use kubectl kustomize)")
-    docs = []
-    for r in k.get("resources", []):
-        p = directory / r
-        docs.extend(render_builtin(p) if p.is_dir() else load_docs(p))
-    renames = {}
-    for g in k.get("configMapGenerator", []):
-        if set(g) - {"name", "files"}:
-            raise SystemExit(f"{directory}: configMapGenerator fields beyond name/files")
-        data = {}
-        for f in g["files"]:
-            key, _, path = f.partition("=") if "=" in f else (pathlib.Path(f).name, "", f)
-            data[key] = (directory / path).read_text()
-        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": g["name"]},
-              "data": data}
-        hashed = f"{g['name']}-{configmap_hash(cm)}"
-        renames[g["name"]] = hashed
-        cm["metadata"]["name"] = hashed
-        docs.append(cm)
-    for d in docs:
-        rename_configmaps(d, renames)
-    for entry in k.get("labels", []):
-        if set(entry) - {"pairs"}:
-            raise SystemExit(f"{directory}: labels options beyond pairs")
-        for d in docs:
-            d.setdefault("metadata", {}).setdefault("labels", {}).update(entry["pairs"])
-    if "namespace" in k:
-        for d in docs:
-            if d["kind"] not in CLUSTER_SCOPED:
-                d["metadata"]["namespace"] = k["namespace"]
-    return docs
-
-
-def render_kubectl(directory):
-    out = subprocess.run(["kubectl", "kustomize", str(directory)],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"kubectl kustomize {directory} failed:\n{out.stderr}")
-    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
-
-
-def key(doc):
-    return (doc["kind"], doc["metadata"]["name"])
-
-
-def compare_renderings(where, real, mine):
-    a = {key(d): d for d in real}
-    b = {key(d): d for d in mine}
-    for k_ in sorted(set(a) | set(b)):
-        if k_ not in a or k_ not in b:
-            problem(where, f"{k_} rendered by {'kubectl' if k_ in a else 'validate.py'} only")
-        elif a[k_] != b[k_]:
-            path, x, y = first_difference(a[k_], b[k_])
-            problem(where, f"{k_} differs between kubectl kustomize and validate.py's renderer "
-                           f"at {path}: kubectl {json.dumps(x)[:300]}, validate.py {json.dumps(y)[:300]}")
-
-
-def first_difference(x, y, path="$"):
-    if isinstance(x, dict) and isinstance(y, dict):
-        for k_ in sorted(set(x) | set(y), key=str):
-            if x.get(k_) != y.get(k_):
-                return first_difference(x.get(k_), y.get(k_), f"{path}.{k_}")
-    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
-        for i, (a, b) in enumerate(zip(x, y)):
-            if a != b:
-                return first_difference(a, b, f"{path}[{i}]")
-    return path, x, y
-
-
-# --------------------------------------------------------------------------- schemas
-
-# KEDA 2.x ScaledObject (keda.sh/v1alpha1): the fields of its CRD's spec, closed so
-# that a misspelt one is an error as in the strict Kubernetes schemas; trigger metadata
-# values must be strings (KEDA refuses numbers there).
-_POLICY = {
-    "type": "object", "additionalProperties": False,
-    "required": ["type", "value", "periodSeconds"],
-    "properties": {"type": {"enum": ["Pods", "Percent"]},
-                   "value": {"type": "integer", "minimum": 1},
-                   "periodSeconds": {"type": "integer", "minimum": 1, "maximum": 1800}},
-}
-_RULES = {
-    "type": "object", "additionalProperties": False,
-    "properties": {"stabilizationWindowSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
-                   "selectPolicy": {"enum": ["Max", "Min", "Disabled"]},
-                   "policies": {"type": "array", "minItems": 1, "items": _POLICY}},
-}
-SCALED_OBJECT_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "ScaledObject"},
-        "metadata": {"type": "object", "required": ["name"],
-                     "properties": {"name": {"type": "string", "minLength": 1}}},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["scaleTargetRef", "triggers"],
-            "properties": {
-                "scaleTargetRef": {
-                    "type": "object", "additionalProperties": False, "required": ["name"],
-                    "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                                   "name": {"type": "string"},
-                                   "envSourceContainerName": {"type": "string"}},
-                },
-                "pollingInterval": {"type": "integer", "minimum": 1},
-                "cooldownPeriod": {"type": "integer", "minimum": 0},
-                "initialCooldownPeriod": {"type": "integer", "minimum": 0},
-                "idleReplicaCount": {"type": "integer", "minimum": 0},
-                "minReplicaCount": {"type": "integer", "minimum": 0},
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "fallback": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["failureThreshold", "replicas"],
-                    "properties": {"failureThreshold": {"type": "integer", "minimum": 1},
-                                   "replicas": {"type": "integer", "minimum": 1},
-                                   "behavior": {"type": "string"}},
-                },
-                "advanced": {
-                    "type": "object", "additionalProperties": False,
-                    "properties": {
-                        "restoreToOriginalReplicaCount": {"type": "boolean"},
-                        "horizontalPodAutoscalerConfig": {
-                            "type": "object", "additionalProperties": False,
-                            "properties": {"name": {"type": "string"},
-                                           "behavior": {"type": "object", "additionalProperties": False,
-                                                        "properties": {"scaleUp": _RULES,
-                                                                       "scaleDown": _RULES}}},
-                        },
-                        "scalingModifiers": {"type": "object"},
-                    },
-                },
-                "triggers": {
-                    "type": "array", "minItems": 1,
-                    "items": {
-                        "type": "object", "additionalProperties": False,
-                        "required": ["type", "metadata"],
-                        "properties": {
-                            "type": {"type": "string"},
-                            "name": {"type": "string"},
-                            "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
-                            "useCachedMetrics": {"type": "boolean"},
-                            "authenticationRef": {
-                                "type": "object", "additionalProperties": False, "required": ["name"],
-                                "properties": {"name": {"type": "string"},
-                                               "kind": {"enum": ["TriggerAuthentication",
-                                                                 "ClusterTriggerAuthentication"]}},
-                            },
-                            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-                        },
-                        # What each scaler this project uses requires (KEDA's scaler docs).
-                        "allOf": [
-                            {"if": {"properties": {"type": {"const": "prometheus"}}},
-                             "then": {"properties": {"metadata": {
-                                 "required": ["serverAddress", "query", "threshold"],
-                                 "properties": {"threshold": {"pattern": r"^[0-9]+(\.[0-9]+)?$"},
-                                                "ignoreNullValues": {"enum": ["true", "false"]}}}}}},
-                            {"if": {"properties": {"type": {"const": "kafka"}}},
-                             "then": {"properties": {"metadata": {
-                                 "required": ["bootstrapServers", "consumerGroup"]}}}},
-                        ],
-                    },
-                },
-            },
-        },
-    },
-}
 
 
 def validate_schema(where, doc):
@@ -546,101 +313,6 @@ def check_config(where, pulsegate_bin, toml_text):
                            f"{out.stdout}{out.stderr}")
 
 
-# --------------------------------------------------------------------------- promtool
-
-DISPATCH_QUERY_TEST = """
-rule_files: [rules.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      # Two dispatcher replicas report the same partitions of destination a's group.
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d1",topic="events",group="dispatch.a",partition="0"}'
-        values: '300x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d2",topic="events",group="dispatch.a",partition="0"}'
-        values: '300x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d1",topic="events",group="dispatch.a",partition="1"}'
-        values: '200x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d1",topic="events",group="dispatch.b",partition="0"}'
-        values: '100x5'
-      # Destination c is paused by its circuit breaker: its lag must not scale anything.
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d1",topic="events",group="dispatch.c",partition="0"}'
-        values: '90000x5'
-      - series: 'pulsegate_destination_breaker_open{namespace="pulsegate",pod="d1",destination="c"}'
-        values: '1x5'
-      - series: 'pulsegate_destination_breaker_open{namespace="pulsegate",pod="d1",destination="a"}'
-        values: '0x5'
-      # Retry tiers wait by design.
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="d1",topic="retry.3",group="dispatch.retry.3",partition="0"}'
-        values: '70000x5'
-      # Another installation in another namespace.
-      - series: 'pulsegate_consumer_lag{namespace="other",pod="x",topic="events",group="dispatch.a",partition="0"}'
-        values: '50000x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="n1",topic="raw",group="normalizer",partition="0"}'
-        values: '700x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="n2",topic="raw",group="normalizer",partition="0"}'
-        values: '700x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="n2",topic="raw",group="normalizer",partition="1"}'
-        values: '50x5'
-      - series: 'pulsegate_consumer_lag{namespace="pulsegate",pod="n2",topic="raw",group="poll",partition="1"}'
-        values: '9999x5'
-    promql_expr_test:
-      - expr: keda:pulsegate_dispatch
-        eval_time: 4m
-        exp_samples:
-          - labels: 'keda:pulsegate_dispatch'
-            value: 500
-      - expr: keda:pulsegate_normalize
-        eval_time: 4m
-        exp_samples:
-          - labels: 'keda:pulsegate_normalize'
-            value: 750
-  - interval: 1m
-    input_series: []
-    promql_expr_test:
-      # Nothing scraped yet (no destination): 0, not "no data" (which KEDA with
-      # ignoreNullValues=false would take as an error and fall back on).
-      - expr: keda:pulsegate_dispatch
-        eval_time: 1m
-        exp_samples:
-          - labels: 'keda:pulsegate_dispatch'
-            value: 0
-      - expr: keda:pulsegate_normalize
-        eval_time: 1m
-        exp_samples:
-          - labels: 'keda:pulsegate_normalize'
-            value: 0
-"""
-
-
-def check_queries(scaled_objects):
-    rules = []
-    for so in scaled_objects:
-        for t in so["spec"]["triggers"]:
-            if t["type"] == "prometheus":
-                rules.append({"record": f"keda:{so['metadata']['name'].replace('-', '_')}",
-                              "expr": t["metadata"]["query"].strip()})
-    if not rules:
-        return
-    with tempfile.TemporaryDirectory() as d:
-        d = pathlib.Path(d)
-        (d / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": rules}]}))
-        out = subprocess.run(["promtool", "check", "rules", str(d / "rules.yml")],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            problem("KEDA queries", f"promtool check rules:\n{out.stdout}{out.stderr}")
-            return
-        names = {r["record"] for r in rules}
-        if names == {"keda:pulsegate_dispatch", "keda:pulsegate_normalize"}:
-            (d / "test.yml").write_text(DISPATCH_QUERY_TEST)
-            out = subprocess.run(["promtool", "test", "rules", str(d / "test.yml")],
-                                 capture_output=True, text=True, cwd=d)
-            if out.returncode != 0:
-                problem("KEDA queries", f"promtool test rules:\n{out.stdout}{out.stderr}")
-        else:
-            problem("KEDA queries", f"unexpected ScaledObjects {sorted(names)}: update DISPATCH_QUERY_TEST")
-
-
 # --------------------------------------------------------------------------- main
 
 def main():
@@ -669,7 +341,8 @@ def main():
         mine = render_builtin(o)
         if kubectl:
             docs = render_kubectl(o)
-            compare_renderings(where, docs, copy.deepcopy(mine))
+            for p in compare_renderings(docs, copy.deepcopy(mine)):
+                problem(where, p)
         else:
             docs = mine
         for d in docs:
@@ -684,7 +357,8 @@ def main():
                 check_ingress(str(example.relative_to(root)), d)
         print(f"{example.relative_to(root)}: schema-checked")
     if promtool:
-        check_queries(scaled_objects)
+        for p in check_queries(scaled_objects):
+            problem("KEDA queries", p)
         print(f"KEDA queries: promtool checked {len(scaled_objects)} ScaledObjects")
     else:
         print("KEDA queries: promtool not found, not checked")
