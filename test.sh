@@ -37,6 +37,28 @@ python3 -c 'import moto.server, flask, werkzeug'
 pip_pin terra-python 1.1.0
 python3 -c 'import terra, pydantic'
 
+# kubernetes-validate: the Kubernetes JSON schemas (bundled, used offline) that
+# deploy/kubernetes/validate.py checks the manifests against
+# (crates/pulsegate/tests/k8s_manifests.rs fails, never skips, without it).
+pip_pin kubernetes-validate 1.37.0
+python3 -c 'import kubernetes_validate, jsonschema, yaml'
+
+# promtool (from Debian's prometheus package; only the binary is unpacked, so no
+# Prometheus service is installed or started): checks deploy/prometheus/alerts.yml and
+# unit-tests its rules and the KEDA queries (tests alert_rules.rs, k8s_manifests.rs).
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (apt: the prometheus package's binary)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  promtool_tmp=$(mktemp -d)
+  chown _apt "$promtool_tmp" 2>/dev/null || true
+  (cd "$promtool_tmp" && apt-get download -qq prometheus)
+  dpkg-deb --fsys-tarfile "$promtool_tmp"/prometheus_*.deb | tar -x -C "$promtool_tmp" ./usr/bin/promtool
+  install -m 0755 "$promtool_tmp/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$promtool_tmp"
+fi
+promtool --version >/dev/null
+
 # Chromium and chromedriver (Debian packages) for the dashboard's browser test
 # (crates/pulsegate/tests/dashboard.rs fails, never skips, without them).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -84,4 +84,21 @@ fn describe() {
         "Records processed by each consumer loop."
     );
     describe_gauge!("pulsegate_up", "1 while the process runs; label role.");
+    describe_counter!(
+        "pulsegate_admin_auth_failures_total",
+        "Admin API calls with a wrong or missing token."
+    );
+    describe_counter!(
+        "pulsegate_admin_auth_throttled_total",
+        "Admin API calls refused with 429 after repeated wrong tokens from one address."
+    );
+    // Label-free counters that alerts and panels use, at 0 from the start: a series
+    // that first appears with its first increment makes `increase()` miss that one
+    // (there is no earlier sample to compare with) and leaves panels empty.
+    for name in [
+        "pulsegate_admin_auth_failures_total",
+        "pulsegate_admin_auth_throttled_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
 }

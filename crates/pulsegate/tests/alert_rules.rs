@@ -1,17 +1,45 @@
-//! Every `pulsegate_*` metric the alert rules (deploy/prometheus/alerts.yml) name is one
-//! the code emits: a renamed metric must not leave a rule that can never fire.
+//! The alert rules (deploy/prometheus/alerts.yml), the Grafana dashboards
+//! (deploy/grafana/dashboards/*.json) and the KEDA queries (deploy/kubernetes) name only
+//! metrics pulsegate exports: a renamed metric must not leave a rule that can never fire
+//! or a panel that stays empty. A running pulsegate is scraped after a little traffic;
+//! the few metrics only an incident creates are checked against the source instead
+//! ([`EVENT_ONLY`]). promtool (installed by test.sh) checks the rules and runs their
+//! unit tests (deploy/prometheus/alerts.test.yml).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: allow-unwrap-in-tests covers #[test] fns, not the helpers they share"
+)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir)
-        .expect("a source directory")
-        .flatten()
-    {
+use pulsegate_testkit::sink::{Behaviour, Sink};
+use pulsegate_testkit::strava::MockStrava;
+use reqwest::Method;
+use serde_json::json;
+use support::*;
+
+/// Metrics the deploy files name that only an incident creates (their labels are known
+/// only then), with the reason they cannot be in the scrape below. They are checked
+/// against the source; the test fails if one of them shows up in the scrape after all,
+/// so this list cannot grow stale.
+const EVENT_ONLY: &[(&str, &str)] = &[];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a directory").flatten() {
         let path = entry.path();
         if path.is_dir() {
-            rust_sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            files(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
             out.push(path);
         }
     }
@@ -27,40 +55,254 @@ fn metric_names(text: &str) -> Vec<String> {
             .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
             .collect();
         rest = &rest[at + name.len()..];
-        let base = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| name.strip_suffix(s))
-            .unwrap_or(&name)
-            .to_string();
-        names.push(base);
+        if name.len() > "pulsegate_".len() {
+            names.push(base_name(&name).to_string());
+        }
     }
     names
 }
 
-#[test]
-fn every_metric_an_alert_names_is_emitted() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+fn base_name(name: &str) -> &str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name)
+}
+
+/// Metric name → the deploy files naming it: alert rules, dashboards, KEDA queries.
+fn named_by_deploy_files() -> BTreeMap<String, BTreeSet<String>> {
+    let root = root();
+    let mut sources = vec![root.join("deploy/prometheus/alerts.yml")];
+    files(
+        &root.join("deploy/grafana/dashboards"),
+        "json",
+        &mut sources,
+    );
+    files(&root.join("deploy/kubernetes"), "yaml", &mut sources);
+    let mut named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in &sources {
+        let text = std::fs::read_to_string(path).unwrap();
+        let file = path.strip_prefix(&root).unwrap().display().to_string();
+        for name in metric_names(&text) {
+            named.entry(name).or_default().insert(file.clone());
+        }
+    }
+    named
+}
+
+fn code() -> String {
     let mut sources = Vec::new();
-    rust_sources(&root.join("crates"), &mut sources);
-    let code: String = sources
+    files(&root().join("crates"), "rs", &mut sources);
+    sources
         .iter()
         .filter(|p| !p.components().any(|c| c.as_os_str() == "tests"))
         .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    let named = metric_names(&rules);
-    assert!(
-        named
-            .iter()
-            .any(|n| n == "pulsegate_destinations_disabled_total"),
-        "{named:?}"
-    );
-    let missing: Vec<&String> = named
+        .collect()
+}
+
+#[test]
+fn every_metric_the_deploy_files_name_is_in_the_source() {
+    let named = named_by_deploy_files();
+    for expected in [
+        "pulsegate_destinations_disabled_total",
+        "pulsegate_bus_disk_full",
+        "pulsegate_http_connections_shed_total",
+        "pulsegate_consumer_lag",
+    ] {
+        assert!(named.contains_key(expected), "{expected}: {named:?}");
+    }
+    let code = code();
+    let missing: Vec<(&String, &BTreeSet<String>)> = named
         .iter()
-        .filter(|n| !code.contains(&format!("\"{n}\"")))
+        .filter(|(n, _)| !code.contains(&format!("\"{n}\"")))
         .collect();
     assert!(
         missing.is_empty(),
-        "alert rules name metrics nothing emits: {missing:?}"
+        "deploy files name metrics nothing emits: {missing:?}"
     );
+}
+
+/// Exported `pulsegate_*` metric names in a Prometheus text exposition (samples only:
+/// a metric that is merely described does not appear).
+fn exported(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("pulsegate_"))
+        .map(|l| {
+            let end = l.find(['{', ' ']).unwrap_or(l.len());
+            base_name(&l[..end]).to_string()
+        })
+        .collect()
+}
+
+async fn scrape(pg: &Pulsegate) -> BTreeSet<String> {
+    let exposition = reqwest::get(pg.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    exported(&exposition)
+}
+
+async fn wait_until(what: &str, pg: &Pulsegate, check: impl AsyncFn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: {}", pg.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const CONFIG: &str = r#"
+[dispatcher]
+timeout = "2s"
+retry_schedule = ["200ms"]
+allow_private_networks = true
+"#;
+
+/// Starts pulsegate, drives one of each common event (an accepted push delivered to a
+/// customer, a rejected push, a push for an unknown athlete, an expired token, a failing
+/// destination, a gone one, connections over the cap), scrapes `/metrics` on the admin
+/// listener and checks every metric the deploy files name against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_deploy_files_name_is_exported() {
+    let strava = MockStrava::start().await;
+    strava.generate_missing(true);
+    strava.set_token(1, "access-1");
+    let mut pg = Pulsegate::configure(&Backend::Embedded, "serve", &strava.base_url(), CONFIG);
+    // A small connection cap on the public listener, to see connections shed.
+    let config = std::fs::read_to_string(pg.config_path()).unwrap();
+    let config = config.replacen("[server]\n", "[server]\nmax_connections = 4\n", 1);
+    std::fs::write(pg.config_path(), config).unwrap();
+    pg.spawn().await;
+
+    let ok = Sink::start(Behaviour::Ok).await;
+    let down = Sink::start(Behaviour::FailAlways).await;
+    let gone = Sink::start(Behaviour::Gone).await;
+    for (id, sink) in [("ok", &ok), ("down", &down), ("gone", &gone)] {
+        let (status, body) = pg
+            .admin(
+                Method::POST,
+                "/v1/admin/destinations",
+                Some(json!({"id": id, "url": sink.url(), "secret": test_secret(7)})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    pg.connect_athlete(1, "access-1", "refresh-1").await;
+    // Athlete 2's token has expired: the normalizer refreshes it first.
+    let (status, body) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/connections",
+            Some(json!({
+                "provider": "strava", "provider_user_id": "2", "reference_id": "customer-user-2",
+                "access_token": "access-2", "refresh_token": "refresh-2",
+                "expires_at": 1_000_000_000i64, "scopes": "activity:read_all"
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let client = reqwest::Client::new();
+    for (owner, id) in [(1, 91_001), (2, 91_002), (999, 91_003)] {
+        let body = strava_event("activity", id, "create", owner, "{}");
+        assert_eq!(push(&client, pg.port, body).await, 200);
+    }
+    let (status, _) = pg
+        .push_raw(
+            "strava",
+            &[("content-type", "application/json")],
+            "{not json",
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    wait_until("delivered to ok", &pg, async || ok.count() > 0).await;
+    wait_until("gone disabled", &pg, async || {
+        pg.metric("pulsegate_destinations_disabled_total").await > 0.0
+    })
+    .await;
+    wait_until("down retried", &pg, async || {
+        pg.metric("pulsegate_retries_scheduled_total").await > 0.0
+    })
+    .await;
+    wait_until("unknown athlete dropped", &pg, async || {
+        pg.metric("pulsegate_normalizer_dropped_total").await > 0.0
+    })
+    .await;
+    wait_until("token refreshed", &pg, async || {
+        pg.metric("pulsegate_token_refresh_total").await > 0.0
+    })
+    .await;
+
+    // Connections over the cap: four requests whose bodies never come hold every slot,
+    // the fifth connection is answered 503.
+    // (The real push path: its handler waits for the body it must verify.)
+    let path = pg.push_path("strava").await;
+    let head = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n");
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", pg.port)).unwrap();
+        c.write_all(head.as_bytes()).unwrap();
+        held.push(c);
+    }
+    wait_until("connections shed", &pg, async || {
+        let _ = reqwest::get(pg.url("/healthz")).await;
+        // The series PulsegateConnectionsShed selects.
+        pg.metric("pulsegate_http_connections_shed_total{listener=\"public\",reason=\"full\"")
+            .await
+            > 0.0
+    })
+    .await;
+    drop(held);
+    // The embedded log's lag is sampled every 5 s.
+    wait_until("lag sampled", &pg, async || {
+        scrape(&pg).await.contains("pulsegate_consumer_lag")
+    })
+    .await;
+
+    let exported = scrape(&pg).await;
+    let named = named_by_deploy_files();
+    let event_only: BTreeMap<&str, &str> = EVENT_ONLY.iter().copied().collect();
+    let missing: Vec<(&String, &BTreeSet<String>)> = named
+        .iter()
+        .filter(|(n, _)| !exported.contains(*n) && !event_only.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "deploy files name metrics the running pulsegate does not export: {missing:?}\n\
+         exported: {exported:?}"
+    );
+    let stale: Vec<&&str> = event_only
+        .keys()
+        .filter(|n| exported.contains(**n))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "EVENT_ONLY lists metrics the scrape has: remove them {stale:?}"
+    );
+}
+
+/// promtool's syntax check and the rules' unit tests (alerts.test.yml: each new alert
+/// fires on the series pulsegate exports and stays silent otherwise).
+#[test]
+fn promtool_checks_and_unit_tests_the_rules() {
+    let dir = root().join("deploy/prometheus");
+    for args in [
+        &["check", "rules", "alerts.yml"][..],
+        &["test", "rules", "alerts.test.yml"][..],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs (test.sh installs it from Debian's prometheus package)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
