@@ -306,3 +306,47 @@ fn promtool_checks_and_unit_tests_the_rules() {
         );
     }
 }
+
+/// Every alert's `runbook` points at a section of docs/OPERATIONS.md that exists (the
+/// anchor of a `### <AlertName>` heading), and every alert has one.
+#[test]
+fn every_alert_has_a_runbook_section() {
+    let rules =
+        std::fs::read_to_string(root().join("deploy/prometheus/alerts.yml")).expect("alerts.yml");
+    let doc = std::fs::read_to_string(root().join("docs/OPERATIONS.md")).expect("OPERATIONS.md");
+    let anchors: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let mut alerts = 0;
+    let mut missing = Vec::new();
+    let mut current = None;
+    for line in rules.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- alert:") {
+            if let Some(unlinked) = current.replace(name.trim().to_string()) {
+                missing.push(format!("{unlinked}: no runbook annotation"));
+            }
+            alerts += 1;
+        } else if let Some(link) = line.strip_prefix("runbook:") {
+            let name = current.take().expect("a runbook inside an alert");
+            let anchor = link
+                .trim()
+                .trim_matches('"')
+                .strip_prefix("docs/OPERATIONS.md#")
+                .unwrap_or_default()
+                .to_string();
+            if anchor != name.to_lowercase() || !anchors.contains(&anchor) {
+                missing.push(format!("{name}: runbook {link} has no section"));
+            }
+        }
+    }
+    if let Some(unlinked) = current {
+        missing.push(format!("{unlinked}: no runbook annotation"));
+    }
+    assert!(
+        alerts >= 10,
+        "only {alerts} alerts found: the parser is off"
+    );
+    assert!(missing.is_empty(), "{missing:#?}");
+}
