@@ -78,6 +78,8 @@ pub enum DestinationsCommand {
     /// Every destination: enabled or why not, URL, masked secret, what it receives.
     List,
     /// Stop delivering to a destination; its events wait on its cursor until `resume`.
+    /// (A `[[destinations]]` of the config file takes the file's `enabled` back at the
+    /// next start.)
     Pause {
         /// The destination's id.
         id: String,
@@ -90,7 +92,8 @@ pub enum DestinationsCommand {
     },
     /// Give a destination a new signing secret, printed once. The old secret stops at
     /// once (no grace period): the receiver must verify with the new one from now on.
-    /// Needs --yes.
+    /// Needs --yes. (A `[[destinations]]` of the config file gets the file's secret back
+    /// at the next start: change it there too.)
     RotateSecret {
         /// The destination's id.
         id: String,
