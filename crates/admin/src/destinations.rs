@@ -487,3 +487,56 @@ pub(crate) async fn delete(State(s): State<AdminState>, Path(id): Path<String>) 
         Err(e) => state_error(e),
     }
 }
+
+/// `POST /v1/admin/destinations/{id}/pause`: stops delivery to the destination
+/// (`enabled: false`); what arrives meanwhile waits on its cursor. Nothing else changes.
+/// Pausing a paused or disabled destination changes nothing.
+pub(crate) async fn pause(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    set_enabled(&s, &id, false).await
+}
+
+/// `POST /v1/admin/destinations/{id}/resume`: delivers again from where it stopped
+/// (`enabled: true`), clearing a failure the dispatcher recorded (`failing_since_ms`,
+/// `disabled_reason`) as a `PUT` does.
+pub(crate) async fn resume(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    set_enabled(&s, &id, true).await
+}
+
+async fn set_enabled(s: &AdminState, id: &str, enabled: bool) -> Response {
+    let Some(current) = s.state.destination(id) else {
+        return error(StatusCode::NOT_FOUND, "no such destination");
+    };
+    let mut d = (*current).clone();
+    d.enabled = enabled;
+    if enabled {
+        d.failing_since_ms = None;
+        d.disabled_reason = None;
+    }
+    if d != *current {
+        if let Err(e) = s.state.put_destination(&d).await {
+            return state_error(e);
+        }
+        tracing::info!(destination = %d.id, enabled, "destination paused or resumed");
+    }
+    Json(DestinationView::masked(&d)).into_response()
+}
+
+/// `POST /v1/admin/destinations/{id}/rotate-secret`: a new signing secret, generated like
+/// `create`'s, used for every attempt from now on (retries and replays of earlier events
+/// included). The old one stops at once: a receiver verifies one signature, so there is
+/// no grace period; its owner must switch its verifier to the new secret. The answer is
+/// the only one that carries the new secret in full.
+pub(crate) async fn rotate_secret(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    let Some(current) = s.state.destination(&id) else {
+        return error(StatusCode::NOT_FOUND, "no such destination");
+    };
+    let mut d = (*current).clone();
+    d.secret = s.ports.destinations.new_secret();
+    if let Err(e) = s.state.put_destination(&d).await {
+        return state_error(e);
+    }
+    tracing::info!(destination = %d.id, "destination signing secret rotated");
+    let mut view = serde_json::to_value(DestinationView::masked(&d)).unwrap_or_default();
+    view["secret"] = serde_json::Value::String(d.secret.expose().to_string());
+    Json(view).into_response()
+}

@@ -25,6 +25,7 @@ mod resend;
 mod routes;
 mod sdk_tokens;
 mod throttle;
+mod topics;
 mod ui;
 
 use std::sync::Arc;
@@ -40,8 +41,8 @@ use pulsegate_state::StateStore;
 
 pub use health::HealthSampler;
 pub use ports::{
-    AdminPorts, DeliveryLog, DeliveryMetrics, DeliveryReading, DestinationGuard, IngestActivity,
-    PushReport,
+    AdminPorts, DeliveryLog, DeliveryMetrics, DeliveryReading, DestinationGuard, GroupReading,
+    IngestActivity, PushReport, TopicOffsets, TopicReading,
 };
 
 /// Settings of the admin API.

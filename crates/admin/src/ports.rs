@@ -113,6 +113,37 @@ pub trait IngestActivity: Send + Sync + 'static {
     fn push(&self, provider: Provider) -> Option<PushReport>;
 }
 
+/// One topic's offsets as the bus reports them, with the consumer groups the stages
+/// read it with ([`TopicOffsets`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicReading {
+    pub topic: String,
+    /// End offset (exclusive: the next offset to be written) of each partition, by
+    /// partition number.
+    pub end_offsets: Vec<u64>,
+    pub groups: Vec<GroupReading>,
+}
+
+/// A consumer group's committed offsets on one topic.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupReading {
+    pub group: String,
+    /// The next offset the group will read, by partition number; `None` where it never
+    /// committed.
+    pub committed: Vec<Option<u64>>,
+}
+
+/// The log's topics, partitions and consumer groups as an operator inspects them. The
+/// bus knows offsets and group names; which stage reads which topic with which group is
+/// the binary's knowledge, so its adapter implements this.
+#[async_trait]
+pub trait TopicOffsets: Send + Sync + 'static {
+    /// Every topic pulsegate uses that exists on the bus, in a stable order, each with
+    /// the groups that consume it (for `events`: the delivery group of each destination
+    /// in `destinations`).
+    async fn read(&self, destinations: &[String]) -> Result<Vec<TopicReading>, String>;
+}
+
 /// The ports [`router`](crate::router) and [`deliveries_router`](crate::deliveries_router)
 /// serve with.
 #[derive(Clone)]
@@ -122,4 +153,6 @@ pub struct AdminPorts {
     pub ingest: Arc<dyn IngestActivity>,
     /// Per-destination figures over time, sampled from the delivery metrics.
     pub health: crate::health::HealthSampler,
+    /// The log's offsets and consumer lag (`GET /v1/admin/topics`).
+    pub topics: Arc<dyn TopicOffsets>,
 }

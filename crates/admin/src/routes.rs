@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::{
     auth, connections, credentials, dead_letters, deliveries, destinations, developers, health,
-    history, integrations, push_urls, require_token, resend, sdk_tokens, ui, AdminState,
+    history, integrations, push_urls, require_token, resend, sdk_tokens, topics, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -85,6 +85,21 @@ pub(crate) fn table() -> Vec<Route> {
         admin("GET", DESTINATION, destinations::get_one),
         admin("PUT", DESTINATION, destinations::update),
         admin("DELETE", DESTINATION, destinations::delete),
+        admin(
+            "POST",
+            "/v1/admin/destinations/{id}/pause",
+            destinations::pause,
+        ),
+        admin(
+            "POST",
+            "/v1/admin/destinations/{id}/resume",
+            destinations::resume,
+        ),
+        admin(
+            "POST",
+            "/v1/admin/destinations/{id}/rotate-secret",
+            destinations::rotate_secret,
+        ),
         admin("POST", "/v1/admin/auth/{provider}", auth::start),
         admin("GET", "/v1/admin/developers", developers::list),
         admin("POST", "/v1/admin/developers", developers::create),
@@ -114,6 +129,7 @@ pub(crate) fn table() -> Vec<Route> {
         admin("POST", "/v1/admin/deliveries/resend", resend::resend),
         admin("GET", "/v1/admin/deliveries/history", history::search),
         admin("GET", "/v1/admin/destinations-health", health::report),
+        admin("GET", "/v1/admin/topics", topics::describe),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),

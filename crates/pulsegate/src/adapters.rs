@@ -116,11 +116,13 @@ impl DeliveryLog for RecentLog {
 }
 
 /// The admin API's ports over the dispatcher (`recent`: this process's ring; `metrics`:
-/// the recorder `/metrics` renders, which the health panel samples).
+/// the recorder `/metrics` renders, which the health panel samples; `topics`: the log's
+/// offsets).
 pub(crate) fn admin_ports(
     recent: RecentDeliveries,
     ingest: Option<pulsegate_ingest::IngestHandle>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    topics: crate::bus_offsets::BusOffsets,
 ) -> AdminPorts {
     let deliveries: Arc<dyn DeliveryLog> = Arc::new(RecentLog(recent));
     let health = pulsegate_admin::HealthSampler::new(
@@ -132,6 +134,7 @@ pub(crate) fn admin_ports(
         deliveries,
         ingest: Arc::new(IngestRoutes(ingest)),
         health,
+        topics: Arc::new(topics),
     }
 }
 

@@ -62,7 +62,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
     let shutdown = CancellationToken::new();
 
-    let (bus, user_keys) = open_bus(&config).await?;
+    let (bus, user_keys, offsets) = open_bus(&config).await?;
     let cipher = pulsegate_state::StateCipher::from_config(&config.security)
         .context("invalid config: security")?;
     if cipher.is_none() {
@@ -235,7 +235,12 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             admin_config.clone(),
             connect.clone(),
             {
-                let ports = crate::adapters::admin_ports(recent.clone(), Some(handle), metrics);
+                let ports = crate::adapters::admin_ports(
+                    recent.clone(),
+                    Some(handle),
+                    metrics,
+                    offsets.clone(),
+                );
                 tokio::spawn(sample_health(ports.health.clone(), shutdown.clone()));
                 ports
             },
@@ -246,7 +251,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             admin_config.clone(),
             connect.clone(),
-            crate::adapters::admin_ports(recent.clone(), None, metrics),
+            crate::adapters::admin_ports(recent.clone(), None, metrics, offsets.clone()),
         ));
     }
     tokio::spawn(reload_on_credentials(
@@ -370,8 +375,12 @@ async fn report_embedded_lag(bus: std::sync::Weak<EmbeddedBus>) {
 
 async fn open_bus(
     config: &Config,
-) -> anyhow::Result<(Arc<dyn Bus>, Arc<pulsegate_state::UserKeys>)> {
-    let bus: Arc<dyn Bus> = match config.bus.kind {
+) -> anyhow::Result<(
+    Arc<dyn Bus>,
+    Arc<pulsegate_state::UserKeys>,
+    crate::bus_offsets::BusOffsets,
+)> {
+    let (bus, offsets) = match config.bus.kind {
         BusKind::Embedded => {
             let mut cfg = EmbeddedConfig::new(&config.bus.data_dir);
             cfg.cache_bytes = config.bus.cache_mib * 1024 * 1024;
@@ -388,16 +397,17 @@ async fn open_bus(
                 )
             })?);
             tokio::spawn(report_embedded_lag(Arc::downgrade(&embedded)));
-            embedded
+            let offsets = crate::bus_offsets::BusOffsets::Embedded(embedded.clone());
+            (embedded as Arc<dyn Bus>, offsets)
         }
         BusKind::Kafka => {
             let kafka = config.bus.kafka.clone().context("bus.kafka: missing")?;
             let brokers = kafka.brokers.clone();
-            Arc::new(
-                pulsegate_bus::kafka::KafkaBus::connect(kafka)
-                    .await
-                    .with_context(|| format!("bus.kafka.brokers: cannot connect to {brokers}"))?,
-            )
+            let kafka = pulsegate_bus::kafka::KafkaBus::connect(kafka)
+                .await
+                .with_context(|| format!("bus.kafka.brokers: cannot connect to {brokers}"))?;
+            let offsets = crate::bus_offsets::BusOffsets::Kafka(kafka.clone());
+            (Arc::new(kafka) as Arc<dyn Bus>, offsets)
         }
     };
     // Every record value sealed at rest (health payloads, dead letters, state).
@@ -419,7 +429,7 @@ async fn open_bus(
             .await
             .with_context(|| format!("creating topic {}", spec.name))?;
     }
-    Ok((bus, user_keys))
+    Ok((bus, user_keys, offsets))
 }
 
 /// Destinations from the config file are created, or updated when they differ.

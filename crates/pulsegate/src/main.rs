@@ -3,6 +3,7 @@
 mod adapters;
 mod admin_token;
 mod app;
+mod bus_offsets;
 mod config;
 mod deliveries_cli;
 mod delivery_metrics;
@@ -11,6 +12,7 @@ mod http;
 mod keyfile;
 mod limits;
 mod listener;
+mod ops_cli;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -50,6 +52,45 @@ enum Command {
         #[command(subcommand)]
         command: deliveries_cli::DeliveriesCommand,
     },
+    /// List dead letters (deliveries that exhausted their retries) and replay them,
+    /// through a running instance's admin API. Exit codes: 0 done, 1 the API refused (its
+    /// message is shown), 2 bad arguments or settings, 3 admin API unreachable, 4 token
+    /// refused.
+    DeadLetters {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: ops_cli::DeadLettersCommand,
+    },
+    /// List, show and revoke user connections, through a running instance's admin API.
+    /// Exit codes: 0 done, 1 the API refused (its message is shown), 2 bad arguments or
+    /// settings (or revoke without --yes), 3 admin API unreachable, 4 token refused.
+    Connections {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: ops_cli::ConnectionsCommand,
+    },
+    /// List destinations, pause and resume them, rotate their signing secret, through a
+    /// running instance's admin API. Exit codes: 0 done, 1 the API refused (its message is
+    /// shown), 2 bad arguments or settings (or rotate-secret without --yes), 3 admin API
+    /// unreachable, 4 token refused.
+    Destinations {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: ops_cli::DestinationsCommand,
+    },
+    /// Show the log's topics: partitions, end offsets, consumer groups' committed offsets
+    /// and lag, through a running instance's admin API. Exit codes: 0 done, 1 the API
+    /// refused (its message is shown), 2 bad arguments or settings, 3 admin API
+    /// unreachable, 4 token refused.
+    Topics {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: ops_cli::TopicsCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -71,6 +112,21 @@ fn main() {
         Command::Normalize(a) => (app::Roles::NORMALIZE, a),
         Command::Dispatch(a) => (app::Roles::DISPATCH, a),
         Command::Deliveries { target, command } => exit(deliveries_cli::run(target, command)),
+        Command::DeadLetters { target, command } => exit(ops_cli::run(
+            target,
+            ops_cli::OpsCommand::DeadLetters(command),
+        )),
+        Command::Connections { target, command } => exit(ops_cli::run(
+            target,
+            ops_cli::OpsCommand::Connections(command),
+        )),
+        Command::Destinations { target, command } => exit(ops_cli::run(
+            target,
+            ops_cli::OpsCommand::Destinations(command),
+        )),
+        Command::Topics { target, command } => {
+            exit(ops_cli::run(target, ops_cli::OpsCommand::Topics(command)))
+        }
         Command::CheckConfig(a) => {
             match config::Config::load(args_path(&a)) {
                 #[allow(clippy::print_stdout, reason = "check-config's answer is its output")]

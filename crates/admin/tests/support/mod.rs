@@ -73,6 +73,17 @@ pub fn ports(recent: RecentDeliveries) -> AdminPorts {
         health: pulsegate_admin::HealthSampler::new(Arc::new(NoMetrics), deliveries.clone()),
         deliveries,
         ingest: Arc::new(NoIngest),
+        topics: Arc::new(NoTopics),
+    }
+}
+
+/// No log offsets in these tests (the binary reads its bus).
+struct NoTopics;
+
+#[async_trait]
+impl pulsegate_admin::TopicOffsets for NoTopics {
+    async fn read(&self, _: &[String]) -> Result<Vec<pulsegate_admin::TopicReading>, String> {
+        Ok(Vec::new())
     }
 }
 

@@ -43,6 +43,7 @@ mod admin;
 mod config;
 mod consumer;
 mod lag;
+mod offsets;
 mod producer;
 mod rebalance;
 

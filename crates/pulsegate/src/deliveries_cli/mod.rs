@@ -3,9 +3,9 @@
 //! token come from flags or the environment, or from the configuration file the
 //! server runs with (its `[admin] listen`, and its token or generated token file).
 
-mod client;
+pub(crate) mod client;
 mod render;
-mod when;
+pub(crate) mod when;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +36,13 @@ pub struct AdminTarget {
     /// `table` (default) or `json` (the admin API's answers, for scripts).
     #[arg(long, value_enum, default_value = "table", global = true)]
     output: Output,
+}
+
+impl AdminTarget {
+    /// `--output`: how answers are printed.
+    pub(crate) fn output(&self) -> Output {
+        self.output
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +143,7 @@ fn report(e: &CliFailure) -> i32 {
     e.exit_code()
 }
 
-fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
+pub(crate) fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
     let config = match &target.config {
         Some(path) if target.admin_url.is_none() || target.admin_token.is_none() => Some(
             crate::config::Config::load(Some(path))
@@ -186,7 +193,7 @@ fn instant(flag: &str, v: Option<&String>) -> Result<Option<u64>, CliFailure> {
 }
 
 /// `key=value` pairs as a query string.
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let mut q = url_encoded(pairs);
     if !q.is_empty() {
         q.insert(0, '?');
