@@ -110,7 +110,8 @@ impl ProviderVerifier for GarminVerifier {
 }
 
 /// `{"type": [records…], …}` → one notification per `userId` (first-seen order), each
-/// `{"type": [that user's records…], …}` with the records verbatim. No records = a ping
+/// `{"type": [that user's records…], …}` with the records verbatim (a push of one user
+/// keeps its body as it came). No records = a ping
 /// with nothing to do (`Ok(vec![])`).
 fn split_by_user(body: &Bytes) -> Result<Vec<Notification>, Rejection> {
     let top: Vec<(String, Vec<&RawValue>)> = parse_top(body)?;
@@ -145,10 +146,26 @@ fn split_by_user(body: &Bytes) -> Result<Vec<Notification>, Rejection> {
             }
         }
     }
+    // One user (the usual push): the body goes on as it came, without a copy.
+    if order.len() == 1 {
+        return Ok(order
+            .into_iter()
+            .map(|user| Notification {
+                provider_user_id: user,
+                body: body.clone(),
+            })
+            .collect());
+    }
     let mut out = Vec::with_capacity(order.len());
     for user in order {
         let groups = per_user.remove(&user).unwrap_or_default();
-        let mut buf = Vec::with_capacity(256);
+        // Sized up front: a push can be 16 MiB, and growing by doubling would allocate
+        // about twice the body again on the way.
+        let size: usize = groups
+            .iter()
+            .map(|(t, recs)| t.len() + 6 + recs.iter().map(|r| r.get().len() + 1).sum::<usize>())
+            .sum();
+        let mut buf = Vec::with_capacity(size + 2);
         buf.push(b'{');
         for (i, (summary_type, records)) in groups.iter().enumerate() {
             if i > 0 {
@@ -174,20 +191,45 @@ fn split_by_user(body: &Bytes) -> Result<Vec<Notification>, Rejection> {
     Ok(out)
 }
 
-/// The top level: an object whose every value is an array (of raw records).
+/// The top level: an object whose every value is an array (of raw records), in body
+/// order. A summary type named twice is refused: readers of the body would disagree on
+/// which one counts.
 fn parse_top(body: &[u8]) -> Result<Vec<(String, Vec<&RawValue>)>, Rejection> {
-    let map: Vec<(String, Vec<&RawValue>)> = {
-        let m: HashMap<String, Vec<&RawValue>> = serde_json::from_slice(body).map_err(|_| {
-            Rejection::Malformed(
-                "expected a JSON object of summary arrays, e.g. {\"dailies\": [...]}".into(),
-            )
-        })?;
-        let mut v: Vec<_> = m.into_iter().collect();
-        // Deterministic: by summary type.
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
-    Ok(map)
+    struct TopLevel<'a>(Vec<(String, Vec<&'a RawValue>)>);
+
+    impl<'de> Deserialize<'de> for TopLevel<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = TopLevel<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object of summary arrays")
+                }
+                fn visit_map<M: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: M,
+                ) -> Result<Self::Value, M::Error> {
+                    let mut out: Vec<(String, Vec<&'de RawValue>)> = Vec::new();
+                    while let Some((k, v)) = map.next_entry::<String, Vec<&'de RawValue>>()? {
+                        if out.iter().any(|(seen, _)| *seen == k) {
+                            return Err(serde::de::Error::custom("a summary type appears twice"));
+                        }
+                        out.push((k, v));
+                    }
+                    Ok(TopLevel(out))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+
+    let top: TopLevel<'_> = serde_json::from_slice(body).map_err(|_| {
+        Rejection::Malformed(
+            "expected a JSON object of summary arrays (each type once), e.g. {\"dailies\": [...]}"
+                .into(),
+        )
+    })?;
+    Ok(top.0)
 }
 
 #[cfg(test)]
@@ -335,5 +377,27 @@ mod tests {
             let body = serde_json::json!({ key: [{ "userId": user }] }).to_string();
             let _ = run(&headers(Some(CLIENT_ID)), &body);
         }
+    }
+
+    #[test]
+    fn a_one_user_push_keeps_its_body_without_a_copy() {
+        let body = Bytes::from_static(
+            br#"{"sleeps":[{"userId":"u1","summaryId":"s"}],"dailies":[{"userId":"u1","summaryId":"d"}]}"#,
+        );
+        let h = headers(Some(CLIENT_ID));
+        let n = verifier().verify(&IngestRequest::new(&h, &body)).unwrap();
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].provider_user_id, "u1");
+        // The same bytes, not a re-encoding: the same allocation.
+        assert_eq!(n[0].body.as_ptr(), body.as_ptr());
+    }
+
+    #[test]
+    fn a_summary_type_named_twice_is_malformed() {
+        let body = r#"{"dailies":[{"userId":"u1"}],"dailies":[{"userId":"u2"}]}"#;
+        assert!(matches!(
+            run(&headers(Some(CLIENT_ID)), body),
+            Err(Rejection::Malformed(_))
+        ));
     }
 }

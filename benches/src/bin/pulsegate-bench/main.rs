@@ -27,13 +27,16 @@ use pulsegate_benches::load::{self, LoadSpec, LoadStats};
 use pulsegate_testkit::sink::{Behaviour, Sink};
 use pulsegate_testkit::strava::MockStrava;
 
+mod admin;
+mod suite;
+
 const SUBSCRIPTION: u64 = 7;
 /// At least 32 characters (pulsegate refuses shorter or example tokens).
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123456789";
 /// The bare server answers any path.
 const BARE_PATH: &str = "/v1/ingest/strava";
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(about = "pulsegate end-to-end load run (127.0.0.1 only)")]
 struct Cli {
     #[command(subcommand)]
@@ -71,9 +74,23 @@ struct Cli {
     /// no dispatcher) and skips the delivery measurement.
     #[arg(long)]
     ingest_only: bool,
+    /// Users connected in the state (the pushes still go to `--athletes` of them): the
+    /// cost of state lookups with many users. 0 = `--athletes`.
+    #[arg(long, default_value_t = 0)]
+    connected_users: u64,
+    /// Run every measurement of docs/PERFORMANCE.md in turn and print one table (figure,
+    /// baseline, ratio, target, pass/fail), also written as JSON to `--suite-out`.
+    #[arg(long)]
+    suite: bool,
+    /// Where `--suite` writes its JSON.
+    #[arg(long, default_value = "target/bench-suite.json")]
+    suite_out: PathBuf,
+    /// `--suite`: seconds of the stalled-destination run (1,000,000 events need ~100 s).
+    #[arg(long, default_value_t = 100.0)]
+    stalled_seconds: f64,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum Mode {
     /// Internal: the bare hyper server (prints its port, then serves).
     BareServer,
@@ -90,7 +107,8 @@ fn main() -> anyhow::Result<()> {
             println!("{}", listener.local_addr()?.port());
             load::bare_server(listener).await
         }),
-        None => rt.block_on(run(cli)),
+        None if cli.suite => rt.block_on(suite::run_suite(cli)),
+        None => rt.block_on(run(cli)).map(|_| ()),
     }
 }
 
@@ -119,7 +137,7 @@ fn spec(
     }
 }
 
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(pub(crate) Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -128,7 +146,19 @@ impl Drop for ChildGuard {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// What one run measured; rates in events/s.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub ceiling: LoadStats,
+    pub acked: LoadStats,
+    /// Deliveries/s over all destinations (not measured with `--ingest-only`).
+    pub delivered: Option<f64>,
+    pub half: LoadStats,
+    pub bare_half: LoadStats,
+    pub peak_rss_mib: f64,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Figures> {
     println!(
         "pulsegate-bench: bus {}, {} connections, {:.0}s runs, {} athletes, {} destination(s)",
         cli.bus, cli.connections, cli.seconds, cli.athletes, cli.destinations
@@ -236,9 +266,9 @@ allow_private_networks = true
         .with_context(|| format!("starting {}", cli.pulsegate.display()))?;
     let pg_pid = child.id();
     let _pg = ChildGuard(child);
-    let http = reqwest_like::Client::new(pg_port, admin_port);
+    let http = admin::Client::new(pg_port, admin_port);
     http.wait_ready().await?;
-    for a in 1..=cli.athletes {
+    for a in 1..=cli.athletes.max(cli.connected_users) {
         http.connect_athlete(a).await?;
     }
     let pg_addr: SocketAddr = ([127, 0, 0, 1], pg_port).into();
@@ -267,6 +297,7 @@ allow_private_networks = true
     .await?;
     report("pulsegate ingest (closed loop)", &acked, ceiling.rate());
 
+    let mut delivered = None;
     if !cli.ingest_only {
         // Delivered/s: every acknowledged event reaches every sink.
         let want = (warm_total + acked.ok) as usize;
@@ -288,6 +319,7 @@ allow_private_networks = true
             "pulsegate delivered", delivered_rate, cli.destinations,
             delivered_rate / ceiling.rate(), delivered_rate / acked.rate(), delivered_in.as_secs_f64()
         );
+        delivered = Some(delivered_rate);
     }
 
     // Ack latency at half the measured ack rate (open loop).
@@ -309,7 +341,7 @@ allow_private_networks = true
     report_stalls(&at_half);
     // The same open loop against bare hyper: the latency the harness and the machine add
     // by themselves at that rate (same cores, same connections).
-    {
+    let bare_half = {
         let (_bare, port) = start_bare_server()?;
         let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let _warm = load::run(spec(
@@ -336,15 +368,21 @@ allow_private_networks = true
             ceiling.rate(),
         );
         report_stalls(&bare_half);
-    }
-    println!(
-        "pulsegate peak RSS: {:.1} MiB",
-        peak_rss_mib(pg_pid).unwrap_or(f64::NAN)
-    );
+        bare_half
+    };
+    let peak_rss_mib = peak_rss_mib(pg_pid).unwrap_or(f64::NAN);
+    println!("pulsegate peak RSS: {peak_rss_mib:.1} MiB");
     if let Some(path) = &cli.metrics_out {
         std::fs::write(path, http.metrics().await?)?;
     }
-    Ok(())
+    Ok(Figures {
+        ceiling,
+        acked,
+        delivered,
+        half: at_half,
+        bare_half,
+        peak_rss_mib,
+    })
 }
 
 fn report(name: &str, s: &LoadStats, ceiling: f64) {
@@ -409,96 +447,4 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
-}
-
-/// Just enough HTTP/1 client for set-up calls (no extra dependency).
-mod reqwest_like {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use std::time::{Duration, Instant};
-
-    pub struct Client {
-        port: u16,
-        /// The admin listener (admin API, `/metrics`).
-        admin_port: u16,
-    }
-
-    impl Client {
-        pub fn new(port: u16, admin_port: u16) -> Self {
-            Self { port, admin_port }
-        }
-
-        async fn call(
-            &self,
-            method: &str,
-            path: &str,
-            body: Option<String>,
-        ) -> anyhow::Result<(u16, String)> {
-            let port = if path.starts_with("/v1/admin") || path == "/metrics" {
-                self.admin_port
-            } else {
-                self.port
-            };
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
-                hyper_util::rt::TokioIo::new(stream),
-            )
-            .await?;
-            tokio::spawn(conn);
-            let req = hyper::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", format!("127.0.0.1:{port}"))
-                .header("authorization", format!("Bearer {}", super::ADMIN_TOKEN))
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status().as_u16();
-            let bytes = resp.into_body().collect().await?.to_bytes();
-            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-        }
-
-        /// The push path of `provider` from the admin API (with its path token).
-        pub async fn push_path(&self, provider: &str) -> anyhow::Result<String> {
-            let (status, text) = self
-                .call(
-                    "GET",
-                    &format!("/v1/admin/integrations/{provider}/push-url"),
-                    None,
-                )
-                .await?;
-            anyhow::ensure!(status == 200, "push-url: {status} {text}");
-            let v: serde_json::Value = serde_json::from_str(&text)?;
-            v["path"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow::anyhow!("push-url: no path"))
-        }
-
-        pub async fn metrics(&self) -> anyhow::Result<String> {
-            Ok(self.call("GET", "/metrics", None).await?.1)
-        }
-
-        pub async fn wait_ready(&self) -> anyhow::Result<()> {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok((200, _)) = self.call("GET", "/readyz", None).await {
-                    return Ok(());
-                }
-                anyhow::ensure!(Instant::now() < deadline, "pulsegate did not become ready");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-
-        pub async fn connect_athlete(&self, athlete: u64) -> anyhow::Result<()> {
-            let body = format!(
-                r#"{{"provider":"strava","provider_user_id":"{athlete}","reference_id":"bench-{athlete}","access_token":"tok-{athlete}","refresh_token":"ref-{athlete}","expires_at":4102444800}}"#
-            );
-            let (status, text) = self
-                .call("POST", "/v1/admin/connections", Some(body))
-                .await?;
-            anyhow::ensure!(status == 201, "connect athlete {athlete}: {status} {text}");
-            Ok(())
-        }
-    }
 }
