@@ -113,6 +113,19 @@ pub trait IngestActivity: Send + Sync + 'static {
     fn push(&self, provider: Provider) -> Option<PushReport>;
 }
 
+/// This process's log filter, changed at runtime (`/v1/admin/log-level`). The binary
+/// implements it over its `tracing_subscriber` reload handle.
+pub trait LogLevel: Send + Sync + 'static {
+    /// The filter in force (`tracing_subscriber::EnvFilter` directives).
+    fn current(&self) -> String;
+
+    /// The filter of the configuration (`[log] level`), what a restart would use.
+    fn configured(&self) -> String;
+
+    /// Validates `filter` and puts it in force; the message says what is wrong with it.
+    fn set(&self, filter: &str) -> Result<(), String>;
+}
+
 /// The ports [`router`](crate::router) and [`deliveries_router`](crate::deliveries_router)
 /// serve with.
 #[derive(Clone)]
@@ -122,4 +135,6 @@ pub struct AdminPorts {
     pub ingest: Arc<dyn IngestActivity>,
     /// Per-destination figures over time, sampled from the delivery metrics.
     pub health: crate::health::HealthSampler,
+    /// This process's log filter (`GET`/`PUT /v1/admin/log-level`).
+    pub log_level: Arc<dyn LogLevel>,
 }

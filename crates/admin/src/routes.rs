@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::{
     auth, connections, credentials, dead_letters, deliveries, destinations, developers, health,
-    history, integrations, push_urls, require_token, resend, sdk_tokens, ui, AdminState,
+    history, integrations, log_level, push_urls, require_token, resend, sdk_tokens, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -114,6 +114,8 @@ pub(crate) fn table() -> Vec<Route> {
         admin("POST", "/v1/admin/deliveries/resend", resend::resend),
         admin("GET", "/v1/admin/deliveries/history", history::search),
         admin("GET", "/v1/admin/destinations-health", health::report),
+        admin("GET", LOG_LEVEL, log_level::get),
+        admin("PUT", LOG_LEVEL, log_level::put),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),
@@ -121,6 +123,8 @@ pub(crate) fn table() -> Vec<Route> {
 }
 
 pub(crate) const DELIVERIES: &str = "/v1/admin/deliveries";
+/// This process's log filter: served by every process with an admin listener.
+pub(crate) const LOG_LEVEL: &str = "/v1/admin/log-level";
 
 /// The routes `keep` selects, the private ones behind the admin token. Routes of the
 /// same path with different methods merge.

@@ -12,6 +12,7 @@ mod keyfile;
 mod limits;
 mod listener;
 mod telemetry;
+mod tls;
 
 use std::path::PathBuf;
 

@@ -73,6 +73,30 @@ pub fn ports(recent: RecentDeliveries) -> AdminPorts {
         health: pulsegate_admin::HealthSampler::new(Arc::new(NoMetrics), deliveries.clone()),
         deliveries,
         ingest: Arc::new(NoIngest),
+        log_level: Arc::new(FakeLogLevel::default()),
+    }
+}
+
+/// A log filter held in memory (the binary's reloads its subscriber's); refuses any
+/// filter containing `bogus`.
+#[derive(Default)]
+struct FakeLogLevel(std::sync::Mutex<Option<String>>);
+
+impl pulsegate_admin::LogLevel for FakeLogLevel {
+    fn current(&self) -> String {
+        self.0.lock().unwrap().clone().unwrap_or_else(|| self.configured())
+    }
+
+    fn configured(&self) -> String {
+        "info".into()
+    }
+
+    fn set(&self, filter: &str) -> Result<(), String> {
+        if filter.contains("bogus") {
+            return Err(format!("invalid directive {filter:?}"));
+        }
+        *self.0.lock().unwrap() = Some(filter.to_string());
+        Ok(())
     }
 }
 
