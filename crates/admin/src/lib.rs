@@ -96,7 +96,10 @@ pub struct ListenerTls {
     pub key_file: std::path::PathBuf,
     /// How often the files are checked for a change (modification time, size); 0: only
     /// on `SIGHUP`.
-    #[serde(with = "humantime_serde", default = "ListenerTls::default_reload_interval")]
+    #[serde(
+        with = "humantime_serde",
+        default = "ListenerTls::default_reload_interval"
+    )]
     pub reload_interval: std::time::Duration,
 }
 

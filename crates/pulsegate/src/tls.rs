@@ -90,7 +90,12 @@ impl std::fmt::Debug for CertStore {
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
     }
 }
 
@@ -257,15 +262,14 @@ fn load_pair(files: &ListenerTls, provider: &CryptoProvider) -> Result<Certified
     let key_pem = std::fs::read(&files.key_file)
         .map_err(|e| format!("key_file {key_path}: cannot read it: {e}"))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
-        pem::Error::NoItemsFound => format!(
-            "key_file {key_path}: no PRIVATE KEY block (PKCS#8, RSA or EC) in the file"
-        ),
+        pem::Error::NoItemsFound => {
+            format!("key_file {key_path}: no PRIVATE KEY block (PKCS#8, RSA or EC) in the file")
+        }
         e => format!("key_file {key_path}: {}", pem_problem(&e)),
     })?;
-    let loaded = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|_| format!("key_file {key_path}: not a usable private key (RSA, ECDSA or Ed25519)"))?;
+    let loaded = provider.key_provider.load_private_key(key).map_err(|_| {
+        format!("key_file {key_path}: not a usable private key (RSA, ECDSA or Ed25519)")
+    })?;
     let pair = CertifiedKey::new(chain, loaded);
     match pair.keys_match() {
         Ok(()) => Ok(pair),
@@ -327,7 +331,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is not the key of the certificate"), "{e}");
-        assert!(e.starts_with("invalid config: server.tls: key_file "), "{e}");
+        assert!(
+            e.starts_with("invalid config: server.tls: key_file "),
+            "{e}"
+        );
 
         let body = key_a.lines().nth(1).unwrap();
         let broken_key = key_a.replace(body, "!!!not-base64!!!");

@@ -161,7 +161,11 @@ async fn request_and_delivery_lines_never_carry_the_path_token() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(sink.wait_for(1, Duration::from_secs(20)).await, "{}", pg.logs());
+    assert!(
+        sink.wait_for(1, Duration::from_secs(20)).await,
+        "{}",
+        pg.logs()
+    );
 
     let logs = wait_for_log(&pg, "pulsegate::delivery").await;
     let access = logs

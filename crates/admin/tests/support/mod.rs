@@ -84,7 +84,11 @@ struct FakeLogLevel(std::sync::Mutex<Option<String>>);
 
 impl pulsegate_admin::LogLevel for FakeLogLevel {
     fn current(&self) -> String {
-        self.0.lock().unwrap().clone().unwrap_or_else(|| self.configured())
+        self.0
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| self.configured())
     }
 
     fn configured(&self) -> String {
