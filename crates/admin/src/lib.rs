@@ -19,6 +19,7 @@ mod developers;
 mod health;
 mod history;
 mod integrations;
+mod log_level;
 mod ports;
 mod push_urls;
 mod resend;
@@ -42,7 +43,7 @@ use pulsegate_state::StateStore;
 pub use health::HealthSampler;
 pub use ports::{
     AdminPorts, DeliveryLog, DeliveryMetrics, DeliveryReading, DestinationGuard, GroupReading,
-    IngestActivity, PushReport, TopicOffsets, TopicReading,
+    IngestActivity, LogLevel, PushReport, TopicOffsets, TopicReading,
 };
 
 /// Settings of the admin API.
@@ -61,6 +62,8 @@ pub struct AdminConfig {
     pub max_auth_failures: u32,
     #[serde(with = "humantime_serde")]
     pub auth_failure_window: std::time::Duration,
+    /// `[admin.tls]`: serve the admin listener over TLS (the binary terminates it).
+    pub tls: Option<ListenerTls>,
     /// Let destinations point at loopback/private addresses (local development, tests).
     /// The dispatcher enforces the same flag when it connects.
     #[serde(skip)]
@@ -75,8 +78,37 @@ impl Default for AdminConfig {
             max_connections: 64,
             max_auth_failures: 10,
             auth_failure_window: std::time::Duration::from_secs(60),
+            tls: None,
             allow_private_networks: false,
         }
+    }
+}
+
+/// TLS on a listener (`[server.tls]`, `[admin.tls]`): the certificate chain and its key
+/// as PEM files, read at start (a missing, unreadable or mismatched pair refuses the
+/// start) and again on `SIGHUP` or when the files change; a pair that fails to load is
+/// logged and the one in use stays.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: std::path::PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the first certificate.
+    pub key_file: std::path::PathBuf,
+    /// How often the files are checked for a change (modification time, size); 0: only
+    /// on `SIGHUP`.
+    #[serde(
+        with = "humantime_serde",
+        default = "ListenerTls::default_reload_interval"
+    )]
+    pub reload_interval: std::time::Duration,
+}
+
+impl ListenerTls {
+    pub const DEFAULT_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn default_reload_interval() -> std::time::Duration {
+        Self::DEFAULT_RELOAD_INTERVAL
     }
 }
 
@@ -106,7 +138,8 @@ pub fn router(
 }
 
 /// What a process that dispatches but does not serve the admin API answers on its own
-/// port: `GET /v1/admin/deliveries` (behind the token), its recent attempts.
+/// port: `GET /v1/admin/deliveries` (behind the token), its recent attempts, and its
+/// log filter (`/v1/admin/log-level`).
 pub fn deliveries_router(
     state: Arc<StateStore>,
     bus: Arc<dyn Bus>,
@@ -115,7 +148,9 @@ pub fn deliveries_router(
     ports: AdminPorts,
 ) -> Router {
     let s = admin_state(state, bus, config, connect, ports);
-    routes::build(s, |r| r.method == "GET" && r.path == routes::DELIVERIES)
+    routes::build(s, |r| {
+        (r.method == "GET" && r.path == routes::DELIVERIES) || r.path == routes::LOG_LEVEL
+    })
 }
 
 fn admin_state(

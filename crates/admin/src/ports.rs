@@ -144,6 +144,19 @@ pub trait TopicOffsets: Send + Sync + 'static {
     async fn read(&self, destinations: &[String]) -> Result<Vec<TopicReading>, String>;
 }
 
+/// This process's log filter, changed at runtime (`/v1/admin/log-level`). The binary
+/// implements it over its `tracing_subscriber` reload handle.
+pub trait LogLevel: Send + Sync + 'static {
+    /// The filter in force (`tracing_subscriber::EnvFilter` directives).
+    fn current(&self) -> String;
+
+    /// The filter of the configuration (`[log] level`), what a restart would use.
+    fn configured(&self) -> String;
+
+    /// Validates `filter` and puts it in force; the message says what is wrong with it.
+    fn set(&self, filter: &str) -> Result<(), String>;
+}
+
 /// The ports [`router`](crate::router) and [`deliveries_router`](crate::deliveries_router)
 /// serve with.
 #[derive(Clone)]
@@ -155,4 +168,6 @@ pub struct AdminPorts {
     pub health: crate::health::HealthSampler,
     /// The log's offsets and consumer lag (`GET /v1/admin/topics`).
     pub topics: Arc<dyn TopicOffsets>,
+    /// This process's log filter (`GET`/`PUT /v1/admin/log-level`).
+    pub log_level: Arc<dyn LogLevel>,
 }

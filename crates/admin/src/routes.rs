@@ -10,7 +10,8 @@ use axum::Router;
 
 use crate::{
     auth, connections, credentials, dead_letters, deliveries, destinations, developers, health,
-    history, integrations, push_urls, require_token, resend, sdk_tokens, topics, ui, AdminState,
+    history, integrations, log_level, push_urls, require_token, resend, sdk_tokens, topics, ui,
+    AdminState,
 };
 
 pub(crate) struct Route {
@@ -130,6 +131,8 @@ pub(crate) fn table() -> Vec<Route> {
         admin("GET", "/v1/admin/deliveries/history", history::search),
         admin("GET", "/v1/admin/destinations-health", health::report),
         admin("GET", "/v1/admin/topics", topics::describe),
+        admin("GET", LOG_LEVEL, log_level::get),
+        admin("PUT", LOG_LEVEL, log_level::put),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),
@@ -137,6 +140,8 @@ pub(crate) fn table() -> Vec<Route> {
 }
 
 pub(crate) const DELIVERIES: &str = "/v1/admin/deliveries";
+/// This process's log filter: served by every process with an admin listener.
+pub(crate) const LOG_LEVEL: &str = "/v1/admin/log-level";
 
 /// The routes `keep` selects, the private ones behind the admin token. Routes of the
 /// same path with different methods merge.

@@ -60,6 +60,7 @@ impl Shared {
         recent: RecentDeliveries,
     ) -> Self {
         recent.mark_recording();
+        recent.name_providers_from(state.clone());
         Self {
             bus,
             state,

@@ -102,6 +102,38 @@ struct Ring {
     /// Where every attempt is also written (`delivery_history`), once the dispatcher
     /// starts one.
     history: std::sync::OnceLock<crate::history::HistoryWriter>,
+    /// The connections, to name each attempt's provider in its log line.
+    users: std::sync::OnceLock<Arc<pulsegate_state::StateStore>>,
+}
+
+/// Target of the one line per delivery attempt (INFO).
+pub const DELIVERY_TARGET: &str = "pulsegate::delivery";
+
+/// One line per attempt: ids, provider, status, outcome, attempt, duration, and the
+/// `terra-reference` (the notification id the ingest access line shows). Never the URL,
+/// the body, the answer or the error text (a receiver's answer may echo anything).
+fn log_attempt(r: &DeliveryRecord, provider: Option<&'static str>) {
+    tracing::info!(
+        target: DELIVERY_TARGET,
+        destination = %r.destination_id,
+        event_id = %r.event_id,
+        webhook_id = %r.webhook_id,
+        user_id = %r.user_id,
+        provider,
+        r#type = %r.event_type,
+        attempt = r.attempt,
+        status = r.status,
+        outcome = match r.outcome {
+            DeliveryOutcome::Ok => "ok",
+            DeliveryOutcome::Retry => "retry",
+            DeliveryOutcome::DeadLetter => "dead_letter",
+            DeliveryOutcome::Gone => "gone",
+        },
+        error_kind = r.error_kind,
+        duration_ms = r.latency_ms,
+        reference = %r.reference,
+        "delivery attempt"
+    );
 }
 
 /// The ring of recent attempts; cheap to clone (shared).
@@ -151,6 +183,7 @@ impl RecentDeliveries {
                 capacity,
                 recording: AtomicBool::new(false),
                 history: std::sync::OnceLock::new(),
+                users: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -158,6 +191,15 @@ impl RecentDeliveries {
     /// Adds an attempt, dropping the oldest when full (and hands it to the history
     /// writer, when there is one). The ring keeps no answer body: only the history does.
     pub fn record(&self, mut record: DeliveryRecord) {
+        if tracing::enabled!(target: DELIVERY_TARGET, tracing::Level::INFO) {
+            let provider = self
+                .ring
+                .users
+                .get()
+                .and_then(|s| s.connection(&record.user_id))
+                .map(|c| c.provider.slug());
+            log_attempt(&record, provider);
+        }
         if let Some(history) = self.ring.history.get() {
             history.offer(&record);
         }
@@ -210,6 +252,11 @@ impl RecentDeliveries {
     /// Sends every attempt from now on to `writer` too (the first writer wins).
     pub(crate) fn write_history_to(&self, writer: crate::history::HistoryWriter) {
         let _ = self.ring.history.set(writer);
+    }
+
+    /// Names each attempt's provider from `state`'s connections in its log line.
+    pub(crate) fn name_providers_from(&self, state: Arc<pulsegate_state::StateStore>) {
+        let _ = self.ring.users.set(state);
     }
 
     pub(crate) fn mark_recording(&self) {

@@ -135,6 +135,27 @@ pub(crate) fn admin_ports(
         ingest: Arc::new(IngestRoutes(ingest)),
         health,
         topics: Arc::new(topics),
+        log_level: Arc::new(ProcessLogLevel),
+    }
+}
+
+/// This process's log filter (telemetry.rs's reload handle).
+struct ProcessLogLevel;
+
+impl pulsegate_admin::LogLevel for ProcessLogLevel {
+    fn current(&self) -> String {
+        crate::telemetry::log_control().map_or_else(String::new, |c| c.current())
+    }
+
+    fn configured(&self) -> String {
+        crate::telemetry::log_control().map_or_else(String::new, |c| c.configured())
+    }
+
+    fn set(&self, filter: &str) -> Result<(), String> {
+        match crate::telemetry::log_control() {
+            Some(c) => c.set(filter, "admin API"),
+            None => Err("the logger is not installed".into()),
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub struct ServerConfig {
     /// Largest body of routes without a limit of their own (`/v2`, OAuth callbacks, the
     /// widget, the admin API); checked against `Content-Length` before reading.
     pub max_body_bytes: u64,
+    /// `[server.tls]`: serve the public listener over TLS (usually a load balancer or
+    /// ingress terminates TLS instead). Same keys as `[admin.tls]`.
+    pub tls: Option<pulsegate_admin::ListenerTls>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             body_read_timeout_max: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 1024 * 1024,
+            tls: None,
         }
     }
 }

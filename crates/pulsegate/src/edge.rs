@@ -1,14 +1,24 @@
 //! The two listeners: public (`[server] listen`) and admin (`[admin] listen`), each
-//! with its connection limits (`listener.rs`) and body rules (`limits.rs`).
+//! with its connection limits (`listener.rs`), body rules (`limits.rs`) and optional
+//! TLS (`tls.rs`); and the access log of the public one: one line per request on
+//! target `pulsegate::access` (method, route template, status, duration, provider,
+//! request and trace ids; never the raw path, which may hold a push path token).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Router;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::telemetry::ACCESS_TARGET;
+use crate::tls::CertStore;
 use crate::{http, limits, listener};
 
 pub struct Servers {
@@ -54,13 +64,33 @@ pub async fn start(
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(public_rules),
             limits::limit_bodies,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(access_log));
     let admin = admin
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(admin_rules),
             limits::limit_bodies,
         ));
+
+    // Certificates first: a broken pair refuses the start before anything listens.
+    let public_tls = match &config.server.tls {
+        Some(files) => Some(CertStore::load("server.tls", files)?),
+        None => None,
+    };
+    let admin_tls = match &config.admin.tls {
+        Some(files) => Some(CertStore::load("admin.tls", files)?),
+        None => None,
+    };
+    let public_acceptor = public_tls.as_ref().map(|s| s.acceptor()).transpose()?;
+    let admin_acceptor = admin_tls.as_ref().map(|s| s.acceptor()).transpose()?;
+    let stores: Vec<Arc<CertStore>> = public_tls.into_iter().chain(admin_tls).collect();
+    if !stores.is_empty() {
+        for store in &stores {
+            tokio::spawn(store.clone().watch(shutdown.clone()));
+        }
+        tokio::spawn(crate::tls::reload_on_sighup(stores, shutdown.clone()));
+    }
 
     let public_listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -84,6 +114,8 @@ pub async fn start(
         listen = %public_listener.local_addr()?,
         admin_listen = %admin_listener.local_addr()?,
         max_connections = public_limits.max_connections,
+        public_tls = public_acceptor.is_some(),
+        admin_tls = admin_acceptor.is_some(),
         "listening"
     );
     Ok(Servers {
@@ -92,6 +124,7 @@ pub async fn start(
             public,
             public_limits,
             "public",
+            public_acceptor,
             shutdown.clone(),
         )),
         admin: tokio::spawn(listener::serve(
@@ -99,7 +132,114 @@ pub async fn start(
             admin,
             admin_limits,
             "admin",
+            admin_acceptor,
             shutdown.clone(),
         )),
     })
+}
+
+/// One line per request on the public listener (target `pulsegate::access`, INFO), and
+/// its request id back in `x-request-id`. The route is the template
+/// (`/v1/ingest/{provider}/{token}`): the path itself may carry a secret push token, the
+/// query an OAuth code. No body, no header but the ids.
+async fn access_log(req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+        let mut resp = next.run(req).await;
+        resp.headers_mut().insert("x-request-id", id);
+        return resp;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let provider = route
+        .as_ref()
+        .and_then(|r| provider_of(r.as_str(), req.uri().path()));
+    let trace_id = trace_id(req.headers()).map(str::to_owned);
+    let mut resp = next.run(req).await;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let reference = resp
+        .headers()
+        .get("x-pulsegate-notification-id")
+        .and_then(|v| v.to_str().ok());
+    tracing::info!(
+        target: ACCESS_TARGET,
+        method = %method,
+        route = route.as_ref().map_or("unmatched", |r| r.as_str()),
+        status = resp.status().as_u16(),
+        duration_ms = (elapsed * 1000.0).round() / 1000.0,
+        provider,
+        request_id = id.to_str().unwrap_or_default(),
+        trace_id,
+        reference,
+        "request"
+    );
+    resp.headers_mut().insert("x-request-id", id);
+    resp
+}
+
+/// The client's `x-request-id` when it is a plain token (at most 64 characters of
+/// `[A-Za-z0-9._:-]`), else a fresh one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get("x-request-id")
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty()
+                && b.len() <= 64
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&format!("{:016x}", rand::random::<u64>()))
+                .unwrap_or(HeaderValue::from_static("0"))
+        })
+}
+
+/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`).
+fn trace_id(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("traceparent")?.to_str().ok()?;
+    let mut parts = v.split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32 && trace.bytes().all(|c| c.is_ascii_hexdigit())).then_some(trace)
+}
+
+/// The provider a route names (`{provider}` in its template), if it is one pulsegate
+/// knows (so the line never carries an arbitrary path segment).
+fn provider_of(template: &str, path: &str) -> Option<&'static str> {
+    let at = template.split('/').position(|s| s == "{provider}")?;
+    let segment = path.split('/').nth(at)?;
+    pulsegate_schema::Provider::from_slug(segment).map(|p| p.slug())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_line_takes_only_known_values_from_the_request() {
+        assert_eq!(
+            provider_of("/v1/ingest/{provider}/{token}", "/v1/ingest/strava/s3cr3t"),
+            Some("strava")
+        );
+        assert_eq!(
+            provider_of("/v1/ingest/{provider}", "/v1/ingest/made-up"),
+            None
+        );
+        assert_eq!(provider_of("/healthz", "/healthz"), None);
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("req-1.a:b"));
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(request_id(&h), "req-1.a:b");
+        assert_eq!(trace_id(&h), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        h.insert("x-request-id", HeaderValue::from_static("has space"));
+        h.insert("traceparent", HeaderValue::from_static("00-zz-01"));
+        let fresh = request_id(&h);
+        assert_eq!(fresh.len(), 16, "{fresh:?}");
+        assert_eq!(trace_id(&h), None);
+    }
 }

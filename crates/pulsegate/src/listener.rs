@@ -5,7 +5,12 @@
 //! At the cap, a new connection first evicts the oldest one with no request in flight
 //! (a slowloris connection still sending its headers, or an idle keep-alive), so real
 //! clients keep getting in; when every connection is busy it is answered `503` with
-//! `Retry-After` and closed.
+//! `Retry-After` and closed (on a TLS listener just closed: an answer would need a
+//! handshake, the work shedding avoids).
+//!
+//! With TLS (`tls.rs`) the handshake must finish within the header-read timeout (a
+//! client that opens a connection and never completes it is closed), then the first
+//! request's headers get the timeout again.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -150,13 +156,14 @@ impl Registry {
     }
 }
 
-/// Serves `app` on `listener` until `stop`; then lets open connections finish their
-/// requests (graceful shutdown).
+/// Serves `app` on `listener` (over TLS with `tls`) until `stop`; then lets open
+/// connections finish their requests (graceful shutdown).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
     name: &'static str,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
 ) {
     let registry = Arc::new(Registry::default());
@@ -183,7 +190,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Some((id, in_flight, kill, evicted)) = registry.admit(limits.max_connections) else {
-            shed(stream, &shed_answers, name);
+            shed(stream, &shed_answers, name, tls.is_none());
             continue;
         };
         if evicted > 0 {
@@ -191,10 +198,24 @@ pub async fn serve(
                 .increment(1);
         }
         open.set(registry.len() as f64);
-        let (app, registry, stop, open) =
-            (app.clone(), registry.clone(), stop.clone(), open.clone());
+        let (app, registry, stop, open, tls) = (
+            app.clone(),
+            registry.clone(),
+            stop.clone(),
+            open.clone(),
+            tls.clone(),
+        );
         tasks.spawn(async move {
-            serve_connection(stream, peer, app, limits, name, in_flight, kill, stop).await;
+            let conn = Connection {
+                peer,
+                app,
+                limits,
+                name,
+                in_flight,
+                kill,
+                stop,
+            };
+            conn.serve(stream, tls).await;
             open.set(registry.remove(id) as f64);
         });
     }
@@ -203,10 +224,13 @@ pub async fn serve(
 }
 
 /// Answers `503` with `Retry-After` and closes, or just closes when too many answers
-/// are already under way.
-fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str) {
+/// are already under way (or the listener speaks TLS: `plaintext` false).
+fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str, plaintext: bool) {
     metrics::counter!("pulsegate_http_connections_shed_total", "listener" => name, "reason" => "full")
         .increment(1);
+    if !plaintext {
+        return;
+    }
     let Ok(permit) = answers.clone().try_acquire_owned() else {
         return;
     };
@@ -231,12 +255,8 @@ fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str) {
     });
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one caller, the accept loop, hands over what each connection task owns"
-)]
-async fn serve_connection(
-    stream: TcpStream,
+/// What one connection's task owns.
+struct Connection {
     peer: SocketAddr,
     app: Router,
     limits: Limits,
@@ -244,58 +264,103 @@ async fn serve_connection(
     in_flight: Arc<AtomicUsize>,
     kill: CancellationToken,
     stop: CancellationToken,
-) {
-    let activity = Arc::new(AtomicU64::new(now_ms()));
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: activity.clone(),
-    });
-    let busy = in_flight.clone();
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        // Peer addresses reach the ingest verifiers (source allow-lists) and the admin
-        // API's failed-authentication throttle.
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let guard = InFlight::enter(&busy);
-        let app = app.clone();
-        async move {
-            let _guard = guard;
-            app.oneshot(req).await
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    let conn = builder.serve_connection(io, service);
-    tokio::pin!(conn);
-    let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
-    let mut ticker = tokio::time::interval(tick);
-    let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            done = conn.as_mut() => {
-                if let Err(e) = done {
-                    if e.is_timeout() {
-                        timeout("header", name);
-                    }
-                    tracing::trace!(listener = name, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            _ = kill.cancelled() => return,
-            _ = stop.cancelled(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = ticker.tick() => {
-                // Nothing moved either way (a client that stopped reading its answer);
-                // a slow handler with a request in flight is not idle.
-                let quiet = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
-                if quiet >= idle_ms && in_flight.load(Ordering::Acquire) == 0 {
-                    timeout("idle", name);
+}
+
+impl Connection {
+    /// The TLS handshake first (within the header-read timeout), then HTTP/1.1.
+    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let activity = Arc::new(AtomicU64::new(now_ms()));
+        let watched = Watched {
+            inner: stream,
+            activity: activity.clone(),
+        };
+        let Some(acceptor) = tls else {
+            return self.http(watched, activity).await;
+        };
+        let handshake =
+            tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(watched));
+        let secured = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    metrics::counter!("pulsegate_tls_handshake_failures_total", "listener" => self.name)
+                        .increment(1);
+                    tracing::debug!(listener = self.name, error = %e, "TLS handshake failed");
                     return;
+                }
+                Err(_) => {
+                    timeout("tls_handshake", self.name);
+                    return;
+                }
+            },
+            _ = self.kill.cancelled() => return,
+            _ = self.stop.cancelled() => return,
+        };
+        self.http(secured, activity).await;
+    }
+
+    async fn http<I>(self, io: I, activity: Arc<AtomicU64>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            peer,
+            app,
+            limits,
+            name,
+            in_flight,
+            kill,
+            stop,
+        } = self;
+        let io = TokioIo::new(io);
+        let busy = in_flight.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            // Peer addresses reach the ingest verifiers (source allow-lists) and the admin
+            // API's failed-authentication throttle.
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let guard = InFlight::enter(&busy);
+            let app = app.clone();
+            async move {
+                let _guard = guard;
+                app.oneshot(req).await
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true);
+        let conn = builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        let tick =
+            (limits.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut ticker = tokio::time::interval(tick);
+        let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                done = conn.as_mut() => {
+                    if let Err(e) = done {
+                        if e.is_timeout() {
+                            timeout("header", name);
+                        }
+                        tracing::trace!(listener = name, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = kill.cancelled() => return,
+                _ = stop.cancelled(), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = ticker.tick() => {
+                    // Nothing moved either way (a client that stopped reading its answer);
+                    // a slow handler with a request in flight is not idle.
+                    let quiet = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
+                    if quiet >= idle_ms && in_flight.load(Ordering::Acquire) == 0 {
+                        timeout("idle", name);
+                        return;
+                    }
                 }
             }
         }

@@ -14,6 +14,7 @@ mod limits;
 mod listener;
 mod ops_cli;
 mod telemetry;
+mod tls;
 
 use std::path::PathBuf;
 

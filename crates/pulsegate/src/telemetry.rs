@@ -1,27 +1,126 @@
 //! Logs (tracing) and metrics (Prometheus text at /metrics).
+//!
+//! The log filter can change without a restart: `PUT /v1/admin/log-level` (through
+//! [`LogControl`], the admin API's `LogLevel` port) and `SIGUSR1`, which toggles
+//! between the configured filter and [`debug_filter`] (the configured one with
+//! pulsegate's own crates at debug).
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 use crate::config::LogConfig;
+
+/// Target of the one line per request on the public listener (`edge.rs`).
+pub const ACCESS_TARGET: &str = "pulsegate::access";
+
+/// The installed subscriber's filter, reloadable.
+pub struct LogControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    configured: String,
+    current: Mutex<String>,
+}
+
+static CONTROL: OnceLock<LogControl> = OnceLock::new();
+
+/// The log filter of this process, once [`init_logs`] installed the subscriber.
+pub fn log_control() -> Option<&'static LogControl> {
+    CONTROL.get()
+}
+
+impl LogControl {
+    pub fn current(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn configured(&self) -> String {
+        self.configured.clone()
+    }
+
+    /// Parses `filter` and puts it in force; on error the filter in force stays.
+    pub fn set(&self, filter: &str, by: &'static str) -> Result<(), String> {
+        let parsed = EnvFilter::builder()
+            .with_regex(false)
+            .parse(filter)
+            .map_err(|e| e.to_string())?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.handle
+            .reload(parsed)
+            .map_err(|e| format!("the logger refused the filter: {e}"))?;
+        *current = filter.to_string();
+        drop(current);
+        tracing::info!(filter, by, "log filter changed");
+        Ok(())
+    }
+
+    /// `SIGUSR1`: debug for pulsegate's crates, or back to the configured filter.
+    fn toggle(&self) {
+        let debug = debug_filter(&self.configured);
+        let next = if self.current() == debug {
+            self.configured.clone()
+        } else {
+            debug
+        };
+        if let Err(e) = self.set(&next, "SIGUSR1") {
+            tracing::error!(error = %e, "log filter not toggled");
+        }
+    }
+}
+
+/// The configured filter with every pulsegate crate (`pulsegate`, `pulsegate_*`) at
+/// debug; other crates stay as configured (hyper, rustls, fjall at debug are noise).
+pub fn debug_filter(configured: &str) -> String {
+    format!("{configured},pulsegate=debug")
+}
 
 pub fn init_logs(cfg: &LogConfig) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&cfg.level)
         .map_err(|e| anyhow::anyhow!("invalid config: log.level: {e}"))?;
+    let (filter, handle) = reload::Layer::new(filter);
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         // Colour codes only on a terminal, not in files or log collectors.
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     let result = match cfg.format.as_str() {
-        "json" => builder.json().try_init(),
-        "text" => builder.try_init(),
+        "json" => registry.with(fmt.json()).try_init(),
+        "text" => registry.with(fmt).try_init(),
         other => anyhow::bail!("invalid config: log.format: expected text or json, got {other:?}"),
     };
-    result.map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))
+    result.map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;
+    let control = CONTROL.get_or_init(|| LogControl {
+        handle,
+        configured: cfg.level.clone(),
+        current: Mutex::new(cfg.level.clone()),
+    });
+    #[cfg(unix)]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(toggle_on_sigusr1(control));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn toggle_on_sigusr1(control: &'static LogControl) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGUSR1 not handled: the log filter cannot be toggled by signal");
+            return;
+        }
+    };
+    while usr1.recv().await.is_some() {
+        control.toggle();
+    }
 }
 
 /// Installs the Prometheus recorder. Latency histograms get explicit buckets so they

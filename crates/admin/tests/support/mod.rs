@@ -74,6 +74,7 @@ pub fn ports(recent: RecentDeliveries) -> AdminPorts {
         deliveries,
         ingest: Arc::new(NoIngest),
         topics: Arc::new(NoTopics),
+        log_level: Arc::new(FakeLogLevel::default()),
     }
 }
 
@@ -84,6 +85,33 @@ struct NoTopics;
 impl pulsegate_admin::TopicOffsets for NoTopics {
     async fn read(&self, _: &[String]) -> Result<Vec<pulsegate_admin::TopicReading>, String> {
         Ok(Vec::new())
+    }
+}
+
+/// A log filter held in memory (the binary's reloads its subscriber's); refuses any
+/// filter containing `bogus`.
+#[derive(Default)]
+struct FakeLogLevel(std::sync::Mutex<Option<String>>);
+
+impl pulsegate_admin::LogLevel for FakeLogLevel {
+    fn current(&self) -> String {
+        self.0
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| self.configured())
+    }
+
+    fn configured(&self) -> String {
+        "info".into()
+    }
+
+    fn set(&self, filter: &str) -> Result<(), String> {
+        if filter.contains("bogus") {
+            return Err(format!("invalid directive {filter:?}"));
+        }
+        *self.0.lock().unwrap() = Some(filter.to_string());
+        Ok(())
     }
 }
 
