@@ -9,8 +9,9 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use crate::{
-    auth, connections, credentials, dead_letters, deliveries, destinations, developers, health,
-    history, integrations, push_urls, require_token, resend, sdk_tokens, ui, AdminState,
+    auth, backup, connections, credentials, dead_letters, deliveries, destinations, developers,
+    health, history, integrations, keys, push_urls, require_token, resend, sdk_tokens, ui,
+    AdminState,
 };
 
 pub(crate) struct Route {
@@ -114,6 +115,8 @@ pub(crate) fn table() -> Vec<Route> {
         admin("POST", "/v1/admin/deliveries/resend", resend::resend),
         admin("GET", "/v1/admin/deliveries/history", history::search),
         admin("GET", "/v1/admin/destinations-health", health::report),
+        admin("POST", "/v1/admin/backup", backup::backup),
+        admin("POST", "/v1/admin/keys/rotate", keys::rotate),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),

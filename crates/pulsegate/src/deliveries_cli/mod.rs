@@ -3,7 +3,7 @@
 //! token come from flags or the environment, or from the configuration file the
 //! server runs with (its `[admin] listen`, and its token or generated token file).
 
-mod client;
+pub(crate) mod client;
 mod render;
 mod when;
 
@@ -35,7 +35,7 @@ pub struct AdminTarget {
     config: Option<PathBuf>,
     /// `table` (default) or `json` (the admin API's answers, for scripts).
     #[arg(long, value_enum, default_value = "table", global = true)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ fn report(e: &CliFailure) -> i32 {
     e.exit_code()
 }
 
-fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
+pub(crate) fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
     let config = match &target.config {
         Some(path) if target.admin_url.is_none() || target.admin_token.is_none() => Some(
             crate::config::Config::load(Some(path))

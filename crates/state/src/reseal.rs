@@ -1,0 +1,299 @@
+//! Re-sealing the `state` topic under the current deployment key (`pulsegate keys
+//! rotate`), so a previous key can leave the key list.
+//!
+//! The state topic is compacted: what a start reads is the last record per key (and,
+//! until compaction, the superseded ones). A pass reads the topic below the sealing
+//! layer, and appends again, through the store's own write path (sealed with the
+//! current key, or the user's key where the sealer says so), every key whose last
+//! record is sealed with a previous key, in clear, or whose secret-bearing content is
+//! encrypted (`enc1:`, [`crate::crypto`]) with a previous key. The content is the
+//! record's own: nothing is rewritten from this process's view.
+//!
+//! Safe while serving: the pass holds the store's write gate exclusively from reading
+//! the topic until its rewrites are appended, so no write of this process falls in
+//! between and gets overwritten with older content. A write of another process (on
+//! Kafka) can: a second read finds it between the first read's end and the rewrite,
+//! and appends its content again, last. Then the topic is compacted where the log can
+//! do it now (embedded), and read once more to count what is still sealed with a
+//! previous key.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pulsegate_bus::{Bus, BusError, Outgoing, Position, Record};
+use pulsegate_schema::topics;
+
+use crate::seal::{SealedWith, Sealer};
+use crate::{StateError, StateStore};
+
+/// The log below the sealing layer and its sealer ([`crate::SealingBus::key_view`]).
+pub struct KeyView {
+    pub(crate) raw: Arc<dyn Bus>,
+    pub(crate) sealer: Arc<Sealer>,
+}
+
+/// What a pass found and did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ResealReport {
+    /// The key that seals now (id, hex).
+    pub current_key_id: String,
+    /// Records on the topic when the pass read it (every version of every key).
+    pub records_read: u64,
+    /// Distinct keys: what the state is.
+    pub keys: u64,
+    /// Keys whose last record was appended again under the current key.
+    pub resealed: u64,
+    /// Keys whose last record was already sealed (and encrypted) with the current key.
+    pub already_current: u64,
+    /// Keys whose last record is sealed with a user's data key (not the deployment key's).
+    pub user_key_sealed: u64,
+    /// Keys whose last record is a deletion marker (empty, never sealed).
+    pub deletion_markers: u64,
+    /// Older versions of keys, left to compaction.
+    pub superseded: u64,
+    /// Last records that do not open (altered, or under a key not configured).
+    pub unreadable: u64,
+    /// Keys another process wrote while the pass ran, appended again after its rewrite.
+    pub rewritten_concurrently: u64,
+    /// The topic was compacted by the pass (embedded log); false on Kafka.
+    pub compacted: bool,
+    /// Records still on the topic sealed or encrypted with a previous key (or in
+    /// clear) after the pass: while not 0, the previous key is still needed.
+    pub remaining_under_previous_keys: u64,
+    /// Previous keys found before the pass (ids, hex).
+    pub previous_key_ids: Vec<String>,
+}
+
+/// One read of the topic below the sealing layer.
+struct Scan {
+    records: u64,
+    /// Per record key, its last record.
+    latest: HashMap<Bytes, Record>,
+    /// Per partition, the offset after the last record read.
+    ends: HashMap<u32, u64>,
+    /// Records `keep` selected, in order.
+    kept: Vec<Record>,
+}
+
+async fn scan(raw: &dyn Bus, keep: impl Fn(&Record) -> bool) -> Result<Scan, BusError> {
+    let mut c = raw.read_from_start(topics::STATE).await?;
+    let mut s = Scan {
+        records: 0,
+        latest: HashMap::new(),
+        ends: HashMap::new(),
+        kept: Vec::new(),
+    };
+    while !c.caught_up() {
+        for r in c.poll(4096, Duration::from_millis(200)).await? {
+            s.records += 1;
+            let end = s.ends.entry(r.partition).or_default();
+            *end = (*end).max(r.offset + 1);
+            if keep(&r) {
+                s.kept.push(r.clone());
+            }
+            s.latest.insert(r.key.clone(), r);
+        }
+    }
+    Ok(s)
+}
+
+impl StateStore {
+    /// Gives the store the log below its sealing layer, for [`reseal_state`](Self::reseal_state).
+    pub fn attach_key_view(&self, view: KeyView) {
+        let _ = self.key_view.set(view);
+    }
+
+    /// Re-seals the state topic under the current key (see the module comment).
+    pub async fn reseal_state(&self) -> Result<ResealReport, StateError> {
+        let view = self.key_view.get().ok_or_else(|| {
+            StateError::Unsupported("this process has no sealing layer to re-seal with".into())
+        })?;
+        let sealer = &view.sealer;
+        let mut report = ResealReport {
+            current_key_id: sealer.key_id(),
+            ..Default::default()
+        };
+        let gate = self.write_gate.write().await;
+        let first = scan(&*view.raw, |_| false).await?;
+        report.records_read = first.records;
+        report.keys = first.latest.len() as u64;
+        report.superseded = first.records - report.keys;
+        let mut previous = BTreeSet::new();
+        let mut rewrites = Vec::new();
+        for r in first.latest.values() {
+            let sealed_with = sealer.sealed_with(&r.payload);
+            match sealed_with {
+                SealedWith::Nothing => report.deletion_markers += 1,
+                SealedWith::User => report.user_key_sealed += 1,
+                SealedWith::Current | SealedWith::Previous(_) | SealedWith::Unsealed => {
+                    if let SealedWith::Previous(id) = sealed_with {
+                        previous.insert(id);
+                    }
+                    match self.current_content(sealer, r, &mut previous) {
+                        Some((_, false)) if sealed_with == SealedWith::Current => {
+                            report.already_current += 1
+                        }
+                        Some((content, _)) => rewrites.push((r.key.clone(), content)),
+                        None => report.unreadable += 1,
+                    }
+                }
+            }
+        }
+        report.previous_key_ids = previous.iter().map(hex::encode).collect();
+        let mut fence = first.ends;
+        let mut pending = self.append_rewrites(&rewrites).await?;
+        drop(gate);
+        report.resealed = rewrites.len() as u64;
+        self.wait_all_applied(&pending).await?;
+
+        // Another process's write between the read and a rewrite goes last again.
+        for _ in 0..5 {
+            if pending.is_empty() {
+                break;
+            }
+            let gate = self.write_gate.write().await;
+            let again = scan(&*view.raw, |r| {
+                pending.get(&r.key).is_some_and(|p| {
+                    p.partition == r.partition
+                        && r.offset < p.offset
+                        && r.offset >= fence.get(&r.partition).copied().unwrap_or(0)
+                })
+            })
+            .await?;
+            let mut fixes: HashMap<Bytes, Bytes> = HashMap::new();
+            for r in &again.kept {
+                let ours_last = again
+                    .latest
+                    .get(&r.key)
+                    .is_some_and(|l| pending.get(&r.key).is_some_and(|p| p.offset == l.offset));
+                if !ours_last {
+                    continue;
+                }
+                let content = match sealer.sealed_with(&r.payload) {
+                    SealedWith::Nothing => Some(Bytes::new()),
+                    _ => self
+                        .current_content(sealer, r, &mut previous)
+                        .map(|(c, _)| c),
+                };
+                match content {
+                    Some(c) => {
+                        fixes.insert(r.key.clone(), c);
+                    }
+                    None => report.unreadable += 1,
+                }
+            }
+            let fixes: Vec<(Bytes, Bytes)> = fixes.into_iter().collect();
+            report.rewritten_concurrently += fixes.len() as u64;
+            fence = again.ends;
+            pending = self.append_rewrites(&fixes).await?;
+            drop(gate);
+            self.wait_all_applied(&pending).await?;
+        }
+
+        report.compacted = match view.raw.compact(topics::STATE).await {
+            Ok(_) => true,
+            Err(BusError::Unsupported(_)) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "state topic not compacted after re-sealing");
+                false
+            }
+        };
+        let after = scan(&*view.raw, |r| {
+            matches!(
+                sealer.sealed_with(&r.payload),
+                SealedWith::Previous(_) | SealedWith::Unsealed
+            ) || (sealer.sealed_with(&r.payload) == SealedWith::Current
+                && self.inner_is_previous(sealer, r))
+        })
+        .await?;
+        report.remaining_under_previous_keys = after.kept.len() as u64;
+        tracing::info!(
+            key_id = %report.current_key_id,
+            records = report.records_read,
+            resealed = report.resealed,
+            already_current = report.already_current,
+            remaining = report.remaining_under_previous_keys,
+            "state topic re-sealed under the current key"
+        );
+        Ok(report)
+    }
+
+    /// The record's content for a rewrite, and whether it changed (its secret-bearing
+    /// part encrypted again under the current key); `None` when it does not open
+    /// (logged, never its content).
+    fn current_content(
+        &self,
+        sealer: &Sealer,
+        r: &Record,
+        previous: &mut BTreeSet<[u8; 4]>,
+    ) -> Option<(Bytes, bool)> {
+        let plain = match sealer.open(&r.topic, &r.key, &r.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(partition = r.partition, offset = r.offset, error = %e,
+                    "state record does not open; not re-sealed");
+                return None;
+            }
+        };
+        let Some(cipher) = &self.cipher else {
+            return Some((Bytes::from(plain), false));
+        };
+        if let Some(id) = cipher.previous_key_of(&plain) {
+            previous.insert(id);
+        }
+        match cipher.reencrypt(&plain) {
+            Ok(Some(again)) => Some((Bytes::from(again), true)),
+            Ok(None) => Some((Bytes::from(plain), false)),
+            Err(e) => {
+                tracing::warn!(partition = r.partition, offset = r.offset, error = %e,
+                    "state record does not decrypt; not re-sealed");
+                None
+            }
+        }
+    }
+
+    fn inner_is_previous(&self, sealer: &Sealer, r: &Record) -> bool {
+        let Some(cipher) = &self.cipher else {
+            return false;
+        };
+        sealer
+            .open(&r.topic, &r.key, &r.payload)
+            .is_ok_and(|p| cipher.previous_key_of(&p).is_some())
+    }
+
+    /// Appends (key, content) through the sealing layer, without the write gate (the
+    /// caller holds it); where each landed.
+    async fn append_rewrites(
+        &self,
+        rewrites: &[(Bytes, Bytes)],
+    ) -> Result<HashMap<Bytes, Position>, StateError> {
+        let mut at = HashMap::new();
+        for chunk in rewrites.chunks(1000) {
+            let records = chunk
+                .iter()
+                .map(|(k, v)| Outgoing::new(k.clone(), v.clone()))
+                .collect();
+            let positions = self.bus.append_batch(topics::STATE, records).await?;
+            for ((k, _), p) in chunk.iter().zip(positions) {
+                at.insert(k.clone(), p);
+            }
+        }
+        Ok(at)
+    }
+
+    async fn wait_all_applied(&self, at: &HashMap<Bytes, Position>) -> Result<(), StateError> {
+        let mut last: HashMap<u32, Position> = HashMap::new();
+        for p in at.values() {
+            let e = last.entry(p.partition).or_insert(*p);
+            if p.offset > e.offset {
+                *e = *p;
+            }
+        }
+        for p in last.into_values() {
+            self.wait_applied(p).await?;
+        }
+        Ok(())
+    }
+}
