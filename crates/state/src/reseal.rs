@@ -28,6 +28,9 @@ use pulsegate_schema::topics;
 use crate::seal::{SealedWith, Sealer};
 use crate::{StateError, StateStore};
 
+/// How users' data key records are keyed on the state topic (`StateKey::UserKey`).
+const USER_KEY_PREFIX: &str = "userkey/";
+
 /// The log below the sealing layer and its sealer ([`crate::SealingBus::key_view`]).
 pub struct KeyView {
     pub(crate) raw: Arc<dyn Bus>,
@@ -49,6 +52,9 @@ pub struct ResealReport {
     pub already_current: u64,
     /// Keys whose last record is sealed with a user's data key (not the deployment key's).
     pub user_key_sealed: u64,
+    /// Of those, appended again after the re-sealed user key records: a start reads the
+    /// topic in order and must meet a user's key before the records it sealed.
+    pub user_key_sealed_moved: u64,
     /// Keys whose last record is a deletion marker (empty, never sealed).
     pub deletion_markers: u64,
     /// Older versions of keys, left to compaction.
@@ -122,11 +128,15 @@ impl StateStore {
         report.superseded = first.records - report.keys;
         let mut previous = BTreeSet::new();
         let mut rewrites = Vec::new();
+        let mut user_sealed = Vec::new();
         for r in first.latest.values() {
             let sealed_with = sealer.sealed_with(&r.payload);
             match sealed_with {
                 SealedWith::Nothing => report.deletion_markers += 1,
-                SealedWith::User => report.user_key_sealed += 1,
+                SealedWith::User => {
+                    report.user_key_sealed += 1;
+                    user_sealed.push(r);
+                }
                 SealedWith::Current | SealedWith::Previous(_) | SealedWith::Unsealed => {
                     if let SealedWith::Previous(id) = sealed_with {
                         previous.insert(id);
@@ -142,10 +152,33 @@ impl StateStore {
             }
         }
         report.previous_key_ids = previous.iter().map(hex::encode).collect();
+        report.resealed = rewrites.len() as u64;
+        let keys_moved = rewrites
+            .iter()
+            .any(|(k, _)| k.starts_with(USER_KEY_PREFIX.as_bytes()));
+        if keys_moved {
+            // Behind the key records (appended first): a user's records, opened with
+            // their key; an erased user's (unreadable for good) become deletions.
+            user_sealed.sort_by_key(|r| (r.partition, r.offset));
+            for r in user_sealed {
+                match sealer.open(&r.topic, &r.key, &r.payload) {
+                    Ok(plain) => rewrites.push((r.key.clone(), Bytes::from(plain))),
+                    Err(crate::seal::OpenError::Erased(_)) => {
+                        rewrites.push((r.key.clone(), Bytes::new()))
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = r.partition, offset = r.offset, error = %e,
+                            "state record does not open; not moved behind its user's key");
+                        report.unreadable += 1;
+                        continue;
+                    }
+                }
+                report.user_key_sealed_moved += 1;
+            }
+        }
         let mut fence = first.ends;
         let mut pending = self.append_rewrites(&rewrites).await?;
         drop(gate);
-        report.resealed = rewrites.len() as u64;
         self.wait_all_applied(&pending).await?;
 
         // Another process's write between the read and a rewrite goes last again.
