@@ -330,3 +330,112 @@ impl StateStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use pulsegate_bus::embedded::{EmbeddedBus, EmbeddedConfig};
+    use pulsegate_schema::{Destination, Secret};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{SealingBus, SecurityConfig, StateCipher};
+
+    fn config(current: u8, previous: &[u8]) -> SecurityConfig {
+        let k = |b: u8| Secret::new(base64::engine::general_purpose::STANDARD.encode([b; 32]));
+        SecurityConfig {
+            encryption_key: k(current),
+            previous_encryption_keys: previous.iter().map(|b| k(*b)).collect(),
+            ..Default::default()
+        }
+    }
+
+    async fn store(raw: Arc<dyn Bus>, c: &SecurityConfig) -> Arc<StateStore> {
+        let sealing = SealingBus::new(raw, Sealer::from_config(c).unwrap().unwrap());
+        let view = sealing.key_view();
+        let keys = sealing.user_keys();
+        let s = StateStore::start_with(
+            Arc::new(sealing),
+            CancellationToken::new(),
+            StateCipher::from_config(c).unwrap(),
+            Some(keys),
+        )
+        .await
+        .unwrap();
+        s.attach_key_view(view);
+        s
+    }
+
+    fn destination(id: &str, url: &str) -> Destination {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "url": url, "secret": "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHQ=",
+            "event_types": [], "providers": [], "enabled": true
+        }))
+        .unwrap()
+    }
+
+    /// Writes racing a pass are never overwritten with older content, and afterwards
+    /// the new key alone reads the whole state.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_under_concurrent_writes_keeps_the_newest_and_retires_the_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(EmbeddedConfig::new(dir.path())).unwrap());
+        let old = store(raw.clone(), &config(1, &[])).await;
+        for i in 0..20 {
+            old.put_destination(&destination(&format!("d{i}"), "https://a.example/0"))
+                .await
+                .unwrap();
+        }
+        old.ensure_user_key("u1").await.unwrap();
+        drop(old);
+
+        let s = store(raw.clone(), &config(2, &[1])).await;
+        // What this process's view says of d0 never goes back to older content.
+        let watcher = s.clone();
+        let mut changes = s.changes();
+        let seen = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while changes.changed().await.is_ok() {
+                let url = watcher.destination("d0").unwrap().url.clone();
+                let n: u32 = url.rsplit('/').next().unwrap().parse().unwrap();
+                if seen.last() != Some(&n) {
+                    seen.push(n);
+                }
+                if n == 30 {
+                    break;
+                }
+            }
+            seen
+        });
+        let writer = s.clone();
+        let writes = tokio::spawn(async move {
+            for n in 1..=30 {
+                writer
+                    .put_destination(&destination("d0", &format!("https://a.example/{n}")))
+                    .await
+                    .unwrap();
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let report = s.reseal_state().await.unwrap();
+        writes.await.unwrap();
+        let seen = seen.await.unwrap();
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "d0 went back: {seen:?}"
+        );
+        assert!(report.resealed >= 20, "{report:?}");
+        assert_eq!(report.unreadable, 0, "{report:?}");
+        assert!(report.compacted);
+        assert_eq!(report.remaining_under_previous_keys, 0, "{report:?}");
+        assert!(!report.previous_key_ids.is_empty());
+        drop(s);
+
+        // Only the new key: everything opens, and d0 holds the last write.
+        let fresh = store(raw, &config(2, &[])).await;
+        assert_eq!(fresh.destinations().len(), 20);
+        assert_eq!(fresh.destination("d0").unwrap().url, "https://a.example/30");
+        assert!(fresh.user_key_id("u1").is_some());
+    }
+}
