@@ -65,7 +65,12 @@ fn finish(command: &str, output: Output, result: Result<(Value, String), CliFail
             0
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr().lock(), "pulsegate {command}: {e}");
+            let text = match &e {
+                // Refused here (not by the API): the message alone.
+                CliFailure::Refused { status: 0, message } => message.clone(),
+                e => e.to_string(),
+            };
+            let _ = writeln!(std::io::stderr().lock(), "pulsegate {command}: {text}");
             e.exit_code()
         }
     }
