@@ -1,8 +1,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
 use super::*;
-use crate::{Bus, OffsetReset, Outgoing};
+use crate::embedded::EmbeddedConfig;
+use crate::{Bus, OffsetReset, Outgoing, TopicSpec};
 
 fn open(dir: &Path) -> EmbeddedBus {
     EmbeddedBus::open(EmbeddedConfig::new(dir)).expect("open log")
