@@ -199,14 +199,18 @@ async fn a_backup_while_serving_restores_state_and_queued_events() {
     let cut = dir.path().join("cut.pgbackup");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     refused(&restore(&cut, restored.config_path()).await, "truncated");
-    let mut flipped = bytes.clone();
-    let at = bytes.len() / 2;
-    flipped[at] ^= 0x01;
     let bad = dir.path().join("bad.pgbackup");
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 0x01;
     std::fs::write(&bad, &flipped).unwrap();
     let out = restore(&bad, restored.config_path()).await;
     refused(&out, "checksum mismatch");
     refused(&out, "entry ");
+    // Anywhere in the middle (a payload, a length, a kind): refused as damaged.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&bad, &flipped).unwrap();
+    refused(&restore(&bad, restored.config_path()).await, "damaged");
     assert!(!data.exists(), "nothing half-restored");
     // Into a data dir in use or not empty: refused.
     refused(&restore(&archive, pg.config_path()).await, "not empty");
