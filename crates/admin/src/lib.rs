@@ -10,6 +10,7 @@
 )]
 
 mod auth;
+mod backup;
 mod connections;
 mod credentials;
 mod dead_letters;
@@ -19,6 +20,7 @@ mod developers;
 mod health;
 mod history;
 mod integrations;
+mod keys;
 mod log_level;
 mod ports;
 mod push_urls;

@@ -9,9 +9,9 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use crate::{
-    auth, connections, credentials, dead_letters, deliveries, destinations, developers, health,
-    history, integrations, log_level, push_urls, require_token, resend, sdk_tokens, topics, ui,
-    AdminState,
+    auth, backup, connections, credentials, dead_letters, deliveries, destinations, developers,
+    health, history, integrations, keys, log_level, push_urls, require_token, resend, sdk_tokens,
+    topics, ui, AdminState,
 };
 
 pub(crate) struct Route {
@@ -133,6 +133,8 @@ pub(crate) fn table() -> Vec<Route> {
         admin("GET", "/v1/admin/topics", topics::describe),
         admin("GET", LOG_LEVEL, log_level::get),
         admin("PUT", LOG_LEVEL, log_level::put),
+        admin("POST", "/v1/admin/backup", backup::backup),
+        admin("POST", "/v1/admin/keys/rotate", keys::rotate),
         public("GET", "/v1/admin/openapi.json", ui::openapi),
         public("GET", "/dashboard", ui::dashboard),
         public("GET", "/dashboard/{file}", ui::dashboard_file),

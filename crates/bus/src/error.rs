@@ -25,6 +25,10 @@ pub enum BusError {
         partition: u32,
         offset: u64,
     },
+    /// The backend does not offer this operation (a backup or compaction on demand on
+    /// Kafka): the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
     /// A record that a layer above the backend (the sealing of values at rest) cannot
     /// read: altered, or sealed with a key that is not configured.
     #[error("record {topic}/{partition}@{offset} cannot be opened: {reason}")]

@@ -27,6 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub use embedded::backup::BackupSummary;
 pub use error::BusError;
 pub use kafka::{KafkaBus, KafkaConfig};
 pub use tracker::OffsetTracker;
@@ -171,8 +172,36 @@ pub trait Bus: Send + Sync + 'static {
     /// True while the backend can take writes (for `/readyz`).
     fn is_healthy(&self) -> bool;
 
+    /// A consistent point-in-time copy of the whole log (every topic, record and
+    /// committed offset), to be written as a backup archive
+    /// ([`embedded::backup`]). Only the embedded log has one; Kafka answers
+    /// [`BusError::Unsupported`] (back it up with Kafka's own tooling).
+    async fn backup(&self) -> Result<Box<dyn BackupSource>, BusError> {
+        Err(BusError::Unsupported(format!(
+            "the {} log has no backup of its own",
+            self.kind()
+        )))
+    }
+
+    /// Compacts `topic` now (a compacted topic keeps only the last record per key);
+    /// returns how many records were removed. Kafka compacts on the broker's schedule
+    /// and answers [`BusError::Unsupported`].
+    async fn compact(&self, topic: &str) -> Result<u64, BusError> {
+        Err(BusError::Unsupported(format!(
+            "the {} log compacts {topic} on its own schedule",
+            self.kind()
+        )))
+    }
+
     /// Backend name for logs and metrics labels.
     fn kind(&self) -> &'static str;
+}
+
+/// A snapshot of a log taken by [`Bus::backup`], not written yet.
+pub trait BackupSource: Send + 'static {
+    /// Writes the archive to `out`. Blocking (it reads the whole log): run it on a
+    /// blocking thread. An error from `out` stops it.
+    fn write_to(self: Box<Self>, out: &mut dyn std::io::Write) -> Result<BackupSummary, BusError>;
 }
 
 /// Reads records and commits progress.

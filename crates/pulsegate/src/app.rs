@@ -62,7 +62,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
     let shutdown = CancellationToken::new();
 
-    let (bus, user_keys, offsets) = open_bus(&config).await?;
+    let (bus, user_keys, offsets, key_view) = open_bus(&config).await?;
     let cipher = pulsegate_state::StateCipher::from_config(&config.security)
         .context("invalid config: security")?;
     if cipher.is_none() {
@@ -74,6 +74,8 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     let state = StateStore::start_with(bus.clone(), shutdown.clone(), cipher, Some(user_keys))
         .await
         .context("loading state from the bus")?;
+    // `POST /v1/admin/keys/rotate` re-seals the state topic below the sealing layer.
+    state.attach_key_view(key_view);
     // The file's settings with the providers' credentials stored through the admin API
     // on top; re-read whenever those change.
     let (effective, previous) = effective_config(&config, &state)?;
@@ -379,6 +381,7 @@ async fn open_bus(
     Arc<dyn Bus>,
     Arc<pulsegate_state::UserKeys>,
     crate::bus_offsets::BusOffsets,
+    pulsegate_state::KeyView,
 )> {
     let (bus, offsets) = match config.bus.kind {
         BusKind::Embedded => {
@@ -416,7 +419,9 @@ async fn open_bus(
         .context("security: no encryption key")?;
     tracing::info!(key_id = %sealer.key_id(), "log records are sealed at rest");
     let user_keys = sealer.user_keys();
-    let bus: Arc<dyn Bus> = Arc::new(pulsegate_state::SealingBus::new(bus, sealer));
+    let sealing = pulsegate_state::SealingBus::new(bus, sealer);
+    let key_view = sealing.key_view();
+    let bus: Arc<dyn Bus> = Arc::new(sealing);
     let retention = Some(config.bus.retention);
     for spec in [
         TopicSpec::new(topics::RAW, config.bus.partitions).retention(retention),
@@ -429,7 +434,7 @@ async fn open_bus(
             .await
             .with_context(|| format!("creating topic {}", spec.name))?;
     }
-    Ok((bus, user_keys, offsets))
+    Ok((bus, user_keys, offsets, key_view))
 }
 
 /// Destinations from the config file are created, or updated when they differ.

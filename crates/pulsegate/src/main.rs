@@ -3,6 +3,7 @@
 mod adapters;
 mod admin_token;
 mod app;
+mod backup_cli;
 mod bus_offsets;
 mod config;
 mod deliveries_cli;
@@ -92,6 +93,25 @@ enum Command {
         #[command(subcommand)]
         command: ops_cli::TopicsCommand,
     },
+    /// Back up the embedded log of a running instance through its admin API: one
+    /// consistent instant, records as stored (sealed), never the key (docs/ADMIN.md).
+    /// Exit codes as for `deliveries`.
+    Backup {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(flatten)]
+        args: backup_cli::BackupArgs,
+    },
+    /// Rebuild the embedded data dir of --config from a backup, offline (the data dir
+    /// must not exist or be empty). Exit codes: 0 done, 1 refused, 2 bad arguments.
+    Restore(backup_cli::RestoreArgs),
+    /// Deployment key operations through a running instance's admin API.
+    Keys {
+        #[command(flatten)]
+        target: deliveries_cli::AdminTarget,
+        #[command(subcommand)]
+        command: backup_cli::KeysCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -128,6 +148,9 @@ fn main() {
         Command::Topics { target, command } => {
             exit(ops_cli::run(target, ops_cli::OpsCommand::Topics(command)))
         }
+        Command::Backup { target, args } => exit(backup_cli::run_backup(target, args)),
+        Command::Restore(args) => exit(backup_cli::run_restore(args)),
+        Command::Keys { target, command } => exit(backup_cli::run_keys(target, command)),
         Command::CheckConfig(a) => {
             match config::Config::load(args_path(&a)) {
                 #[allow(clippy::print_stdout, reason = "check-config's answer is its output")]

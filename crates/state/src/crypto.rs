@@ -119,6 +119,23 @@ impl StateCipher {
         out
     }
 
+    /// The payload encrypted under the current key, when it was encrypted under a
+    /// previous one (`Ok(None)`: in clear, or already current).
+    pub fn reencrypt(&self, payload: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if self.previous_key_of(payload).is_none() {
+            return Ok(None);
+        }
+        let rest = payload.strip_prefix(MAGIC).unwrap_or_default();
+        let plain = decrypt_with(Some(self), rest)?;
+        Ok(Some(self.encrypt(&plain)))
+    }
+
+    /// The id of the key `payload` is encrypted with, when that is not the current key.
+    pub fn previous_key_of(&self, payload: &[u8]) -> Option<[u8; 4]> {
+        let id: [u8; 4] = payload.strip_prefix(MAGIC)?.get(..4)?.try_into().ok()?;
+        (id != self.current.id).then_some(id)
+    }
+
     /// Decrypts an encrypted payload; `Ok(None)` for a payload written in clear.
     pub fn decrypt(&self, payload: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
         let Some(rest) = payload.strip_prefix(MAGIC) else {

@@ -22,6 +22,7 @@ pub mod crypto;
 mod customer_api;
 mod poll_cursors;
 mod push_tokens;
+mod reseal;
 pub mod seal;
 mod sealed_bus;
 pub mod user_keys;
@@ -29,6 +30,7 @@ pub mod webhook_updates;
 pub use crypto::{SecurityConfig, StateCipher};
 pub use poll_cursors::PollCursor;
 pub use push_tokens::{generate_token, PushToken};
+pub use reseal::{KeyView, ResealReport};
 pub use seal::Sealer;
 pub use sealed_bus::SealingBus;
 use tokio::sync::watch;
@@ -45,6 +47,9 @@ pub enum StateError {
     Timeout,
     #[error("security.encryption_key is not set: credentials are never stored in clear")]
     NoEncryptionKey,
+    /// Re-sealing needs the sealing layer ([`StateStore::attach_key_view`]).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Key of the start-up barrier marker (one key, so compaction keeps one record).
@@ -95,6 +100,11 @@ pub struct StateStore {
     /// Per user, when a webhook about them was last delivered (Unix ms): the
     /// `last_webhook_update` of the `/v2` user answers (`webhook_updates`).
     webhook_updates: std::sync::Mutex<webhook_updates::WebhookUpdates>,
+    /// Held shared by every append to the state topic, exclusively by a re-sealing pass
+    /// between reading the topic and appending its rewrites (see [`reseal`]).
+    write_gate: tokio::sync::RwLock<()>,
+    /// The log below the sealing layer, for re-sealing ([`reseal`]).
+    key_view: std::sync::OnceLock<KeyView>,
 }
 
 impl StateStore {
@@ -146,6 +156,8 @@ impl StateStore {
             user_keys,
             user_key_writes: tokio::sync::Mutex::new(()),
             webhook_updates: std::sync::Mutex::new(Default::default()),
+            write_gate: tokio::sync::RwLock::new(()),
+            key_view: std::sync::OnceLock::new(),
         });
         if let Some(keys) = &store.user_keys {
             keys.attach(Arc::downgrade(&store));
@@ -412,10 +424,17 @@ impl StateStore {
 
     /// Appends to the state topic and waits until this process's view has applied it.
     async fn append_and_wait(&self, key: &str, payload: Bytes) -> Result<(), StateError> {
-        let pos = self
-            .bus
-            .append(topics::STATE, Outgoing::new(key.to_string(), payload))
-            .await?;
+        let pos = {
+            let _gate = self.write_gate.read().await;
+            self.bus
+                .append(topics::STATE, Outgoing::new(key.to_string(), payload))
+                .await?
+        };
+        self.wait_applied(pos).await
+    }
+
+    /// Waits until this process's view has applied the record at `pos`.
+    async fn wait_applied(&self, pos: pulsegate_bus::Position) -> Result<(), StateError> {
         let mut rx = self.applied.subscribe();
         let applied = tokio::time::timeout(Duration::from_secs(10), async {
             rx.wait_for(|v| {

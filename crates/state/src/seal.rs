@@ -281,6 +281,36 @@ impl Sealer {
     }
 }
 
+/// Which key sealed a stored value (read from its header, without opening it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedWith {
+    /// Empty: a deletion marker, never sealed.
+    Nothing,
+    /// The deployment key that seals now.
+    Current,
+    /// Another deployment key (its id).
+    Previous([u8; 4]),
+    /// A user's data key.
+    User,
+    /// Not sealed (written before encryption at rest), or not a sealed value at all.
+    Unsealed,
+}
+
+impl Sealer {
+    pub fn sealed_with(&self, sealed: &[u8]) -> SealedWith {
+        match sealed.first() {
+            None => SealedWith::Nothing,
+            Some(&SEALED_USER_V1) => SealedWith::User,
+            Some(&SEALED_V1) => match sealed.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                Some(id) if id == self.current_id => SealedWith::Current,
+                Some(id) => SealedWith::Previous(id),
+                None => SealedWith::Unsealed,
+            },
+            Some(_) => SealedWith::Unsealed,
+        }
+    }
+}
+
 /// The user data key id a value was sealed with, if a user's key sealed it.
 pub(crate) fn user_key_id_of(sealed: &[u8]) -> Option<UserKeyId> {
     match sealed.first() {

@@ -42,6 +42,15 @@ impl SealingBus {
         self.sealer.user_keys()
     }
 
+    /// The log below the sealing and the sealer, for re-sealing the state topic under
+    /// the current key ([`StateStore::attach_key_view`](crate::StateStore::attach_key_view)).
+    pub fn key_view(&self) -> crate::KeyView {
+        crate::KeyView {
+            raw: self.inner.clone(),
+            sealer: self.sealer.clone(),
+        }
+    }
+
     fn seal(&self, topic: &str, mut r: Outgoing) -> Outgoing {
         r.payload = Bytes::from(self.sealer.seal(topic, &r.key, &r.payload));
         r
@@ -100,6 +109,15 @@ impl Bus for SealingBus {
 
     fn kind(&self) -> &'static str {
         self.inner.kind()
+    }
+
+    /// Values are copied as stored: a backup stays sealed.
+    async fn backup(&self) -> Result<Box<dyn pulsegate_bus::BackupSource>, BusError> {
+        self.inner.backup().await
+    }
+
+    async fn compact(&self, topic: &str) -> Result<u64, BusError> {
+        self.inner.compact(topic).await
     }
 }
 

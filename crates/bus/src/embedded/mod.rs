@@ -17,6 +17,7 @@
 //! become visible to consumers only after that fsync, so nothing a consumer saw or a
 //! producer was told is ever lost, and offsets are never reused after a crash.
 
+pub mod backup;
 mod codec;
 mod compaction;
 mod consumer;
@@ -554,6 +555,26 @@ impl Bus for EmbeddedBus {
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    async fn backup(&self) -> Result<Box<dyn crate::BackupSource>, BusError> {
+        if !self.is_healthy() {
+            return Err(BusError::Storage("log failed an earlier write".into()));
+        }
+        self.snapshot_for_backup().await
+    }
+
+    async fn compact(&self, topic: &str) -> Result<u64, BusError> {
+        let t = self.topic(topic)?;
+        if !t.spec.compacted {
+            return Err(BusError::Unsupported(format!(
+                "topic {topic} is not compacted"
+            )));
+        }
+        let marks = self.inner.compaction.clone();
+        tokio::task::spawn_blocking(move || compaction::apply(&t, &marks))
+            .await
+            .map_err(storage)
     }
 }
 

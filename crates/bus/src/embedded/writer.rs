@@ -24,6 +24,13 @@ pub(crate) enum WriteOp {
         next_offset: u64,
         reply: Option<oneshot::Sender<Result<(), BusError>>>,
     },
+    /// Holds the writer between two group commits (a backup's snapshot instant): it
+    /// answers `paused` once everything queued before is committed, then waits until
+    /// `resume` is sent or dropped.
+    Pause {
+        paused: oneshot::Sender<()>,
+        resume: oneshot::Receiver<()>,
+    },
 }
 
 pub(crate) struct Writer {
@@ -64,17 +71,31 @@ impl Writer {
         let commit_secs = metrics::histogram!("pulsegate_bus_commit_seconds");
         // No timer: while one commit is fsyncing, the next batch queues up by itself.
         while let Some(op) = rx.blocking_recv() {
-            ops.push(op);
-            while ops.len() < self.max_batch {
+            let mut pause = None;
+            match op {
+                WriteOp::Pause { paused, resume } => pause = Some((paused, resume)),
+                op => ops.push(op),
+            }
+            while pause.is_none() && ops.len() < self.max_batch {
                 match rx.try_recv() {
+                    Ok(WriteOp::Pause { paused, resume }) => pause = Some((paused, resume)),
                     Ok(op) => ops.push(op),
                     Err(_) => break,
                 }
             }
-            let started = Instant::now();
-            batch_size.record(ops.len() as f64);
-            self.commit(&mut ops);
-            commit_secs.record(started.elapsed().as_secs_f64());
+            if !ops.is_empty() {
+                let started = Instant::now();
+                batch_size.record(ops.len() as f64);
+                self.commit(&mut ops);
+                commit_secs.record(started.elapsed().as_secs_f64());
+            }
+            if let Some((paused, resume)) = pause {
+                // Everything before the pause is committed and visible; nothing after it
+                // is written until the snapshot is taken.
+                if paused.send(()).is_ok() {
+                    let _ = resume.blocking_recv();
+                }
+            }
         }
     }
 
@@ -97,6 +118,7 @@ impl Writer {
                 let refuse = match op {
                     WriteOp::Append { .. } => true,
                     WriteOp::Commit { .. } => commits_too,
+                    WriteOp::Pause { .. } => false,
                 };
                 if refuse {
                     self.space.refused.increment(1);
@@ -144,6 +166,8 @@ impl Writer {
                     batch.insert(&self.offsets, key.as_slice(), next_offset.to_be_bytes());
                     assigned.push((0, 0));
                 }
+                // Never batched (`run` handles it between commits).
+                WriteOp::Pause { .. } => assigned.push((0, 0)),
             }
         }
         match batch.commit() {
@@ -170,6 +194,7 @@ impl Writer {
                                 let _ = reply.send(Ok(()));
                             }
                         }
+                        WriteOp::Pause { .. } => {}
                     }
                 }
                 for t in touched {
@@ -211,5 +236,6 @@ fn fail(op: WriteOp, e: BusError) {
                 let _ = reply.send(Err(e));
             }
         }
+        WriteOp::Pause { .. } => {}
     }
 }

@@ -80,6 +80,29 @@ impl AdminClient {
         self.send(self.http.delete(self.url(path))).await
     }
 
+    /// POSTs an empty body and hands the answer back unread, for a body to stream
+    /// (`pulsegate backup`); an error answer is the same failure as [`Self::post`]'s.
+    pub async fn post_streaming(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, CliFailure> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .timeout(timeout)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| CliFailure::Unreachable(format!("{} ({e})", self.base)))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Err(failure(status, &text))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -98,21 +121,27 @@ impl AdminClient {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let message = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| text.chars().take(300).collect());
-        Err(match status {
-            401 => CliFailure::Unauthorized(format!(
-                "the admin token was refused (401): check --admin-token / \
-                 PULSEGATE_ADMIN__TOKEN ({message})"
-            )),
-            429 => CliFailure::Unauthorized(format!(
-                "too many wrong admin tokens from this address (429): wait, then retry with \
-                 the right token ({message})"
-            )),
-            _ => CliFailure::Refused { status, message },
-        })
+        Err(failure(status, &text))
+    }
+}
+
+/// An error answer as the failure the operator sees.
+fn failure(status: u16, text: &str) -> CliFailure {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let message = body
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    match status {
+        401 => CliFailure::Unauthorized(format!(
+            "the admin token was refused (401): check --admin-token / \
+             PULSEGATE_ADMIN__TOKEN ({message})"
+        )),
+        429 => CliFailure::Unauthorized(format!(
+            "too many wrong admin tokens from this address (429): wait, then retry with \
+             the right token ({message})"
+        )),
+        _ => CliFailure::Refused { status, message },
     }
 }

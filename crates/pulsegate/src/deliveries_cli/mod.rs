@@ -35,7 +35,7 @@ pub struct AdminTarget {
     config: Option<PathBuf>,
     /// `table` (default) or `json` (the admin API's answers, for scripts).
     #[arg(long, value_enum, default_value = "table", global = true)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 impl AdminTarget {
