@@ -80,8 +80,21 @@ pub fn debug_filter(configured: &str) -> String {
     format!("{configured},pulsegate=debug")
 }
 
+/// The storage engine's crates log every table they write at INFO (dozens of lines at
+/// each start): they are held at warn unless the filter names them itself.
+fn with_quiet_storage(level: &str) -> String {
+    let mut filter = level.to_string();
+    for noisy in ["fjall", "lsm_tree"] {
+        if !level.contains(noisy) {
+            filter.push_str(&format!(",{noisy}=warn"));
+        }
+    }
+    filter
+}
+
 pub fn init_logs(cfg: &LogConfig) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&cfg.level)
+    let level = with_quiet_storage(&cfg.level);
+    let filter = EnvFilter::try_new(&level)
         .map_err(|e| anyhow::anyhow!("invalid config: log.level: {e}"))?;
     let (filter, handle) = reload::Layer::new(filter);
     use std::io::IsTerminal;
@@ -98,8 +111,8 @@ pub fn init_logs(cfg: &LogConfig) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;
     let control = CONTROL.get_or_init(|| LogControl {
         handle,
-        configured: cfg.level.clone(),
-        current: Mutex::new(cfg.level.clone()),
+        configured: level.clone(),
+        current: Mutex::new(level),
     });
     #[cfg(unix)]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
