@@ -268,8 +268,19 @@ allow_private_networks = true
     let _pg = ChildGuard(child);
     let http = admin::Client::new(pg_port, admin_port);
     http.wait_ready().await?;
-    for a in 1..=cli.athletes.max(cli.connected_users) {
-        http.connect_athlete(a).await?;
+    // 32 connections at a time: each is a durable state append (100,000 users in the
+    // suite would take minutes one by one).
+    let http = Arc::new(http);
+    let users: Vec<u64> = (1..=cli.athletes.max(cli.connected_users)).collect();
+    for chunk in users.chunks(32) {
+        let mut batch = tokio::task::JoinSet::new();
+        for &a in chunk {
+            let http = http.clone();
+            batch.spawn(async move { http.connect_athlete(a).await });
+        }
+        while let Some(done) = batch.join_next().await {
+            done??;
+        }
     }
     let pg_addr: SocketAddr = ([127, 0, 0, 1], pg_port).into();
     // Strava pushes carry no signature: they go to the path with the deployment's token.
