@@ -233,6 +233,40 @@ client_secret = "test-client-secret"
         }
     }
 
+    /// Sends SIGTERM and returns at once (see [`Pulsegate::wait_exit`]).
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.child {
+            let pid = rustix::process::Pid::from_child(c);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    /// Waits up to `within` for the process to exit by itself; SIGKILL after that
+    /// (`None`). Returns its exit status.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                c.kill().unwrap();
+                c.wait().unwrap();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Adds `lines` (TOML keys) at the top of the config's `[server]` section, for the
+    /// next (re)start.
+    pub fn add_server_settings(&self, lines: &str) {
+        let toml = std::fs::read_to_string(&self.config).unwrap();
+        let toml = toml.replacen("[server]\n", &format!("[server]\n{lines}\n"), 1);
+        std::fs::write(&self.config, toml).unwrap();
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
