@@ -71,6 +71,8 @@ pub struct Pulsegate {
     pub nofile: Option<u64>,
     /// `serve`, `ingest`, `normalize` or `dispatch`.
     pub role: &'static str,
+    /// How long [`Pulsegate::spawn`] waits for `/readyz` (default 30 s).
+    pub ready_within: Duration,
     child: Option<Child>,
     config: PathBuf,
 }
@@ -137,6 +139,7 @@ client_secret = "test-client-secret"
             admin_port,
             nofile: None,
             role,
+            ready_within: Duration::from_secs(30),
             child: None,
             config,
         }
@@ -184,7 +187,7 @@ client_secret = "test-client-secret"
     }
 
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + self.ready_within;
         let client = reqwest::Client::new();
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
@@ -231,6 +234,14 @@ client_secret = "test-client-secret"
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The exit status if the process has ended by itself (then it is no longer
+    /// tracked: [`Pulsegate::spawn`] starts it again).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     /// Sends SIGTERM and returns at once (see [`Pulsegate::wait_exit`]).
