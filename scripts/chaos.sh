@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Chaos runs (crates/pulsegate/tests/chaos.rs; #[ignore]d, so not in the normal test run):
 #   a  embedded bus: `pulsegate serve` SIGKILLed and restarted at random (CHAOS_KILLS, >= 10)
-#   b  Kafka bus (tansu on moto's S3, durable): separate ingest, normalize and dispatch
-#      processes, a random one SIGKILLed and restarted CHAOS_KILLS times, the broker once
+#   b  Kafka bus (tansu): separate ingest, normalize and dispatch processes, a random one
+#      SIGKILLed and restarted CHAOS_KILLS times (memory engine); then (B2) the broker
+#      itself SIGKILLed and restarted mid-stream on its durable s3:// engine (moto), at
+#      CHAOS_S3_EVENTS (moto is slow: a role restarted on it can need minutes)
 # Each has healthy destinations, a fault-injecting one and a 410 one; it fails if an
 # acknowledged event never reaches a healthy destination, and prints a summary table
 # (duplicates, faults injected, healthy p99 latency beside the faults vs fault-free).
@@ -12,6 +14,7 @@
 #   scripts/chaos.sh a            one of them (a or b)
 # Environment:
 #   CHAOS_EVENTS   events pushed per scenario (default 100000)
+#   CHAOS_S3_EVENTS  events of the broker-restart run B2 (default 1000)
 #   CHAOS_KILLS    kill -9 + restarts per scenario (default 10)
 #   CHAOS_SEED     repeat a run's random choices (printed at the start)
 #   CHAOS_PROFILE  release (default) or debug (quicker to build, for small volumes)
