@@ -168,25 +168,34 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         });
     }
 
-    // The full-disk reserve keeps the embedded log from failing a write; if one fails
-    // anyway (an I/O error), fjall refuses every later write until reopened: exit with
-    // a clear message rather than stay up answering 503 for good.
-    if config.bus.kind == BusKind::Embedded {
-        let (bus, stop) = (bus.clone(), stops.work.clone());
-        tasks.spawn("embedded log watch", async move {
-            while !stop.is_cancelled() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if !bus.is_healthy() {
-                    anyhow::bail!(
+    // Writes that can never succeed again end the process, rather than leave it up
+    // answering 503 for good: the embedded log after a failed write (the full-disk
+    // reserve makes that an I/O error; fjall refuses every later write until reopened),
+    // a Kafka producer after a fatal error (an idempotence violation: seen on a test
+    // broker after it lost its storage; librdkafka never recovers from one). A restart
+    // recovers either (acknowledged records are safe).
+    let (watched, stop) = (bus.clone(), stops.work.clone());
+    let kind = config.bus.kind;
+    tasks.spawn("bus watch", async move {
+        while !stop.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !watched.is_healthy() {
+                match kind {
+                    BusKind::Embedded => anyhow::bail!(
                         "the embedded log failed a write (see the error above) and refuses all \
                          further writes until reopened; exiting so a restart recovers it from its \
                          journal (acknowledged records are safe)"
-                    );
+                    ),
+                    BusKind::Kafka => anyhow::bail!(
+                        "the Kafka producer hit a fatal error (see the error above) and can write \
+                         nothing more; exiting so a restart gets a new one (acknowledged records \
+                         are safe)"
+                    ),
                 }
             }
-            Ok(())
-        });
-    }
+        }
+        Ok(())
+    });
 
     let connect_config = connect_config(&effective);
     let connect =
