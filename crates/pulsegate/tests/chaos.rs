@@ -108,13 +108,14 @@ fn stream(ports: Vec<u16>, ids: Range<u64>, acks: Acks) -> Vec<tokio::task::Join
                     let mut turn = c as usize;
                     loop {
                         let port = ports[turn % ports.len()];
-                        if push(&client, port, body.clone()).await == 200 {
+                        let status = push(&client, port, body.clone()).await;
+                        if status == 200 {
                             acks.lock().unwrap().insert(id, SystemTime::now());
                             break;
                         }
                         assert!(
                             started.elapsed() < PUSH_LIMIT,
-                            "push {id} never acknowledged"
+                            "push {id} never acknowledged (last answer: {status})"
                         );
                         turn += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,6 +130,27 @@ async fn join(handles: Vec<tokio::task::JoinHandle<()>>) {
     for h in handles {
         h.await.unwrap();
     }
+}
+
+/// Whether every pusher ended normally (the first panic's message if not).
+async fn join_checked(handles: Vec<tokio::task::JoinHandle<()>>) -> Result<(), String> {
+    let mut result = Ok(());
+    for h in handles {
+        if let Err(e) = h.await {
+            result = result.and(Err(e.to_string()));
+        }
+    }
+    result
+}
+
+/// Copies every role's log out of its temporary directory (kept after the test).
+fn keep_logs(roles: &[Pulsegate]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chaos-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, r) in roles.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i}-{}.log", r.role)), r.logs()).unwrap();
+    }
+    dir
 }
 
 fn acked(acks: &Acks) -> usize {
@@ -573,8 +595,9 @@ async fn kafka_scenario(
     let streamed = {
         let watch = watch.clone();
         async move {
-            join(pushers).await;
+            let r = join_checked(pushers).await;
             watch.store(false, Ordering::Relaxed);
+            r
         }
     };
     let supervise = async {
@@ -583,7 +606,13 @@ async fn kafka_scenario(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };
-    tokio::join!(streamed, supervise);
+    let (streamed, ()) = tokio::join!(streamed, supervise);
+    if let Err(e) = streamed {
+        panic!(
+            "{e}; every role's log kept in {}",
+            keep_logs(&roles).display()
+        );
+    }
     let mut s = Summary {
         name,
         rows: Vec::new(),
@@ -624,10 +653,7 @@ async fn restart_exited(roles: &mut [Pulsegate]) -> u32 {
     let mut n = 0;
     for r in roles.iter_mut() {
         if let Some(status) = r.exited() {
-            eprintln!(
-                "chaos B: {} exited by itself ({status}); restarting",
-                r.role
-            );
+            eprintln!("chaos: {} exited by itself ({status}); restarting", r.role);
             r.spawn().await;
             n += 1;
         }
