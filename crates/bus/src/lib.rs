@@ -31,7 +31,7 @@ pub use embedded::backup::BackupSummary;
 pub use error::BusError;
 pub use kafka::{KafkaBus, KafkaConfig};
 pub use tracker::OffsetTracker;
-pub use worker::{run_consumer, ConsumerLoopConfig, Handled};
+pub use worker::{run_consumer, stopping_consumers, ConsumerLoopConfig, Handled};
 
 /// What a topic is for decides how it is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -68,10 +69,20 @@ impl ConsumerLoopConfig {
 type Chains = HashMap<(u32, bytes::Bytes), VecDeque<Record>>;
 
 /// Runs `handler` over every record of `consumer` with bounded concurrency, committing
-/// each partition's contiguous prefix of finished records. Returns after `shutdown`
-/// once in-flight work has finished (handlers should watch `shutdown` too and answer
-/// [`Handled::Abandon`] rather than wait on) and what finished has been committed.
-/// A bus error stops the loop after committing what finished.
+/// each partition's contiguous prefix of finished records. A bus error stops the loop
+/// after committing what finished.
+///
+/// After `shutdown` nothing more is polled; the records already taken are finished:
+/// those running, and those queued behind a running one of the same key (at most
+/// `concurrency` in all; leaving them would stall their partition's commit point and
+/// have every later finished record redelivered). Finished work is committed as it
+/// finishes, every `commit_interval`, so a process cut off at its shutdown deadline
+/// redelivers only what was really still running. Handlers should watch `shutdown`
+/// too and answer [`Handled::Abandon`] rather than wait on; a [`Handled::RetryAfter`]
+/// during shutdown abandons the record (it is redelivered), and a key whose record was
+/// abandoned runs nothing more (its later records would overtake it). Returns once
+/// nothing runs and what finished is committed; [`stopping_consumers`] lists the loops
+/// still finishing meanwhile.
 pub async fn run_consumer<H, F>(
     mut consumer: Box<dyn Consumer>,
     cfg: ConsumerLoopConfig,
@@ -111,9 +122,8 @@ where
             biased;
             _ = shutdown.cancelled() => break,
             Some(done) = inflight.join_next(), if busy => {
-                if let Some(next) = finish(&mut tracker, &mut chains, done) {
-                    queued -= 1;
-                    inflight.spawn(process(handler.clone(), next, true));
+                if let Some(next) = finish(&mut tracker, &mut chains, &mut queued, done) {
+                    inflight.spawn(process(handler.clone(), next, true, shutdown.clone()));
                 }
                 processed.increment(1);
             }
@@ -128,9 +138,9 @@ where
                             continue;
                         }
                         chains.insert(chain_key, VecDeque::new());
-                        inflight.spawn(process(handler.clone(), record, true));
+                        inflight.spawn(process(handler.clone(), record, true, shutdown.clone()));
                     } else {
-                        inflight.spawn(process(handler.clone(), record, false));
+                        inflight.spawn(process(handler.clone(), record, false, shutdown.clone()));
                     }
                 },
                 Err(e) => {
@@ -152,13 +162,78 @@ where
         }
     }
 
-    // Stopping: what is running finishes (or abandons); records still waiting behind
-    // a key are left uncommitted and come back to the group.
-    while let Some(done) = inflight.join_next().await {
-        finish(&mut tracker, &mut chains, done);
+    // Stopping: what was taken finishes (or abandons), committed as it goes.
+    let stopping = Stopping::register(&cfg.name, inflight.len() + queued);
+    let mut tick = tokio::time::interval(commit_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !inflight.is_empty() {
+        tokio::select! {
+            Some(done) = inflight.join_next() => {
+                let next = finish(&mut tracker, &mut chains, &mut queued, done);
+                // After a bus error nothing new starts: the loop is given up.
+                if let Some(next) = next.filter(|_| result.is_ok()) {
+                    inflight.spawn(process(handler.clone(), next, true, shutdown.clone()));
+                }
+                processed.increment(1);
+                stopping.set(inflight.len() + queued);
+            }
+            _ = tick.tick() => {}
+        }
+        if result.is_ok() && last_commit.elapsed() >= commit_every {
+            if let Err(e) = commit(&mut *consumer, &mut tracker).await {
+                result = Err(e);
+            }
+            last_commit = Instant::now();
+        }
     }
-    let committed = commit(&mut *consumer, &mut tracker).await;
-    result.and(committed)
+    result?;
+    commit(&mut *consumer, &mut tracker).await
+}
+
+/// Consumer loops finishing their taken records after shutdown, by name, with how many
+/// records each still has running or queued (for the shutdown deadline's warning).
+pub fn stopping_consumers() -> Vec<(String, usize)> {
+    let loops = STOPPING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<(String, usize)> = loops
+        .values()
+        .map(|(name, left)| (name.clone(), left.load(Ordering::Relaxed)))
+        .collect();
+    out.sort();
+    out
+}
+
+static STOPPING: Mutex<BTreeMap<u64, (String, Arc<AtomicUsize>)>> = Mutex::new(BTreeMap::new());
+static STOPPING_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// A loop's entry in [`stopping_consumers`] while it finishes; removed when dropped.
+struct Stopping {
+    id: u64,
+    left: Arc<AtomicUsize>,
+}
+
+impl Stopping {
+    fn register(name: &str, left: usize) -> Self {
+        let id = STOPPING_IDS.fetch_add(1, Ordering::Relaxed);
+        let left = Arc::new(AtomicUsize::new(left));
+        STOPPING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (name.to_string(), left.clone()));
+        Self { id, left }
+    }
+
+    fn set(&self, left: usize) {
+        self.left.store(left, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        STOPPING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 /// A finished record: where it was, whether it is done, and its key when it was chained.
@@ -178,10 +253,12 @@ fn idle_wait(in_flight: usize) -> Duration {
     }
 }
 
-/// Records the outcome; returns the next record waiting behind the same key, if any.
+/// Records the outcome; returns the next record waiting behind the same key, if any,
+/// taking it off `queued`.
 fn finish(
     tracker: &mut OffsetTracker,
     chains: &mut Chains,
+    queued: &mut usize,
     done: Result<Outcome, tokio::task::JoinError>,
 ) -> Option<Record> {
     match done {
@@ -189,12 +266,22 @@ fn finish(
             if o.finished {
                 tracker.complete(o.partition, o.offset);
             }
-            // Abandoned: stays uncommitted. Either way the key's next record may run.
             let key = o.chained_key?;
             let chain_key = (o.partition, key);
+            if !o.finished {
+                // Abandoned: stays uncommitted, and so do the key's waiting records (run
+                // now, they would overtake it); the group sees them all again.
+                if let Some(waiting) = chains.remove(&chain_key) {
+                    *queued -= waiting.len();
+                }
+                return None;
+            }
             let next = chains.get_mut(&chain_key).and_then(VecDeque::pop_front);
-            if next.is_none() {
-                chains.remove(&chain_key);
+            match next {
+                Some(_) => *queued -= 1,
+                None => {
+                    chains.remove(&chain_key);
+                }
             }
             next
         }
@@ -226,14 +313,20 @@ async fn commit(consumer: &mut dyn Consumer, tracker: &mut OffsetTracker) -> Res
     }
 }
 
-/// Runs the handler until it finishes or abandons the record.
+/// Runs the handler until it finishes or abandons the record (a retry due after
+/// `shutdown` abandons it).
 ///
 /// The handler is called here, synchronously, before the returned future is spawned:
 /// the loop calls it in poll order (offset order within a partition), so whatever a
 /// handler does before its first `.await` point (the dispatcher registers a request's
 /// `large_request_sending` there, for the request's data to wait on) happens in log
 /// order even though the futures then run concurrently.
-fn process<H, F>(handler: Arc<H>, record: Record, chained: bool) -> impl Future<Output = Outcome>
+fn process<H, F>(
+    handler: Arc<H>,
+    record: Record,
+    chained: bool,
+    shutdown: CancellationToken,
+) -> impl Future<Output = Outcome>
 where
     H: Fn(Record) -> F + Send + Sync + 'static,
     F: Future<Output = Handled> + Send + 'static,
@@ -251,8 +344,10 @@ where
                 Handled::Done => true,
                 Handled::Abandon => false,
                 Handled::RetryAfter(delay) => {
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = shutdown.cancelled() => false,
+                    }
                 }
             };
             return Outcome {

@@ -101,6 +101,8 @@ impl Gate {
             return true;
         };
         tokio::select! {
+            // Open already: pass, even when stopping (the record was taken).
+            biased;
             // Err (sender dropped) is the signal: nothing is ever sent.
             _ = rx.changed() => true,
             _ = stop.cancelled() => false,

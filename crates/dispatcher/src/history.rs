@@ -33,19 +33,25 @@ impl HistoryWriter {
     }
 }
 
-/// Starts the writer task; returns its sender.
-pub(crate) fn start(bus: Arc<dyn Bus>, stop: CancellationToken) -> HistoryWriter {
+/// Starts the writer task; returns its sender, and the task, which ends once `stop`
+/// fired and what was queued by then is written.
+pub(crate) fn start(
+    bus: Arc<dyn Bus>,
+    stop: CancellationToken,
+) -> (HistoryWriter, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<DeliveryRecord>(QUEUE);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut buf = Vec::with_capacity(BATCH);
         loop {
             let n = tokio::select! {
-                n = rx.recv_many(&mut buf, BATCH) => n,
+                // Stopping wins: what is queued then goes in whole, not one batch of it.
+                biased;
                 _ = stop.cancelled() => {
                     // What is queued still goes in.
                     while let Ok(r) = rx.try_recv() { buf.push(r); }
                     buf.len()
                 }
+                n = rx.recv_many(&mut buf, BATCH) => n,
             };
             if n == 0 && stop.is_cancelled() {
                 return;
@@ -69,5 +75,5 @@ pub(crate) fn start(bus: Arc<dyn Bus>, stop: CancellationToken) -> HistoryWriter
             }
         }
     });
-    HistoryWriter { tx }
+    (HistoryWriter { tx }, task)
 }

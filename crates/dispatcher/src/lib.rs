@@ -91,8 +91,9 @@ pub fn retry_topic_specs(cfg: &DispatcherConfig) -> Vec<TopicSpec> {
 }
 
 /// Runs the dispatcher until `shutdown`: a worker per enabled destination, a consumer
-/// per retry tier. Returns once every worker has finished its in-flight attempts and
-/// committed. The `events` and `dead_letters` topics must exist (the binary creates
+/// per retry tier. After `shutdown` no new attempt starts; returns once every worker
+/// has finished its in-flight attempts and committed, and the delivery history has
+/// them. The `events` and `dead_letters` topics must exist (the binary creates
 /// them); the retry tier topics are created here.
 pub async fn run(
     bus: Arc<dyn Bus>,
@@ -115,12 +116,18 @@ pub async fn run_recording(
     for spec in retry_topic_specs(&cfg) {
         bus.ensure_topic(&spec).await?;
     }
+    // The history writer outlives the workers: the attempts they finish while stopping
+    // are written too, before this returns.
+    let history_stop = CancellationToken::new();
+    let mut history_task = None;
     if !cfg.history_retention.is_zero() {
         let spec = TopicSpec::new(pulsegate_schema::topics::DELIVERY_HISTORY, 4)
             .retention(Some(cfg.history_retention))
             .max_bytes(Some(cfg.history_max_bytes));
         bus.ensure_topic(&spec).await?;
-        recent.write_history_to(history::start(bus.clone(), shutdown.child_token()));
+        let (writer, task) = history::start(bus.clone(), history_stop.clone());
+        recent.write_history_to(writer);
+        history_task = Some(task);
     }
     let sinks = sink::Sinks {
         http: client::HttpClient::new(cfg.timeout, cfg.allow_private_networks)?,
@@ -145,6 +152,10 @@ pub async fn run_recording(
         if let Err(e) = done {
             tracing::error!(error = %e, "retry tier consumer panicked");
         }
+    }
+    history_stop.cancel();
+    if let Some(task) = history_task {
+        let _ = task.await;
     }
     tracing::info!("dispatcher stopped");
     Ok(())

@@ -60,7 +60,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     crate::keyfile::resolve(&mut config.security, &config.bus.data_dir)?;
     let metrics = telemetry::init_metrics()?;
     metrics::gauge!("pulsegate_up", "role" => roles.name()).set(1.0);
-    let shutdown = CancellationToken::new();
+    let stops = Stops::default();
 
     let (bus, user_keys, offsets, key_view) = open_bus(&config).await?;
     let cipher = pulsegate_state::StateCipher::from_config(&config.security)
@@ -71,7 +71,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
              the bus, and provider credentials cannot be set through the admin API"
         );
     }
-    let state = StateStore::start_with(bus.clone(), shutdown.clone(), cipher, Some(user_keys))
+    let state = StateStore::start_with(bus.clone(), stops.state.clone(), cipher, Some(user_keys))
         .await
         .context("loading state from the bus")?;
     // `POST /v1/admin/keys/rotate` re-seals the state topic below the sealing layer.
@@ -97,7 +97,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             }
         });
     }
-    let mut tasks = JoinSet::new();
+    let mut tasks = Components::default();
     let (normalizer_updates, _) = tokio::sync::watch::channel(effective.normalizer.clone());
     // The provider applications' rate limits of this process: one budget per
     // application for the push lane, the backfill lane and the /v2 inline fetches.
@@ -113,11 +113,11 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             state.clone(),
             effective.normalizer.clone(),
-            shutdown.clone(),
+            stops.work.clone(),
         );
         let limiters = limiters.clone();
         let updates = normalizer_updates.subscribe();
-        tasks.spawn(async move {
+        tasks.spawn("normalizer", async move {
             pulsegate_normalizer::run_with_updates(bus, state, cfg, limiters, updates, stop)
                 .await
                 .context("normalizer stopped")
@@ -130,10 +130,10 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             state.clone(),
             effective.normalizer.clone(),
-            shutdown.clone(),
+            stops.work.clone(),
         );
         let (updates, limiters) = (normalizer_updates.subscribe(), limiters.clone());
-        tasks.spawn(async move {
+        tasks.spawn("backfill lane", async move {
             pulsegate_normalizer::run_backfill(bus, state, cfg, limiters, updates, stop)
                 .await
                 .context("backfill lane stopped")
@@ -146,10 +146,10 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             bus.clone(),
             state.clone(),
             effective.normalizer.clone(),
-            shutdown.clone(),
+            stops.work.clone(),
         );
         let (updates, limiters) = (normalizer_updates.subscribe(), limiters.clone());
-        tasks.spawn(async move {
+        tasks.spawn("poll lane", async move {
             pulsegate_normalizer::run_poll(bus, state, cfg, limiters, updates, stop)
                 .await
                 .context("poll lane stopped")
@@ -161,34 +161,43 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
             state.clone(),
             config.dispatcher.clone(),
             recent.clone(),
-            shutdown.clone(),
+            stops.work.clone(),
         );
-        tasks.spawn(async move {
+        tasks.spawn("dispatcher", async move {
             pulsegate_dispatcher::run_recording(bus, state, cfg, recent, stop)
                 .await
                 .context("dispatcher stopped")
         });
     }
 
-    // The full-disk reserve keeps the embedded log from failing a write; if one fails
-    // anyway (an I/O error), fjall refuses every later write until reopened: exit with
-    // a clear message rather than stay up answering 503 for good.
-    if config.bus.kind == BusKind::Embedded {
-        let (bus, stop) = (bus.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            while !stop.is_cancelled() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if !bus.is_healthy() {
-                    anyhow::bail!(
+    // Writes that can never succeed again end the process, rather than leave it up
+    // answering 503 for good: the embedded log after a failed write (the full-disk
+    // reserve makes that an I/O error; fjall refuses every later write until reopened),
+    // a Kafka producer after a fatal error (an idempotence violation: seen on a test
+    // broker after it lost its storage; librdkafka never recovers from one). A restart
+    // recovers either (acknowledged records are safe).
+    let (watched, stop) = (bus.clone(), stops.work.clone());
+    let kind = config.bus.kind;
+    tasks.spawn("bus watch", async move {
+        while !stop.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !watched.is_healthy() {
+                match kind {
+                    BusKind::Embedded => anyhow::bail!(
                         "the embedded log failed a write (see the error above) and refuses all \
                          further writes until reopened; exiting so a restart recovers it from its \
                          journal (acknowledged records are safe)"
-                    );
+                    ),
+                    BusKind::Kafka => anyhow::bail!(
+                        "the Kafka producer hit a fatal error (see the error above) and can write \
+                         nothing more; exiting so a restart gets a new one (acknowledged records \
+                         are safe)"
+                    ),
                 }
             }
-            Ok(())
-        });
-    }
+        }
+        Ok(())
+    });
 
     let connect_config = connect_config(&effective);
     let connect =
@@ -201,9 +210,9 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     }
     let mut ingest_handle = None;
     // The public listener: provider routes, `/v2`, OAuth callbacks, the widget, health.
-    let mut public = http::ops_router(metrics.clone(), bus.clone(), false);
+    let mut public = http::ops_router(metrics.clone(), bus.clone(), stops.stopping.clone(), false);
     // The admin listener: the admin API, its OpenAPI and dashboard, `/metrics`, health.
-    let mut admin = http::ops_router(metrics.clone(), bus.clone(), true);
+    let mut admin = http::ops_router(metrics.clone(), bus.clone(), stops.stopping.clone(), true);
     if roles.ingest {
         // Replay guards survive restarts: their markers are read back from the bus.
         let (ingest, handle) =
@@ -228,7 +237,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
                     &bus,
                     &normalizer_updates,
                     &limiters,
-                    &shutdown,
+                    &stops.state,
                 )?,
             ));
         admin = admin.merge(pulsegate_admin::router(
@@ -243,7 +252,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
                     metrics,
                     offsets.clone(),
                 );
-                tokio::spawn(sample_health(ports.health.clone(), shutdown.clone()));
+                tokio::spawn(sample_health(ports.health.clone(), stops.state.clone()));
                 ports
             },
         ));
@@ -262,7 +271,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         ingest_handle,
         normalizer_updates,
         connect.clone(),
-        shutdown.clone(),
+        stops.state.clone(),
     ));
     // Both listeners with their limits; the public one without any admin route.
     let servers = edge::start(
@@ -270,7 +279,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         effective.ingest.sdk_max_body_bytes,
         public,
         admin,
-        &shutdown,
+        &stops.http,
     )
     .await?;
     tracing::info!(role = roles.name(), bus = bus.kind(), "pulsegate started");
@@ -279,28 +288,189 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     // supervisor restarts us; nothing is lost: offsets were not committed).
     let failure = tokio::select! {
         _ = shutdown_signal() => None,
-        Some(done) = tasks.join_next(), if !tasks.is_empty() => Some(match done {
-            Ok(Ok(())) => anyhow::anyhow!("a component stopped unexpectedly"),
-            Ok(Err(e)) => e,
-            Err(e) => anyhow::anyhow!("a component panicked: {e}"),
+        Some((name, result)) = tasks.join_next(), if !tasks.is_empty() => Some(match result {
+            Ok(()) => anyhow::anyhow!("{name} stopped unexpectedly"),
+            Err(e) => e,
         }),
     };
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    let drain = async {
-        while tasks.join_next().await.is_some() {}
-        servers.join().await;
-    };
-    if tokio::time::timeout(Duration::from_secs(15), drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!("components did not stop within 15 s");
-    }
+    let stopped = shut_down(
+        &config.server,
+        failure.is_none(),
+        &stops,
+        tasks,
+        servers,
+        &state,
+    )
+    .await;
     match failure {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => stopped,
     }
+}
+
+/// The phases of a shutdown, one token each, fired in this order.
+#[derive(Default)]
+struct Stops {
+    /// The signal came: `/readyz` answers 503 (everything else still runs).
+    stopping: CancellationToken,
+    /// The listeners stop accepting; each connection finishes its request in flight.
+    http: CancellationToken,
+    /// The consumer lanes (normalizer, backfill, poll, dispatcher) take nothing new,
+    /// finish what they took and commit it.
+    work: CancellationToken,
+    /// Last, once the above are done: the state view's tail (state writes wait on it)
+    /// and flushers, the background samplers and config followers.
+    state: CancellationToken,
+}
+
+/// The components a shutdown waits for, by name.
+#[derive(Default)]
+struct Components {
+    set: JoinSet<anyhow::Result<()>>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Components {
+    fn spawn<F>(&mut self, name: &'static str, task: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The next component to end, with how it ended (a panic is an error).
+    async fn join_next(&mut self) -> Option<(&'static str, anyhow::Result<()>)> {
+        let (id, result) = match self.set.join_next_with_id().await? {
+            Ok((id, result)) => (id, result),
+            Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
+        };
+        Some((self.names.remove(&id).unwrap_or("a component"), result))
+    }
+
+    fn running(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.names.values().copied().collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// The shutdown deadline passed (or a second signal came) with work unfinished; the
+/// warning before says what. Exit code 1.
+#[derive(Debug)]
+pub struct Unfinished;
+
+impl std::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "stopped with work unfinished (see the warning above); it is done again after the restart",
+        )
+    }
+}
+
+impl std::error::Error for Unfinished {}
+
+/// Graceful shutdown: `/readyz` answers 503 at once; after `shutdown_delay_secs` (when
+/// `signalled`; a failing component skips it) the listeners close and the consumer
+/// lanes stop taking work; in-flight requests get their answers, in-flight records
+/// finish and are committed; then the state is flushed. All within
+/// `shutdown_grace_secs` after the delay, else (or on a second signal) a warning names
+/// what was still running and the result is [`Unfinished`]: what was not committed is
+/// redelivered after the restart, so nothing acknowledged is lost.
+async fn shut_down(
+    server: &crate::config::ServerConfig,
+    signalled: bool,
+    stops: &Stops,
+    mut components: Components,
+    servers: edge::Servers,
+    state: &StateStore,
+) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    let delay = if signalled {
+        Duration::from_secs(server.shutdown_delay_secs)
+    } else {
+        Duration::ZERO
+    };
+    let grace = Duration::from_secs(server.shutdown_grace_secs);
+    stops.stopping.cancel();
+    tracing::info!(
+        delay_secs = delay.as_secs(),
+        grace_secs = grace.as_secs(),
+        "shutting down: /readyz answers 503"
+    );
+    let again = shutdown_signal();
+    tokio::pin!(again);
+    let mut forced = false;
+    if !delay.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut again => forced = true,
+        }
+    }
+    tracing::info!("listeners closed; finishing in-flight requests, deliveries and normalizations");
+    stops.http.cancel();
+    stops.work.cancel();
+    let deadline = tokio::time::Instant::now() + grace;
+    let listeners = servers.join();
+    tokio::pin!(listeners);
+    let mut listening = true;
+    while !forced && (listening || !components.is_empty()) {
+        tokio::select! {
+            _ = &mut listeners, if listening => {
+                listening = false;
+                tracing::debug!("listeners stopped: every request answered");
+            }
+            Some((name, result)) = components.join_next(), if !components.is_empty() => {
+                match result {
+                    Ok(()) => tracing::debug!(component = name, "stopped"),
+                    Err(e) => tracing::error!(component = name, error = %format!("{e:#}"), "stopped with an error"),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = &mut again => forced = true,
+        }
+    }
+    let unfinished = listening || !components.is_empty();
+    if unfinished {
+        let mut running: Vec<String> = components.running().iter().map(|s| s.to_string()).collect();
+        if listening {
+            running.push("HTTP requests".into());
+        }
+        let consumers: Vec<String> = pulsegate_bus::stopping_consumers()
+            .into_iter()
+            .map(|(name, left)| format!("{name} ({left} records)"))
+            .collect();
+        tracing::warn!(
+            still_running = %running.join(", "),
+            consumers = %consumers.join(", "),
+            after_secs = started.elapsed().as_secs(),
+            "{}: exiting with work unfinished; what was not committed is processed again after the restart",
+            if forced { "a second signal came" } else { "the shutdown deadline passed (server.shutdown_grace_secs)" }
+        );
+    }
+    // Last: the state the work above changed (when a webhook was last delivered per
+    // user), then the state view stops. Briefly when already late.
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(500));
+    match tokio::time::timeout(left, state.flush_webhook_updates()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "last webhook times not written"),
+        Err(_) => tracing::warn!("last webhook times not written in time"),
+    }
+    stops.state.cancel();
+    if unfinished {
+        return Err(Unfinished.into());
+    }
+    tracing::info!(
+        after_ms = started.elapsed().as_millis() as u64,
+        "stopped: every taken request answered, every taken record finished and committed"
+    );
+    Ok(())
 }
 
 /// The Terra-compatible API (`/v2`, the widget), its data endpoints backed by

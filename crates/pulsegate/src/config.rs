@@ -73,6 +73,15 @@ pub struct ServerConfig {
     /// `[server.tls]`: serve the public listener over TLS (usually a load balancer or
     /// ingress terminates TLS instead). Same keys as `[admin.tls]`.
     pub tls: Option<pulsegate_admin::ListenerTls>,
+    /// Graceful shutdown (SIGTERM, SIGINT): seconds between the signal and closing the
+    /// listeners, while `/readyz` already answers 503 so a load balancer stops sending
+    /// (requests still arriving meanwhile are served). 0: close at once.
+    pub shutdown_delay_secs: u64,
+    /// Graceful shutdown: seconds, after the delay, for in-flight requests, deliveries
+    /// and normalizations to finish and be committed. Past it the process exits
+    /// non-zero, logging what was still running (uncommitted work is redone after the
+    /// restart).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +96,8 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 1024 * 1024,
             tls: None,
+            shutdown_delay_secs: 0,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -372,6 +383,9 @@ impl Config {
             anyhow::bail!(
                 "invalid config: server.body_read_timeout_max must be at least server.body_read_timeout"
             );
+        }
+        if s.shutdown_grace_secs == 0 {
+            anyhow::bail!("invalid config: server.shutdown_grace_secs must be at least 1");
         }
         // Every provider reads its own tables: build each once, naming the section.
         if let Err(e) =
@@ -729,5 +743,21 @@ mod tests {
         assert!(e.contains("shorter than 32"), "{e}");
         load_str("[admin]\ntoken = \"0123456789abcdef0123456789abcdef\"\n").unwrap();
         load_str("[admin]\ntoken = \"\"\n").unwrap();
+    }
+
+    #[test]
+    fn shutdown_settings() {
+        let c = load_str("").unwrap();
+        assert_eq!(
+            (c.server.shutdown_delay_secs, c.server.shutdown_grace_secs),
+            (0, 30)
+        );
+        let c = load_str("[server]\nshutdown_delay_secs = 5\nshutdown_grace_secs = 60\n").unwrap();
+        assert_eq!(
+            (c.server.shutdown_delay_secs, c.server.shutdown_grace_secs),
+            (5, 60)
+        );
+        let e = load_str("[server]\nshutdown_grace_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("server.shutdown_grace_secs"), "{e}");
     }
 }

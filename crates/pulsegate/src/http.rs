@@ -9,23 +9,35 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use pulsegate_bus::Bus;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 struct OpsState {
     metrics: PrometheusHandle,
     bus: Arc<dyn Bus>,
+    stopping: CancellationToken,
 }
 
 /// `/healthz` (the process answers) and `/readyz` (it can take work: the bus accepts
-/// writes), on both listeners; `/metrics` only when `with_metrics` (the admin listener).
-pub fn ops_router(metrics: PrometheusHandle, bus: Arc<dyn Bus>, with_metrics: bool) -> Router {
+/// writes, and it is not shutting down: `stopping` not fired), on both listeners;
+/// `/metrics` only when `with_metrics` (the admin listener).
+pub fn ops_router(
+    metrics: PrometheusHandle,
+    bus: Arc<dyn Bus>,
+    stopping: CancellationToken,
+    with_metrics: bool,
+) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready));
     if with_metrics {
         router = router.route("/metrics", get(render_metrics));
     }
-    router.with_state(OpsState { metrics, bus })
+    router.with_state(OpsState {
+        metrics,
+        bus,
+        stopping,
+    })
 }
 
 async fn render_metrics(State(s): State<OpsState>) -> Response {
@@ -37,7 +49,11 @@ async fn render_metrics(State(s): State<OpsState>) -> Response {
 }
 
 async fn ready(State(s): State<OpsState>) -> Response {
-    if s.bus.is_healthy() {
+    if s.stopping.is_cancelled() {
+        // First sign of a graceful shutdown: a load balancer stops sending here while
+        // the listeners still serve (`server.shutdown_delay_secs`).
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    } else if s.bus.is_healthy() {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "bus unavailable").into_response()

@@ -171,8 +171,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(e.into()));
-    if let Err(e) = runtime.block_on(app::run(config, roles)) {
-        fail(e);
+    let result = runtime.block_on(app::run(config, roles));
+    // Tasks still parked (a slow DNS lookup, a hung destination after the shutdown
+    // deadline) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Err(e) = result {
+        // A graceful shutdown cut off at its deadline: 1, not a configuration error.
+        let code = if e.is::<app::Unfinished>() { 1 } else { 2 };
+        fail_with(e, code);
     }
 }
 
@@ -188,12 +194,17 @@ fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
+/// Exit code 2: bad configuration, or a component failed.
+fn fail(e: anyhow::Error) -> ! {
+    fail_with(e, 2)
+}
+
 #[allow(
     clippy::print_stderr,
     clippy::exit,
-    reason = "the binary's single exit point: the error to stderr (logging may not be up yet), exit code 2"
+    reason = "the binary's single exit point for errors: the error to stderr, then the code"
 )]
-fn fail(e: anyhow::Error) -> ! {
+fn fail_with(e: anyhow::Error, code: i32) -> ! {
     eprintln!("pulsegate: {e:#}");
-    std::process::exit(2);
+    std::process::exit(code);
 }

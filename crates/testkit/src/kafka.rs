@@ -23,6 +23,10 @@ const INSTALL_HINT: &str = "no tansu binary found for the Kafka tests. Install o
 pub struct TestBroker {
     child: Child,
     addr: SocketAddr,
+    /// How it was started, for [`TestBroker::restart`].
+    command: Vec<String>,
+    /// The S3 endpoint of a durable broker ([`TestBroker::start_s3`]).
+    s3: Option<String>,
 }
 
 impl TestBroker {
@@ -36,36 +40,49 @@ impl TestBroker {
     /// at `127.0.0.1:<advertised_port>`: a TLS front ([`crate::tls::TlsFront`]) there
     /// makes every connection after the bootstrap go through it too.
     pub fn start_advertising(advertised_port: Option<u16>) -> TestBroker {
+        Self::start_with(advertised_port, "memory://tansu/", None)
+    }
+
+    /// A broker whose data survives [`restart`](Self::restart): tansu's `s3://`
+    /// storage engine on the S3 server at `s3_endpoint` (moto, [`crate::s3::TestS3`]),
+    /// which must have a bucket `tansu`.
+    pub fn start_s3(s3_endpoint: &str) -> TestBroker {
+        Self::start_with(None, "s3://tansu/", Some(s3_endpoint.to_string()))
+    }
+
+    fn start_with(advertised_port: Option<u16>, storage: &str, s3: Option<String>) -> TestBroker {
         let bin = find_tansu().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let advertised =
             advertised_port.map_or_else(|| url.clone(), |p| format!("tcp://127.0.0.1:{p}"));
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            // Settings tansu would otherwise take from the environment.
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} failed: {e}; {INSTALL_HINT}", bin.display()));
+        let command = vec![
+            bin.to_string_lossy().into_owned(),
+            "broker".into(),
+            "--listener-url".into(),
+            url,
+            "--advertised-listener-url".into(),
+            advertised,
+            "--storage-engine".into(),
+            storage.into(),
+        ];
         let mut broker = TestBroker {
-            child,
+            child: spawn(&command, s3.as_deref()),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            command,
+            s3,
         };
         broker.wait_ready(Duration::from_secs(15));
         broker
+    }
+
+    /// SIGKILLs the broker and starts it again on the same port and storage (only a
+    /// [`start_s3`](Self::start_s3) broker keeps its data).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.command, self.s3.as_deref());
+        self.wait_ready(Duration::from_secs(30));
     }
 
     /// Bootstrap servers for a client, `127.0.0.1:<port>`.
@@ -106,6 +123,28 @@ impl Drop for TestBroker {
 }
 
 use crate::ports::free_port;
+
+fn spawn(command: &[String], s3: Option<&str>) -> Child {
+    let mut c = Command::new(&command[0]);
+    c.args(&command[1..])
+        // Settings tansu would otherwise take from the environment.
+        .env_remove("LISTENER_URL")
+        .env_remove("ADVERTISED_LISTENER_URL")
+        .env_remove("STORAGE_ENGINE")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(endpoint) = s3 {
+        c.env("AWS_ENDPOINT", endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_DEFAULT_REGION", "us-east-1");
+    }
+    c.spawn()
+        .unwrap_or_else(|e| panic!("starting {} failed: {e}; {INSTALL_HINT}", command[0]))
+}
 
 fn find_tansu() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TANSU_BIN") {

@@ -1,5 +1,6 @@
 //! Simulated outside world for tests and load runs. Everything binds 127.0.0.1 only.
 
+pub mod fault_sink;
 pub mod google_health;
 pub mod kafka;
 pub mod ports;

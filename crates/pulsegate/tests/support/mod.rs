@@ -71,6 +71,8 @@ pub struct Pulsegate {
     pub nofile: Option<u64>,
     /// `serve`, `ingest`, `normalize` or `dispatch`.
     pub role: &'static str,
+    /// How long [`Pulsegate::spawn`] waits for `/readyz` (default 30 s).
+    pub ready_within: Duration,
     child: Option<Child>,
     config: PathBuf,
 }
@@ -137,6 +139,7 @@ client_secret = "test-client-secret"
             admin_port,
             nofile: None,
             role,
+            ready_within: Duration::from_secs(30),
             child: None,
             config,
         }
@@ -184,7 +187,7 @@ client_secret = "test-client-secret"
     }
 
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + self.ready_within;
         let client = reqwest::Client::new();
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
@@ -231,6 +234,48 @@ client_secret = "test-client-secret"
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The exit status if the process has ended by itself (then it is no longer
+    /// tracked: [`Pulsegate::spawn`] starts it again).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Sends SIGTERM and returns at once (see [`Pulsegate::wait_exit`]).
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.child {
+            let pid = rustix::process::Pid::from_child(c);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    /// Waits up to `within` for the process to exit by itself; SIGKILL after that
+    /// (`None`). Returns its exit status.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                c.kill().unwrap();
+                c.wait().unwrap();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Adds `lines` (TOML keys) at the top of the config's `[server]` section, for the
+    /// next (re)start.
+    pub fn add_server_settings(&self, lines: &str) {
+        let toml = std::fs::read_to_string(&self.config).unwrap();
+        let toml = toml.replacen("[server]\n", &format!("[server]\n{lines}\n"), 1);
+        std::fs::write(&self.config, toml).unwrap();
     }
 
     pub fn logs(&self) -> String {
