@@ -450,9 +450,11 @@ async fn a_hanging_destination_is_cut_off_at_the_deadline_and_nothing_is_lost() 
     for p in pushers {
         want.extend(p.await.unwrap());
     }
-    // Deliveries hang at the sink.
+    // Deliveries hang at the sink (how many start at once depends on the dispatcher's
+    // in-flight bound and the machine's load; a few hanging are what this is about: a
+    // CI run once saw 49 of the 50 this used to wait for).
     assert!(
-        sink.wait_for(50, Duration::from_secs(30)).await,
+        sink.wait_for(10, Duration::from_secs(30)).await,
         "only {} deliveries started",
         sink.count()
     );
