@@ -208,3 +208,57 @@ async fn latest_member_joining_an_active_group_skips_history_body() {
     let payloads: Vec<&[u8]> = got.iter().map(|r| r.payload.as_ref()).collect();
     assert!(payloads.iter().all(|p| *p == b"new"), "{payloads:?}");
 }
+
+/// A group whose committed offset is past the partition's end (a broker restarted
+/// without the tail it had acknowledged, or its offsets reset) must not skip what is
+/// written from then on: librdkafka's out-of-range reset goes to the earliest offset
+/// for every group (duplicates, never a hole), also for groups started at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_past_the_end_rereads_instead_of_skipping() {
+    contract::within_limit(
+        "a_commit_past_the_end_rereads_instead_of_skipping",
+        a_commit_past_the_end_rereads_instead_of_skipping_body(),
+    )
+    .await;
+}
+
+async fn a_commit_past_the_end_rereads_instead_of_skipping_body() {
+    let h = setup().await;
+    let bus = &h.bus;
+    bus.ensure_topic(&TopicSpec::new("t", 1)).await.unwrap();
+    for i in 0..3 {
+        bus.append("t", Outgoing::new(format!("k{i}"), "old"))
+            .await
+            .unwrap();
+    }
+    let mut a = bus.subscribe("t", "g", OffsetReset::Latest).await.unwrap();
+    bus.append("t", Outgoing::new("k3", "old")).await.unwrap();
+    let got = drain(&mut a, 1).await;
+    assert_eq!(got[0].offset, 3);
+    // As if the broker came back with a shorter log than the group had read.
+    a.commit(&[(0, 1000)]).await.unwrap();
+    drop(a);
+    for i in 0..5 {
+        bus.append("t", Outgoing::new(format!("n{i}"), "new"))
+            .await
+            .unwrap();
+    }
+    let mut b = bus.subscribe("t", "g", OffsetReset::Latest).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0;
+    while (0..5).any(|i| !seen.contains(&format!("n{i}"))) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "records written after the commit past the end were skipped (got {seen:?})"
+        );
+        // Producers go on meanwhile, as they do after a broker restart.
+        bus.append("t", Outgoing::new(format!("m{i}"), "more"))
+            .await
+            .unwrap();
+        i += 1;
+        for r in b.poll(100, Duration::from_millis(500)).await.unwrap() {
+            seen.insert(String::from_utf8_lossy(&r.key).into_owned());
+        }
+    }
+}

@@ -14,6 +14,7 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::end_watch::EndWatch;
 pub(crate) use super::rebalance::MemberConsumer;
 use super::rebalance::{rebalance_related, start_at_end_if_uncommitted, MemberContext};
 use super::{blocking, blocking_within, broker, KafkaConfig, COMMIT_TIMEOUT, REQUEST_TIMEOUT};
@@ -44,6 +45,8 @@ struct ReadState {
     eof: HashSet<u32>,
     /// Group members: partitions whose offsets jumped, being re-read (see `accept`).
     rewinding: HashMap<u32, Rewind>,
+    /// Group members: partition ends that fell below the position ([`super::end_watch`]).
+    watch: EndWatch,
 }
 
 /// A gap being re-read: records from `expected` on are fetched again until `expected`
@@ -56,6 +59,8 @@ struct Rewind {
     last_seek: std::time::Instant,
 }
 
+/// Longest wait for one sample of the partition ends ([`super::end_watch`]).
+const END_SAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a gap in a partition's offsets is re-read before it is taken as real.
 const GAP_WAIT: Duration = Duration::from_secs(2);
 /// How often, while a gap is re-read, the partition is fetched again from the gap.
@@ -144,6 +149,78 @@ impl KafkaConsumer {
         })
     }
 
+    /// Samples the position and end of every assigned partition ([`super::end_watch`])
+    /// and re-reads, from the earliest offset, those whose end fell below the position.
+    /// A sample that fails or is slow is skipped (the next one comes).
+    async fn check_ends(&mut self, consumer: &Arc<MemberConsumer>) {
+        self.state.watch.sampled();
+        let assigned: Vec<u32> = consumer.context().assigned().into_iter().collect();
+        if assigned.is_empty() {
+            return;
+        }
+        let known: HashMap<u32, u64> = assigned
+            .iter()
+            .filter_map(|p| self.state.next.get(p).map(|n| (*p, *n)))
+            .collect();
+        let c = consumer.clone();
+        let sample = blocking_within(END_SAMPLE_TIMEOUT, "sampling partition ends", move || {
+            let topic = c.context().topic.clone();
+            let mut ask = TopicPartitionList::new();
+            for p in assigned.iter().filter(|p| !known.contains_key(p)) {
+                ask.add_partition(&topic, *p as i32);
+            }
+            let committed = if ask.count() > 0 {
+                c.committed_offsets(ask, REQUEST_TIMEOUT)
+                    .map_err(|e| broker("kafka committed offsets", e))?
+            } else {
+                TopicPartitionList::new()
+            };
+            let mut out = Vec::new();
+            for p in assigned {
+                let position = match known.get(&p) {
+                    Some(n) => *n,
+                    None => match committed
+                        .find_partition(&topic, p as i32)
+                        .map(|e| e.offset())
+                    {
+                        Some(Offset::Offset(o)) if o >= 0 => o as u64,
+                        _ => continue,
+                    },
+                };
+                let (_, high) = c
+                    .fetch_watermarks(&topic, p as i32, REQUEST_TIMEOUT)
+                    .map_err(|e| broker("kafka watermarks", e))?;
+                out.push((p, position, high.max(0) as u64));
+            }
+            Ok(out)
+        })
+        .await;
+        let sample = match sample {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(topic = %self.state.topic, error = %e, "partition end sample skipped");
+                return;
+            }
+        };
+        let ctx = consumer.context();
+        for p in self.state.watch.judge(&sample) {
+            let (position, end) = sample
+                .iter()
+                .find(|(sp, _, _)| *sp == p)
+                .map_or((0, 0), |(_, pos, end)| (*pos, *end));
+            tracing::warn!(topic = %ctx.topic, group = ?ctx.group, partition = p, position, end,
+                "the partition's end fell below this group's position (the broker lost records or reset its offsets): re-reading it from the earliest offset");
+            metrics::counter!("pulsegate_kafka_offset_resets_total", "topic" => self.state.topic.to_string())
+                .increment(1);
+            if let Err(e) = consumer.seek(&ctx.topic, p as i32, Offset::Beginning, Duration::ZERO) {
+                tracing::warn!(topic = %ctx.topic, partition = p, error = %e, "kafka seek failed");
+                continue;
+            }
+            self.state.next.remove(&p);
+            self.state.rewinding.remove(&p);
+        }
+    }
+
     /// For lag reporting.
     pub(crate) fn handle(&self) -> std::sync::Weak<MemberConsumer> {
         Arc::downgrade(self.consumer())
@@ -167,6 +244,9 @@ impl Consumer for KafkaConsumer {
                 .subscribe(&[&topic])
                 .map_err(|e| broker("kafka subscribe", e))?;
             self.join_pending = false;
+        }
+        if self.state.grouped && self.state.watch.due() {
+            self.check_ends(&consumer).await;
         }
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut out = Vec::new();
@@ -266,6 +346,7 @@ impl ReadState {
             bounds,
             eof: HashSet::new(),
             rewinding: HashMap::new(),
+            watch: EndWatch::new(),
         }
     }
 
@@ -309,6 +390,7 @@ impl ReadState {
             return Ok(());
         }
         *self.next.entry(partition).or_insert(0) = offset + 1;
+        self.watch.received(partition);
         out.push(Record {
             topic: self.topic.clone(),
             partition,
@@ -400,14 +482,14 @@ fn member(
 ) -> Result<Arc<MemberConsumer>, BusError> {
     let mut c = base_config(cfg);
     let millis = |d: Duration| d.as_millis().to_string();
+    // `earliest` for every group, `Latest` ones too: librdkafka uses this only for a
+    // partition without a committed offset (a `Latest` group commits or assigns its
+    // start at the end explicitly, see `rebalance`) and for a committed offset outside
+    // the log (a broker back with a shorter log, or retention past a stalled group).
+    // There, `latest` would skip whatever was written before the reset: `earliest`
+    // re-reads (duplicates the receivers drop by webhook-id), never a hole.
     c.set("group.id", cfg.group_name(group))
-        .set(
-            "auto.offset.reset",
-            match reset {
-                OffsetReset::Earliest => "earliest",
-                OffsetReset::Latest => "latest",
-            },
-        )
+        .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("session.timeout.ms", millis(cfg.session_timeout))
         .set("heartbeat.interval.ms", millis(cfg.heartbeat_interval))

@@ -17,6 +17,12 @@
 //!   partition the group never committed (a group-less commit, accepted while the group
 //!   has no members); partitions still uncommitted when assigned (e.g. joining an active
 //!   group) get the same treatment in the rebalance callback before any record is read.
+//! * A committed offset outside the log (a broker back with a shorter log than its
+//!   groups read, or retention past a stalled group) resets to the earliest offset for
+//!   every group: re-delivery, never a hole (`latest` would skip what was written
+//!   before the reset). A broker that answers such a fetch with nothing instead of
+//!   `OFFSET_OUT_OF_RANGE` (tansu) is caught by sampling positions against partition
+//!   ends (`end_watch`) and re-read from the earliest offset the same way.
 //! * `read_from_start` assigns every partition from the beginning, without joining a
 //!   group (librdkafka needs a `group.id` for `assign`; it is never used for offsets).
 //!
@@ -42,6 +48,7 @@
 mod admin;
 mod config;
 mod consumer;
+mod end_watch;
 mod lag;
 mod offsets;
 mod producer;

@@ -104,11 +104,14 @@ impl ConsumerContext for MemberContext {
                                     tpl.set_partition_offset(&self.topic, p, Offset::Offset(end));
                             }
                         }
-                        // Reading still starts at the end (auto.offset.reset=latest); only
-                        // durability of that start is missing until the first commit.
+                        // Partitions with a committed offset cannot be told apart from
+                        // new ones here, so none is moved: those without a commit start
+                        // at the earliest offset (auto.offset.reset), which re-delivers
+                        // history to a new destination rather than risk skipping records
+                        // after a commit. Loud, and only when the broker fails mid-join.
                         Err(e) => {
                             tracing::error!(topic = %self.topic, group = ?self.group, error = %e,
-                            "could not commit the starting offsets of a new assignment")
+                            "could not commit the starting offsets of a new assignment; partitions without a commit start at the earliest offset")
                         }
                     }
                 }
