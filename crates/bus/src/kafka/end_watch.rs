@@ -11,9 +11,9 @@
 //! offset: duplicates (receivers drop them by webhook-id), never a hole.
 //!
 //! The end must have grown, with nothing received, on [`STRIKES`] samples in a row: a
-//! broker that under-reports the end (tansu gives the first offset of the last batch
-//! + 1) shows a position above the end too, but then either the end does not move or
-//! the new records arrive.
+//! broker that under-reports the end (tansu gives the first offset of the last batch,
+//! plus one) shows a position above the end too, but then either the end does not move
+//! or the new records arrive.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -59,11 +59,6 @@ impl EndWatch {
         if let Some(w) = self.parts.get_mut(&partition) {
             w.received = true;
         }
-    }
-
-    /// Forget a partition (re-read from the start, or no longer assigned).
-    pub(crate) fn forget(&mut self, partition: u32) {
-        self.parts.remove(&partition);
     }
 
     /// Judges one sample of `(partition, position, end)` of the assigned partitions;
