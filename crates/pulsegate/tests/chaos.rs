@@ -1,5 +1,6 @@
-//! Chaos runs: not in the default test run (`#[ignore]`); `scripts/chaos.sh` runs them
-//! (release build). Everything on 127.0.0.1, bounded in time.
+//! Chaos runs: `scripts/chaos.sh` runs them in full (`#[ignore]`, release build); the
+//! default test run has A and B at a few thousand events with the same 10 kills
+//! (`chaos_reduced_in_the_default_run`). Everything on 127.0.0.1, bounded in time.
 //!
 //! * A, embedded bus: `pulsegate serve` while providers stream, SIGKILLed and restarted
 //!   at random moments (`CHAOS_KILLS`, default 10).
@@ -9,6 +10,9 @@
 //!   and restarted mid-stream (`CHAOS_S3_EVENTS`, default 1,000: moto is CPU-bound here
 //!   and a role restarted on it can need minutes to read the state topic back, which is
 //!   why B's role kills run on the memory engine).
+//! * B3, Kafka bus on tansu's durable `sqlite://` engine: B's role kills and a broker
+//!   SIGKILL + restart in one run, at `CHAOS_EVENTS` (a tansu built with `libsql`, from
+//!   `TANSU_SQLITE_BIN`; `scripts/chaos.sh c` builds it).
 //!
 //! Each run has two healthy destinations (one `ordered`), and (A, B) from its second phase a
 //! fault-injecting one (500s, 429 + Retry-After, resets, slow reads and answers, 30 s
@@ -311,9 +315,13 @@ struct Phases {
 
 impl Phases {
     fn new() -> Self {
-        let events = env_u64("CHAOS_EVENTS", 100_000).max(1_000);
+        Self::of(env_u64("CHAOS_EVENTS", 100_000).max(1_000))
+    }
+
+    /// A twentieth of `events` (at least 150) for each latency phase, the rest chaos.
+    fn of(events: u64) -> Self {
         Phases {
-            phase: (events / 20).max(500),
+            phase: (events / 20).max(150),
             events,
         }
     }
@@ -432,8 +440,37 @@ async fn finish(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "chaos run: scripts/chaos.sh"]
 async fn chaos_a_embedded_serve_kill_9() {
-    let p = Phases::new();
-    let kills = env_u64("CHAOS_KILLS", 10);
+    embedded_scenario(
+        "A, embedded bus: pulsegate serve",
+        Phases::new(),
+        env_u64("CHAOS_KILLS", 10),
+    )
+    .await;
+}
+
+/// A and B at a volume the default test run can afford (minutes in a debug build),
+/// one after the other (in parallel they would share 2 cores): the same 10 kill -9s,
+/// faults and count of every acknowledged event at both healthy destinations;
+/// `scripts/chaos.sh` is the full run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_reduced_in_the_default_run() {
+    embedded_scenario(
+        "A (reduced), embedded bus: pulsegate serve",
+        Phases::of(3_000),
+        10,
+    )
+    .await;
+    kafka_scenario(
+        "B (reduced), Kafka bus (tansu, memory): ingest, normalize, dispatch",
+        Backend::Kafka(TestBroker::start()),
+        Phases::of(2_000),
+        10,
+        false,
+    )
+    .await;
+}
+
+async fn embedded_scenario(name: &'static str, p: Phases, kills: u64) {
     let mut rng = Rng::seeded();
     let strava = strava_with_athletes().await;
     let (healthy, ordered) = (FaultSink::healthy().await, FaultSink::healthy().await);
@@ -464,7 +501,7 @@ async fn chaos_a_embedded_serve_kill_9() {
     }
     join(pushers).await;
     let mut s = Summary {
-        name: "A, embedded bus: pulsegate serve",
+        name,
         rows: Vec::new(),
     };
     s.row("kill -9 + restart", kills.to_string());
@@ -512,6 +549,25 @@ async fn chaos_b2_kafka_broker_restart_on_s3() {
         Backend::Kafka(broker),
         Phases::chaos_only(events),
         0,
+        true,
+    )
+    .await;
+}
+
+/// B3: role kills and a broker restart in one run, on tansu's `sqlite://` engine (local
+/// disk, durable, fast enough for the full volume): `CHAOS_EVENTS` events,
+/// `CHAOS_KILLS` role SIGKILLs and one broker SIGKILL + restart among them. Needs
+/// `TANSU_SQLITE_BIN` (`scripts/chaos.sh c` builds that tansu).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos run: scripts/chaos.sh"]
+async fn chaos_b3_kafka_roles_and_broker_restart_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start_sqlite(&dir.path().join("tansu.db"));
+    kafka_scenario(
+        "B3, Kafka bus (tansu on sqlite): role kills and a broker restart",
+        Backend::Kafka(broker),
+        Phases::new(),
+        env_u64("CHAOS_KILLS", 10),
         true,
     )
     .await;

