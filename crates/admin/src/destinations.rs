@@ -330,6 +330,9 @@ fn build(
             kafka_auth,
             kafka_ca_pem,
             claim_check,
+            // An update of a destination from the config file stays one (and stays until
+            // the file's entry changes).
+            file_entry: existing.and_then(|e| e.file_entry.clone()),
         },
         generated,
     ))
@@ -481,6 +484,16 @@ pub(crate) async fn get_one(State(s): State<AdminState>, Path(id): Path<String>)
 pub(crate) async fn delete(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
     if s.state.destination(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "no such destination");
+    }
+    // The next start would create it again from the file.
+    if s.config.file_destinations.contains(&id) {
+        return error(
+            StatusCode::CONFLICT,
+            &format!(
+                "destination {id:?} is defined in the config file ([[destinations]]): remove \
+                 it there and restart (the API can pause it meanwhile)"
+            ),
+        );
     }
     match s.state.delete_destination(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

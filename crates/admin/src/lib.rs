@@ -70,6 +70,10 @@ pub struct AdminConfig {
     /// The dispatcher enforces the same flag when it connects.
     #[serde(skip)]
     pub allow_private_networks: bool,
+    /// Ids of the destinations defined in the config file (`[[destinations]]`): the API
+    /// refuses to delete them (409), since the next start would create them again.
+    #[serde(skip)]
+    pub file_destinations: std::collections::BTreeSet<String>,
 }
 
 impl Default for AdminConfig {
@@ -82,6 +86,7 @@ impl Default for AdminConfig {
             auth_failure_window: std::time::Duration::from_secs(60),
             tls: None,
             allow_private_networks: false,
+            file_destinations: std::collections::BTreeSet::new(),
         }
     }
 }

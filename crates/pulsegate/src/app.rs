@@ -607,14 +607,18 @@ async fn open_bus(
     Ok((bus, user_keys, offsets, key_view))
 }
 
-/// Destinations from the config file are created, or updated when they differ.
+/// Destinations from the config file are created, or updated when their entry in the
+/// file changed since it was last applied (`Destination::file_entry`): what the admin
+/// API did to one meanwhile (a pause, a new secret, other filters) outlasts restarts
+/// until the file's entry changes. The dispatcher's record of a failing or disabled
+/// destination and a pause stay even then; `enabled = false` in the file turns it off.
 async fn seed_destinations(
     config: &Config,
     bus: &dyn Bus,
     state: &StateStore,
 ) -> anyhow::Result<()> {
     for d in &config.destinations {
-        let wanted = Destination {
+        let mut wanted = Destination {
             id: d.id.clone(),
             url: d.url.clone(),
             secret: Secret::new(d.secret.clone()),
@@ -631,21 +635,53 @@ async fn seed_destinations(
             kafka_auth: d.kafka_auth(),
             kafka_ca_pem: d.kafka_ca_pem.clone(),
             claim_check: d.claim_check(),
+            file_entry: None,
         };
+        let entry = file_entry_digest(&wanted);
+        wanted.file_entry = Some(entry.clone());
         let existing = state.destination(&d.id);
-        if existing.is_none() {
-            pulsegate_dispatcher::start_destination_cursor(bus, &d.id)
+        match existing.as_deref() {
+            None => pulsegate_dispatcher::start_destination_cursor(bus, &d.id)
                 .await
-                .with_context(|| format!("starting destination {}'s cursor", d.id))?;
+                .with_context(|| format!("starting destination {}'s cursor", d.id))?,
+            Some(e) if e.file_entry.as_deref() == Some(entry.as_str()) => continue,
+            Some(e) => {
+                wanted.enabled = d.enabled && e.enabled;
+                wanted.failing_since_ms = e.failing_since_ms;
+                wanted.disabled_reason = e.disabled_reason.clone();
+                if d.enabled && !e.enabled {
+                    tracing::warn!(destination = %d.id,
+                        "destination is enabled in the config file but paused or disabled in the state; `pulsegate destinations resume` delivers to it again");
+                }
+            }
         }
-        if existing.as_deref() != Some(&wanted) {
-            state
-                .put_destination(&wanted)
-                .await
-                .with_context(|| format!("storing destination {}", d.id))?;
-        }
+        state
+            .put_destination(&wanted)
+            .await
+            .with_context(|| format!("storing destination {}", d.id))?;
     }
     Ok(())
+}
+
+/// SHA-256 of a config-file destination as the file defines it (secrets included: the
+/// digest lives only in the sealed state record).
+fn file_entry_digest(d: &Destination) -> String {
+    use sha2::Digest;
+    let canonical = serde_json::to_vec(&(
+        &d.url,
+        d.secret.expose(),
+        &d.event_types,
+        &d.providers,
+        d.ordered,
+        d.enabled,
+        &d.s3_access_key_id,
+        d.s3_secret_access_key.as_ref().map(Secret::expose),
+        serde_json::to_value(&d.kafka_auth).unwrap_or_default(),
+        &d.kafka_ca_pem,
+        serde_json::to_value(&d.claim_check).unwrap_or_default(),
+    ))
+    .unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(canonical))
 }
 
 async fn shutdown_signal() {

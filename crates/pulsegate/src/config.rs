@@ -302,6 +302,7 @@ impl Config {
         let mut config: Config = figment.extract().map_err(one_line)?;
         config.validate()?;
         config.admin.allow_private_networks = config.dispatcher.allow_private_networks;
+        config.admin.file_destinations = config.destinations.iter().map(|d| d.id.clone()).collect();
         config.layers = figment;
         Ok(config)
     }

@@ -62,6 +62,16 @@ fn activities(sink: &Sink) -> Vec<ReceivedRequest> {
         .collect()
 }
 
+/// The last activity `sink` accepted whose body names `object_id` (a kill -9 may
+/// deliver an event twice, so counts do not tell).
+fn delivery_of(sink: &Sink, object_id: u64) -> Option<ReceivedRequest> {
+    let id = object_id.to_string();
+    activities(sink)
+        .into_iter()
+        .rev()
+        .find(|r| String::from_utf8_lossy(&r.body).contains(&id))
+}
+
 async fn wait_until(what: &str, pg: &Pulsegate, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
@@ -117,7 +127,7 @@ async fn operator_commands_against_a_running_instance() {
         dead.url(),
         test_secret(4)
     );
-    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    let mut pg = Pulsegate::start(&strava.base_url(), &extra).await;
     let user = pg.connect_athlete(1, "access-1", "refresh-1").await;
     let client = reqwest::Client::new();
     let admin = pg.admin_url("");
@@ -302,14 +312,72 @@ async fn operator_commands_against_a_running_instance() {
         .await;
     assert_eq!(d["enabled"], true, "{d}");
 
-    // destinations rotate-secret: needs --yes; the next deliveries verify with the new
-    // secret and not with the old one.
-    let refused = run(&["destinations", "rotate-secret", "sink"]);
+    let before = &activities(&sink)[0];
+    assert_eq!(
+        verify_delivery(&old_secret, &before.headers, &before.body),
+        Ok(())
+    );
+
+    // destinations rotate-secret on one made through the API: needs --yes; the next
+    // deliveries verify with the new secret and not with the old one.
+    let api_sink = Sink::start(Behaviour::Ok).await;
+    let (status, created) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/destinations",
+            Some(serde_json::json!({ "id": "api", "url": api_sink.url() })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let api_secret = created["secret"].as_str().unwrap().to_string();
+    let refused = run(&["destinations", "rotate-secret", "api"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
-    let first = run(&["destinations", "rotate-secret", "sink", "--yes"]);
+    let first = run(&["destinations", "rotate-secret", "api", "--yes"]);
     let shown = ok_text(&first).lines().nth(1).unwrap().to_string();
     assert!(shown.starts_with("whsec_"), "{}", first.stdout);
+    let rotated = json_of(&run(&[
+        "destinations",
+        "rotate-secret",
+        "api",
+        "--yes",
+        "--output",
+        "json",
+    ]));
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    assert!(new_secret.starts_with("whsec_"), "{rotated}");
+    assert!(new_secret != api_secret && new_secret != shown);
+    let (_, d) = pg
+        .admin(Method::GET, "/v1/admin/destinations/api", None)
+        .await;
+    assert!(
+        !d["secret"].as_str().unwrap().contains(&new_secret[6..]),
+        "the API shows only a masked secret: {d}"
+    );
+    let body = strava_event("activity", 62_004, "create", 1, "{}");
+    assert_eq!(push(&client, pg.port, body).await, 200);
+    wait_until("delivered after rotation", &pg, || {
+        activities(&api_sink).len() == 1
+    })
+    .await;
+    let after = &activities(&api_sink)[0];
+    assert_eq!(
+        verify_delivery(&new_secret, &after.headers, &after.body),
+        Ok(())
+    );
+    assert!(verify_delivery(&api_secret, &after.headers, &after.body).is_err());
+    assert!(verify_delivery(&shown, &after.headers, &after.body).is_err());
+    // A destination from the config file: what the API did to it (a new secret, a
+    // pause) outlasts restarts until the file's entry changes; deleting it is refused
+    // (the next start would create it again).
+    wait_until("62004 at the file's destination", &pg, || {
+        delivery_of(&sink, 62_004).is_some()
+    })
+    .await;
+    let (status, _) = pg
+        .admin(Method::DELETE, "/v1/admin/destinations/sink", None)
+        .await;
+    assert_eq!(status, 409);
     let rotated = json_of(&run(&[
         "destinations",
         "rotate-secret",
@@ -318,34 +386,48 @@ async fn operator_commands_against_a_running_instance() {
         "--output",
         "json",
     ]));
-    let new_secret = rotated["secret"].as_str().unwrap().to_string();
-    assert!(new_secret.starts_with("whsec_"), "{rotated}");
-    assert!(new_secret != old_secret && new_secret != shown);
+    let sink_secret = rotated["secret"].as_str().unwrap().to_string();
+    let paused = json_of(&run(&["destinations", "pause", "sink", "--output", "json"]));
+    assert_eq!(paused["enabled"], false, "{paused}");
+    pg.kill9();
+    pg.spawn().await;
     let (_, d) = pg
         .admin(Method::GET, "/v1/admin/destinations/sink", None)
         .await;
-    assert!(
-        !d["secret"].as_str().unwrap().contains(&new_secret[6..]),
-        "the API shows only a masked secret: {d}"
-    );
-    let before = &activities(&sink)[0];
-    assert_eq!(
-        verify_delivery(&old_secret, &before.headers, &before.body),
-        Ok(())
-    );
-    let body = strava_event("activity", 62_004, "create", 1, "{}");
+    assert_eq!(d["enabled"], false, "the restart undid the pause: {d}");
+    let resumed = run(&["destinations", "resume", "sink"]);
+    assert!(ok_text(&resumed).contains("resumed"), "{}", resumed.stdout);
+    let body = strava_event("activity", 62_005, "create", 1, "{}");
     assert_eq!(push(&client, pg.port, body).await, 200);
-    wait_until("delivered after rotation", &pg, || {
-        activities(&sink).len() == 4
+    wait_until("62005 delivered", &pg, || {
+        delivery_of(&sink, 62_005).is_some()
     })
     .await;
-    let after = &activities(&sink)[3];
+    let last = delivery_of(&sink, 62_005).unwrap();
     assert_eq!(
-        verify_delivery(&new_secret, &after.headers, &after.body),
-        Ok(())
+        verify_delivery(&sink_secret, &last.headers, &last.body),
+        Ok(()),
+        "the restart undid the rotated secret"
     );
-    assert!(verify_delivery(&old_secret, &after.headers, &after.body).is_err());
-    assert!(verify_delivery(&shown, &after.headers, &after.body).is_err());
+    // The file's entry changes (a new secret there): the next start applies it.
+    let file_secret = test_secret(5);
+    let config = std::fs::read_to_string(pg.config_path()).unwrap();
+    assert!(config.contains(&old_secret));
+    std::fs::write(pg.config_path(), config.replace(&old_secret, &file_secret)).unwrap();
+    pg.kill9();
+    pg.spawn().await;
+    let body = strava_event("activity", 62_006, "create", 1, "{}");
+    assert_eq!(push(&client, pg.port, body).await, 200);
+    wait_until("62006 delivered", &pg, || {
+        delivery_of(&sink, 62_006).is_some()
+    })
+    .await;
+    let last = delivery_of(&sink, 62_006).unwrap();
+    assert_eq!(
+        verify_delivery(&file_secret, &last.headers, &last.body),
+        Ok(()),
+        "the file's changed entry was not applied"
+    );
     let missing = run(&["destinations", "pause", "nope"]);
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(

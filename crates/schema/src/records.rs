@@ -264,6 +264,12 @@ pub struct Destination {
     /// webhook carries Terra's `s3_payload` event (a pre-signed GET URL) instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_check: Option<ClaimCheck>,
+    /// Destinations from the config file (`[[destinations]]`): a digest of the file's
+    /// entry as last applied. A start applies the file again only when its entry
+    /// changed since, so what the admin API did meanwhile (a pause, a new secret, other
+    /// filters) outlasts restarts. `None`: made through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_entry: Option<String>,
 }
 
 /// Claim-check delivery (Terra's ping / `s3_payload` mode) of one webhook destination.

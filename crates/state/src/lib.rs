@@ -819,6 +819,7 @@ mod tests {
                 threshold_bytes: 0,
                 expires_in_secs: 600,
             }),
+            file_entry: None,
         };
         a.put_destination(&d).await.unwrap();
         let mut raw = bus.read_from_start(topics::STATE).await.unwrap();

@@ -92,6 +92,7 @@ impl Harness {
             kafka_auth: None,
             kafka_ca_pem: None,
             claim_check: None,
+            file_entry: None,
         };
         self.state.put_destination(&d).await.unwrap();
         d

@@ -155,13 +155,23 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.c()
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        // A refresh may replace the element between finding and clicking it (a stale
+        // element reference; seen under load): find it again.
+        for _ in 0..20 {
+            let e = self
+                .c()
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match e.click().await {
+                Ok(_) => return,
+                Err(e) if e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
+        panic!("{css} kept being replaced while clicked")
     }
 
     pub async fn text(&self, css: &str) -> String {
