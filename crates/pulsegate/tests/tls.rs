@@ -243,6 +243,47 @@ async fn certificates_reload_on_sighup_and_on_file_change() {
         "{logs}"
     );
 
+    // The operator CLI over https: with the CA that signs the admin certificate it
+    // works; with another CA, or none, it fails with its exit code and says why.
+    let url = format!("https://127.0.0.1:{admin_port}");
+    let (ca1_pem, ca2_pem) = (dir.path().join("ca1.pem"), dir.path().join("ca2.pem"));
+    std::fs::write(&ca1_pem, ca1.cert.pem()).unwrap();
+    std::fs::write(&ca2_pem, ca2.cert.pem()).unwrap();
+    let cli = |ca: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pulsegate"));
+        c.args([
+            "topics",
+            "describe",
+            "--admin-url",
+            &url,
+            "--admin-token",
+            TOKEN,
+        ])
+        .env_remove("PULSEGATE_ADMIN_CA")
+        .stdin(std::process::Stdio::null());
+        if let Some(ca) = ca {
+            c.arg("--admin-ca").arg(ca);
+        }
+        c.output().unwrap()
+    };
+    let ok = cli(Some(&ca2_pem));
+    assert!(
+        ok.status.success() && String::from_utf8_lossy(&ok.stdout).contains("events"),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let wrong = cli(Some(&ca1_pem));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("certificate") && !stderr.contains(TOKEN),
+        "{stderr}"
+    );
+    let none = cli(None);
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--admin-ca"), "{stderr}");
+
     // A broken certificate: refused with the reason, the CA 2 pair stays in use.
     let (_, key_pem) = ca1.leaf();
     std::fs::write(

@@ -51,18 +51,36 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    pub fn new(base: &str, token: String) -> Result<Self, CliFailure> {
+    /// `ca`: PEM certificates trusted for an https:// URL (the only ones: an admin
+    /// listener's certificate comes from the operator's CA, not a public one).
+    pub fn new(base: &str, token: String, ca: Option<&[u8]>) -> Result<Self, CliFailure> {
         let base = base.trim_end_matches('/').to_string();
-        // The admin listener serves plain HTTP (TLS, if any, is a proxy's job in front).
-        if !base.starts_with("http://") {
-            return Err(CliFailure::Usage(format!(
-                "--admin-url must be an http:// URL of the admin listener (got {base:?})"
-            )));
-        }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // A search scans the whole history topic: give it time.
-            .timeout(Duration::from_secs(300))
+            .timeout(Duration::from_secs(300));
+        if base.starts_with("https://") {
+            let ca = ca.ok_or_else(|| {
+                CliFailure::Usage(
+                    "an https:// admin URL needs --admin-ca: the CA certificates (PEM) that sign \
+                     the admin listener's certificate"
+                        .into(),
+                )
+            })?;
+            let roots = reqwest::Certificate::from_pem_bundle(ca)
+                .ok()
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| CliFailure::Usage("--admin-ca: no PEM certificate in it".into()))?;
+            builder = builder.use_rustls_tls().tls_built_in_root_certs(false);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        } else if !base.starts_with("http://") {
+            return Err(CliFailure::Usage(format!(
+                "--admin-url must be an http:// or https:// URL of the admin listener (got {base:?})"
+            )));
+        }
+        let http = builder
             .build()
             .map_err(|e| CliFailure::Usage(format!("HTTP client: {e}")))?;
         Ok(Self { http, base, token })
@@ -94,7 +112,7 @@ impl AdminClient {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| CliFailure::Unreachable(format!("{} ({e})", self.base)))?;
+            .map_err(|e| CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e))))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -110,19 +128,32 @@ impl AdminClient {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, CliFailure> {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
             // reqwest's text names the URL (no token): enough to see what was tried.
-            CliFailure::Unreachable(format!("{} ({e})", self.base))
+            CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e)))
         })?;
         let status = resp.status().as_u16();
         let text = resp
             .text()
             .await
-            .map_err(|e| CliFailure::Unreachable(format!("{} ({e})", self.base)))?;
+            .map_err(|e| CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e))))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(body);
         }
         Err(failure(status, &text))
     }
+}
+
+/// An error with its causes ("error sending request" alone does not say that the
+/// certificate was refused or the port closed).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// An error answer as the failure the operator sees.

@@ -30,6 +30,11 @@ pub struct AdminTarget {
         global = true
     )]
     admin_token: Option<String>,
+    /// For an https:// admin URL (`[admin.tls]`): the CA certificates (PEM) that sign
+    /// the admin listener's certificate (default with --config: its `cert_file`, which
+    /// serves a self-signed certificate or a chain that includes its CA).
+    #[arg(long, env = "PULSEGATE_ADMIN_CA", global = true)]
+    admin_ca: Option<PathBuf>,
     /// The server's configuration file, to find the admin URL and token.
     #[arg(long, short, env = "PULSEGATE_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -158,7 +163,12 @@ pub(crate) fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
             if listen.ip().is_unspecified() {
                 listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            format!("http://{listen}")
+            let scheme = if c.admin.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{listen}")
         }
         (None, None) => "http://127.0.0.1:9091".to_string(),
     };
@@ -183,7 +193,23 @@ pub(crate) fn connect(target: &AdminTarget) -> Result<AdminClient, CliFailure> {
             ))
         }
     };
-    AdminClient::new(&url, token)
+    let ca_file = target.admin_ca.clone().or_else(|| {
+        config
+            .as_ref()
+            .and_then(|c| c.admin.tls.as_ref())
+            .map(|t| t.cert_file.clone())
+    });
+    let ca = ca_file
+        .map(|path| {
+            std::fs::read(&path).map_err(|e| {
+                CliFailure::Usage(format!(
+                    "--admin-ca {}: cannot be read ({e})",
+                    path.display()
+                ))
+            })
+        })
+        .transpose()?;
+    AdminClient::new(&url, token, ca.as_deref())
 }
 
 fn instant(flag: &str, v: Option<&String>) -> Result<Option<u64>, CliFailure> {
