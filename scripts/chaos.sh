@@ -8,7 +8,7 @@
 #   c  Kafka bus on tansu's durable sqlite:// engine (local disk): B's role kills and a
 #      broker SIGKILL + restart in one run, at CHAOS_EVENTS. The wheel's tansu lacks that
 #      engine: TANSU_SQLITE_BIN names one built with `libsql`, else this builds it once
-#      (cargo install tansu 0.6.0 --features libsql into target/tansu-libsql, ~20 min)
+#      (cargo install tansu 0.6.0 --features libsql into target/tansu-libsql; 30–60 min on 2 cores)
 # Each has healthy destinations, a fault-injecting one and a 410 one; it fails if an
 # acknowledged event never reaches a healthy destination, and prints a summary table
 # (duplicates, faults injected, healthy p99 latency beside the faults vs fault-free).

@@ -27,6 +27,8 @@ pub struct TestBroker {
     command: Vec<String>,
     /// The S3 endpoint of a durable broker ([`TestBroker::start_s3`]).
     s3: Option<String>,
+    /// Where it runs (a `sqlite://` database path is relative to it).
+    cwd: Option<PathBuf>,
 }
 
 impl TestBroker {
@@ -68,12 +70,22 @@ impl TestBroker {
             "TANSU_SQLITE_BIN={} is not a file",
             bin.display()
         );
-        Self::start_bin(bin, None, &format!("sqlite://{}", db.display()), None)
+        // tansu opens a sqlite:// path relative to its working directory (even one
+        // written as absolute), so it runs in the database's directory.
+        let name = db
+            .file_name()
+            .expect("a database file name")
+            .to_string_lossy();
+        let mut broker = Self::start_bin(bin, None, &format!("sqlite://{name}"), None, db.parent());
+        broker.wait_ready(Duration::from_secs(15));
+        broker
     }
 
     fn start_with(advertised_port: Option<u16>, storage: &str, s3: Option<String>) -> TestBroker {
         let bin = find_tansu().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
-        Self::start_bin(bin, advertised_port, storage, s3)
+        let mut broker = Self::start_bin(bin, advertised_port, storage, s3, None);
+        broker.wait_ready(Duration::from_secs(15));
+        broker
     }
 
     fn start_bin(
@@ -81,6 +93,7 @@ impl TestBroker {
         advertised_port: Option<u16>,
         storage: &str,
         s3: Option<String>,
+        cwd: Option<&std::path::Path>,
     ) -> TestBroker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
@@ -96,14 +109,14 @@ impl TestBroker {
             "--storage-engine".into(),
             storage.into(),
         ];
-        let mut broker = TestBroker {
-            child: spawn(&command, s3.as_deref()),
+        let cwd = cwd.map(std::path::Path::to_path_buf);
+        TestBroker {
+            child: spawn(&command, s3.as_deref(), cwd.as_deref()),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             command,
             s3,
-        };
-        broker.wait_ready(Duration::from_secs(15));
-        broker
+            cwd,
+        }
     }
 
     /// SIGKILLs the broker and starts it again on the same port and storage (only a
@@ -112,7 +125,7 @@ impl TestBroker {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(&self.command, self.s3.as_deref());
+        self.child = spawn(&self.command, self.s3.as_deref(), self.cwd.as_deref());
         self.wait_ready(Duration::from_secs(30));
     }
 
@@ -155,8 +168,11 @@ impl Drop for TestBroker {
 
 use crate::ports::free_port;
 
-fn spawn(command: &[String], s3: Option<&str>) -> Child {
+fn spawn(command: &[String], s3: Option<&str>, cwd: Option<&std::path::Path>) -> Child {
     let mut c = Command::new(&command[0]);
+    if let Some(dir) = cwd {
+        c.current_dir(dir);
+    }
     c.args(&command[1..])
         // Settings tansu would otherwise take from the environment.
         .env_remove("LISTENER_URL")
