@@ -388,6 +388,8 @@ fn print_table(rows: &[Row]) {
             r.target.text(),
             match r.target {
                 Target::Info => "",
+                // e.g. no 10 s window without a disk stall: nothing to judge.
+                _ if r.value.is_nan() => "n/a",
                 t if t.passes(r.value) => "pass",
                 _ => "MISS",
             }
@@ -411,7 +413,7 @@ fn write_json(
                 "baseline_is": r.baseline.map(|b| b.1),
                 "ratio": r.value,
                 "target": r.target.text(),
-                "pass": r.target.passes(r.value),
+                "pass": (!r.value.is_nan()).then(|| r.target.passes(r.value)),
             })
         })
         .collect();
