@@ -4,7 +4,13 @@
 //!    over the same keep-alive connections: the ceiling;
 //! 2. `pulsegate serve` (a child process) with a mock Strava API and a counting customer
 //!    sink: acknowledged/s (closed loop), delivered/s, then ack latency at half the
-//!    measured ack rate (open loop), and pulsegate's peak RSS.
+//!    measured ack rate (open loop) for `--half-seconds`, its p99 per 10 s window with
+//!    the disk's own fdatasync latency probed alongside (then bare hyper at the same
+//!    rate, probed the same way), and pulsegate's peak RSS.
+//!
+//! `--provider garmin` pushes Garmin activities that carry their data (no fetch);
+//! `--pin` pins pulsegate and the Kafka broker to a CPU each; `--perf-out` records
+//! `perf` profiles of both over the closed-loop run and the delivery.
 //!
 //! Every rate is printed as a ratio of the ceiling measured in this run.
 
