@@ -24,6 +24,11 @@ pub struct LoadStats {
     /// Worst latency in each 100 ms window of the run (by intended send time), ms: where
     /// the tail comes from (a few stalls, or everything slow).
     pub window_max_ms: Vec<f64>,
+    /// When the run started: request `intended` times and the windows count from here.
+    pub started: Instant,
+    /// Latency p99 in each [`LONG_WINDOW`] (10 s) of the run, by intended send time, ms,
+    /// with the number of requests in it: the windows the half-load target applies to.
+    pub long_windows: Vec<(f64, u64)>,
 }
 
 impl LoadStats {
@@ -46,6 +51,12 @@ impl LoadStats {
 }
 
 const WINDOW: Duration = Duration::from_millis(100);
+/// The window of the half-load p99 target.
+pub const LONG_WINDOW: Duration = Duration::from_secs(10);
+
+fn new_hist() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?)
+}
 
 /// Makes the body for request number `n` (unique across the run).
 pub type BodyFn = Arc<dyn Fn(u64) -> Bytes + Send + Sync>;
@@ -59,6 +70,8 @@ pub struct LoadSpec {
     /// Requests per second over all connections; `None` = closed loop.
     pub rate: Option<f64>,
     pub body: BodyFn,
+    /// Extra request headers (name, value), e.g. Garmin's `garmin-client-id`.
+    pub headers: Arc<Vec<(&'static str, String)>>,
     /// First request number (so successive runs use distinct ids).
     pub first: u64,
 }
@@ -75,12 +88,19 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadStats> {
             connection(spec, counter, deadline, c).await
         }));
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hist = new_hist()?;
     let (mut ok, mut errors) = (0, 0);
     let mut windows: Vec<u64> = Vec::new();
+    let mut long: Vec<Histogram<u64>> = Vec::new();
     for t in tasks {
-        let (h, o, e, w) = t.await??;
+        let (h, o, e, w, l) = t.await??;
         hist.add(h)?;
+        while long.len() < l.len() {
+            long.push(new_hist()?);
+        }
+        for (all, this) in long.iter_mut().zip(l) {
+            all.add(this)?;
+        }
         ok += o;
         errors += e;
         if windows.len() < w.len() {
@@ -98,6 +118,11 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadStats> {
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         max_ms: hist.max() as f64 / 1000.0,
         window_max_ms: windows.into_iter().map(|us| us as f64 / 1000.0).collect(),
+        started,
+        long_windows: long
+            .iter()
+            .map(|h| (h.value_at_quantile(0.99) as f64 / 1000.0, h.len()))
+            .collect(),
     })
 }
 
@@ -106,8 +131,9 @@ async fn connection(
     counter: Arc<AtomicU64>,
     deadline: Instant,
     index: usize,
-) -> anyhow::Result<(Histogram<u64>, u64, u64, Vec<u64>)> {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+) -> anyhow::Result<(Histogram<u64>, u64, u64, Vec<u64>, Vec<Histogram<u64>>)> {
+    let mut hist = new_hist()?;
+    let mut long: Vec<Histogram<u64>> = Vec::new();
     let start = deadline - spec.duration;
     let mut windows: Vec<u64> = Vec::new();
     let stream = TcpStream::connect(spec.addr).await?;
@@ -148,7 +174,11 @@ async fn connection(
         let n = counter.fetch_add(1, Ordering::Relaxed);
         let req = Request::post(&spec.path)
             .header("host", &host)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        let req = spec
+            .headers
+            .iter()
+            .fold(req, |r, (k, v)| r.header(*k, v.as_str()))
             .body(Full::new((spec.body)(n)))?;
         sender.ready().await?;
         match sender.send_request(req).await {
@@ -165,6 +195,12 @@ async fn connection(
                         windows.resize(w + 1, 0);
                     }
                     windows[w] = windows[w].max(us);
+                    let l = (intended.saturating_duration_since(start).as_millis()
+                        / LONG_WINDOW.as_millis()) as usize;
+                    while long.len() <= l {
+                        long.push(new_hist()?);
+                    }
+                    long[l].record(us.min(60_000_000))?;
                 } else {
                     errors += 1;
                 }
@@ -175,7 +211,7 @@ async fn connection(
             }
         }
     }
-    Ok((hist, ok, errors, windows))
+    Ok((hist, ok, errors, windows, long))
 }
 
 /// A bare hyper HTTP/1 server answering 200 to every request after reading its body:

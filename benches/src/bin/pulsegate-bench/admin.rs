@@ -77,9 +77,15 @@ impl Client {
         }
     }
 
-    pub async fn connect_athlete(&self, athlete: u64) -> anyhow::Result<()> {
+    /// Connects athlete `athlete` of `provider` (`strava`: user id = the athlete number;
+    /// `garmin`: [`pulsegate_benches::garmin_user`]).
+    pub async fn connect_athlete(&self, provider: &str, athlete: u64) -> anyhow::Result<()> {
+        let user = match provider {
+            "garmin" => pulsegate_benches::garmin_user(athlete),
+            _ => athlete.to_string(),
+        };
         let body = format!(
-            r#"{{"provider":"strava","provider_user_id":"{athlete}","reference_id":"bench-{athlete}","access_token":"tok-{athlete}","refresh_token":"ref-{athlete}","expires_at":4102444800}}"#
+            r#"{{"provider":"{provider}","provider_user_id":"{user}","reference_id":"bench-{athlete}","access_token":"tok-{athlete}","refresh_token":"ref-{athlete}","expires_at":4102444800}}"#
         );
         let (status, text) = self
             .call("POST", "/v1/admin/connections", Some(body))

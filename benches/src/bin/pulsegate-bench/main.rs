@@ -4,7 +4,13 @@
 //!    over the same keep-alive connections: the ceiling;
 //! 2. `pulsegate serve` (a child process) with a mock Strava API and a counting customer
 //!    sink: acknowledged/s (closed loop), delivered/s, then ack latency at half the
-//!    measured ack rate (open loop), and pulsegate's peak RSS.
+//!    measured ack rate (open loop) for `--half-seconds`, its p99 per 10 s window with
+//!    the disk's own fdatasync latency probed alongside (then bare hyper at the same
+//!    rate, probed the same way), and pulsegate's peak RSS.
+//!
+//! `--provider garmin` pushes Garmin activities that carry their data (no fetch);
+//! `--pin` pins pulsegate and the Kafka broker to a CPU each; `--perf-out` records
+//! `perf` profiles of both over the closed-loop run and the delivery.
 //!
 //! Every rate is printed as a ratio of the ceiling measured in this run.
 
@@ -88,7 +94,36 @@ struct Cli {
     /// `--suite`: seconds of the stalled-destination run (1,000,000 events need ~100 s).
     #[arg(long, default_value_t = 100.0)]
     stalled_seconds: f64,
+    /// Length of the half-load (open loop) run, seconds; its p99 is reported per 10 s
+    /// window, with the disk's own fdatasync latency probed alongside.
+    #[arg(long, default_value_t = 40.0)]
+    half_seconds: f64,
+    /// A 10 s window is one where the disk stalled when the fsync probe saw an
+    /// fdatasync slower than this, ms.
+    #[arg(long, default_value_t = 20.0)]
+    disk_stall_ms: f64,
+    /// The pushes: `strava` (a notification; the normalizer fetches the activity from a
+    /// mock Strava API) or `garmin` (the push carries the data: no fetch).
+    #[arg(long, default_value = "strava")]
+    provider: String,
+    /// Pin with `taskset`: pulsegate to CPU 1, the Kafka broker (if any) to CPU 0 (the
+    /// bench itself, its mocks and sinks are not pinned).
+    #[arg(long)]
+    pin: bool,
+    /// Record `perf record -e cpu-clock -g` of pulsegate (and of the broker with `--bus
+    /// kafka`) during the closed-loop run and the delivery: `<PREFIX>-pulsegate.data`,
+    /// `<PREFIX>-broker.data`.
+    #[arg(long)]
+    perf_out: Option<PathBuf>,
+    /// Internal (the suite): skip the half-load runs.
+    #[arg(skip)]
+    skip_half: bool,
 }
+
+/// The CPU pulsegate is pinned to with `--pin`; the broker gets the other one.
+const PULSEGATE_CPU: &str = "1";
+const BROKER_CPU: &str = "0";
+const GARMIN_CLIENT_ID: &str = "bench-garmin-client-id";
 
 #[derive(Subcommand, Clone)]
 enum Mode {
@@ -98,6 +133,11 @@ enum Mode {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    anyhow::ensure!(
+        matches!(cli.provider.as_str(), "strava" | "garmin"),
+        "--provider: expected strava or garmin, got {}",
+        cli.provider
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -126,12 +166,26 @@ fn spec(
         connections: cli.connections,
         duration: Duration::from_secs_f64(seconds),
         rate,
-        body: Arc::new(move |n: u64| {
-            Bytes::from(pulsegate_benches::strava_event(
-                first + n + 1,
-                1 + n % athletes,
-                SUBSCRIPTION,
-            ))
+        body: if cli.provider == "garmin" {
+            Arc::new(move |n: u64| {
+                Bytes::from(pulsegate_benches::garmin_activity_push(
+                    first + n + 1,
+                    &pulsegate_benches::garmin_user(1 + n % athletes),
+                ))
+            })
+        } else {
+            Arc::new(move |n: u64| {
+                Bytes::from(pulsegate_benches::strava_event(
+                    first + n + 1,
+                    1 + n % athletes,
+                    SUBSCRIPTION,
+                ))
+            })
+        },
+        headers: Arc::new(if cli.provider == "garmin" {
+            vec![("garmin-client-id", GARMIN_CLIENT_ID.to_string())]
+        } else {
+            Vec::new()
         }),
         first: 0,
     }
@@ -153,9 +207,140 @@ pub struct Figures {
     pub acked: LoadStats,
     /// Deliveries/s over all destinations (not measured with `--ingest-only`).
     pub delivered: Option<f64>,
-    pub half: LoadStats,
-    pub bare_half: LoadStats,
+    /// `None` when the half-load runs were skipped.
+    pub half: Option<HalfLoad>,
     pub peak_rss_mib: f64,
+}
+
+/// The open-loop run at half the ack rate, and bare hyper at the same rate, each with
+/// the disk's fdatasync latency probed alongside.
+#[derive(Debug, Clone)]
+pub struct HalfLoad {
+    pub rate: f64,
+    pub pulsegate: LoadStats,
+    pub pulsegate_windows: Vec<Window>,
+    pub bare: LoadStats,
+    pub bare_windows: Vec<Window>,
+}
+
+/// One 10 s window of a half-load run.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub p99_ms: f64,
+    pub requests: u64,
+    /// The slowest fdatasync the probe saw in this window, ms.
+    pub disk_worst_ms: f64,
+    pub disk_stalled: bool,
+}
+
+/// Runs `load` with the fsync probe alongside in `dir`; the run and its 10 s windows.
+async fn probed(
+    spec: LoadSpec,
+    dir: &std::path::Path,
+    stall_ms: f64,
+) -> anyhow::Result<(LoadStats, Vec<Window>)> {
+    let probe = pulsegate_benches::fsync_probe::FsyncProbe::start(dir, Duration::from_millis(10))?;
+    let stats = load::run(spec).await;
+    let syncs = probe.stop()?;
+    let stats = stats?;
+    let disk = pulsegate_benches::fsync_probe::worst_per_window(
+        &syncs,
+        stats.started,
+        load::LONG_WINDOW,
+        stats.long_windows.len(),
+    );
+    let windows = stats
+        .long_windows
+        .iter()
+        .zip(disk)
+        .map(|(&(p99_ms, requests), disk_worst_ms)| Window {
+            p99_ms,
+            requests,
+            disk_worst_ms,
+            disk_stalled: disk_worst_ms > stall_ms,
+        })
+        .collect();
+    Ok((stats, windows))
+}
+
+fn report_windows(name: &str, windows: &[Window]) {
+    let cells: Vec<String> = windows
+        .iter()
+        .map(|w| {
+            format!(
+                "{:.1}{}",
+                w.p99_ms,
+                if w.disk_stalled {
+                    format!(" (disk {:.0})", w.disk_worst_ms)
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .collect();
+    println!(
+        "{:<34} p99 per 10 s window, ms (disk = the probe's worst fdatasync where it stalled): {}",
+        name,
+        cells.join(", ")
+    );
+}
+
+/// Pids of this process's children whose command name starts with `name`.
+fn children_named(name: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …: comm may hold spaces, so split after its ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..].split_whitespace().nth(1);
+        if comm.starts_with(name) && ppid == Some(&me.to_string()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Pins every thread of `pid` to `cpu` (`taskset -a -p -c`).
+fn pin(pid: u32, cpu: &str) -> anyhow::Result<()> {
+    let out = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    anyhow::ensure!(out.success(), "taskset -a -p -c {cpu} {pid}: {out}");
+    Ok(())
+}
+
+/// `perf record -e cpu-clock -g` of `pid` into `out`, until [`stop_perf`].
+fn start_perf(pid: u32, out: &std::path::Path) -> anyhow::Result<ChildGuard> {
+    let child = Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "999", "-g", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting perf record")?;
+    Ok(ChildGuard(child))
+}
+
+/// Stops a `perf record` with SIGINT (so it writes its file) and waits for it.
+fn stop_perf(mut perf: ChildGuard) {
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.0.id().to_string()])
+        .status();
+    let _ = perf.0.wait();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Figures> {
@@ -188,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<Figures> {
     drop(bare);
     report("bare hyper (ceiling)", &ceiling, ceiling.rate());
 
-    // 2. pulsegate with a mock Strava API and counting sinks.
+    // 2. pulsegate with a mock Strava API (and Garmin settings) and counting sinks.
     let strava = MockStrava::start().await;
     strava.generate_missing(true);
     strava.accept_any_token(true);
@@ -220,6 +405,21 @@ async fn run(cli: Cli) -> anyhow::Result<Figures> {
         "kafka" => Some(pulsegate_testkit::kafka::TestBroker::start()),
         other => anyhow::bail!("--bus: expected embedded or kafka, got {other}"),
     };
+    let broker_pid = if broker.is_some() {
+        children_named("tansu").first().copied()
+    } else {
+        None
+    };
+    if cli.pin {
+        if let Some(pid) = broker_pid {
+            pin(pid, BROKER_CPU)?;
+            println!(
+                "broker (pid {pid}) pinned to CPU {BROKER_CPU}, pulsegate to CPU {PULSEGATE_CPU}"
+            );
+        } else {
+            println!("pulsegate pinned to CPU {PULSEGATE_CPU}");
+        }
+    }
     let bus = match &broker {
         None => format!(
             "[bus]\ndata_dir = \"{}\"\npartitions = {}\n",
@@ -250,6 +450,13 @@ verify_token = "bench"
 api_base = "{api}"
 client_id = "bench"
 client_secret = "bench-secret"
+[ingest.garmin]
+client_id = "{GARMIN_CLIENT_ID}"
+[normalizer.garmin]
+api_base = "{api}"
+token_url = "{api}/oauth/token"
+client_id = "{GARMIN_CLIENT_ID}"
+client_secret = "bench-secret"
 [dispatcher]
 allow_private_networks = true
 {destinations}"#,
@@ -257,7 +464,14 @@ allow_private_networks = true
     );
     let config_path = dir.path().join("pulsegate.toml");
     std::fs::write(&config_path, config)?;
-    let child = Command::new(&cli.pulsegate)
+    let mut command = if cli.pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", PULSEGATE_CPU]).arg(&cli.pulsegate);
+        c
+    } else {
+        Command::new(&cli.pulsegate)
+    };
+    let child = command
         .arg(if cli.ingest_only { "ingest" } else { "serve" })
         .arg("--config")
         .arg(&config_path)
@@ -276,7 +490,8 @@ allow_private_networks = true
         let mut batch = tokio::task::JoinSet::new();
         for &a in chunk {
             let http = http.clone();
-            batch.spawn(async move { http.connect_athlete(a).await });
+            let provider = cli.provider.clone();
+            batch.spawn(async move { http.connect_athlete(&provider, a).await });
         }
         while let Some(done) = batch.join_next().await {
             done??;
@@ -284,7 +499,7 @@ allow_private_networks = true
     }
     let pg_addr: SocketAddr = ([127, 0, 0, 1], pg_port).into();
     // Strava pushes carry no signature: they go to the path with the deployment's token.
-    let push_path = http.push_path("strava").await?;
+    let push_path = http.push_path(&cli.provider).await?;
 
     let _warm = load::run(spec(
         (pg_addr, &push_path),
@@ -296,6 +511,18 @@ allow_private_networks = true
     ))
     .await?;
     let warm_total = _warm.ok;
+    let mut perfs = Vec::new();
+    if let Some(prefix) = &cli.perf_out {
+        let name = |who: &str| {
+            let mut p = prefix.clone().into_os_string();
+            p.push(format!("-{who}.data"));
+            PathBuf::from(p)
+        };
+        perfs.push(start_perf(pg_pid, &name("pulsegate"))?);
+        if let Some(pid) = broker_pid {
+            perfs.push(start_perf(pid, &name("broker"))?);
+        }
+    }
     let started = Instant::now();
     let acked = load::run(spec(
         (pg_addr, &push_path),
@@ -332,54 +559,13 @@ allow_private_networks = true
         );
         delivered = Some(delivered_rate);
     }
-
-    // Ack latency at half the measured ack rate (open loop).
-    let half = acked.rate() / 2.0;
-    let at_half = load::run(spec(
-        (pg_addr, &push_path),
-        &cli,
-        Some(half),
-        cli.seconds.min(10.0),
-        3_000_000_000,
-        cli.athletes,
-    ))
-    .await?;
-    report(
-        &format!("pulsegate at half load ({half:.0}/s)"),
-        &at_half,
-        ceiling.rate(),
-    );
-    report_stalls(&at_half);
-    // The same open loop against bare hyper: the latency the harness and the machine add
-    // by themselves at that rate (same cores, same connections).
-    let bare_half = {
-        let (_bare, port) = start_bare_server()?;
-        let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let _warm = load::run(spec(
-            (bare_addr, BARE_PATH),
-            &cli,
-            None,
-            1.0,
-            0,
-            cli.athletes,
-        ))
-        .await?;
-        let bare_half = load::run(spec(
-            (bare_addr, BARE_PATH),
-            &cli,
-            Some(half),
-            cli.seconds.min(10.0),
-            0,
-            cli.athletes,
-        ))
-        .await?;
-        report(
-            &format!("bare hyper at the same rate ({half:.0}/s)"),
-            &bare_half,
-            ceiling.rate(),
-        );
-        report_stalls(&bare_half);
-        bare_half
+    for p in perfs {
+        stop_perf(p);
+    }
+    let half = if cli.skip_half {
+        None
+    } else {
+        Some(half_load(&cli, &acked, &ceiling, (pg_addr, &push_path), dir.path()).await?)
     };
     let peak_rss_mib = peak_rss_mib(pg_pid).unwrap_or(f64::NAN);
     println!("pulsegate peak RSS: {peak_rss_mib:.1} MiB");
@@ -390,9 +576,80 @@ allow_private_networks = true
         ceiling,
         acked,
         delivered,
-        half: at_half,
-        bare_half,
+        half,
         peak_rss_mib,
+    })
+}
+
+/// Ack latency at half the measured ack rate (open loop), then bare hyper at the same
+/// rate, each with the fsync probe alongside in `dir` (pulsegate's data filesystem).
+async fn half_load(
+    cli: &Cli,
+    acked: &LoadStats,
+    ceiling: &LoadStats,
+    target: (SocketAddr, &str),
+    dir: &std::path::Path,
+) -> anyhow::Result<HalfLoad> {
+    let half = acked.rate() / 2.0;
+    let (at_half, pulsegate_windows) = probed(
+        spec(
+            target,
+            cli,
+            Some(half),
+            cli.half_seconds,
+            3_000_000_000,
+            cli.athletes,
+        ),
+        dir,
+        cli.disk_stall_ms,
+    )
+    .await?;
+    report(
+        &format!("pulsegate at half load ({half:.0}/s)"),
+        &at_half,
+        ceiling.rate(),
+    );
+    report_stalls(&at_half);
+    report_windows("", &pulsegate_windows);
+    // The same open loop against bare hyper: the latency the harness and the machine add
+    // by themselves at that rate (same cores, same connections, the probe alongside).
+    let (_bare, port) = start_bare_server()?;
+    let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let _warm = load::run(spec(
+        (bare_addr, BARE_PATH),
+        cli,
+        None,
+        1.0,
+        0,
+        cli.athletes,
+    ))
+    .await?;
+    let (bare_half, bare_windows) = probed(
+        spec(
+            (bare_addr, BARE_PATH),
+            cli,
+            Some(half),
+            cli.half_seconds,
+            0,
+            cli.athletes,
+        ),
+        dir,
+        cli.disk_stall_ms,
+    )
+    .await?;
+    report(
+        &format!("bare hyper at the same rate ({half:.0}/s)"),
+        &bare_half,
+        ceiling.rate(),
+    );
+    report_stalls(&bare_half);
+    report_windows("", &bare_windows);
+    Ok(HalfLoad {
+        rate: half,
+        pulsegate: at_half,
+        pulsegate_windows,
+        bare: bare_half,
+        bare_windows,
     })
 }
 

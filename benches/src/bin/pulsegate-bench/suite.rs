@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::{free_port, run, ChildGuard, Cli, Figures, ADMIN_TOKEN};
+use crate::{free_port, run, ChildGuard, Cli, Figures, Window, ADMIN_TOKEN};
 
 /// One row of the table.
 struct Row {
@@ -24,6 +24,8 @@ struct Row {
 enum Target {
     AtLeast(f64),
     AtMost(f64),
+    /// Shown for reading the others; no target of its own.
+    Info,
 }
 
 impl Target {
@@ -31,6 +33,7 @@ impl Target {
         match self {
             Target::AtLeast(t) => v >= t,
             Target::AtMost(t) => v <= t,
+            Target::Info => true,
         }
     }
 
@@ -38,6 +41,7 @@ impl Target {
         match self {
             Target::AtLeast(t) => format!(">= {t}"),
             Target::AtMost(t) => format!("<= {t}"),
+            Target::Info => "-".into(),
         }
     }
 }
@@ -50,11 +54,54 @@ fn with(cli: &Cli, f: impl FnOnce(&mut Cli)) -> Cli {
 
 async fn measure(label: &str, cli: Cli) -> anyhow::Result<Figures> {
     println!("\n== {label}");
+    let mut cli = cli;
+    if cli.perf_out.is_some() {
+        // One profile per scenario: the label, in file-name form.
+        let slug: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let mut p = cli.perf_out.take().unwrap_or_default().into_os_string();
+        p.push(format!("-{slug}"));
+        cli.perf_out = Some(p.into());
+    }
     run(cli).await.with_context(|| format!("suite: {label}"))
+}
+
+/// Only the ingest scenario's half-load runs are in the table.
+fn no_half(c: &mut Cli) {
+    c.skip_half = true;
+}
+
+/// The worst p99 among `windows` with (`stalled`) or without a disk stall, and how many.
+fn worst(windows: &[Window], stalled: bool) -> (f64, usize) {
+    let of: Vec<f64> = windows
+        .iter()
+        .filter(|w| w.disk_stalled == stalled)
+        .map(|w| w.p99_ms)
+        .collect();
+    (of.iter().copied().fold(f64::NAN, f64::max), of.len())
+}
+
+fn windows_json(windows: &[Window]) -> serde_json::Value {
+    windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            serde_json::json!({
+                "start_s": i as f64 * pulsegate_benches::load::LONG_WINDOW.as_secs_f64(),
+                "p99_ms": w.p99_ms,
+                "requests": w.requests,
+                "disk_worst_fdatasync_ms": w.disk_worst_ms,
+                "disk_stalled": w.disk_stalled,
+            })
+        })
+        .collect()
 }
 
 pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     let mut rows = Vec::new();
+    let mut extra = serde_json::Map::new();
 
     // Ingest against bare hyper, and the ack tail at half that load.
     let ingest = measure(
@@ -73,17 +120,75 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         value: ingest.acked.rate() / ceiling,
         target: Target::AtLeast(0.6),
     });
+    let half = ingest
+        .half
+        .as_ref()
+        .context("the ingest scenario's half load")?;
+    let (clean, n_clean) = worst(&half.pulsegate_windows, false);
+    let (stalled, n_stalled) = worst(&half.pulsegate_windows, true);
+    let (bare_clean, bare_n_clean) = worst(&half.bare_windows, false);
+    let (bare_stalled, bare_n_stalled) = worst(&half.bare_windows, true);
+    println!(
+        "half load: {n_clean} of {} 10 s windows without a disk stall (bare hyper run: {bare_n_clean} of {})",
+        half.pulsegate_windows.len(),
+        half.bare_windows.len()
+    );
     rows.push(Row {
-        name: "ingest ack p99 at half load",
-        figure: ingest.half.p99_ms,
+        name: "ack p99 half load, worst 10s window, disk ok",
+        figure: clean,
         unit: "ms",
-        baseline: Some((ingest.bare_half.p99_ms, "bare hyper p99, same rate")),
-        value: ingest.half.p99_ms,
+        baseline: Some((bare_clean, "bare hyper, same")),
+        value: clean,
         target: Target::AtMost(10.0),
     });
+    rows.push(Row {
+        name: "ack p99 half load, worst 10s window, disk stall",
+        figure: stalled,
+        unit: "ms",
+        baseline: Some((bare_stalled, "bare hyper, same")),
+        value: stalled,
+        target: Target::Info,
+    });
+    rows.push(Row {
+        name: "ack p99 half load, whole run",
+        figure: half.pulsegate.p99_ms,
+        unit: "ms",
+        baseline: Some((half.bare.p99_ms, "bare hyper, same rate")),
+        value: half.pulsegate.p99_ms,
+        target: Target::Info,
+    });
+    extra.insert(
+        "half_load".into(),
+        serde_json::json!({
+            "rate": half.rate,
+            "seconds": cli.half_seconds,
+            "window_s": pulsegate_benches::load::LONG_WINDOW.as_secs_f64(),
+            "disk_stall_ms": cli.disk_stall_ms,
+            "pulsegate": {
+                "p99_ms": half.pulsegate.p99_ms,
+                "windows_without_disk_stall": n_clean,
+                "windows_with_disk_stall": n_stalled,
+                "worst_p99_without_disk_stall_ms": clean,
+                "worst_p99_with_disk_stall_ms": stalled,
+                "windows": windows_json(&half.pulsegate_windows),
+            },
+            "bare_hyper": {
+                "p99_ms": half.bare.p99_ms,
+                "windows_without_disk_stall": bare_n_clean,
+                "windows_with_disk_stall": bare_n_stalled,
+                "worst_p99_without_disk_stall_ms": bare_clean,
+                "worst_p99_with_disk_stall_ms": bare_stalled,
+                "windows": windows_json(&half.bare_windows),
+            },
+        }),
+    );
 
     // The full pipeline (push -> mock Strava fetch -> delivery), one destination.
-    let one = measure("full pipeline, embedded, 1 destination", cli.clone()).await?;
+    let one = measure(
+        "full pipeline, embedded, 1 destination",
+        with(&cli, no_half),
+    )
+    .await?;
     let delivered_one = one.delivered.unwrap_or(0.0);
     rows.push(Row {
         name: "pipeline delivered/s",
@@ -94,10 +199,32 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         target: Target::AtLeast(0.2),
     });
 
+    // Pushes that carry their data (Garmin): push -> map -> delivery, no fetch.
+    let garmin = measure(
+        "full pipeline, Garmin pushes carrying the data",
+        with(&cli, |c| {
+            no_half(c);
+            c.provider = "garmin".into();
+        }),
+    )
+    .await?;
+    let delivered_garmin = garmin.delivered.unwrap_or(0.0);
+    rows.push(Row {
+        name: "Garmin delivered/s (push carries the data)",
+        figure: delivered_garmin,
+        unit: "events/s",
+        baseline: Some((garmin.ceiling.rate(), "bare hyper, same pushes")),
+        value: delivered_garmin / garmin.ceiling.rate(),
+        target: Target::AtLeast(0.5),
+    });
+
     // Fan-out: the time to deliver an event to 10 destinations against 1.
     let ten = measure(
         "full pipeline, embedded, 10 destinations",
-        with(&cli, |c| c.destinations = 10),
+        with(&cli, |c| {
+            no_half(c);
+            c.destinations = 10;
+        }),
     )
     .await?;
     let events_per_s_ten = ten.delivered.unwrap_or(0.0) / 10.0;
@@ -113,7 +240,10 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     // State lookups with many users connected: ingest and delivery at 100,000 users.
     let many = measure(
         "full pipeline, 100,000 connected users",
-        with(&cli, |c| c.connected_users = 100_000),
+        with(&cli, |c| {
+            no_half(c);
+            c.connected_users = 100_000;
+        }),
     )
     .await?;
     let delivered_many = many.delivered.unwrap_or(0.0);
@@ -130,6 +260,7 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     let p1 = measure(
         "ingest only, 1 partition",
         with(&cli, |c| {
+            no_half(c);
             c.ingest_only = true;
             c.partitions = 1;
         }),
@@ -138,6 +269,7 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     let p64 = measure(
         "ingest only, 64 partitions",
         with(&cli, |c| {
+            no_half(c);
             c.ingest_only = true;
             c.partitions = 64;
         }),
@@ -155,7 +287,10 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     // The Kafka path against the embedded one, same session.
     let kafka = measure(
         "full pipeline, Kafka (tansu on the same cores)",
-        with(&cli, |c| c.bus = "kafka".into()),
+        with(&cli, |c| {
+            no_half(c);
+            c.bus = "kafka".into();
+        }),
     )
     .await?;
     let delivered_kafka = kafka.delivered.unwrap_or(0.0);
@@ -168,10 +303,41 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         target: Target::AtLeast(0.5),
     });
 
+    // The same with the broker's CPU excluded: broker pinned to CPU 0, pulsegate to
+    // CPU 1, and the embedded path pinned the same way (one core each).
+    let embedded_pinned = measure(
+        "full pipeline, embedded, pulsegate pinned to CPU 1",
+        with(&cli, |c| {
+            no_half(c);
+            c.pin = true;
+        }),
+    )
+    .await?;
+    let kafka_pinned = measure(
+        "full pipeline, Kafka, broker pinned to CPU 0, pulsegate to CPU 1",
+        with(&cli, |c| {
+            no_half(c);
+            c.pin = true;
+            c.bus = "kafka".into();
+        }),
+    )
+    .await?;
+    let embedded_pinned = embedded_pinned.delivered.unwrap_or(0.0);
+    let kafka_pinned = kafka_pinned.delivered.unwrap_or(0.0);
+    rows.push(Row {
+        name: "Kafka vs embedded, broker on its own CPU",
+        figure: kafka_pinned,
+        unit: "events/s",
+        baseline: Some((embedded_pinned, "embedded, pinned")),
+        value: kafka_pinned / embedded_pinned.max(f64::MIN_POSITIVE),
+        target: Target::AtLeast(0.5),
+    });
+
     // A stalled destination: its backlog must stay on disk.
     let stalled = measure(
         "full pipeline with a stalled destination",
         with(&cli, |c| {
+            no_half(c);
             c.stalled_destination = true;
             c.seconds = cli.stalled_seconds;
         }),
@@ -198,7 +364,7 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     });
 
     print_table(&rows);
-    write_json(&cli, &rows)?;
+    write_json(&cli, &rows, extra)?;
     Ok(())
 }
 
@@ -220,16 +386,22 @@ fn print_table(rows: &[Row]) {
             what,
             r.value,
             r.target.text(),
-            if r.target.passes(r.value) {
-                "pass"
-            } else {
-                "MISS"
+            match r.target {
+                Target::Info => "",
+                // e.g. no 10 s window without a disk stall: nothing to judge.
+                _ if r.value.is_nan() => "n/a",
+                t if t.passes(r.value) => "pass",
+                _ => "MISS",
             }
         );
     }
 }
 
-fn write_json(cli: &Cli, rows: &[Row]) -> anyhow::Result<()> {
+fn write_json(
+    cli: &Cli,
+    rows: &[Row],
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     let rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -241,17 +413,20 @@ fn write_json(cli: &Cli, rows: &[Row]) -> anyhow::Result<()> {
                 "baseline_is": r.baseline.map(|b| b.1),
                 "ratio": r.value,
                 "target": r.target.text(),
-                "pass": r.target.passes(r.value),
+                "pass": (!r.value.is_nan()).then(|| r.target.passes(r.value)),
             })
         })
         .collect();
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "connections": cli.connections,
         "seconds": cli.seconds,
         "athletes": cli.athletes,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "rows": rows,
     });
+    if let Some(d) = doc.as_object_mut() {
+        d.extend(extra);
+    }
     if let Some(dir) = cli.suite_out.parent() {
         std::fs::create_dir_all(dir).ok();
     }
