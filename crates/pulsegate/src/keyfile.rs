@@ -105,13 +105,27 @@ fn generate(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who besides its owner may read a key file of `mode`, if anyone. Group read access for
+/// pulsegate's own group is not a leak: that is how a Kubernetes Secret volume gives a
+/// non-root process its files (root-owned, group = the pod's fsGroup, mode 0440).
+fn readable_by_others(mode: u32, file_gid: u32, own_gid: u32) -> Option<&'static str> {
+    if mode & 0o007 != 0 {
+        Some("every user")
+    } else if mode & 0o070 != 0 && file_gid != own_gid {
+        Some("another group")
+    } else {
+        None
+    }
+}
+
 /// First non-empty line: the key that encrypts; further lines: previous keys.
 fn read(path: &Path) -> anyhow::Result<(Secret, Vec<Secret>)> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the key file is readable by other users; chmod 600 it");
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let own_gid = rustix::process::getegid().as_raw();
+        if let Some(who) = readable_by_others(meta.permissions().mode(), meta.gid(), own_gid) {
+            tracing::warn!(path = %path.display(), "the key file is readable by {who}; chmod 600 it");
         }
     }
     let text = std::fs::read_to_string(path)
@@ -129,6 +143,17 @@ fn read(path: &Path) -> anyhow::Result<(Secret, Vec<Secret>)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_other_users_and_other_groups_are_a_leak() {
+        use super::readable_by_others as r;
+        assert_eq!(r(0o100600, 5, 5), None);
+        // A Kubernetes Secret volume with fsGroup: root-owned, our group, 0440.
+        assert_eq!(r(0o100440, 10001, 10001), None);
+        assert_eq!(r(0o100640, 7, 10001), Some("another group"));
+        assert_eq!(r(0o100604, 5, 5), Some("every user"));
+        assert_eq!(r(0o100644, 5, 5), Some("every user"));
+    }
+
     use super::*;
 
     #[test]

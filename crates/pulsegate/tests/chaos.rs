@@ -157,6 +157,36 @@ fn keep_logs(roles: &[Pulsegate]) -> std::path::PathBuf {
     dir
 }
 
+/// Copies the roles' logs out of their temporary directories if the test fails after
+/// it was made (the directories go with the roles), and says where.
+struct LogsOnFailure(Vec<(String, std::path::PathBuf)>);
+
+impl LogsOnFailure {
+    fn of(roles: &[Pulsegate]) -> Self {
+        Self(
+            roles
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("{i}-{}.log", r.role), r.log_path()))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("chaos-logs-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        for (name, path) in &self.0 {
+            let _ = std::fs::copy(path, dir.join(name));
+        }
+        eprintln!("chaos: every role's log kept in {}", dir.display());
+    }
+}
+
 fn acked(acks: &Acks) -> usize {
     acks.lock().unwrap().len()
 }
@@ -476,6 +506,7 @@ async fn embedded_scenario(name: &'static str, p: Phases, kills: u64) {
     let (healthy, ordered) = (FaultSink::healthy().await, FaultSink::healthy().await);
     let (faulty, gone) = (FaultSink::faulty().await, FaultSink::gone().await);
     let mut pg = Pulsegate::start(&strava.base_url(), &config(&healthy, &ordered)).await;
+    let _logs = LogsOnFailure::of(std::slice::from_ref(&pg));
     for a in 1..=ATHLETES {
         pg.connect_athlete(a, &format!("access-{a}"), &format!("refresh-{a}"))
             .await;
@@ -598,6 +629,7 @@ async fn kafka_scenario(
         pg.spawn().await;
         roles.push(pg);
     }
+    let _logs = LogsOnFailure::of(&roles);
     for a in 1..=ATHLETES {
         roles[0]
             .connect_athlete(a, &format!("access-{a}"), &format!("refresh-{a}"))
