@@ -145,23 +145,12 @@ fn classify(e: hyper_util::client::legacy::Error) -> SendError {
         }
         source = s.source();
     }
-    let msg = error_chain(&e);
+    let msg = pulsegate_schema::error_chain(&e);
     if e.is_connect() {
         SendError::Connect(msg)
     } else {
         SendError::Request(msg)
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 /// The SSRF guard's refusal, found again in hyper's error chain.

@@ -105,7 +105,7 @@ impl HttpClient {
                 .inner
                 .request(req)
                 .await
-                .map_err(|e| HttpError::Connect(error_chain(&e)))?;
+                .map_err(|e| HttpError::Connect(pulsegate_schema::error_chain(&e)))?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, MAX_BODY_BYTES)
                 .collect()
@@ -247,18 +247,6 @@ const USER_AGENT: &str = concat!("pulsegate/", env!("CARGO_PKG_VERSION"));
 
 /// `application/x-www-form-urlencoded` serialisation.
 pub use pulsegate_schema::form::encode as form_encode;
-
-/// The error and its sources, joined (hyper's top-level message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
 
 #[cfg(test)]
 mod tests {

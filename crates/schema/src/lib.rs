@@ -76,6 +76,20 @@ pub fn terra_timestamp(ms: u64) -> String {
 }
 
 /// Milliseconds since the Unix epoch.
+/// An error and its sources, joined with ": " (a client's top-level message, such as
+/// "error sending request", alone does not say that a certificate was refused or a
+/// port closed).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -112,7 +112,13 @@ impl AdminClient {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e))))?;
+            .map_err(|e| {
+                CliFailure::Unreachable(format!(
+                    "{} ({})",
+                    self.base,
+                    pulsegate_schema::error_chain(&e)
+                ))
+            })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -128,32 +134,26 @@ impl AdminClient {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, CliFailure> {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
             // reqwest's text names the URL (no token): enough to see what was tried.
-            CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e)))
+            CliFailure::Unreachable(format!(
+                "{} ({})",
+                self.base,
+                pulsegate_schema::error_chain(&e)
+            ))
         })?;
         let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| CliFailure::Unreachable(format!("{} ({})", self.base, causes(&e))))?;
+        let text = resp.text().await.map_err(|e| {
+            CliFailure::Unreachable(format!(
+                "{} ({})",
+                self.base,
+                pulsegate_schema::error_chain(&e)
+            ))
+        })?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(body);
         }
         Err(failure(status, &text))
     }
-}
-
-/// An error with its causes ("error sending request" alone does not say that the
-/// certificate was refused or the port closed).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// An error answer as the failure the operator sees.

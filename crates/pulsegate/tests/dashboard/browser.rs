@@ -155,39 +155,37 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        // A refresh may replace the element between finding and clicking it (a stale
-        // element reference; seen under load): find it again.
-        for _ in 0..20 {
-            let e = self
-                .c()
-                .find(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no {css}: {e}"));
-            match e.click().await {
-                Ok(_) => return,
-                Err(e) if e.to_string().contains("stale element") => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(e) => panic!("cannot click {css}: {e}"),
-            }
-        }
-        panic!("{css} kept being replaced while clicked")
+        self.on_fresh(css, |e| async move { e.click().await.map(|_| ()) })
+            .await
     }
 
     pub async fn text(&self, css: &str) -> String {
-        // A refresh may replace the element between finding and reading it: find again.
+        self.on_fresh(css, |e| async move { e.text().await }).await
+    }
+
+    /// Runs `op` on the element `css` names, finding it again when a refresh replaced
+    /// it between finding and acting (a stale element reference; seen under load).
+    async fn on_fresh<T, F, Fut>(&self, css: &str, op: F) -> T
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let mut last = String::new();
         for _ in 0..20 {
             let e = self
                 .c()
                 .find(Locator::Css(css))
                 .await
                 .unwrap_or_else(|e| panic!("no {css}: {e}"));
-            match e.text().await {
-                Ok(t) => return t,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            match op(e).await {
+                Ok(v) => return v,
+                Err(e) => {
+                    last = e.to_string();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
-        panic!("{css} kept being replaced while read")
+        panic!("{css} kept being replaced: {last}")
     }
 
     /// The number of elements matching `css`.
