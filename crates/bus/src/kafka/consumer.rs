@@ -17,6 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::end_watch::EndWatch;
 pub(crate) use super::rebalance::MemberConsumer;
 use super::rebalance::{rebalance_related, start_at_end_if_uncommitted, MemberContext};
+use super::unassigned::{sample_group, UnassignedWatch};
 use super::{blocking, blocking_within, broker, KafkaConfig, COMMIT_TIMEOUT, REQUEST_TIMEOUT};
 
 /// How long dropping a consumer waits for it to leave its group.
@@ -32,6 +33,10 @@ pub(crate) struct KafkaConsumer {
     /// created and dropped right away never joins, so it cannot disturb the group.
     join_pending: bool,
     state: ReadState,
+    /// Group members: the partitions of the topic, and the watch for being left
+    /// without any while records wait ([`super::unassigned`]).
+    partitions: u32,
+    unassigned: Option<UnassignedWatch>,
 }
 
 struct ReadState {
@@ -85,6 +90,11 @@ impl KafkaConsumer {
             consumer: Some(consumer),
             join_pending: true,
             state: ReadState::new(topic, true, Vec::new()),
+            partitions,
+            // Longer than a session timeout: a member that died has left the group by then.
+            unassigned: Some(UnassignedWatch::new(
+                (cfg.session_timeout * 2).max(Duration::from_secs(30)),
+            )),
         })
     }
 
@@ -146,6 +156,8 @@ impl KafkaConsumer {
             consumer: Some(consumer),
             join_pending: false,
             state: ReadState::new(topic, false, bounds),
+            partitions,
+            unassigned: None,
         })
     }
 
@@ -156,7 +168,11 @@ impl KafkaConsumer {
         self.state.watch.sampled();
         let assigned: Vec<u32> = consumer.context().assigned().into_iter().collect();
         if assigned.is_empty() {
+            self.check_unassigned(consumer).await;
             return;
+        }
+        if let Some(w) = self.unassigned.as_mut() {
+            w.assigned();
         }
         let known: HashMap<u32, u64> = assigned
             .iter()
@@ -218,6 +234,48 @@ impl KafkaConsumer {
             }
             self.state.next.remove(&p);
             self.state.rewinding.remove(&p);
+        }
+    }
+
+    /// A member without partitions: rejoins when the group's records wait and its
+    /// offsets stand still ([`super::unassigned`]).
+    async fn check_unassigned(&mut self, consumer: &Arc<MemberConsumer>) {
+        let Some(watch) = self.unassigned.as_mut() else {
+            return;
+        };
+        let c = consumer.clone();
+        let partitions = self.partitions;
+        let sample = blocking_within(END_SAMPLE_TIMEOUT, "sampling the group", move || {
+            sample_group(&c, partitions)
+        })
+        .await;
+        let sample = match sample {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(topic = %self.state.topic, error = %e, "group sample skipped");
+                return;
+            }
+        };
+        if !watch.judge(std::time::Instant::now(), &sample) {
+            return;
+        }
+        let ctx = consumer.context();
+        let waiting: u64 = sample
+            .iter()
+            .map(|p| {
+                p.end
+                    .saturating_sub(p.committed.unwrap_or(p.low).max(p.low))
+            })
+            .sum();
+        tracing::warn!(topic = %ctx.topic, group = ?ctx.group, waiting,
+            "this member owns no partition while the group's records wait and its offsets stand still: rejoining the group so that its leader assigns again");
+        metrics::counter!("pulsegate_kafka_rejoins_total", "topic" => self.state.topic.to_string())
+            .increment(1);
+        consumer.unsubscribe();
+        if let Err(e) = consumer.subscribe(&[&ctx.topic]) {
+            // Joined again on the next poll.
+            tracing::warn!(topic = %ctx.topic, error = %e, "kafka subscribe failed");
+            self.join_pending = true;
         }
     }
 

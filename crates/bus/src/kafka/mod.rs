@@ -53,6 +53,7 @@ mod lag;
 mod offsets;
 mod producer;
 mod rebalance;
+mod unassigned;
 
 pub use config::{KafkaConfig, PROTECTED_PROPERTIES};
 
