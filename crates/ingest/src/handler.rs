@@ -18,8 +18,19 @@ use crate::signing::constant_time_eq;
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
 use crate::IngestConfig;
 
+/// What every ingest route shares; one `Arc`, so a request clones one pointer (axum
+/// clones the state for each request).
 #[derive(Clone)]
-pub(crate) struct IngestState {
+pub(crate) struct IngestState(Arc<IngestShared>);
+
+impl std::ops::Deref for IngestState {
+    type Target = IngestShared;
+    fn deref(&self) -> &IngestShared {
+        &self.0
+    }
+}
+
+pub(crate) struct IngestShared {
     pub(crate) bus: Arc<dyn Bus>,
     /// Integrations switched off through the admin API answer 404.
     pub(crate) state: Arc<StateStore>,
@@ -179,14 +190,14 @@ fn build(
         replay: Arc::new(book),
         activity: Arc::default(),
     };
-    let state = IngestState {
+    let state = IngestState(Arc::new(IngestShared {
         bus,
         state,
         mounts: handle.clone(),
         max_body_bytes: config.max_body_bytes,
         sdk_max_body_bytes: config.sdk_max_body_bytes,
         throttle: Arc::new(crate::throttle::Throttle::new(config.throttle.clone())),
-    };
+    }));
     let router = Router::new()
         .route("/v1/ingest/{provider}", get(handshake).post(push))
         // Providers without a signature: the path carries their secret token.
@@ -263,14 +274,15 @@ async fn push(
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
     peer: Peer,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    request: axum::extract::Request,
 ) -> Response {
+    // The request whole rather than a `HeaderMap` extractor, which clones the headers.
+    let (parts, body) = request.into_parts();
     let peer = peer_ip(&peer);
-    if let Some(refused) = gate(&state, &provider, None, peer, &headers) {
+    if let Some(refused) = gate(&state, &provider, None, peer, &parts.headers) {
         return refused;
     }
-    push_inner(state, provider, query, peer, headers, body).await
+    push_inner(state, provider, query, peer, parts.headers, body).await
 }
 
 /// `POST /v1/ingest/{provider}/{token}`: a push of a provider with a path token.
@@ -279,14 +291,14 @@ async fn push_at(
     Path((provider, token)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     peer: Peer,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
     let peer = peer_ip(&peer);
-    if let Some(refused) = gate(&state, &provider, Some(&token), peer, &headers) {
+    if let Some(refused) = gate(&state, &provider, Some(&token), peer, &parts.headers) {
         return refused;
     }
-    push_inner(state, provider, query, peer, headers, body).await
+    push_inner(state, provider, query, peer, parts.headers, body).await
 }
 
 fn mounts_replay(state: &IngestState) -> &ReplayBook {

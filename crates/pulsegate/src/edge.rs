@@ -192,8 +192,13 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&format!("{:016x}", rand::random::<u64>()))
-                .unwrap_or(HeaderValue::from_static("0"))
+            // 16 hex digits written in place (one allocation: the value's own).
+            let n = rand::random::<u64>();
+            let mut hex = [0u8; 16];
+            for (i, c) in hex.iter_mut().enumerate() {
+                *c = b"0123456789abcdef"[((n >> (60 - 4 * i)) & 0xf) as usize];
+            }
+            HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("0"))
         })
 }
 

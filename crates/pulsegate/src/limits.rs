@@ -76,6 +76,7 @@ pub async fn limit_bodies(
             inner,
             remaining: limit,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            due: deadline,
             rate: (rules.min_rate > 0).then(|| RateRule {
                 min_rate: rules.min_rate,
                 latest: start + rules.max_read_timeout.max(rules.read_timeout),
@@ -135,7 +136,10 @@ impl std::error::Error for EdgeBodyError {}
 struct EdgeBody {
     inner: Body,
     remaining: Option<u64>,
+    /// Armed only when a read waits: a body that arrives whole never touches the timer.
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The deadline as the rate has moved it (`deadline` is reset to it when armed).
+    due: tokio::time::Instant,
     rate: Option<RateRule>,
     outcome: Arc<AtomicU8>,
 }
@@ -192,14 +196,19 @@ impl http_body::Body for EdgeBody {
                     *remaining -= n;
                 }
                 if let (Some(data), Some(rate)) = (frame.data_ref(), this.rate.as_ref()) {
-                    let next = rate.extend(this.deadline.deadline(), data.len() as u64);
-                    this.deadline.as_mut().reset(next);
+                    // Resetting a `Sleep` registers it with the timer (a lock): only the
+                    // due time moves here.
+                    this.due = rate.extend(this.due, data.len() as u64);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
+                if this.deadline.deadline() != this.due {
+                    let due = this.due;
+                    this.deadline.as_mut().reset(due);
+                }
                 if this.deadline.as_mut().poll(cx).is_ready() {
                     return this.fail(TIMED_OUT, EdgeBodyError::TimedOut);
                 }

@@ -314,6 +314,13 @@ fn skipped(e: NormalizeError, first: &mut Option<NormalizeError>) {
     first.get_or_insert(e);
 }
 
+/// The dedupe key of one user's notification: its canonical form (summary types and
+/// object keys sorted), so a redelivery with other spacing or order is the same one.
+fn body_key(user: &str, body: &GarminBody) -> Option<String> {
+    let canonical = serde_json::to_string(body).ok()?;
+    Some(stable_id(&["garmin", user, &canonical]))
+}
+
 fn owner_matches(record: &Value, user: &str) -> bool {
     match record.get("userId") {
         None => true,
@@ -331,8 +338,7 @@ impl ProviderNormalizer for GarminNormalizer {
 
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
         let body = parse(raw.body.get().as_bytes()).ok()?;
-        let canonical = serde_json::to_string(&body).ok()?;
-        Some(stable_id(&["garmin", &raw.provider_user_id, &canonical]))
+        body_key(&raw.provider_user_id, &body)
     }
 
     fn handles_revoked(&self, raw: &RawNotification) -> bool {
@@ -350,7 +356,6 @@ impl ProviderNormalizer for GarminNormalizer {
         })?;
         let me = raw.provider_user_id.as_str();
         let revoked = conn.status == ConnectionStatus::Revoked;
-        let key = self.dedupe_key(raw).unwrap_or_default();
         let mut events = Vec::new();
         let mut unsupported: Vec<&str> = Vec::new();
         let mut first_error: Option<NormalizeError> = None;
@@ -381,6 +386,9 @@ impl ProviderNormalizer for GarminNormalizer {
                         Ok(Fetched::Records(rs)) => rs,
                         Ok(Fetched::ConnectionError(m)) => {
                             refused = true;
+                            // The notification's key, from the body parsed above (only
+                            // on this rare path: it serialises the whole body).
+                            let key = body_key(me, &body).unwrap_or_default();
                             events.push(Self::connection_error(raw, conn, &key, m)?);
                             continue;
                         }
