@@ -734,6 +734,15 @@ async fn kafka_scenario(
     };
     tokio::join!(finished, supervise);
     eprintln!("chaos: processes that exited by themselves and were restarted: {crashed}");
+    // What the Kafka consumers had to repair (each role's log spans its restarts).
+    let logs: String = roles.iter().map(Pulsegate::logs).collect();
+    let count = |needle: &str| logs.matches(needle).count();
+    eprintln!(
+        "chaos: repairs in the roles' logs: {} rejoins of a member left without partitions, \
+         {} partitions re-read from the earliest offset",
+        count("rejoining the group so that its leader assigns again"),
+        count("re-reading it from the earliest offset"),
+    );
 }
 
 /// Restarts the roles whose process ended by itself; how many.
