@@ -7,14 +7,11 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer as _;
-use rdkafka::error::KafkaResult;
-use rdkafka::{Offset, TopicPartitionList};
-
 use super::consumer::MemberConsumer;
+use super::unassigned::sample_group;
+use crate::BusError;
 
 pub(crate) const INTERVAL: Duration = Duration::from_secs(10);
-const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Consumers of this process, by the groups they belong to.
 #[derive(Default)]
@@ -26,7 +23,6 @@ pub(crate) struct LagRegistry {
 struct Entry {
     topic: String,
     group: String,
-    full_topic: String,
     partitions: u32,
     consumer: Weak<MemberConsumer>,
 }
@@ -36,7 +32,6 @@ impl LagRegistry {
         &self,
         topic: &str,
         group: &str,
-        full_topic: &str,
         partitions: u32,
         consumer: Weak<MemberConsumer>,
     ) {
@@ -45,7 +40,6 @@ impl LagRegistry {
         entries.push(Entry {
             topic: topic.to_string(),
             group: group.to_string(),
-            full_topic: full_topic.to_string(),
             partitions,
             consumer,
         });
@@ -89,9 +83,8 @@ pub(crate) fn spawn(registry: Weak<LagRegistry>, every: Duration) {
 
 pub(crate) async fn sample(registry: &LagRegistry) {
     for (entry, consumer) in registry.live() {
-        let full = entry.full_topic.clone();
         let n = entry.partitions;
-        let measured = tokio::task::spawn_blocking(move || measure(&consumer, &full, n)).await;
+        let measured = tokio::task::spawn_blocking(move || measure(&consumer, n)).await;
         match measured {
             Ok(Ok(lags)) => {
                 for (partition, lag) in lags {
@@ -108,21 +101,16 @@ pub(crate) async fn sample(registry: &LagRegistry) {
     }
 }
 
-/// Blocking: committed offsets of the consumer's group and the high watermarks.
-fn measure(c: &MemberConsumer, topic: &str, partitions: u32) -> KafkaResult<Vec<(u32, u64)>> {
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
-        tpl.add_partition(topic, p);
-    }
-    let committed = c.committed_offsets(tpl, SAMPLE_TIMEOUT)?;
-    let mut out = Vec::new();
-    for e in committed.elements_for_topic(topic) {
+/// Blocking: committed offsets of the consumer's group against the partition ends
+/// (the same sample as the unassigned-member guard takes).
+fn measure(c: &MemberConsumer, partitions: u32) -> Result<Vec<(u32, u64)>, BusError> {
+    Ok(sample_group(c, partitions)?
+        .into_iter()
+        .enumerate()
         // Partitions the group never committed have no lag to report yet.
-        let Offset::Offset(done) = e.offset() else {
-            continue;
-        };
-        let (_, high) = c.fetch_watermarks(topic, e.partition(), SAMPLE_TIMEOUT)?;
-        out.push((e.partition() as u32, (high - done).max(0) as u64));
-    }
-    Ok(out)
+        .filter_map(|(p, g)| {
+            g.committed
+                .map(|done| (p as u32, g.end.saturating_sub(done)))
+        })
+        .collect())
 }

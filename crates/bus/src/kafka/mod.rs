@@ -212,13 +212,9 @@ impl Bus for KafkaBus {
         let consumer =
             consumer::KafkaConsumer::subscribe(&self.inner.cfg, topic, group, partitions, reset)
                 .await?;
-        self.inner.lag.register(
-            topic,
-            group,
-            &self.inner.cfg.topic_name(topic),
-            partitions,
-            consumer.handle(),
-        );
+        self.inner
+            .lag
+            .register(topic, group, partitions, consumer.handle());
         Ok(Box::new(consumer))
     }
 
