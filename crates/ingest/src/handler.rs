@@ -13,6 +13,7 @@ use pulsegate_providers::descriptor;
 use pulsegate_schema::{now_ms, topics, Provider, RawNotification};
 use pulsegate_state::StateStore;
 
+use crate::push_route::PushRoute;
 use crate::replay::ReplayBook;
 use crate::signing::constant_time_eq;
 use crate::verifier::{IngestRequest, Notification, ProviderVerifier, Rejection};
@@ -166,8 +167,28 @@ pub async fn router_durable(
     state: Arc<StateStore>,
     config: &IngestConfig,
 ) -> Result<(Router, IngestHandle), pulsegate_bus::BusError> {
+    routes_durable(bus, state, config)
+        .await
+        .map(|r| (r.router, r.handle))
+}
+
+/// The ingest routes, their handle, and the push routes for a server's fast path.
+pub struct IngestRoutes {
+    pub router: Router,
+    pub handle: IngestHandle,
+    /// The same push routes as `router`'s `POST /v1/ingest/{provider}[/{token}]`, to be
+    /// called without going through the router (see [`PushRoute`]).
+    pub push: PushRoute,
+}
+
+/// [`router_durable`], with the push routes apart.
+pub async fn routes_durable(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+) -> Result<IngestRoutes, pulsegate_bus::BusError> {
     let book = ReplayBook::durable(&*bus, config).await?;
-    Ok(build(bus, state, config, book))
+    Ok(build_routes(bus, state, config, book))
 }
 
 fn build(
@@ -176,6 +197,16 @@ fn build(
     config: &IngestConfig,
     book: ReplayBook,
 ) -> (Router, IngestHandle) {
+    let routes = build_routes(bus, state, config, book);
+    (routes.router, routes.handle)
+}
+
+fn build_routes(
+    bus: Arc<dyn Bus>,
+    state: Arc<StateStore>,
+    config: &IngestConfig,
+    book: ReplayBook,
+) -> IngestRoutes {
     let mounts = Mounts::build(config, None, &book);
     // The body limit layer is fixed at start; a provider's own limit above it applies
     // after a restart.
@@ -210,8 +241,12 @@ fn build(
             axum::routing::post(crate::sdk::upload),
         )
         .layer(DefaultBodyLimit::max(largest))
-        .with_state(state);
-    (router, handle)
+        .with_state(state.clone());
+    IngestRoutes {
+        router,
+        handle,
+        push: PushRoute(state),
+    }
 }
 
 type Peer = Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>;
@@ -313,7 +348,7 @@ fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
 /// verifications gets 429 (before any other work), and a provider authenticated by a
 /// path token gets 404 unless the path carries its current token (or the previous one
 /// during a rotation's grace period). Path tokens are compared in constant time.
-fn gate(
+pub(crate) fn gate(
     state: &IngestState,
     provider: &str,
     token: Option<&str>,
@@ -365,7 +400,7 @@ fn gate(
     Some(Rejection::NotFound.into_response())
 }
 
-async fn push_inner(
+pub(crate) async fn push_inner(
     state: IngestState,
     provider: String,
     query: Option<String>,

@@ -10,6 +10,7 @@ mod activity;
 mod config;
 mod handler;
 pub mod mount;
+mod push_route;
 pub mod replay;
 mod sdk;
 mod throttle;
@@ -20,6 +21,10 @@ use pulsegate_provider::verify as verifier;
 
 pub use activity::PushActivity;
 pub use config::IngestConfig;
-pub use handler::{encode_notification, router, router_durable, router_with_handle, IngestHandle};
+pub use handler::{
+    encode_notification, router, router_durable, router_with_handle, routes_durable, IngestHandle,
+    IngestRoutes,
+};
+pub use push_route::PushRoute;
 pub use throttle::ThrottleConfig;
 pub use verifier::{IngestRequest, Notification, ProviderVerifier, Rejection, ReplayMark};

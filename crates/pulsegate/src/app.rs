@@ -209,16 +209,21 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         admin_config.token = crate::admin_token::resolve(&config)?;
     }
     let mut ingest_handle = None;
+    let mut push_route = None;
     // The public listener: provider routes, `/v2`, OAuth callbacks, the widget, health.
     let mut public = http::ops_router(metrics.clone(), bus.clone(), stops.stopping.clone(), false);
     // The admin listener: the admin API, its OpenAPI and dashboard, `/metrics`, health.
     let mut admin = http::ops_router(metrics.clone(), bus.clone(), stops.stopping.clone(), true);
     if roles.ingest {
         // Replay guards survive restarts: their markers are read back from the bus.
-        let (ingest, handle) =
-            pulsegate_ingest::router_durable(bus.clone(), state.clone(), &effective.ingest)
-                .await
-                .context("loading the ingest replay guards")?;
+        let pulsegate_ingest::IngestRoutes {
+            router: ingest,
+            handle,
+            push,
+        } = pulsegate_ingest::routes_durable(bus.clone(), state.clone(), &effective.ingest)
+            .await
+            .context("loading the ingest replay guards")?;
+        push_route = Some(push);
         if let Some((old, until)) = &previous {
             handle.reconfigure(&effective.ingest, Some((&old.ingest, *until)));
         }
@@ -278,6 +283,7 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         &config,
         effective.ingest.sdk_max_body_bytes,
         public,
+        push_route,
         admin,
         &stops.http,
     )

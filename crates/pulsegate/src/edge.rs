@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use pulsegate_ingest::PushRoute;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -34,11 +35,14 @@ impl Servers {
     }
 }
 
-/// Binds both listeners and serves `public` and `admin` on them until `shutdown`.
+/// Binds both listeners and serves `public` and `admin` on them until `shutdown`;
+/// `push`, the ingest role's push routes, is served on the public listener before its
+/// router.
 pub async fn start(
     config: &Config,
     sdk_max_body_bytes: usize,
     public: Router,
+    push: Option<PushRoute>,
     admin: Router,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Servers> {
@@ -59,19 +63,31 @@ pub async fn start(
         routes: Vec::new(),
         ..public_rules.clone()
     };
-    let public = public
-        .fallback(http::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(public_rules),
-            limits::limit_bodies,
-        ))
-        .layer(axum::middleware::from_fn(access_log));
-    let admin = admin
-        .fallback(http::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(admin_rules),
-            limits::limit_bodies,
-        ));
+    let public_rules = Arc::new(public_rules);
+    let public = listener::App {
+        router: public
+            .fallback(http::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                public_rules.clone(),
+                limits::limit_bodies,
+            ))
+            .layer(axum::middleware::from_fn(access_log)),
+        fast: push.map(|push| {
+            Arc::new(PushFastPath {
+                push,
+                rules: public_rules,
+            }) as Arc<dyn listener::FastRoute>
+        }),
+    };
+    let admin = listener::App {
+        router: admin
+            .fallback(http::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(admin_rules),
+                limits::limit_bodies,
+            )),
+        fast: None,
+    };
 
     // Certificates first: a broken pair refuses the start before anything listens.
     let public_tls = match &config.server.tls {
@@ -143,39 +159,125 @@ pub async fn start(
 /// (`/v1/ingest/{provider}/{token}`): the path itself may carry a secret push token, the
 /// query an OAuth code. No body, no header but the ids.
 async fn access_log(req: Request, next: Next) -> Response {
-    let id = request_id(req.headers());
-    if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
-        let mut resp = next.run(req).await;
-        resp.headers_mut().insert("x-request-id", id);
-        return resp;
+    let access = Access::begin(&req, || {
+        req.extensions()
+            .get::<MatchedPath>()
+            .cloned()
+            .map(Route::Matched)
+    });
+    access.finish(next.run(req).await)
+}
+
+/// A request's route template, for its access line.
+enum Route {
+    Matched(MatchedPath),
+    Fixed(&'static str),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(m) => m.as_str(),
+            Route::Fixed(t) => t,
+        }
     }
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let provider = route
-        .as_ref()
-        .and_then(|r| provider_of(r.as_str(), req.uri().path()));
-    let trace_id = trace_id(req.headers()).map(str::to_owned);
-    let mut resp = next.run(req).await;
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    let reference = resp
-        .headers()
-        .get("x-pulsegate-notification-id")
-        .and_then(|v| v.to_str().ok());
-    tracing::info!(
-        target: ACCESS_TARGET,
-        method = %method,
-        route = route.as_ref().map_or("unmatched", |r| r.as_str()),
-        status = resp.status().as_u16(),
-        duration_ms = (elapsed * 1000.0).round() / 1000.0,
-        provider,
-        request_id = id.to_str().unwrap_or_default(),
-        trace_id,
-        reference,
-        "request"
-    );
-    resp.headers_mut().insert("x-request-id", id);
-    resp
+}
+
+/// The access line of one request, begun before it runs.
+struct Access {
+    id: HeaderValue,
+    /// Only when the access line is enabled.
+    line: Option<AccessLine>,
+}
+
+struct AccessLine {
+    started: Instant,
+    method: Method,
+    route: Option<Route>,
+    provider: Option<&'static str>,
+    trace_id: Option<String>,
+}
+
+impl Access {
+    fn begin(req: &Request, route: impl FnOnce() -> Option<Route>) -> Self {
+        let id = request_id(req.headers());
+        if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+            return Self { id, line: None };
+        }
+        let route = route();
+        let provider = route
+            .as_ref()
+            .and_then(|r| provider_of(r.as_str(), req.uri().path()));
+        let line = AccessLine {
+            started: Instant::now(),
+            method: req.method().clone(),
+            route,
+            provider,
+            trace_id: trace_id(req.headers()).map(str::to_owned),
+        };
+        Self {
+            id,
+            line: Some(line),
+        }
+    }
+
+    /// Writes the line for `resp` and gives it back with its `x-request-id`.
+    fn finish(self, mut resp: Response) -> Response {
+        if let Some(line) = self.line {
+            let elapsed = line.started.elapsed().as_secs_f64() * 1000.0;
+            let reference = resp
+                .headers()
+                .get("x-pulsegate-notification-id")
+                .and_then(|v| v.to_str().ok());
+            tracing::info!(
+                target: ACCESS_TARGET,
+                method = %line.method,
+                route = line.route.as_ref().map_or("unmatched", |r| r.as_str()),
+                status = resp.status().as_u16(),
+                duration_ms = (elapsed * 1000.0).round() / 1000.0,
+                provider = line.provider,
+                request_id = self.id.to_str().unwrap_or_default(),
+                trace_id = line.trace_id,
+                reference,
+                "request"
+            );
+        }
+        resp.headers_mut().insert("x-request-id", self.id);
+        resp
+    }
+}
+
+/// Provider pushes served outside the router (see [`PushRoute`]), with the same access
+/// line and body rules as the router's routes; the router gets every other request.
+struct PushFastPath {
+    push: PushRoute,
+    rules: Arc<limits::BodyRules>,
+}
+
+impl listener::FastRoute for PushFastPath {
+    fn try_serve(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<listener::Answer, hyper::Request<hyper::body::Incoming>> {
+        if !PushRoute::matches(req.method(), req.uri().path()) {
+            return Err(req);
+        }
+        let req = req.map(axum::body::Body::new);
+        let with_token = req.uri().path()["/v1/ingest/".len()..].contains('/');
+        let template = if with_token {
+            "/v1/ingest/{provider}/{token}"
+        } else {
+            "/v1/ingest/{provider}"
+        };
+        let access = Access::begin(&req, || Some(Route::Fixed(template)));
+        Ok(Box::pin(async move {
+            let resp = match limits::guard(&self.rules, req) {
+                Ok((req, guard)) => guard.settle(self.push.serve(req).await),
+                Err(refused) => refused,
+            };
+            access.finish(resp)
+        }))
+    }
 }
 
 /// The client's `x-request-id` when it is a plain token (at most 64 characters of

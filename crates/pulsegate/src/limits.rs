@@ -57,6 +57,22 @@ pub async fn limit_bodies(
     req: Request,
     next: Next,
 ) -> Response {
+    match guard(&rules, req) {
+        Ok((req, guard)) => guard.settle(next.run(req).await),
+        Err(refused) => refused,
+    }
+}
+
+/// How a guarded body ended, for the answer (see [`guard`]).
+pub struct BodyGuard {
+    outcome: Arc<AtomicU8>,
+    listener: &'static str,
+}
+
+/// Puts `req`'s body under `rules`: the request to run, and the guard that turns its
+/// answer into 408 or 413 when the body was cut off; or the 413 to answer at once when
+/// `Content-Length` is over the route's limit.
+pub fn guard(rules: &BodyRules, req: Request) -> Result<(Request, BodyGuard), Response> {
     let limit = rules.limit_for(req.uri().path());
     let declared = req
         .headers()
@@ -65,7 +81,7 @@ pub async fn limit_bodies(
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let (Some(limit), Some(declared)) = (limit, declared) {
         if declared > limit {
-            return too_large(rules.listener);
+            return Err(too_large(rules.listener));
         }
     }
     let outcome = Arc::new(AtomicU8::new(OK));
@@ -84,20 +100,30 @@ pub async fn limit_bodies(
             outcome: outcome.clone(),
         })
     });
-    let response = next.run(req).await;
-    match outcome.load(Ordering::Acquire) {
-        TIMED_OUT => {
-            crate::listener::timeout("body", rules.listener);
-            let mut r = crate::http::json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time",
-            );
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            r
+    let guard = BodyGuard {
+        outcome,
+        listener: rules.listener,
+    };
+    Ok((req, guard))
+}
+
+impl BodyGuard {
+    /// The answer to send for `response`, the handler's answer to the guarded request.
+    pub fn settle(self, response: Response) -> Response {
+        match self.outcome.load(Ordering::Acquire) {
+            TIMED_OUT => {
+                crate::listener::timeout("body", self.listener);
+                let mut r = crate::http::json_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time",
+                );
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+            TOO_LARGE => too_large(self.listener),
+            _ => response,
         }
-        TOO_LARGE => too_large(rules.listener),
-        _ => response,
     }
 }
 

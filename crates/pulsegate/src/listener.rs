@@ -156,11 +156,31 @@ impl Registry {
     }
 }
 
+/// An answer being computed by a [`FastRoute`].
+pub type Answer = Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>;
+
+/// Requests a listener serves before its router: the hot provider pushes, whose cost per
+/// request the router's matching and layers would otherwise double.
+pub trait FastRoute: Send + Sync + 'static {
+    /// The answer to `req` if this route serves it; otherwise `req`, for the router.
+    fn try_serve(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> Result<Answer, hyper::Request<Incoming>>;
+}
+
+/// What a listener serves: its router, and optionally a [`FastRoute`] tried first.
+#[derive(Clone)]
+pub struct App {
+    pub router: Router,
+    pub fast: Option<Arc<dyn FastRoute>>,
+}
+
 /// Serves `app` on `listener` (over TLS with `tls`) until `stop`; then lets open
 /// connections finish their requests (graceful shutdown).
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     limits: Limits,
     name: &'static str,
     tls: Option<TlsAcceptor>,
@@ -258,7 +278,7 @@ fn shed(mut stream: TcpStream, answers: &Arc<Semaphore>, name: &'static str, pla
 /// What one connection's task owns.
 struct Connection {
     peer: SocketAddr,
-    app: Router,
+    app: App,
     limits: Limits,
     name: &'static str,
     in_flight: Arc<AtomicUsize>,
@@ -319,10 +339,17 @@ impl Connection {
             // API's failed-authentication throttle.
             req.extensions_mut().insert(ConnectInfo(peer));
             let guard = InFlight::enter(&busy);
-            let app = app.clone();
+            let fast = match &app.fast {
+                Some(f) => f.clone().try_serve(req),
+                None => Err(req),
+            };
+            let answer = fast.map_err(|req| app.router.clone().oneshot(req));
             async move {
                 let _guard = guard;
-                app.oneshot(req).await
+                match answer {
+                    Ok(answer) => Ok(answer.await),
+                    Err(routed) => routed.await,
+                }
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();

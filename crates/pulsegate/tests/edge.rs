@@ -547,3 +547,49 @@ async fn repeated_wrong_admin_tokens_are_throttled() {
     assert_eq!(call(ADMIN_TOKEN).await.unwrap().status(), 429);
     assert!(pg.metric("pulsegate_admin_auth_throttled_total").await >= 2.0);
 }
+
+/// Provider pushes are served outside the router (the edge's fast path); a push path the
+/// fast path leaves to the router (a percent-encoded segment, a trailing slash, another
+/// method) gets the router's answer, and the two agree on what a push is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_off_the_fast_path_get_the_routers_same_answer() {
+    let strava = MockStrava::start().await;
+    let pg = Pulsegate::start(&strava.base_url(), "").await;
+    pg.connect_athlete(1, "access-1", "refresh-1").await;
+    let path = pg.push_path("strava").await;
+    let (prefix, token) = path.rsplit_once('/').unwrap();
+    // The token's first character percent-encoded: only the router decodes it.
+    let encoded = format!("{prefix}/%{:02X}{}", token.as_bytes()[0], &token[1..]);
+    let http = reqwest::Client::new();
+    let push = |p: String, id: u64| {
+        http.post(pg.url(&p))
+            .body(strava_event("activity", id, "create", 1, "{}"))
+            .send()
+    };
+    for (p, id, want) in [
+        (path.clone(), 1, 200),
+        (encoded.clone(), 2, 200),
+        (format!("{path}/"), 3, 404),
+        (format!("{prefix}/wrong-token"), 4, 404),
+        (format!("{prefix}/%77rong-token"), 5, 404),
+    ] {
+        let resp = push(p.clone(), id).await.unwrap();
+        assert_eq!(resp.status(), want, "{p}");
+        assert!(resp.headers().contains_key("x-request-id"), "{p}");
+    }
+    // Both accepted pushes counted as accepted, by the same handler.
+    assert_eq!(
+        pg.metric("pulsegate_ingest_requests_total{provider=\"strava\",outcome=\"accepted\"")
+            .await,
+        2.0
+    );
+    // The handshake (GET) on the same path is the router's.
+    let resp = http
+        .get(pg.url(&format!(
+            "{path}?hub.mode=subscribe&hub.challenge=abc&hub.verify_token=wrong"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 405, "the push path's GET is routed");
+}
