@@ -74,6 +74,8 @@ pub struct LoadSpec {
     pub headers: Arc<Vec<(&'static str, String)>>,
     /// First request number (so successive runs use distinct ids).
     pub first: u64,
+    /// Stop after this many requests (over all connections), even before `duration`.
+    pub max_requests: Option<u64>,
 }
 
 pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadStats> {
@@ -172,6 +174,9 @@ async fn connection(
             next_send += i;
         }
         let n = counter.fetch_add(1, Ordering::Relaxed);
+        if spec.max_requests.is_some_and(|max| n - spec.first >= max) {
+            break;
+        }
         let req = Request::post(&spec.path)
             .header("host", &host)
             .header("content-type", "application/json");

@@ -229,6 +229,16 @@ pub fn partition_for(key: &[u8], partitions: u32) -> u32 {
     hash % partitions.max(1)
 }
 
+/// Sets `group`'s `pulsegate_consumer_lag` on `topic` to 0 for `partitions`: the group
+/// is no longer consumed in this process.
+pub(crate) fn zero_lag(topic: &str, group: &str, partitions: impl Iterator<Item = u32>) {
+    for p in partitions {
+        metrics::gauge!("pulsegate_consumer_lag",
+            "topic" => topic.to_string(), "group" => group.to_string(), "partition" => p.to_string())
+        .set(0.0);
+    }
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

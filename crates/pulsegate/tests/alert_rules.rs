@@ -350,3 +350,76 @@ fn every_alert_has_a_runbook_section() {
     );
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+/// A paused destination's backlog is not consumer lag: nothing reads its group, so
+/// `pulsegate_consumer_lag` (and `PulsegateConsumerLagGrowing` on it) reads 0 for it,
+/// not a figure that grows with every event until the destination is resumed or, once
+/// deleted, for good. Resumed, it gets what waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_destinations_backlog_is_not_reported_as_consumer_lag() {
+    let strava = MockStrava::start().await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    let extra = format!(
+        "[dispatcher]\nallow_private_networks = true\n\
+         [[destinations]]\nid = \"hook\"\nurl = \"{}\"\nsecret = \"{}\"\n",
+        sink.url(),
+        test_secret(1)
+    );
+    let pg = Pulsegate::start(&strava.base_url(), &extra).await;
+    pg.connect_athlete(1, "access-1", "refresh-1").await;
+    let path = pg.push_path("strava").await;
+    let http = reqwest::Client::new();
+    let push = async |id: u64| {
+        let resp = http
+            .post(pg.url(&path))
+            .body(strava_event("activity", id, "create", 1, "{}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    };
+    push(1).await;
+    assert!(
+        sink.wait_for(1, Duration::from_secs(20)).await,
+        "{}",
+        pg.logs()
+    );
+    const HOOK: &str = "pulsegate_consumer_lag{topic=\"events\",group=\"dispatch.hook\"";
+    wait_until("the hook's lag sampled", &pg, async || {
+        scrape(&pg).await.contains("pulsegate_consumer_lag") && pg.metric(HOOK).await == 0.0
+    })
+    .await;
+
+    let (status, body) = pg
+        .admin(Method::POST, "/v1/admin/destinations/hook/pause", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for id in 2..=6 {
+        push(id).await;
+    }
+    // The five are mapped onto `events` within a second or two; the lag is sampled
+    // every 5 s: two samples at least after that.
+    wait_until("the normalizer caught up", &pg, async || {
+        pg.metric("pulsegate_consumer_lag{topic=\"raw\",group=\"normalizer\"")
+            .await
+            == 0.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        pg.metric(HOOK).await,
+        0.0,
+        "a paused group's backlog read as lag"
+    );
+    assert_eq!(sink.count(), 1);
+
+    let (status, body) = pg
+        .admin(Method::POST, "/v1/admin/destinations/hook/resume", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        sink.wait_for(6, Duration::from_secs(20)).await,
+        "{}",
+        pg.logs()
+    );
+}

@@ -35,6 +35,14 @@ impl EmbeddedConsumer {
             .iter()
             .map(|p| p.durable_end.load(Ordering::Acquire))
             .collect();
+        if let Some(g) = &group {
+            *bus.inner
+                .consuming
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((g.clone(), topic.name.to_string()))
+                .or_default() += 1;
+        }
         Self {
             bus,
             topic,
@@ -95,6 +103,25 @@ impl EmbeddedConsumer {
         }
         self.next_partition = (self.next_partition + 1) % n.max(1);
         Ok(out)
+    }
+}
+
+impl Drop for EmbeddedConsumer {
+    fn drop(&mut self) {
+        let Some(g) = &self.group else { return };
+        let mut consuming = self
+            .bus
+            .inner
+            .consuming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = (g.clone(), self.topic.name.to_string());
+        if let Some(n) = consuming.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                consuming.remove(&key);
+            }
+        }
     }
 }
 

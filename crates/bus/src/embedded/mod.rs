@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     healthy: Arc<AtomicBool>,
     /// Committed offsets known to this process, for lag reporting: (group, topic, partition).
     committed: RwLock<HashMap<(String, String, u32), u64>>,
+    /// Open consumers per (group, topic): only groups consumed now report a lag.
+    pub(crate) consuming: std::sync::Mutex<HashMap<(String, String), usize>>,
 }
 
 pub(crate) struct TopicState {
@@ -211,6 +213,7 @@ impl EmbeddedBus {
             writes: tx,
             healthy,
             committed: RwLock::new(HashMap::new()),
+            consuming: std::sync::Mutex::new(HashMap::new()),
         });
         let bus = Self { inner };
         let missing_keyspaces = bus.missing_keyspaces(manifest.as_ref());
@@ -422,10 +425,23 @@ impl EmbeddedBus {
             .collect()
     }
 
-    /// Sets the `pulsegate_consumer_lag` gauge for every group this process committed for.
+    /// Sets the `pulsegate_consumer_lag` gauge for every group this process committed
+    /// for; 0 for a group no consumer reads any more (a deleted or paused destination:
+    /// its growing backlog is not a consumer falling behind, and would keep a lag alert
+    /// firing).
     pub fn report_lag(&self) {
         let committed = self.inner.committed.read().expect("committed lock").clone();
+        let consuming = self
+            .inner
+            .consuming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for ((group, topic, partition), next) in committed {
+            if !consuming.contains_key(&(group.clone(), topic.clone())) {
+                crate::zero_lag(&topic, &group, std::iter::once(partition));
+                continue;
+            }
             if let Ok(t) = self.topic(&topic) {
                 if let Some(p) = t.partitions.get(partition as usize) {
                     let end = p.durable_end.load(Ordering::Acquire);

@@ -46,9 +46,23 @@ impl LagRegistry {
     }
 
     /// One live consumer per (topic, group): any member can read the group's offsets.
+    /// A group whose last consumer here went (its destination deleted or paused) has
+    /// its series set to 0: it is not consumed here, and a frozen or growing figure
+    /// would keep a lag alert firing for it.
     fn live(&self) -> Vec<(Entry, Arc<MemberConsumer>)> {
         let mut entries = self.entries.lock().expect("lag registry lock");
-        entries.retain(|e| e.consumer.strong_count() > 0);
+        let (kept, gone): (Vec<Entry>, Vec<Entry>) = entries
+            .drain(..)
+            .partition(|e| e.consumer.strong_count() > 0);
+        *entries = kept;
+        for g in gone {
+            if !entries
+                .iter()
+                .any(|e| e.topic == g.topic && e.group == g.group)
+            {
+                crate::zero_lag(&g.topic, &g.group, 0..g.partitions);
+            }
+        }
         let mut out: Vec<(Entry, Arc<MemberConsumer>)> = Vec::new();
         for e in entries.iter() {
             if out
