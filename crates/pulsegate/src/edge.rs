@@ -255,12 +255,9 @@ struct PushFastPath {
 }
 
 impl listener::FastRoute for PushFastPath {
-    fn try_serve(
-        self: Arc<Self>,
-        req: hyper::Request<hyper::body::Incoming>,
-    ) -> Result<listener::Answer, hyper::Request<hyper::body::Incoming>> {
+    fn try_serve(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>) -> listener::Routed {
         if !PushRoute::matches(req.method(), req.uri().path()) {
-            return Err(req);
+            return listener::Routed::ToRouter(req);
         }
         let req = req.map(axum::body::Body::new);
         let with_token = req.uri().path()["/v1/ingest/".len()..].contains('/');
@@ -270,10 +267,10 @@ impl listener::FastRoute for PushFastPath {
             "/v1/ingest/{provider}"
         };
         let access = Access::begin(&req, || Some(Route::Fixed(template)));
-        Ok(Box::pin(async move {
+        listener::Routed::Served(Box::pin(async move {
             let resp = match limits::guard(&self.rules, req) {
-                Ok((req, guard)) => guard.settle(self.push.serve(req).await),
-                Err(refused) => refused,
+                limits::Guarded::Run(req, guard) => guard.settle(self.push.serve(req).await),
+                limits::Guarded::Refused(refused) => refused,
             };
             access.finish(resp)
         }))

@@ -58,9 +58,17 @@ pub async fn limit_bodies(
     next: Next,
 ) -> Response {
     match guard(&rules, req) {
-        Ok((req, guard)) => guard.settle(next.run(req).await),
-        Err(refused) => refused,
+        Guarded::Run(req, guard) => guard.settle(next.run(req).await),
+        Guarded::Refused(refused) => refused,
     }
+}
+
+/// A request put under the body rules (see [`guard`]).
+pub enum Guarded {
+    /// The request to run, and the guard for its answer.
+    Run(Request, BodyGuard),
+    /// The answer to send at once.
+    Refused(Response),
 }
 
 /// How a guarded body ended, for the answer (see [`guard`]).
@@ -72,7 +80,7 @@ pub struct BodyGuard {
 /// Puts `req`'s body under `rules`: the request to run, and the guard that turns its
 /// answer into 408 or 413 when the body was cut off; or the 413 to answer at once when
 /// `Content-Length` is over the route's limit.
-pub fn guard(rules: &BodyRules, req: Request) -> Result<(Request, BodyGuard), Response> {
+pub fn guard(rules: &BodyRules, req: Request) -> Guarded {
     let limit = rules.limit_for(req.uri().path());
     let declared = req
         .headers()
@@ -81,7 +89,7 @@ pub fn guard(rules: &BodyRules, req: Request) -> Result<(Request, BodyGuard), Re
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let (Some(limit), Some(declared)) = (limit, declared) {
         if declared > limit {
-            return Err(too_large(rules.listener));
+            return Guarded::Refused(too_large(rules.listener));
         }
     }
     let outcome = Arc::new(AtomicU8::new(OK));
@@ -104,7 +112,7 @@ pub fn guard(rules: &BodyRules, req: Request) -> Result<(Request, BodyGuard), Re
         outcome,
         listener: rules.listener,
     };
-    Ok((req, guard))
+    Guarded::Run(req, guard)
 }
 
 impl BodyGuard {

@@ -163,10 +163,17 @@ pub type Answer = Pin<Box<dyn std::future::Future<Output = axum::response::Respo
 /// request the router's matching and layers would otherwise double.
 pub trait FastRoute: Send + Sync + 'static {
     /// The answer to `req` if this route serves it; otherwise `req`, for the router.
-    fn try_serve(
-        self: Arc<Self>,
-        req: hyper::Request<Incoming>,
-    ) -> Result<Answer, hyper::Request<Incoming>>;
+    fn try_serve(self: Arc<Self>, req: hyper::Request<Incoming>) -> Routed;
+}
+
+/// Where a [`FastRoute`] sent a request.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the request is moved on either way; boxing it would cost an allocation per request"
+)]
+pub enum Routed {
+    Served(Answer),
+    ToRouter(hyper::Request<Incoming>),
 }
 
 /// What a listener serves: its router, and optionally a [`FastRoute`] tried first.
@@ -341,9 +348,12 @@ impl Connection {
             let guard = InFlight::enter(&busy);
             let fast = match &app.fast {
                 Some(f) => f.clone().try_serve(req),
-                None => Err(req),
+                None => Routed::ToRouter(req),
             };
-            let answer = fast.map_err(|req| app.router.clone().oneshot(req));
+            let answer = match fast {
+                Routed::Served(answer) => Ok(answer),
+                Routed::ToRouter(req) => Err(app.router.clone().oneshot(req)),
+            };
             async move {
                 let _guard = guard;
                 match answer {
