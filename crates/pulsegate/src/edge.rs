@@ -3,6 +3,8 @@
 //! TLS (`tls.rs`); and the access log of the public one: one line per request on
 //! target `pulsegate::access` (method, route template, status, duration, provider,
 //! request and trace ids; never the raw path, which may hold a push path token).
+//! Provider pushes skip the public router: `PushFastPath` hands them to ingest's
+//! `PushRoute` under the same body rules and access line.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,7 +117,7 @@ pub async fn start(
         .await
         .with_context(|| format!("admin.listen: cannot listen on {}", config.admin.listen))?;
     let public_limits = listener::Limits {
-        max_connections: listener::fit_to_fd_limit(
+        max_connections: crate::fd_limit::fit_to_fd_limit(
             config.server.max_connections,
             config.admin.max_connections,
         ),

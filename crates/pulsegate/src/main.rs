@@ -9,6 +9,7 @@ mod config;
 mod deliveries_cli;
 mod delivery_metrics;
 mod edge;
+mod fd_limit;
 mod http;
 mod keyfile;
 mod limits;

@@ -220,6 +220,9 @@ pub struct Figures {
     /// `None` when the half-load runs were skipped.
     pub half: Option<HalfLoad>,
     pub peak_rss_mib: f64,
+    /// pulsegate's CPU time (user + system) over the closed-loop run per acknowledged
+    /// request, µs: steadier than the ratio, whose ceiling varies run to run.
+    pub cpu_us_per_ack: f64,
 }
 
 /// The open-loop run at half the ack rate, and bare hyper at the same rate, each with
@@ -535,6 +538,7 @@ allow_private_networks = true
         }
     }
     let started = Instant::now();
+    let cpu_before = cpu_seconds(pg_pid);
     let acked = load::run(LoadSpec {
         max_requests: cli.events,
         ..spec(
@@ -548,6 +552,19 @@ allow_private_networks = true
     })
     .await?;
     report("pulsegate ingest (closed loop)", &acked, ceiling.rate());
+    let cpu_us_per_ack = match (cpu_before, cpu_seconds(pg_pid)) {
+        (Some(before), Some(after)) if acked.ok > 0 => {
+            let used = after - before;
+            println!(
+                "{:<34} {:>9.1} µs CPU per acknowledged request ({:.2} cores busy)",
+                "pulsegate CPU (user + system)",
+                used * 1e6 / acked.ok as f64,
+                used / acked.elapsed.as_secs_f64()
+            );
+            used * 1e6 / acked.ok as f64
+        }
+        _ => f64::NAN,
+    };
 
     let mut delivered = None;
     if !cli.ingest_only {
@@ -592,6 +609,7 @@ allow_private_networks = true
         delivered,
         half,
         peak_rss_mib,
+        cpu_us_per_ack,
     })
 }
 
@@ -722,6 +740,18 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// CPU seconds (user + system, all threads) the process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second();
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {

@@ -120,6 +120,14 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         value: ingest.acked.rate() / ceiling,
         target: Target::AtLeast(0.6),
     });
+    rows.push(Row {
+        name: "ingest CPU per acked request (user + system)",
+        figure: ingest.cpu_us_per_ack,
+        unit: "µs",
+        baseline: None,
+        value: ingest.cpu_us_per_ack,
+        target: Target::Info,
+    });
     let half = ingest
         .half
         .as_ref()
