@@ -23,6 +23,7 @@
 #   CHAOS_SEED     repeat a run's random choices (printed at the start)
 #   CHAOS_PROFILE  release (default) or debug (quicker to build, for small volumes)
 #   CHAOS_TIMEOUT  seconds per scenario (default 1800)
+#   TEST_BROKER_LOG  where the broker's stdout and stderr go (default /tmp/chaos-broker-<pid>.log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -64,6 +65,9 @@ if [ "$scenario" = c ] || [ "$scenario" = all ]; then
   export TANSU_SQLITE_BIN
 fi
 
+# The broker's log of every Kafka scenario (tansu; RUST_LOG for more), kept for tracing.
+export TEST_BROKER_LOG=${TEST_BROKER_LOG:-${TMPDIR:-/tmp}/chaos-broker-$$.log}
+echo "== the broker's log: $TEST_BROKER_LOG"
 echo "== building ($profile)"
 cargo test $release -p pulsegate --test chaos --no-run
 

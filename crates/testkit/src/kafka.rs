@@ -182,6 +182,18 @@ fn spawn(command: &[String], s3: Option<&str>, cwd: Option<&std::path::Path>) ->
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // The broker's own log, for tracing a chaos run (every start appends).
+    if let Some(path) = std::env::var_os("TEST_BROKER_LOG") {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("TEST_BROKER_LOG {}: {e}", path.to_string_lossy()));
+        let err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("TEST_BROKER_LOG: {e}"));
+        c.stdout(log).stderr(err);
+    }
     if let Some(endpoint) = s3 {
         c.env("AWS_ENDPOINT", endpoint)
             .env("AWS_ALLOW_HTTP", "true")
