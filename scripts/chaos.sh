@@ -24,6 +24,7 @@
 #   CHAOS_PROFILE  release (default) or debug (quicker to build, for small volumes)
 #   CHAOS_TIMEOUT  seconds per scenario (default 1800)
 #   TEST_BROKER_LOG  where the broker's stdout and stderr go (default /tmp/chaos-broker-<pid>.log)
+#   TEST_BROKER_RUST_LOG  the broker's log filter (default warn; tansu's info is gigabytes a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -65,7 +66,7 @@ if [ "$scenario" = c ] || [ "$scenario" = all ]; then
   export TANSU_SQLITE_BIN
 fi
 
-# The broker's log of every Kafka scenario (tansu; RUST_LOG for more), kept for tracing.
+# The broker's log of every Kafka scenario (tansu; warnings unless TEST_BROKER_RUST_LOG), kept for tracing.
 export TEST_BROKER_LOG=${TEST_BROKER_LOG:-${TMPDIR:-/tmp}/chaos-broker-$$.log}
 echo "== the broker's log: $TEST_BROKER_LOG"
 echo "== building ($profile)"

@@ -192,7 +192,10 @@ fn spawn(command: &[String], s3: Option<&str>, cwd: Option<&std::path::Path>) ->
         let err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("TEST_BROKER_LOG: {e}"));
-        c.stdout(log).stderr(err);
+        // tansu's `info` writes every storage call (gigabytes a minute): warnings by
+        // default, `TEST_BROKER_RUST_LOG` for more.
+        let level = std::env::var("TEST_BROKER_RUST_LOG").unwrap_or_else(|_| "warn".into());
+        c.stdout(log).stderr(err).env("RUST_LOG", level);
     }
     if let Some(endpoint) = s3 {
         c.env("AWS_ENDPOINT", endpoint)

@@ -35,8 +35,9 @@ impl LagRegistry {
         partitions: u32,
         consumer: Weak<MemberConsumer>,
     ) {
+        // Entries whose consumer went stay until the next sample, which zeroes their
+        // group's series if no other consumer of it is left.
         let mut entries = self.entries.lock().expect("lag registry lock");
-        entries.retain(|e| e.consumer.strong_count() > 0);
         entries.push(Entry {
             topic: topic.to_string(),
             group: group.to_string(),
