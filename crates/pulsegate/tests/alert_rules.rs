@@ -359,12 +359,7 @@ fn every_alert_has_a_runbook_section() {
 async fn a_paused_destinations_backlog_is_not_reported_as_consumer_lag() {
     let strava = MockStrava::start().await;
     let sink = Sink::start(Behaviour::Ok).await;
-    let extra = format!(
-        "[dispatcher]\nallow_private_networks = true\n\
-         [[destinations]]\nid = \"hook\"\nurl = \"{}\"\nsecret = \"{}\"\n",
-        sink.url(),
-        test_secret(1)
-    );
+    let extra = hook_destination(&sink.url());
     let pg = Pulsegate::start(&strava.base_url(), &extra).await;
     pg.connect_athlete(1, "access-1", "refresh-1").await;
     let path = pg.push_path("strava").await;

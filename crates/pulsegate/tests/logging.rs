@@ -138,12 +138,7 @@ async fn request_and_delivery_lines_never_carry_the_path_token() {
     strava.generate_missing(true);
     strava.set_token(1, "access-1");
     let sink = Sink::start(Behaviour::Ok).await;
-    let extra = format!(
-        "[dispatcher]\nallow_private_networks = true\n\
-         [[destinations]]\nid = \"hook\"\nurl = \"{}\"\nsecret = \"{}\"\n",
-        sink.url(),
-        test_secret(1)
-    );
+    let extra = hook_destination(&sink.url());
     // The support config logs at debug: every line that could leak the token is on.
     let pg = Pulsegate::start(&strava.base_url(), &extra).await;
     let user = pg.connect_athlete(1, "access-1", "refresh-1").await;

@@ -637,6 +637,16 @@ pub fn verify_delivery(
     Ok(())
 }
 
+/// Config lines for one webhook destination `hook` at `url` (private addresses allowed,
+/// as the local sinks are on 127.0.0.1).
+pub fn hook_destination(url: &str) -> String {
+    format!(
+        "[dispatcher]\nallow_private_networks = true\n\
+         [[destinations]]\nid = \"hook\"\nurl = \"{url}\"\nsecret = \"{}\"\n",
+        test_secret(1)
+    )
+}
+
 /// A fresh `whsec_` secret (32 random-ish bytes; tests only).
 pub fn test_secret(seed: u8) -> String {
     let bytes: Vec<u8> = (0..32u8)
