@@ -15,10 +15,13 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::HeaderMap;
 use pulsegate_ingest::{encode_notification, IngestRequest, ProviderVerifier};
+use pulsegate_provider::{Limiters, ProviderNormalizer, RetryConfig};
 use pulsegate_providers::garmin::verify::{GarminConfig, GarminVerifier};
+use pulsegate_providers::garmin::GarminNormalizer;
 use pulsegate_providers::strava::verify::{StravaConfig, StravaVerifier};
-use pulsegate_schema::{Provider, Secret};
+use pulsegate_schema::{Provider, RawNotification, Secret};
 use pulsegate_state::{Sealer, SecurityConfig};
+use serde_json::value::RawValue;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -104,6 +107,34 @@ fn main() {
         });
         rows.push(Row {
             step: "ingest garmin: verify + encode",
+            body_bytes: body.len(),
+            blocks,
+            bytes,
+        });
+    }
+
+    // The normalizer's duplicate check of a Garmin push (runs for every push): its key
+    // per body size says whether the body is parsed or copied for it.
+    let normalizer = GarminNormalizer::new(
+        &pulsegate_providers::garmin::GarminConfig::default(),
+        &RetryConfig::default(),
+        &Limiters::new(),
+    )
+    .unwrap();
+    for size in [4 * 1024, 256 * 1024] {
+        let body = garmin_push(size);
+        let raw = RawNotification {
+            id: "n-1".into(),
+            provider: Provider::Garmin,
+            provider_user_id: "4aacafe82427c251df9c9592d0c06768".into(),
+            received_at_ms: 1,
+            body: RawValue::from_string(String::from_utf8(body.to_vec()).unwrap()).unwrap(),
+        };
+        let (blocks, bytes) = per_event(|_| {
+            std::hint::black_box(normalizer.dedupe_key(&raw).unwrap());
+        });
+        rows.push(Row {
+            step: "normalizer garmin: dedupe key",
             body_bytes: body.len(),
             blocks,
             bytes,

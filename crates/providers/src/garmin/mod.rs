@@ -314,8 +314,9 @@ fn skipped(e: NormalizeError, first: &mut Option<NormalizeError>) {
     first.get_or_insert(e);
 }
 
-/// The dedupe key of one user's notification: its canonical form (summary types and
-/// object keys sorted), so a redelivery with other spacing or order is the same one.
+/// The key of one user's notification in its canonical form (summary types and object
+/// keys sorted): the id of the `connection_error` it may cause, the same for a
+/// redelivery with other spacing or order.
 fn body_key(user: &str, body: &GarminBody) -> Option<String> {
     let canonical = serde_json::to_string(body).ok()?;
     Some(stable_id(&["garmin", user, &canonical]))
@@ -336,9 +337,17 @@ impl ProviderNormalizer for GarminNormalizer {
         Provider::Garmin
     }
 
+    /// The body's bytes as stored, hashed: no parse and no re-serialisation of a body
+    /// that can be megabytes (this runs for every push). Garmin redelivers a push as it
+    /// sent it; one re-sent with other spacing or key order gets past this check, and
+    /// its events are then skipped by their ids, which come from each record's
+    /// canonical form ([`record_id`]).
     fn dedupe_key(&self, raw: &RawNotification) -> Option<String> {
-        let body = parse(raw.body.get().as_bytes()).ok()?;
-        body_key(&raw.provider_user_id, &body)
+        Some(stable_id(&[
+            "garmin-body",
+            &raw.provider_user_id,
+            raw.body.get(),
+        ]))
     }
 
     fn handles_revoked(&self, raw: &RawNotification) -> bool {

@@ -129,6 +129,26 @@ event_types = []
         pg.logs()
     );
 
+    // Redeliveries of the push deliver nothing again: the same bytes are skipped whole
+    // (the notification's key is its stored body), the same content spaced and ordered
+    // otherwise is parsed and each event skipped by its id (from the record's canonical
+    // form). Same user, so both are handled before the pushes below.
+    let dropped = |reason: &str| {
+        format!("pulsegate_normalizer_dropped_total{{provider=\"garmin\",reason=\"{reason}\"}}")
+    };
+    assert_eq!(push(&pg, Some(CLIENT_ID), &body).await, 200);
+    let reordered: Value = serde_json::from_str(&body).unwrap();
+    let respaced = serde_json::to_string_pretty(&reordered).unwrap();
+    assert_ne!(respaced, body);
+    assert_eq!(push(&pg, Some(CLIENT_ID), &respaced).await, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg.metric(&dropped("duplicate")).await < 1.0
+        || pg.metric(&dropped("duplicate_event")).await < 1.0
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", pg.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Permissions change (the push claims more than Garmin says: Garmin wins), then
     // deregistration (after the user withdrew the app at Garmin).
     let perms = json!({"userPermissionsChange": [{
@@ -230,7 +250,8 @@ event_types = []
         .await,
         1.0
     );
-    assert_eq!(pg.accepted("garmin").await, 5.0);
+    // Push, ping, off-site ping, two redeliveries, permissions, deregistration.
+    assert_eq!(pg.accepted("garmin").await, 7.0);
 
     // Revoked: later data for the user is dropped.
     assert_eq!(push(&pg, Some(CLIENT_ID), PUSH).await, 200);
