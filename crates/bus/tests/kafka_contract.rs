@@ -154,6 +154,89 @@ async fn lag_sampling_survives_a_broker_going_away_body() {
         .expect("a failed sample gives up");
 }
 
+/// `pulsegate_consumer_lag` of `group` as this process would export it: (partition
+/// label, value) per series.
+fn lag_of(group: &str) -> Vec<(String, f64)> {
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+    static EXPORTER: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    let exporter = EXPORTER.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the only recorder of this test binary")
+    });
+    let group_label = format!("group=\"{group}\"");
+    let mut out: Vec<(String, f64)> = exporter
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("pulsegate_consumer_lag{") && l.contains(&group_label))
+        .filter_map(|l| {
+            let partition = l.split("partition=\"").nth(1)?.split('"').next()?;
+            let value = l.rsplit(' ').next()?.parse().ok()?;
+            Some((partition.to_string(), value))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A group nobody in this process consumes any more (its destination paused or
+/// deleted) reports a lag of 0, not its growing backlog: it would keep a lag alert
+/// firing. Also when another group subscribes before the next sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_no_longer_consumed_reports_no_lag() {
+    contract::within_limit(
+        "a_group_no_longer_consumed_reports_no_lag",
+        a_group_no_longer_consumed_reports_no_lag_body(),
+    )
+    .await;
+}
+
+async fn a_group_no_longer_consumed_reports_no_lag_body() {
+    contract::init_tracing();
+    let _ = lag_of("");
+    let broker = TestBroker::start();
+    let bus = KafkaBus::connect(test_config(&broker)).await.unwrap();
+    bus.ensure_topic(&TopicSpec::new("t", 1)).await.unwrap();
+    let mut c = bus
+        .subscribe("t", "paused", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        bus.append("t", Outgoing::new("k", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    let got = drain(&mut c, 1).await;
+    c.commit(&[(got[0].partition, got[0].offset + 1)])
+        .await
+        .unwrap();
+    bus.report_lag().await;
+    let before = lag_of("paused");
+    assert!(
+        before.iter().any(|(_, lag)| *lag > 0.0),
+        "a committed group behind the end shows its lag first: {before:?}"
+    );
+
+    drop(c);
+    for i in 5..10 {
+        bus.append("t", Outgoing::new("k", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    // Another group subscribing before the sample must not hide the gone one.
+    let _other = bus
+        .subscribe("t", "other", OffsetReset::Earliest)
+        .await
+        .unwrap();
+    bus.report_lag().await;
+    let after = lag_of("paused");
+    assert!(!after.is_empty());
+    assert!(
+        after.iter().all(|(_, lag)| *lag == 0.0),
+        "a group nobody consumes reported a lag: {after:?}"
+    );
+}
+
 /// A `Latest` member joining a group whose members never committed: the group-less
 /// commit before joining is refused or raced, so the assignment callback makes the
 /// starting point durable. The newcomer never sees history.
