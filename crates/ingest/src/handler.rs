@@ -493,12 +493,12 @@ pub(crate) async fn push_inner(
     }
 
     let received_at_ms = now_ms();
-    let mut first_id = None;
+    let mut ids = Vec::with_capacity(notifications.len());
     let mut records = Vec::with_capacity(notifications.len());
     for n in notifications {
         match encode_notification(verifier.provider(), n, received_at_ms) {
             Ok((id, record)) => {
-                first_id.get_or_insert(id);
+                ids.push(id);
                 records.push(record);
             }
             Err(e) => {
@@ -511,16 +511,21 @@ pub(crate) async fn push_inner(
 
     let appended = Instant::now();
     let raw = async {
-        if records.len() == 1 {
+        let positions = if records.len() == 1 {
             let record = records.pop().expect("one record");
-            state.bus.append(topics::RAW, record).await.map(|_| ())
+            vec![state.bus.append(topics::RAW, record).await?]
         } else {
-            state
-                .bus
-                .append_batch(topics::RAW, records)
-                .await
-                .map(|_| ())
+            state.bus.append_batch(topics::RAW, records).await?
+        };
+        // Where each acknowledged notification went, to trace one through the log
+        // (a broker that loses a record it acknowledged; the normalizer logs what it reads).
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for (id, p) in ids.iter().zip(&positions) {
+                tracing::debug!(provider = slug, notification = %id, partition = p.partition,
+                    offset = p.offset, "notification enqueued on raw");
+            }
         }
+        Ok(())
     };
     // The replay marker goes to the bus at the same time; both must be durable
     // before the 2xx, or a restart would let a replay of this request through.
@@ -559,7 +564,7 @@ pub(crate) async fn push_inner(
                 .accepted(verifier.provider(), received_at_ms);
             mounted.latency.record(started.elapsed().as_secs_f64());
             let mut response = verifier.accepted_status().into_response();
-            if let Some(id) = first_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            if let Some(id) = ids.first().and_then(|id| HeaderValue::from_str(id).ok()) {
                 response
                     .headers_mut()
                     .insert("x-pulsegate-notification-id", id);

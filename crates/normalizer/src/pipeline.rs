@@ -105,6 +105,8 @@ impl Normalizer {
             notification = %raw.id,
             event_id = Empty,
         );
+        // With the ingest's "enqueued" line: which record each offset held when read.
+        tracing::debug!(parent: &span, partition = record.partition, offset = record.offset, "raw record read");
         self.handle_raw(&raw).instrument(span).await
     }
 

@@ -89,6 +89,31 @@ impl Rng {
 /// When each pushed id was acknowledged.
 type Acks = Arc<Mutex<HashMap<u64, SystemTime>>>;
 
+/// The notification id ingest answered each acknowledged push with
+/// (`x-pulsegate-notification-id`): what the roles' logs name it by.
+static REFERENCES: Mutex<Option<HashMap<u64, String>>> = Mutex::new(None);
+
+/// Pushes `body` once; the status and the notification id of an acknowledgement.
+async fn push_once(client: &reqwest::Client, port: u16, body: String) -> (u16, Option<String>) {
+    let path = push_path(port, "strava").await;
+    match client
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => (
+            r.status().as_u16(),
+            r.headers()
+                .get("x-pulsegate-notification-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ),
+        Err(_) => (0, None),
+    }
+}
+
 /// Pushes the ids of `ids` from `CLIENTS` providers over `ports` (in turn), each push
 /// sent again until acknowledged (as a provider does), recording acknowledgements.
 fn stream(ports: Vec<u16>, ids: Range<u64>, acks: Acks) -> Vec<tokio::task::JoinHandle<()>> {
@@ -112,9 +137,16 @@ fn stream(ports: Vec<u16>, ids: Range<u64>, acks: Acks) -> Vec<tokio::task::Join
                     let mut turn = c as usize;
                     loop {
                         let port = ports[turn % ports.len()];
-                        let status = push(&client, port, body.clone()).await;
+                        let (status, reference) = push_once(&client, port, body.clone()).await;
                         if status == 200 {
                             acks.lock().unwrap().insert(id, SystemTime::now());
+                            if let Some(r) = reference {
+                                REFERENCES
+                                    .lock()
+                                    .unwrap()
+                                    .get_or_insert_default()
+                                    .insert(id, r);
+                            }
                             break;
                         }
                         assert!(
@@ -191,13 +223,73 @@ fn acked(acks: &Acks) -> usize {
     acks.lock().unwrap().len()
 }
 
-/// Waits until `sink` has every acknowledged id of `ids` (panics after `limit`).
+/// Where each of `lost` went, from the roles' debug logs (`logs`): the `raw` partition
+/// and offset ingest was acknowledged for, and which notification the normalizer read
+/// at that offset, if any. Read there but another notification's: the broker lost or
+/// overwrote an acknowledged record. Never read: a consumer skipped it, or the broker
+/// never served it.
+fn trace_lost(logs: &[std::path::PathBuf], lost: &[u64]) -> String {
+    let text: String = logs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    let field = |line: &str, name: &str| -> Option<String> {
+        let at = line
+            .match_indices(&format!("{name}="))
+            .find(|(i, _)| *i == 0 || matches!(line.as_bytes()[i - 1], b' ' | b'{'))?
+            .0;
+        let value = &line[at + name.len() + 1..];
+        Some(value.split([' ', '}']).next().unwrap_or("").to_string())
+    };
+    let references = REFERENCES.lock().unwrap().clone().unwrap_or_default();
+    let mut out = String::from("where the lost events went (the roles' logs):");
+    for id in lost {
+        let Some(reference) = references.get(id) else {
+            out.push_str(&format!("\n  {id}: no notification id recorded"));
+            continue;
+        };
+        out.push_str(&format!("\n  {id} (notification {reference}):"));
+        let enqueued: Vec<(String, String)> = text
+            .lines()
+            .filter(|l| l.contains("notification enqueued on raw"))
+            .filter(|l| field(l, "notification").as_deref() == Some(reference.as_str()))
+            .filter_map(|l| Some((field(l, "partition")?, field(l, "offset")?)))
+            .collect();
+        if enqueued.is_empty() {
+            out.push_str(" no 'enqueued' line");
+        }
+        for (partition, offset) in enqueued {
+            let read: Vec<String> = text
+                .lines()
+                .filter(|l| l.contains("raw record read"))
+                .filter(|l| {
+                    field(l, "partition").as_deref() == Some(partition.as_str())
+                        && field(l, "offset").as_deref() == Some(offset.as_str())
+                })
+                .filter_map(|l| field(l, "notification"))
+                .collect();
+            out.push_str(&format!(
+                " enqueued at raw {partition}@{offset}; read there: {}",
+                if read.is_empty() {
+                    "never".to_string()
+                } else {
+                    read.join(", ")
+                }
+            ));
+        }
+    }
+    out
+}
+
+/// Waits until `sink` has every acknowledged id of `ids` (panics after `limit`, with
+/// [`trace_lost`] of what is missing).
 async fn wait_delivered(
     sink: &FaultSink,
     name: &str,
     acks: &Acks,
     ids: Range<u64>,
     limit: Duration,
+    logs: &[std::path::PathBuf],
 ) {
     let deadline = Instant::now() + limit;
     loop {
@@ -219,10 +311,11 @@ async fn wait_delivered(
         }
         assert!(
             Instant::now() < deadline,
-            "{name}: {} of {} acknowledged events not delivered within {limit:?}, e.g. {:?}",
+            "{name}: {} of {} acknowledged events not delivered within {limit:?}, e.g. {:?}\n{}",
             missing.len(),
             want.len(),
-            &missing[..missing.len().min(10)]
+            &missing[..missing.len().min(10)],
+            trace_lost(logs, &missing[..missing.len().min(10)])
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -395,12 +488,21 @@ async fn latency_phases(
     sinks: (&FaultSink, &FaultSink, &FaultSink),
 ) -> (Duration, Duration) {
     let (healthy, faulty, gone) = sinks;
+    let logs = [admin.log_path()];
     join(stream(ports.to_vec(), p.baseline(), acks.clone())).await;
-    wait_delivered(healthy, "healthy", acks, p.baseline(), DELIVERY_LIMIT).await;
+    wait_delivered(
+        healthy,
+        "healthy",
+        acks,
+        p.baseline(),
+        DELIVERY_LIMIT,
+        &logs,
+    )
+    .await;
     let base = p99_latency(healthy, acks, p.baseline());
     add_fault_destinations(admin, faulty, gone).await;
     join(stream(ports.to_vec(), p.faults(), acks.clone())).await;
-    wait_delivered(healthy, "healthy", acks, p.faults(), DELIVERY_LIMIT).await;
+    wait_delivered(healthy, "healthy", acks, p.faults(), DELIVERY_LIMIT, &logs).await;
     let with_faults = p99_latency(healthy, acks, p.faults());
     eprintln!(
         "chaos: healthy p99 {base:?} fault-free, {with_faults:?} beside the faulty destinations"
@@ -416,10 +518,11 @@ async fn finish(
     (healthy, ordered): (&FaultSink, &FaultSink),
     faults: Option<(&FaultSink, &FaultSink, (Duration, Duration))>,
     started: Instant,
+    logs: &[std::path::PathBuf],
 ) {
     let streamed = started.elapsed();
-    wait_delivered(healthy, "healthy", acks, 0..p.events, DELIVERY_LIMIT).await;
-    wait_delivered(ordered, "ordered", acks, 0..p.events, DELIVERY_LIMIT).await;
+    wait_delivered(healthy, "healthy", acks, 0..p.events, DELIVERY_LIMIT, logs).await;
+    wait_delivered(ordered, "ordered", acks, 0..p.events, DELIVERY_LIMIT, logs).await;
     // Late duplicates still under way.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (hl, hd) = tally(healthy, acks);
@@ -476,6 +579,41 @@ async fn chaos_a_embedded_serve_kill_9() {
         env_u64("CHAOS_KILLS", 10),
     )
     .await;
+}
+
+/// The loss tracer reads what the roles really log: an event pushed and delivered is
+/// traced to the offset it was acknowledged for, and to itself read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_event_can_be_traced_through_the_roles_logs() {
+    let strava = strava_with_athletes().await;
+    let (healthy, ordered) = (FaultSink::healthy().await, FaultSink::healthy().await);
+    let pg = Pulsegate::start(&strava.base_url(), &config(&healthy, &ordered)).await;
+    pg.connect_athlete(1, "access-1", "refresh-1").await;
+    let acks = Acks::default();
+    // An id no other test of this binary pushes (the references are per process).
+    let ids = 900_000..900_001;
+    join(stream(vec![pg.port], ids.clone(), acks.clone())).await;
+    let logs = [pg.log_path()];
+    wait_delivered(
+        &healthy,
+        "healthy",
+        &acks,
+        ids.clone(),
+        DELIVERY_LIMIT,
+        &logs,
+    )
+    .await;
+    let id = BASE + ids.start;
+    let reference = REFERENCES.lock().unwrap().clone().unwrap()[&id].clone();
+    let trace = trace_lost(&logs, &[id]);
+    let read_there = format!("; read there: {reference}");
+    assert!(
+        trace.contains(&format!(
+            "{id} (notification {reference}): enqueued at raw "
+        )) && trace.contains(&read_there),
+        "{trace}\n{}",
+        pg.logs()
+    );
 }
 
 /// A and B at a volume the default test run can afford (minutes in a debug build),
@@ -543,6 +681,7 @@ async fn embedded_scenario(name: &'static str, p: Phases, kills: u64) {
         (&healthy, &ordered),
         Some((&faulty, &gone, p99)),
         started,
+        &[pg.log_path()],
     )
     .await;
 }
@@ -716,13 +855,15 @@ async fn kafka_scenario(
     );
     s.row("broker restarts", u8::from(broker_restart).to_string());
     let watch = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let log_paths: Vec<std::path::PathBuf> = roles.iter().map(Pulsegate::log_path).collect();
     let finished = {
         let watch = watch.clone();
         let faults = p99.map(|p99| (&faulty, &gone, p99));
         let (p, acks) = (&p, &acks);
         let (healthy, ordered) = (&healthy, &ordered);
+        let log_paths = &log_paths;
         async move {
-            finish(s, p, acks, (healthy, ordered), faults, started).await;
+            finish(s, p, acks, (healthy, ordered), faults, started, log_paths).await;
             watch.store(false, Ordering::Relaxed);
         }
     };
