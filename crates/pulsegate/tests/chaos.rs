@@ -880,9 +880,11 @@ async fn kafka_scenario(
     let count = |needle: &str| logs.matches(needle).count();
     eprintln!(
         "chaos: repairs in the roles' logs: {} rejoins of a member left without partitions, \
-         {} partitions re-read from the earliest offset",
+         {} partitions re-read from the earliest offset, {} acknowledgements at a reused \
+         offset refused",
         count("rejoining the group so that its leader assigns again"),
         count("re-reading it from the earliest offset"),
+        count("at an offset it had given another"),
     );
 }
 

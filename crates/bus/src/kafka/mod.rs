@@ -45,6 +45,7 @@
 //!   consumer leaves the group and waits for that (a few ms on a healthy cluster) for at
 //!   most 10 s; a slower close finishes on a helper thread.
 
+mod acked;
 mod admin;
 mod config;
 mod consumer;

@@ -1,5 +1,6 @@
 //! The shared idempotent producer.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -7,6 +8,7 @@ use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 
+use super::acked::AckedOffsets;
 use super::{broker, forward_log, log_client_error, KafkaConfig};
 use crate::{BusError, Outgoing, Position};
 
@@ -31,6 +33,7 @@ impl ClientContext for ProducerContext {
 #[derive(Clone)]
 pub(crate) struct Producer {
     inner: FutureProducer<ProducerContext>,
+    acked: Arc<AckedOffsets>,
 }
 
 impl Producer {
@@ -43,7 +46,10 @@ impl Producer {
             .set("message.timeout.ms", "30000");
         let inner = FutureProducer::from_config_and_context(&c, ProducerContext)
             .map_err(|e| broker("creating the kafka producer", e))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            acked: Arc::default(),
+        })
     }
 
     /// The underlying client (for metadata requests).
@@ -74,7 +80,14 @@ impl Producer {
         }
         loop {
             match self.inner.send_result(rec) {
-                Ok(future) => return Ok(Delivery { future, partition }),
+                Ok(future) => {
+                    return Ok(Delivery {
+                        future,
+                        topic: topic.to_string(),
+                        partition,
+                        acked: self.acked.clone(),
+                    })
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     if started.elapsed() >= QUEUE_WAIT {
                         produce_error();
@@ -95,7 +108,9 @@ impl Producer {
 /// A queued record waiting for its delivery report.
 pub(crate) struct Delivery {
     future: DeliveryFuture,
+    topic: String,
     partition: u32,
+    acked: Arc<AckedOffsets>,
 }
 
 /// Waits for the broker's acknowledgement of one record.
@@ -106,10 +121,21 @@ pub(crate) async fn delivered(d: Delivery) -> Result<Position, BusError> {
                 BusError::Broker(format!("bad offset {} in delivery report", report.offset))
             })?;
             debug_assert_eq!(report.partition as u32, d.partition);
-            Ok(Position {
-                partition: report.partition as u32,
-                offset,
-            })
+            let partition = report.partition as u32;
+            if !d.acked.first_ack(&d.topic, partition, offset) {
+                // Not durable whatever the broker says (see `acked`): the caller's
+                // retry stores it again.
+                produce_error();
+                metrics::counter!("pulsegate_kafka_reused_offsets_total", "topic" => d.topic.clone())
+                    .increment(1);
+                tracing::warn!(topic = %d.topic, partition, offset,
+                    "the broker acknowledged a record at an offset it had given another; treated as not stored");
+                return Err(BusError::Broker(format!(
+                    "{} partition {partition}: offset {offset} acknowledged twice",
+                    d.topic
+                )));
+            }
+            Ok(Position { partition, offset })
         }
         Ok(Err((e, _))) => {
             produce_error();
