@@ -277,6 +277,24 @@ fn trace_lost(logs: &[std::path::PathBuf], lost: &[u64]) -> String {
                 }
             ));
         }
+        // Past `raw`: the events it was mapped into, and whether any delivery attempt
+        // names them (else the record was lost on `events`).
+        let events: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("normalized events="))
+            .filter(|l| field(l, "notification").as_deref() == Some(reference.as_str()))
+            .filter_map(|l| field(l, "event_id"))
+            .map(|e| e.trim_matches('"').to_string())
+            .collect();
+        for event in events {
+            let attempts = text
+                .lines()
+                .filter(|l| l.contains("delivery attempt") && l.contains(&event))
+                .count();
+            out.push_str(&format!(
+                "; mapped into event {event}, {attempts} delivery attempts name it"
+            ));
+        }
     }
     out
 }
@@ -606,11 +624,12 @@ async fn a_lost_event_can_be_traced_through_the_roles_logs() {
     let id = BASE + ids.start;
     let reference = REFERENCES.lock().unwrap().clone().unwrap()[&id].clone();
     let trace = trace_lost(&logs, &[id]);
-    let read_there = format!("; read there: {reference}");
+    let read_there = format!("; read there: {reference}; mapped into event ");
     assert!(
         trace.contains(&format!(
             "{id} (notification {reference}): enqueued at raw "
-        )) && trace.contains(&read_there),
+        )) && trace.contains(&read_there)
+            && !trace.contains(" 0 delivery attempts"),
         "{trace}\n{}",
         pg.logs()
     );
