@@ -400,6 +400,21 @@ pub(crate) fn gate(
     Some(Rejection::NotFound.into_response())
 }
 
+/// Where each acknowledged notification went (debug), to follow one through the log: the
+/// normalizer logs the offsets it reads (a broker that loses a record it acknowledged).
+fn log_enqueued<'a>(
+    slug: &str,
+    ids: impl Iterator<Item = &'a String>,
+    positions: &[pulsegate_bus::Position],
+) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for (id, p) in ids.zip(positions) {
+            tracing::debug!(provider = slug, notification = %id, partition = p.partition,
+                offset = p.offset, "notification enqueued on raw");
+        }
+    }
+}
+
 pub(crate) async fn push_inner(
     state: IngestState,
     provider: String,
@@ -493,12 +508,17 @@ pub(crate) async fn push_inner(
     }
 
     let received_at_ms = now_ms();
-    let mut ids = Vec::with_capacity(notifications.len());
+    // The ids after the first: only a push that names several users has them (no
+    // allocation for the usual one).
+    let (mut first_id, mut more_ids) = (None, Vec::new());
     let mut records = Vec::with_capacity(notifications.len());
     for n in notifications {
         match encode_notification(verifier.provider(), n, received_at_ms) {
             Ok((id, record)) => {
-                ids.push(id);
+                match first_id {
+                    None => first_id = Some(id),
+                    Some(_) => more_ids.push(id),
+                }
                 records.push(record);
             }
             Err(e) => {
@@ -510,20 +530,15 @@ pub(crate) async fn push_inner(
     }
 
     let appended = Instant::now();
+    let ids = || first_id.iter().chain(&more_ids);
     let raw = async {
-        let positions = if records.len() == 1 {
+        if records.len() == 1 {
             let record = records.pop().expect("one record");
-            vec![state.bus.append(topics::RAW, record).await?]
+            let p = state.bus.append(topics::RAW, record).await?;
+            log_enqueued(slug, ids(), std::slice::from_ref(&p));
         } else {
-            state.bus.append_batch(topics::RAW, records).await?
-        };
-        // Where each acknowledged notification went, to trace one through the log
-        // (a broker that loses a record it acknowledged; the normalizer logs what it reads).
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            for (id, p) in ids.iter().zip(&positions) {
-                tracing::debug!(provider = slug, notification = %id, partition = p.partition,
-                    offset = p.offset, "notification enqueued on raw");
-            }
+            let positions = state.bus.append_batch(topics::RAW, records).await?;
+            log_enqueued(slug, ids(), &positions);
         }
         Ok(())
     };
@@ -564,7 +579,7 @@ pub(crate) async fn push_inner(
                 .accepted(verifier.provider(), received_at_ms);
             mounted.latency.record(started.elapsed().as_secs_f64());
             let mut response = verifier.accepted_status().into_response();
-            if let Some(id) = ids.first().and_then(|id| HeaderValue::from_str(id).ok()) {
+            if let Some(id) = first_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 response
                     .headers_mut()
                     .insert("x-pulsegate-notification-id", id);
