@@ -93,27 +93,6 @@ type Acks = Arc<Mutex<HashMap<u64, SystemTime>>>;
 /// (`x-pulsegate-notification-id`): what the roles' logs name it by.
 static REFERENCES: Mutex<Option<HashMap<u64, String>>> = Mutex::new(None);
 
-/// Pushes `body` once; the status and the notification id of an acknowledgement.
-async fn push_once(client: &reqwest::Client, port: u16, body: String) -> (u16, Option<String>) {
-    let path = push_path(port, "strava").await;
-    match client
-        .post(format!("http://127.0.0.1:{port}{path}"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
-        Ok(r) => (
-            r.status().as_u16(),
-            r.headers()
-                .get("x-pulsegate-notification-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        ),
-        Err(_) => (0, None),
-    }
-}
-
 /// Pushes the ids of `ids` from `CLIENTS` providers over `ports` (in turn), each push
 /// sent again until acknowledged (as a provider does), recording acknowledgements.
 fn stream(ports: Vec<u16>, ids: Range<u64>, acks: Acks) -> Vec<tokio::task::JoinHandle<()>> {
@@ -137,7 +116,8 @@ fn stream(ports: Vec<u16>, ids: Range<u64>, acks: Acks) -> Vec<tokio::task::Join
                     let mut turn = c as usize;
                     loop {
                         let port = ports[turn % ports.len()];
-                        let (status, reference) = push_once(&client, port, body.clone()).await;
+                        let (status, reference) =
+                            push_with_reference(&client, port, body.clone()).await;
                         if status == 200 {
                             acks.lock().unwrap().insert(id, SystemTime::now());
                             if let Some(r) = reference {

@@ -21,7 +21,8 @@ const MAX_RUNS: usize = 1024;
 
 #[derive(Default)]
 pub(crate) struct AckedOffsets {
-    partitions: Mutex<HashMap<(String, u32), Runs>>,
+    /// topic → partition → runs (by topic first, so a lookup borrows the name).
+    partitions: Mutex<HashMap<String, HashMap<u32, Runs>>>,
 }
 
 impl AckedOffsets {
@@ -31,8 +32,13 @@ impl AckedOffsets {
     /// out again from below, and only this first one is refused.
     pub(crate) fn first_ack(&self, topic: &str, partition: u32, offset: u64) -> bool {
         let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if !partitions.contains_key(topic) {
+            partitions.insert(topic.to_string(), HashMap::new());
+        }
         let runs = partitions
-            .entry((topic.to_string(), partition))
+            .get_mut(topic)
+            .expect("inserted above")
+            .entry(partition)
             .or_default();
         if runs.contains(offset) {
             runs.forget_from(offset);

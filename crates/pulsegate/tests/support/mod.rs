@@ -559,15 +559,33 @@ pub async fn push_path(pg_port: u16, provider: &str) -> String {
 }
 
 pub async fn push(client: &reqwest::Client, pg_port: u16, body: String) -> u16 {
+    push_with_reference(client, pg_port, body).await.0
+}
+
+/// [`push`], with the notification id ingest answered an acknowledgement with
+/// (`x-pulsegate-notification-id`: what the logs name the notification by).
+pub async fn push_with_reference(
+    client: &reqwest::Client,
+    pg_port: u16,
+    body: String,
+) -> (u16, Option<String>) {
     let path = push_path(pg_port, "strava").await;
-    client
+    match client
         .post(format!("http://127.0.0.1:{pg_port}{path}"))
         .header("content-type", "application/json")
         .body(body)
         .send()
         .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    {
+        Ok(r) => (
+            r.status().as_u16(),
+            r.headers()
+                .get("x-pulsegate-notification-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ),
+        Err(_) => (0, None),
+    }
 }
 
 /// Checks both signature schemes the way a customer would, written from the
