@@ -3,8 +3,11 @@
 commit waits for before every 2xx.
 
 Appends 8 KiB and fdatasyncs in a loop, with a background writer flushing 4 MiB files
-every 200 ms (like the log's table flushes), first on a growing file, then on a file
-written out in advance (a preallocated segment). Prints p50/p99/p99.9/max per run.
+every 200 ms (like the log's table flushes), on three kinds of file: a growing one
+(every sync also writes the new size), a sparse one whose length was set in advance
+(what fjall does with its 64 MiB journals: a sync that fills a hole still allocates
+blocks, so it commits file-system metadata too), and one written out in advance (a
+preallocated segment: the sync writes data only). Prints p50/p99/p99.9/max per run.
 
     python3 benches/fsync_probe.py [DIR] [SECONDS_PER_RUN]
 """
@@ -34,6 +37,9 @@ def background():
 def run(mode):
     path = os.path.join(DIR, "fsync-probe.tmp")
     f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    if mode == "sparse":
+        os.ftruncate(f, 128 << 20)
+        os.fsync(f)
     if mode == "written":
         for _ in range(2048):  # 128 MiB really written, so no block is allocated later
             os.write(f, b"\0" * 65536)
@@ -61,7 +67,7 @@ def run(mode):
 thread = threading.Thread(target=background)
 thread.start()
 try:
-    for mode in ["growing", "written", "growing", "written"]:
+    for mode in ["growing", "sparse", "written"] * 2:
         run(mode)
 finally:
     stop = True

@@ -25,6 +25,20 @@ pub(crate) fn partition_keyspace_name(topic: &str, partition: u32) -> String {
     format!("{}_p{partition}", keyspace_name(topic))
 }
 
+/// How a partition's keyspace is created. Its records are only ever read by range
+/// (consumers, retention, compaction, backup), never by point lookup, so a bloom filter
+/// per table would hash every key at each flush and compaction for nothing; and its
+/// values are sealed (AEAD ciphertext) wherever a key is configured, which no compression
+/// shrinks. Options are stored with a keyspace: this applies to partitions created from
+/// now on, older ones keep theirs (both read the same).
+pub(crate) fn partition_options(memtable_bytes: u64) -> fjall::KeyspaceCreateOptions {
+    use fjall::config::{CompressionPolicy, FilterPolicy};
+    fjall::KeyspaceCreateOptions::default()
+        .max_memtable_size(memtable_bytes)
+        .filter_policy(FilterPolicy::disabled())
+        .data_block_compression_policy(CompressionPolicy::disabled())
+}
+
 pub(crate) fn record_key(partition: u32, offset: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..4].copy_from_slice(&partition.to_be_bytes());

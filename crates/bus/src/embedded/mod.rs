@@ -256,7 +256,7 @@ impl EmbeddedBus {
                 .inner
                 .db
                 .keyspace(&partition_keyspace_name(&spec.name, p), || {
-                    KeyspaceCreateOptions::default().max_memtable_size(self.inner.memtable_bytes)
+                    partition_options(self.inner.memtable_bytes)
                 })
                 .map_err(storage)?;
             keyspaces.push(keyspace);

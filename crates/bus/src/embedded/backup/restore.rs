@@ -9,7 +9,8 @@ use super::archive::{ArchiveReader, Entry};
 use super::{ArchiveError, BackupSummary};
 use crate::embedded::manifest::Manifest;
 use crate::embedded::{
-    encode_spec, encode_value, offset_key, partition_keyspace_name, record_key, EmbeddedConfig,
+    encode_spec, encode_value, offset_key, partition_keyspace_name, partition_options, record_key,
+    EmbeddedConfig,
 };
 
 /// Rebuilds `config.data_dir` from an archive, offline. Refused when the directory
@@ -121,11 +122,8 @@ fn build(
                 for p in 0..t.spec.partitions {
                     let name = partition_keyspace_name(&t.spec.name, p);
                     ks.push(
-                        db.keyspace(&name, || {
-                            KeyspaceCreateOptions::default()
-                                .max_memtable_size(config.memtable_bytes)
-                        })
-                        .map_err(fail)?,
+                        db.keyspace(&name, || partition_options(config.memtable_bytes))
+                            .map_err(fail)?,
                     );
                 }
                 partitions.push(ks);
