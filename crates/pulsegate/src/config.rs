@@ -126,8 +126,8 @@ pub struct BusConfig {
     pub cache_mib: u64,
     /// Write buffer per partition of the embedded log, MiB: smaller flushes mean shorter
     /// fsync stalls behind them (tail latency), larger ones fewer, bigger tables.
-    /// Default 4. 1 gave the same throughput and less memory in paired runs, but once
-    /// 1.09 GiB behind a stalled destination, unexplained (docs/PERFORMANCE.md).
+    /// Default 1: against 4, the half-load ack p99 about halves and ingest's memory too,
+    /// at the same throughput (paired runs in docs/PERFORMANCE.md).
     pub memtable_mib: u64,
     /// Journal of the embedded log before its fullest write buffers are flushed, MiB
     /// (at least 64): with `memtable_mib`, what bounds the log's memory.
@@ -159,7 +159,7 @@ impl Default for BusConfig {
             partitions: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             cache_mib: 64,
-            memtable_mib: 4,
+            memtable_mib: 1,
             journal_mib: 128,
             min_free_mib: 256,
             recovery: BusRecovery::Refuse,

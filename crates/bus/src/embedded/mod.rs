@@ -89,7 +89,7 @@ impl EmbeddedConfig {
             max_batch: 1024,
             queue_capacity: 65_536,
             retention_interval: Duration::from_secs(60),
-            memtable_bytes: 4 * 1024 * 1024,
+            memtable_bytes: 1024 * 1024,
             journal_bytes: 128 * 1024 * 1024,
             min_free_bytes: 256 * 1024 * 1024,
             recovery: Recovery::Refuse,
