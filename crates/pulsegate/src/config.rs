@@ -127,7 +127,7 @@ pub struct BusConfig {
     /// Write buffer per partition of the embedded log, MiB: smaller flushes mean shorter
     /// fsync stalls behind them (tail latency), larger ones fewer, bigger tables.
     /// Default 1: against 4, the half-load ack p99 about halves and ingest's memory too,
-    /// at the same throughput (paired runs in docs/PERFORMANCE.md).
+    /// for ~2-3% of ingest throughput (paired runs in docs/PERFORMANCE.md).
     pub memtable_mib: u64,
     /// Journal of the embedded log before its fullest write buffers are flushed, MiB
     /// (at least 64): with `memtable_mib`, what bounds the log's memory.
