@@ -1,7 +1,9 @@
 //! Decoding a provider API's answer into its typed shape (the Strava fetch's
 //! `DetailedActivity`): serde_json (the baseline, measured in the same run) against
 //! simd-json, which parses in place and so needs a mutable copy unless the body is
-//! uniquely owned, with and without reused buffers.
+//! uniquely owned, with and without reused buffers. And the same question for a small
+//! push parsed into borrowed fields (the shape of the Strava verifier's `StravaEvent`,
+//! which parses with simd-json).
 
 #![allow(
     clippy::unwrap_used,
@@ -56,5 +58,42 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode);
+/// The fields of a Strava push as its verifier reads them (a copy of that private shape).
+#[derive(serde::Deserialize)]
+#[allow(dead_code, reason = "parsed for the measurement, never read")]
+struct StravaPush<'a> {
+    #[serde(borrow)]
+    object_type: &'a str,
+    object_id: u64,
+    #[serde(borrow)]
+    aspect_type: &'a str,
+    updates: serde::de::IgnoredAny,
+    owner_id: u64,
+    subscription_id: u64,
+    event_time: u64,
+}
+
+fn push(c: &mut Criterion) {
+    let body = pulsegate_benches::strava_event(1_234_567_890, 42, 7).into_bytes();
+    let mut g = c.benchmark_group(format!("parse a Strava push ({} B)", body.len()));
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("serde_json (baseline)", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<StravaPush<'_>>(&body)
+                .unwrap()
+                .object_id
+        })
+    });
+    g.bench_function("simd-json, copy", |b| {
+        b.iter(|| {
+            let mut scratch = body.clone();
+            simd_json::serde::from_slice::<StravaPush<'_>>(&mut scratch)
+                .unwrap()
+                .object_id
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, push);
 criterion_main!(benches);

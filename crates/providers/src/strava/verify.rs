@@ -5,6 +5,8 @@
 //! authenticity rests on the subscription id and on the normalizer always refetching
 //! the object with the athlete's own token.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pulsegate_schema::{Provider, Secret};
@@ -41,14 +43,15 @@ impl StravaConfig {
     }
 }
 
-/// Strava's event, as documented. Every field is required.
+/// Strava's event, as documented. Every field is required. The strings borrow from the
+/// body unless they hold an escape (`Cow`: a valid event may escape any character).
 #[derive(Deserialize)]
 struct StravaEvent<'a> {
     #[serde(borrow)]
-    object_type: &'a str,
+    object_type: Cow<'a, str>,
     object_id: u64,
     #[serde(borrow)]
-    aspect_type: &'a str,
+    aspect_type: Cow<'a, str>,
     #[allow(
         dead_code,
         reason = "required in the payload (shape check), never read"
@@ -104,10 +107,10 @@ impl ProviderVerifier for StravaVerifier {
 
     fn verify(&self, req: &IngestRequest<'_>) -> Result<Vec<Notification>, Rejection> {
         let body = req.body;
-        // simd-json parses in place, so it gets its own copy; the original bytes are
-        // what goes on the bus.
-        let mut scratch = body.to_vec();
-        let event: StravaEvent<'_> = simd_json::serde::from_slice(&mut scratch).map_err(|e| {
+        // serde_json over the body as it came, not simd-json over a copy: on a push this
+        // small simd-json's set-up costs more than the parse (`provider_decode` bench:
+        // ~0.61 against ~0.30 µs), and the copy was a second allocation of the body.
+        let event: StravaEvent<'_> = serde_json::from_slice(body).map_err(|e| {
             Rejection::Malformed(format!("not a Strava event: {}", short(&e.to_string())))
         })?;
         // The subscription id is the only credential a Strava event carries: a wrong
@@ -115,12 +118,12 @@ impl ProviderVerifier for StravaVerifier {
         if event.subscription_id != self.config.subscription_id {
             return Err(Rejection::Unauthorized);
         }
-        if !matches!(event.object_type, "activity" | "athlete") {
+        if !matches!(event.object_type.as_ref(), "activity" | "athlete") {
             return Err(Rejection::Malformed(
                 "object_type must be activity or athlete".into(),
             ));
         }
-        if !matches!(event.aspect_type, "create" | "update" | "delete") {
+        if !matches!(event.aspect_type.as_ref(), "create" | "update" | "delete") {
             return Err(Rejection::Malformed(
                 "aspect_type must be create, update or delete".into(),
             ));
@@ -173,6 +176,26 @@ mod tests {
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].provider_user_id, "134815");
         assert_eq!(n[0].body.as_ref(), EXAMPLE.as_bytes());
+    }
+
+    #[test]
+    fn escaped_strings_are_read_like_plain_ones() {
+        // JSON may escape any character; a parser that only borrows would refuse these.
+        let escaped = EXAMPLE
+            .replace(r#""activity""#, r#""activ\u0069ty""#)
+            .replace(r#""update""#, r#""upd\u0061te""#);
+        let n = verifier()
+            .verify(&IngestRequest::new(
+                &HeaderMap::new(),
+                &Bytes::from(escaped.clone()),
+            ))
+            .unwrap();
+        assert_eq!(n[0].body.as_ref(), escaped.as_bytes());
+        let wrong = EXAMPLE.replace(r#""activity""#, r#""activ\u0069tz""#);
+        assert!(matches!(
+            verifier().verify(&IngestRequest::new(&HeaderMap::new(), &Bytes::from(wrong))),
+            Err(Rejection::Malformed(_))
+        ));
     }
 
     #[test]
