@@ -19,6 +19,7 @@ use pulsegate_provider::{Limiters, ProviderNormalizer, RetryConfig};
 use pulsegate_providers::garmin::verify::{GarminConfig, GarminVerifier};
 use pulsegate_providers::garmin::GarminNormalizer;
 use pulsegate_providers::strava::verify::{StravaConfig, StravaVerifier};
+use pulsegate_providers::suunto::verify::{SuuntoIngestConfig, SuuntoVerifier};
 use pulsegate_schema::{Provider, RawNotification, Secret};
 use pulsegate_state::{Sealer, SecurityConfig};
 use serde_json::value::RawValue;
@@ -83,6 +84,42 @@ fn main() {
     rows.push(Row {
         step: "ingest strava: verify + encode",
         body_bytes: bodies[0].len(),
+        blocks,
+        bytes,
+    });
+
+    // Ingest of a signed push that names the data (Suunto's documented WORKOUT_CREATED,
+    // 672 B with the workout riding along): HMAC, parse, encode.
+    let suunto = SuuntoVerifier::new(SuuntoIngestConfig {
+        notification_secret: Secret::new("suunto-secret"),
+        replay_window_secs: 0,
+        ..Default::default()
+    });
+    let body = Bytes::from_static(include_bytes!(
+        "../../crates/providers/src/suunto/workout_created_example.json"
+    ));
+    let mut signed = HeaderMap::new();
+    let mac = {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(b"suunto-secret").unwrap();
+        m.update(&body);
+        hex::encode(m.finalize().into_bytes())
+    };
+    signed.insert(
+        HeaderName::from_static("x-hmac-sha256-signature"),
+        HeaderValue::from_str(&mac).unwrap(),
+    );
+    let (blocks, bytes) = per_event(|_| {
+        let n = suunto
+            .verify(&IngestRequest::new(&signed, &body))
+            .unwrap()
+            .pop()
+            .unwrap();
+        std::hint::black_box(encode_notification(Provider::Suunto, n, 1).unwrap());
+    });
+    rows.push(Row {
+        step: "ingest suunto: verify + encode",
+        body_bytes: body.len(),
         blocks,
         bytes,
     });

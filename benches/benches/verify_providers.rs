@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use pulsegate_ingest::{IngestRequest, ProviderVerifier};
-use pulsegate_providers::{fitbit, garmin, huawei, oura, polar, strava, whoop, withings};
+use pulsegate_providers::{fitbit, garmin, huawei, oura, polar, strava, suunto, whoop, withings};
 use pulsegate_schema::{now_ms, Secret};
 
 fn b64(bytes: &[u8]) -> String {
@@ -164,6 +164,24 @@ fn cases() -> Vec<Case> {
             ("x-whoop-signature", sig),
             ("x-whoop-signature-timestamp", ts),
         ]),
+        body,
+    });
+
+    // Suunto's documented WORKOUT_CREATED (672 B: the workout rides along, unread).
+    let body = Bytes::from_static(include_bytes!(
+        "../../crates/providers/src/suunto/workout_created_example.json"
+    ));
+    let sig = hex::encode(sha256(b"suunto-secret", &[&body]));
+    cases.push(Case {
+        name: "suunto",
+        verifier: Box::new(suunto::verify::SuuntoVerifier::new(
+            suunto::verify::SuuntoIngestConfig {
+                notification_secret: Secret::new("suunto-secret"),
+                replay_window_secs: 0,
+                ..Default::default()
+            },
+        )),
+        headers: headers(&[("x-hmac-sha256-signature", sig)]),
         body,
     });
 
