@@ -1,5 +1,6 @@
 //! Shared pieces of pulsegate's benchmarks.
 
+pub mod cpu_probe;
 pub mod fsync_probe;
 pub mod load;
 

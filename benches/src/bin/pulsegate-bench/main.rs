@@ -237,25 +237,43 @@ pub struct HalfLoad {
 }
 
 /// One 10 s window of a half-load run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Window {
     pub p99_ms: f64,
     pub requests: u64,
     /// The slowest fdatasync the probe saw in this window, ms.
     pub disk_worst_ms: f64,
     pub disk_stalled: bool,
+    /// The most CPU other processes (not the bench, not `servers`) took in any one
+    /// second of this window, % of one core: informative, it does not mark the window.
+    pub foreign_cpu_pct: f64,
+    /// The processes that took the most of it in that second, % of a core each.
+    pub foreign_top: Vec<(String, f64)>,
+    /// In that second, busy time no process accounts for (interrupts, softirq).
+    pub unattributed_cpu_pct: f64,
 }
 
-/// Runs `load` with the fsync probe alongside in `dir`; the run and its 10 s windows.
+/// Runs `load` with the fsync and CPU probes alongside (the fsync probe in `dir`); the
+/// run and its 10 s windows. `servers` are the processes under load, left out of the
+/// CPU probe's "other processes" with the bench itself.
 async fn probed(
     spec: LoadSpec,
     dir: &std::path::Path,
     stall_ms: f64,
+    servers: Vec<u32>,
 ) -> anyhow::Result<(LoadStats, Vec<Window>)> {
     let probe = pulsegate_benches::fsync_probe::FsyncProbe::start(dir, Duration::from_millis(10))?;
+    let cpu = pulsegate_benches::cpu_probe::CpuProbe::start(servers, Duration::from_millis(100))?;
     let stats = load::run(spec).await;
     let syncs = probe.stop()?;
+    let cpu = cpu.stop();
     let stats = stats?;
+    let foreign = pulsegate_benches::cpu_probe::foreign_per_window(
+        &cpu,
+        stats.started,
+        load::LONG_WINDOW,
+        stats.long_windows.len(),
+    );
     let disk = pulsegate_benches::fsync_probe::worst_per_window(
         &syncs,
         stats.started,
@@ -266,11 +284,15 @@ async fn probed(
         .long_windows
         .iter()
         .zip(disk)
-        .map(|(&(p99_ms, requests), disk_worst_ms)| Window {
+        .zip(foreign)
+        .map(|((&(p99_ms, requests), disk_worst_ms), foreign)| Window {
             p99_ms,
             requests,
             disk_worst_ms,
             disk_stalled: disk_worst_ms > stall_ms,
+            foreign_cpu_pct: foreign.pct,
+            foreign_top: foreign.top,
+            unattributed_cpu_pct: foreign.unattributed_pct,
         })
         .collect();
     Ok((stats, windows))
@@ -295,6 +317,27 @@ fn report_windows(name: &str, windows: &[Window]) {
         "{:<34} p99 per 10 s window, ms (disk = the probe's worst fdatasync where it stalled): {}",
         name,
         cells.join(", ")
+    );
+    let other: Vec<String> = windows
+        .iter()
+        .map(|w| {
+            let top: Vec<String> = w
+                .foreign_top
+                .iter()
+                .map(|(name, pct)| format!("{name} {pct:.0}"))
+                .collect();
+            format!(
+                "{:.0} [{}; unattributed {:.0}]",
+                w.foreign_cpu_pct,
+                top.join(", "),
+                w.unattributed_cpu_pct
+            )
+        })
+        .collect();
+    println!(
+        "{:<34} other processes' CPU per 10 s window, worst second, % of a core: {}",
+        name,
+        other.join(", ")
     );
 }
 
@@ -596,7 +639,17 @@ allow_private_networks = true
     let half = if cli.skip_half {
         None
     } else {
-        Some(half_load(&cli, &acked, &ceiling, (pg_addr, &push_path), dir.path()).await?)
+        Some(
+            half_load(
+                &cli,
+                &acked,
+                &ceiling,
+                (pg_addr, &push_path),
+                dir.path(),
+                pg_pid,
+            )
+            .await?,
+        )
     };
     let peak_rss_mib = peak_rss_mib(pg_pid).unwrap_or(f64::NAN);
     println!("pulsegate peak RSS: {peak_rss_mib:.1} MiB");
@@ -621,6 +674,7 @@ async fn half_load(
     ceiling: &LoadStats,
     target: (SocketAddr, &str),
     dir: &std::path::Path,
+    pg_pid: u32,
 ) -> anyhow::Result<HalfLoad> {
     let half = acked.rate() / 2.0;
     let (at_half, pulsegate_windows) = probed(
@@ -634,6 +688,7 @@ async fn half_load(
         ),
         dir,
         cli.disk_stall_ms,
+        vec![pg_pid],
     )
     .await?;
     report(
@@ -645,7 +700,7 @@ async fn half_load(
     report_windows("", &pulsegate_windows);
     // The same open loop against bare hyper: the latency the harness and the machine add
     // by themselves at that rate (same cores, same connections, the probe alongside).
-    let (_bare, port) = start_bare_server()?;
+    let (bare, port) = start_bare_server()?;
     let bare_addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let _warm = load::run(spec(
         (bare_addr, BARE_PATH),
@@ -667,6 +722,8 @@ async fn half_load(
         ),
         dir,
         cli.disk_stall_ms,
+        // pulsegate idles meanwhile, but what it still does is not "other processes".
+        vec![pg_pid, bare.0.id()],
     )
     .await?;
     report(

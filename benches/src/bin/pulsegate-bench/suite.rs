@@ -94,6 +94,9 @@ fn windows_json(windows: &[Window]) -> serde_json::Value {
                 "requests": w.requests,
                 "disk_worst_fdatasync_ms": w.disk_worst_ms,
                 "disk_stalled": w.disk_stalled,
+                "foreign_cpu_pct_worst_second": w.foreign_cpu_pct,
+                "foreign_cpu_top": w.foreign_top,
+                "unattributed_cpu_pct": w.unattributed_cpu_pct,
             })
         })
         .collect()
