@@ -190,7 +190,7 @@ fn others_used(a: &CpuSample, b: &CpuSample) -> Vec<(String, u64)> {
             (d > 0).then(|| (name.clone(), d))
         })
         .collect();
-    used.sort_by(|x, y| y.1.cmp(&x.1));
+    used.sort_by_key(|u| std::cmp::Reverse(u.1));
     used
 }
 
