@@ -89,7 +89,7 @@ fn sample(pids: &[u32]) -> Option<CpuSample> {
 }
 
 /// The command name of a `/proc/<pid>/stat` line (between the first `(` and last `)`).
-fn process_name(stat: &str) -> &str {
+pub fn process_name(stat: &str) -> &str {
     match (stat.find('('), stat.rfind(')')) {
         (Some(a), Some(b)) if a < b => &stat[a + 1..b],
         _ => "?",
@@ -194,9 +194,9 @@ fn others_used(a: &CpuSample, b: &CpuSample) -> Vec<(String, u64)> {
     used
 }
 
-fn ticks_per_second() -> f64 {
-    // USER_HZ: 100 on every Linux this runs on; sysconf would say the same.
-    100.0
+/// Clock ticks per second (`USER_HZ`), the unit of `/proc`'s CPU times.
+pub fn ticks_per_second() -> f64 {
+    rustix::param::clock_ticks_per_second() as f64
 }
 
 #[cfg(test)]

@@ -353,10 +353,10 @@ fn children_named(name: &str) -> Vec<u32> {
             continue;
         };
         // pid (comm) state ppid …: comm may hold spaces, so split after its ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        let Some(close) = stat.rfind(')') else {
             continue;
         };
-        let comm = &stat[open + 1..close];
+        let comm = pulsegate_benches::cpu_probe::process_name(&stat);
         let ppid = stat[close + 1..].split_whitespace().nth(1);
         if comm.starts_with(name) && ppid == Some(&me.to_string()) {
             pids.push(pid);
@@ -801,14 +801,10 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// CPU seconds (user + system, all threads) the process `pid` has used so far.
 fn cpu_seconds(pid: u32) -> Option<f64> {
+    use pulsegate_benches::cpu_probe::{process_ticks, ticks_per_second};
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces), from field 3 on.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    let ticks = rustix::param::clock_ticks_per_second();
-    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+    let ticks = ticks_per_second();
+    (ticks > 0.0).then(|| process_ticks(&stat).map(|t| t as f64 / ticks))?
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
