@@ -122,6 +122,17 @@ impl Rejection {
         }
     }
 
+    /// A body that did not parse as `what`: the parser's message, cut to its first 120
+    /// characters (the 400 says what was wrong without echoing a large body back).
+    pub fn malformed(what: &str, error: impl std::fmt::Display) -> Self {
+        let error = error.to_string();
+        let cut = error
+            .char_indices()
+            .nth(120)
+            .map_or(error.len(), |(i, _)| i);
+        Rejection::Malformed(format!("{what}: {}", &error[..cut]))
+    }
+
     /// Short label for the `reason` metric.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -187,4 +198,22 @@ pub trait ProviderVerifier: Send + Sync + 'static {
 /// A JSON error answer (`{"error": message}`).
 pub fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rejection;
+
+    #[test]
+    fn a_malformed_message_is_cut_at_120_characters_on_a_char_boundary() {
+        let long = "é".repeat(300);
+        let Rejection::Malformed(m) = Rejection::malformed("not a thing", &long) else {
+            panic!("not Malformed");
+        };
+        assert_eq!(m, format!("not a thing: {}", "é".repeat(120)));
+        let Rejection::Malformed(m) = Rejection::malformed("not a thing", "short") else {
+            panic!("not Malformed");
+        };
+        assert_eq!(m, "not a thing: short");
+    }
 }

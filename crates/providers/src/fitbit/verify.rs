@@ -139,18 +139,12 @@ impl ProviderVerifier for FitbitVerifier {
         let text = std::str::from_utf8(req.body)
             .map_err(|_| Rejection::Malformed("body is not UTF-8".into()))?;
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
-            Rejection::Malformed(format!(
-                "not a Fitbit notification array: {}",
-                short(&e.to_string())
-            ))
+            Rejection::malformed("not a Fitbit notification array", e)
         })?;
         let mut batches = PerUserBatches::default();
         for item in &items {
             let entry: FitbitEntry<'_> = serde_json::from_str(item.get()).map_err(|e| {
-                Rejection::Malformed(format!(
-                    "not a Fitbit notification: {}",
-                    short(&e.to_string())
-                ))
+                Rejection::malformed("not a Fitbit notification", e)
             })?;
             check_entry(&entry)?;
             batches.push(entry.owner_id, item.get());
@@ -217,12 +211,6 @@ fn is_date(s: &str) -> bool {
         })
 }
 
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 mod tests {

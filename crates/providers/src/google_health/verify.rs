@@ -628,18 +628,12 @@ impl ProviderVerifier for GoogleHealthVerifier {
             };
         }
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
-            Rejection::Malformed(format!(
-                "not a Google Health notification array: {}",
-                short(&e.to_string())
-            ))
+            Rejection::malformed("not a Google Health notification array", e)
         })?;
         let mut batches = PerUserBatches::default();
         for item in &items {
             let entry: Entry<'_> = serde_json::from_str(item.get()).map_err(|e| {
-                Rejection::Malformed(format!(
-                    "not a Google Health notification: {}",
-                    short(&e.to_string())
-                ))
+                Rejection::malformed("not a Google Health notification", e)
             })?;
             if !valid_user_id(entry.data.health_user_id) {
                 return Err(Rejection::Malformed("healthUserId is invalid".into()));
@@ -698,12 +692,6 @@ fn body_hash(body: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(body).to_vec()
 }
 
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 #[path = "verify_tests.rs"]

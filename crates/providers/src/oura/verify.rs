@@ -183,7 +183,7 @@ impl ProviderVerifier for OuraVerifier {
         // place, a second allocation of the body that costs more than it saves on a push
         // this small (`provider_decode` bench, Strava's push).
         let event: OuraEvent<'_> = serde_json::from_slice(req.body).map_err(|e| {
-            Rejection::Malformed(format!("not an Oura webhook: {}", short(&e.to_string())))
+            Rejection::malformed("not an Oura webhook", e)
         })?;
         if !matches!(event.event_type.as_ref(), "create" | "update" | "delete") {
             return Err(Rejection::Malformed(
@@ -205,12 +205,6 @@ impl ProviderVerifier for OuraVerifier {
     }
 }
 
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -141,10 +141,7 @@ impl ProviderVerifier for SuuntoVerifier {
         // place, a second allocation of the body, and the workout it carries is skipped
         // cheaply by serde_json (`provider_decode` bench).
         let env: Envelope<'_> = serde_json::from_slice(req.body).map_err(|e| {
-            Rejection::Malformed(format!(
-                "not a Suunto notification: {}",
-                short(&e.to_string())
-            ))
+            Rejection::malformed("not a Suunto notification", e)
         })?;
         if env.kind.is_empty() || env.kind.len() > 64 {
             return Err(Rejection::Malformed("type must be set".into()));
@@ -192,12 +189,6 @@ fn body_hash(body: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(body).to_vec()
 }
 
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 mod tests {

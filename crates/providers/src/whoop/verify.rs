@@ -139,7 +139,7 @@ impl ProviderVerifier for WhoopVerifier {
         // place, a second allocation of the body that costs more than it saves on a push
         // this small (`provider_decode` bench, Strava's push).
         let event: WhoopEvent<'_> = serde_json::from_slice(req.body).map_err(|e| {
-            Rejection::Malformed(format!("not a WHOOP webhook: {}", short(&e.to_string())))
+            Rejection::malformed("not a WHOOP webhook", e)
         })?;
         let id_ok = match event.id {
             ObjectId::Int(i) => i > 0,
@@ -173,12 +173,6 @@ fn parse_ms(raw: &str) -> Option<i64> {
     raw.parse().ok()
 }
 
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 mod tests {
