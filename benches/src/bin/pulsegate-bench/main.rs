@@ -223,6 +223,11 @@ pub struct Figures {
     /// pulsegate's CPU time (user + system) over the closed-loop run per acknowledged
     /// request, µs: steadier than the ratio, whose ceiling varies run to run.
     pub cpu_us_per_ack: f64,
+    /// pulsegate's CPU time from the start of the closed-loop run until every
+    /// acknowledged event was delivered, per delivery, µs (`NaN` with `--ingest-only`).
+    /// pulsegate's own cost per event, whatever bounds the rate: on Kafka the broker's
+    /// CPU is not in it.
+    pub cpu_us_per_delivery: f64,
 }
 
 /// The open-loop run at half the ack rate, and bare hyper at the same rate, each with
@@ -610,6 +615,7 @@ allow_private_networks = true
     };
 
     let mut delivered = None;
+    let mut cpu_us_per_delivery = f64::NAN;
     if !cli.ingest_only {
         // Delivered/s: every acknowledged event reaches every sink.
         let want = (warm_total + acked.ok) as usize;
@@ -632,6 +638,14 @@ allow_private_networks = true
             delivered_rate / ceiling.rate(), delivered_rate / acked.rate(), delivered_in.as_secs_f64()
         );
         delivered = Some(delivered_rate);
+        if let (Some(before), Some(after)) = (cpu_before, cpu_seconds(pg_pid)) {
+            let deliveries = acked.ok as f64 * cli.destinations as f64;
+            cpu_us_per_delivery = (after - before) * 1e6 / deliveries.max(1.0);
+            println!(
+                "{:<34} {:>9.1} µs CPU per delivery, from the run's start until all were delivered",
+                "pulsegate CPU (user + system)", cpu_us_per_delivery
+            );
+        }
     }
     for p in perfs {
         stop_perf(p);
@@ -663,6 +677,7 @@ allow_private_networks = true
         half,
         peak_rss_mib,
         cpu_us_per_ack,
+        cpu_us_per_delivery,
     })
 }
 
