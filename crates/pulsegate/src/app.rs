@@ -76,6 +76,12 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
         .context("loading state from the bus")?;
     // `POST /v1/admin/keys/rotate` re-seals the state topic below the sealing layer.
     state.attach_key_view(key_view);
+    crate::key_age::spawn(
+        state.clone(),
+        pulsegate_state::crypto::key_id(&config.security.encryption_key)
+            .context("invalid config: security.encryption_key")?,
+        stops.state.clone(),
+    );
     // The file's settings with the providers' credentials stored through the admin API
     // on top; re-read whenever those change.
     let (effective, previous) = effective_config(&config, &state)?;

@@ -11,6 +11,7 @@ mod delivery_metrics;
 mod edge;
 mod fd_limit;
 mod http;
+mod key_age;
 mod keyfile;
 mod limits;
 mod listener;

@@ -384,6 +384,9 @@ pub enum StateKey {
     /// When a webhook about a user (by `user_id`) was last delivered (Unix ms); sealed
     /// with the user's data key.
     WebhookAt(String),
+    /// When this deployment first sealed with an encryption key (by the key's public
+    /// 4-byte id in hex, never key material): the key-age gauge and alert.
+    KeyInUse(String),
 }
 
 impl StateKey {
@@ -416,6 +419,7 @@ impl StateKey {
             StateKey::UserKey(id) => format!("userkey/{id}"),
             StateKey::PollCursor(id) => format!("pollcursor/{id}"),
             StateKey::WebhookAt(id) => format!("webhookat/{id}"),
+            StateKey::KeyInUse(id) => format!("keyinuse/{id}"),
         }
     }
 
@@ -436,6 +440,7 @@ impl StateKey {
             "userkey" => Some(StateKey::UserKey(id.to_string())),
             "pollcursor" => Some(StateKey::PollCursor(id.to_string())),
             "webhookat" => Some(StateKey::WebhookAt(id.to_string())),
+            "keyinuse" => Some(StateKey::KeyInUse(id.to_string())),
             _ => None,
         }
     }

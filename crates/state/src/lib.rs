@@ -20,6 +20,7 @@ use pulsegate_schema::{
 
 pub mod crypto;
 mod customer_api;
+mod keys_in_use;
 mod poll_cursors;
 mod push_tokens;
 mod reseal;
@@ -72,6 +73,8 @@ struct Maps {
     push_tokens: HashMap<Provider, Arc<push_tokens::PushToken>>,
     /// The poll lane's cursors (`poll_cursors`).
     poll_cursors: poll_cursors::PollCursors,
+    /// Encryption key id → when this deployment first used it, Unix ms (`keys_in_use`).
+    keys_in_use: HashMap<String, u64>,
 }
 
 /// The materialised view of the `state` topic.
@@ -338,6 +341,7 @@ impl StateStore {
             }
             StateKey::PushToken(slug) => Self::apply_push_token(&mut maps, &slug, payload),
             StateKey::PollCursor(id) => poll_cursors::apply(&mut maps.poll_cursors, &id, payload),
+            StateKey::KeyInUse(id) => keys_in_use::apply(&mut maps.keys_in_use, &id, payload),
             StateKey::WebhookAt(id) => self
                 .webhook_updates
                 .lock()
