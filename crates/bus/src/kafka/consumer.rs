@@ -604,8 +604,22 @@ fn base_config(cfg: &KafkaConfig) -> rdkafka::ClientConfig {
     c.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true");
+    for (key, value) in PREFETCH {
+        if !cfg.extra.contains_key(*key) {
+            c.set(*key, *value);
+        }
+    }
     c
 }
+
+/// How much each consumer fetches ahead (`bus.kafka.extra` may raise it). librdkafka's
+/// defaults (64 MiB and 100,000 messages per client) let every consumer in a process
+/// (the normalizer, each destination's dispatcher, the state reader…) hold tens of MiB
+/// of a backlog in memory; a few MiB ahead keeps its fetches full at these rates.
+const PREFETCH: &[(&str, &str)] = &[
+    ("queued.max.messages.kbytes", "4096"),
+    ("queued.min.messages", "10000"),
+];
 
 /// Polls a future once; `None` if it is not ready (and drops it, which `recv` allows).
 fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
@@ -613,5 +627,25 @@ fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumers_prefetch_a_few_mib_unless_extra_says_otherwise() {
+        let cfg = KafkaConfig::new("k:9092");
+        let c = base_config(&cfg);
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("4096"));
+        assert_eq!(c.get("queued.min.messages"), Some("10000"));
+
+        let mut cfg = KafkaConfig::new("k:9092");
+        cfg.extra
+            .insert("queued.max.messages.kbytes".into(), "65536".into());
+        let c = base_config(&cfg);
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("65536"));
+        assert_eq!(c.get("queued.min.messages"), Some("10000"));
     }
 }
