@@ -106,6 +106,7 @@ impl CertStore {
         let stamp = Stamp::of(files);
         let key = load_pair(files, &provider)
             .map_err(|e| anyhow::anyhow!("invalid config: {section}: {e}"))?;
+        report_expiry(section, &key);
         Ok(Arc::new(Self {
             section,
             files: files.clone(),
@@ -172,6 +173,7 @@ impl CertStore {
     }
 
     fn apply(&self, key: CertifiedKey, trigger: &'static str) {
+        report_expiry(self.section, &key);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
         metrics::counter!("pulsegate_tls_reloads_total", "listener" => self.section, "outcome" => "loaded")
             .increment(1);
@@ -284,6 +286,27 @@ fn load_pair(files: &ListenerTls, provider: &CryptoProvider) -> Result<Certified
     }
 }
 
+/// Sets `pulsegate_tls_certificate_expiry_timestamp_seconds{listener}` to the served
+/// certificate's notAfter (Unix seconds), which the expiry alert watches: a listener
+/// whose certificate lapses refuses every provider's push.
+fn report_expiry(section: &'static str, key: &CertifiedKey) {
+    match key.end_entity_cert().ok().and_then(|c| not_after(c)) {
+        Some(at) => metrics::gauge!("pulsegate_tls_certificate_expiry_timestamp_seconds",
+            "listener" => section)
+        .set(at as f64),
+        None => tracing::warn!(
+            listener = section,
+            "the certificate's expiry could not be read; no expiry gauge for this listener"
+        ),
+    }
+}
+
+/// A DER certificate's notAfter, Unix seconds.
+fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// What is wrong with a PEM file, without quoting it.
 fn pem_problem(e: &pem::Error) -> &'static str {
     match e {
@@ -318,6 +341,20 @@ mod tests {
             .self_signed(&key)
             .unwrap();
         (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn the_served_certificates_expiry_is_read_from_it() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 6);
+        let cert = params.self_signed(&key).unwrap();
+        // 2031-05-06T00:00:00Z
+        assert_eq!(not_after(cert.der()), Some(1_935_792_000));
+        assert_eq!(
+            not_after(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])),
+            None
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl Ca {
 
 /// `GET path` over TLS trusting `ca` only: the status, or the handshake's error.
 async fn get(ca: &Ca, port: u16, path: &str) -> Result<u16, String> {
+    fetch(ca, port, path).await.map(|(status, _)| status)
+}
+
+/// `GET path` over TLS trusting `ca` only: the status and the whole answer.
+async fn fetch(ca: &Ca, port: u16, path: &str) -> Result<(u16, String), String> {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;
@@ -86,11 +91,13 @@ async fn get(ca: &Ca, port: u16, path: &str) -> Result<u16, String> {
     let mut answer = Vec::new();
     // The server may close without close_notify: what arrived is the answer.
     let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.strip_prefix("HTTP/1.1 ")
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
         .and_then(|t| t.get(..3))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    Ok((status, text))
 }
 
 struct Files {
@@ -220,6 +227,14 @@ async fn certificates_reload_on_sighup_and_on_file_change() {
     assert!(get(&ca2, port, "/readyz").await.is_err());
     // The public listener still has no admin route, TLS or not.
     assert_eq!(get(&ca1, port, "/v1/admin/log-level").await, Ok(404));
+    // Each listener's certificate expiry is exported for the expiry alert.
+    let (_, metrics) = fetch(&ca1, admin_port, "/metrics").await.unwrap();
+    for listener in ["server.tls", "admin.tls"] {
+        let series = format!(
+            "pulsegate_tls_certificate_expiry_timestamp_seconds{{listener=\"{listener}\"}}"
+        );
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
 
     // New pairs from CA 2 on disk: the public listener waits for SIGHUP...
     public.write(ca2.leaf());
