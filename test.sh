@@ -82,7 +82,7 @@ echo "== lints ([workspace.lints] in Cargo.toml, clippy.toml)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   echo "== fuzz (${FUZZ_SECONDS}s per target)"

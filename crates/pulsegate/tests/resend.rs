@@ -131,20 +131,26 @@ async fn resend_since_a_time_reproduces_exactly_that_window() {
         .to_string();
     assert!(first.contains_key(&last), "a known webhook-id: {last}");
 
-    // (The history is written in the background, within milliseconds.)
-    tokio::time::sleep(Duration::from_millis(500)).await;
     // The history has every attempt: the resent webhook-id twice (first delivery and
-    // resend), searchable by webhook-id, user and time.
-    let (status, h) = pg
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/admin/deliveries/history?webhook_id={last}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{h}");
+    // resend), searchable by webhook-id, user and time. It is written in the background
+    // (a durable append), in order: once the last attempt is there, all are.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let h = loop {
+        let (status, h) = pg
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/admin/deliveries/history?webhook_id={last}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{h}");
+        if h["deliveries"].as_array().unwrap().len() >= 2 {
+            break h;
+        }
+        assert!(std::time::Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let found = h["deliveries"].as_array().unwrap();
-    assert!(found.len() >= 2, "{h}");
     assert!(found.iter().all(|d| d["webhook_id"] == last.as_str()
         && d["destination_id"] == "sink"
         && d["outcome"] == "ok"));
