@@ -568,14 +568,13 @@ async fn a_large_requests_data_waits_for_its_announcement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ordered_destination_keeps_each_users_order_through_a_retry() {
     let mut h = Harness::new().await;
-    // The retry waits 1 s: long enough to see who waited for it.
-    h.start(config(&[1000, 1000]));
     let sink = Sink::start(Behaviour::FailFirst { n: 1, status: 500 }).await;
     let mut d = h.add_destination("ordered", &sink.url(), &[]).await;
     d.ordered = true;
     h.state.put_destination(&d).await.unwrap();
-    // The worker (re)started with per-user order.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ordered from its worker's start (no restart to race with). The retry waits 1 s:
+    // long enough to see who waited for it.
+    h.start(config(&[1000, 1000]));
     h.wait_subscribed("ordered").await;
 
     let of_user = |user: &str, prefix: &str, n: usize| -> Vec<TestEvent> {
