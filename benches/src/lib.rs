@@ -3,6 +3,7 @@
 pub mod cpu_probe;
 pub mod fsync_probe;
 pub mod load;
+pub mod relay;
 
 /// A Strava event body for activity `object_id` of athlete `owner_id`.
 pub fn strava_event(object_id: u64, owner_id: u64, subscription_id: u64) -> String {

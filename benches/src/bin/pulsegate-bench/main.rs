@@ -124,6 +124,11 @@ struct Cli {
     /// `<PREFIX>-broker.data`.
     #[arg(long)]
     perf_out: Option<PathBuf>,
+    /// Also measure the pipeline's physical limit here: a bare relay (its own process)
+    /// doing the same HTTP exchanges per push (answer, provider fetch for Strava,
+    /// delivery) and nothing else, delivered/s against the same ceiling.
+    #[arg(long)]
+    relay: bool,
     /// Internal (the suite): skip the half-load runs.
     #[arg(skip)]
     skip_half: bool,
@@ -138,6 +143,14 @@ const GARMIN_CLIENT_ID: &str = "bench-garmin-client-id";
 enum Mode {
     /// Internal: the bare hyper server (prints its port, then serves).
     BareServer,
+    /// Internal: the bare relay, the pipeline's baseline (prints its port, then serves):
+    /// each push answered, then fetched from `--fetch` (Strava) and POSTed to `--deliver`.
+    BareRelay {
+        #[arg(long)]
+        fetch: Option<String>,
+        #[arg(long)]
+        deliver: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -155,6 +168,11 @@ fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             println!("{}", listener.local_addr()?.port());
             load::bare_server(listener).await
+        }),
+        Some(Mode::BareRelay { fetch, deliver }) => rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            println!("{}", listener.local_addr()?.port());
+            pulsegate_benches::relay::bare_relay(listener, fetch, deliver).await
         }),
         None if cli.suite => rt.block_on(suite::run_suite(cli)),
         None => rt.block_on(run(cli)).map(|_| ()),
@@ -228,6 +246,8 @@ pub struct Figures {
     /// pulsegate's own cost per event, whatever bounds the rate: on Kafka the broker's
     /// CPU is not in it.
     pub cpu_us_per_delivery: f64,
+    /// The bare relay's delivered/s (`--relay`), same ceiling.
+    pub relay_delivered: Option<f64>,
 }
 
 /// The open-loop run at half the ack rate, and bare hyper at the same rate, each with
@@ -439,6 +459,12 @@ async fn run(cli: Cli) -> anyhow::Result<Figures> {
     let strava = MockStrava::start().await;
     strava.generate_missing(true);
     strava.accept_any_token(true);
+    let relay_delivered = if cli.relay && !cli.ingest_only {
+        let fetch = (cli.provider == "strava").then(|| strava.base_url());
+        Some(relay_baseline(&cli, &ceiling, fetch).await?)
+    } else {
+        None
+    };
     let mut sinks = Vec::new();
     for _ in 0..cli.destinations {
         sinks.push(Sink::start_counting(Behaviour::Ok).await);
@@ -678,6 +704,7 @@ allow_private_networks = true
         peak_rss_mib,
         cpu_us_per_ack,
         cpu_us_per_delivery,
+        relay_delivered,
     })
 }
 
@@ -771,13 +798,64 @@ fn report(name: &str, s: &LoadStats, ceiling: f64) {
     );
 }
 
+/// The pipeline's physical limit: the bare relay's delivered/s, counted as pulsegate's
+/// is (every push answered in the closed loop delivered, from the loop's start).
+async fn relay_baseline(
+    cli: &Cli,
+    ceiling: &LoadStats,
+    fetch: Option<String>,
+) -> anyhow::Result<f64> {
+    let sink = Sink::start_counting(Behaviour::Ok).await;
+    let mut args = vec!["bare-relay".to_string(), "--deliver".into(), sink.url()];
+    if let Some(f) = fetch {
+        args.extend(["--fetch".into(), f]);
+    }
+    let (_relay, port) = start_child_server(&args)?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let warm = load::run(spec((addr, BARE_PATH), cli, None, 1.0, 0, cli.athletes)).await?;
+    let started = Instant::now();
+    let run = load::run(LoadSpec {
+        max_requests: cli.events,
+        ..spec(
+            (addr, BARE_PATH),
+            cli,
+            None,
+            cli.seconds,
+            1_000_000_000,
+            cli.athletes,
+        )
+    })
+    .await?;
+    let want = (warm.ok + run.ok) as usize;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sink.count() < want {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "bare relay: {} of {want} delivered",
+            sink.count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = run.ok as f64 / started.elapsed().as_secs_f64();
+    report("bare relay (answered)", &run, ceiling.rate());
+    println!(
+        "{:<34} {:>9.0} deliveries/s = {:.3} of ceiling: the same HTTP exchanges as the pipeline, nothing else",
+        "bare relay delivered",
+        rate,
+        rate / ceiling.rate()
+    );
+    Ok(rate)
+}
+
 /// Starts the bare hyper server as a child process of this binary; its port.
 fn start_bare_server() -> anyhow::Result<(ChildGuard, u16)> {
+    start_child_server(&["bare-server".to_string()])
+}
+
+/// Starts this binary with `args` (a server that prints its port first); its port.
+fn start_child_server(args: &[String]) -> anyhow::Result<(ChildGuard, u16)> {
     let me = std::env::current_exe()?;
-    let mut bare = Command::new(me)
-        .arg("bare-server")
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let mut bare = Command::new(me).args(args).stdout(Stdio::piped()).spawn()?;
     let port: u16 = BufReader::new(bare.stdout.take().context("bare stdout")?)
         .lines()
         .next()

@@ -102,6 +102,31 @@ fn windows_json(windows: &[Window]) -> serde_json::Value {
         .collect()
 }
 
+/// The bare relay (the same HTTP exchanges, nothing else) against the ceiling, and the
+/// scenario's delivered/s against it: how much of a pipeline miss is the setup's own
+/// limit and how much is pulsegate's work.
+fn relay_rows(rows: &mut Vec<Row>, f: &Figures, [limit, share]: [&'static str; 2]) {
+    let (Some(relay), Some(delivered)) = (f.relay_delivered, f.delivered) else {
+        return;
+    };
+    rows.push(Row {
+        name: limit,
+        figure: relay,
+        unit: "events/s",
+        baseline: Some((f.ceiling.rate(), "bare hyper")),
+        value: relay / f.ceiling.rate(),
+        target: Target::Info,
+    });
+    rows.push(Row {
+        name: share,
+        figure: delivered,
+        unit: "events/s",
+        baseline: Some((relay, "bare relay")),
+        value: delivered / relay,
+        target: Target::Info,
+    });
+}
+
 pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut extra = serde_json::Map::new();
@@ -197,7 +222,10 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
     // The full pipeline (push -> mock Strava fetch -> delivery), one destination.
     let one = measure(
         "full pipeline, embedded, 1 destination",
-        with(&cli, no_half),
+        with(&cli, |c| {
+            no_half(c);
+            c.relay = true;
+        }),
     )
     .await?;
     let delivered_one = one.delivered.unwrap_or(0.0);
@@ -209,12 +237,21 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         value: delivered_one / one.ceiling.rate(),
         target: Target::AtLeast(0.2),
     });
+    relay_rows(
+        &mut rows,
+        &one,
+        [
+            "pipeline: bare relay delivered/s (its limit here)",
+            "pipeline: pulsegate delivered/s vs bare relay",
+        ],
+    );
 
     // Pushes that carry their data (Garmin): push -> map -> delivery, no fetch.
     let garmin = measure(
         "full pipeline, Garmin pushes carrying the data",
         with(&cli, |c| {
             no_half(c);
+            c.relay = true;
             c.provider = "garmin".into();
         }),
     )
@@ -228,6 +265,14 @@ pub async fn run_suite(cli: Cli) -> anyhow::Result<()> {
         value: delivered_garmin / garmin.ceiling.rate(),
         target: Target::AtLeast(0.5),
     });
+    relay_rows(
+        &mut rows,
+        &garmin,
+        [
+            "Garmin: bare relay delivered/s (its limit here)",
+            "Garmin: pulsegate delivered/s vs bare relay",
+        ],
+    );
 
     // Fan-out: the time to deliver an event to 10 destinations against 1.
     let ten = measure(
