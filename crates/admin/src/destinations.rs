@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pulsegate_schema::{ClaimCheck, Destination, EventType, KafkaAuth, Provider, Secret};
+use pulsegate_schema::{now_ms, ClaimCheck, Destination, EventType, KafkaAuth, Provider, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::{error, state_error, AdminState};
@@ -306,11 +306,17 @@ fn build(
         },
         None => (guard.new_secret(), true),
     };
+    // An update that keeps the secret keeps its age (0 stays unknown).
+    let secret_set_at_ms = match existing {
+        Some(e) if e.secret == secret => e.secret_set_at_ms,
+        _ => now_ms(),
+    };
     Ok((
         Destination {
             id,
             url: input.url,
             secret,
+            secret_set_at_ms,
             event_types: input
                 .event_types
                 .iter()
@@ -545,6 +551,7 @@ pub(crate) async fn rotate_secret(State(s): State<AdminState>, Path(id): Path<St
     };
     let mut d = (*current).clone();
     d.secret = s.ports.destinations.new_secret();
+    d.secret_set_at_ms = now_ms();
     if let Err(e) = s.state.put_destination(&d).await {
         return state_error(e);
     }

@@ -245,6 +245,129 @@ async fn destinations_validate_secrets_and_show_a_generated_one_once() {
     assert_eq!(updated["enabled"], false);
 }
 
+/// `secret_set_at_ms` (the secret-age gauge's source): now on create, on rotate-secret
+/// and on a `PUT` with a new secret; kept by a `PUT` that keeps the secret, and by a
+/// pause. A destination stored before the field stays unknown (0) until rotated.
+#[tokio::test]
+async fn a_destinations_secret_time_is_set_with_each_new_secret_only() {
+    let (_d, app, state) = app().await;
+    let set_at = |id: &str| state.destination(id).unwrap().secret_set_at_ms;
+    // Millisecond times: a step between two writes is seen.
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(5));
+
+    let before = pulsegate_schema::now_ms();
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "d1", "url": "http://127.0.0.1:9/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created_at = set_at("d1");
+    assert!(
+        (before..=pulsegate_schema::now_ms()).contains(&created_at),
+        "{created_at} not between {before} and now"
+    );
+
+    tick().await;
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "event_types": ["activity"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/pause",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The same secret sent back is no new secret either.
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": created["secret"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        set_at("d1"),
+        created_at,
+        "an update keeping the secret keeps its time"
+    );
+
+    tick().await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/rotate-secret",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rotated_at = set_at("d1");
+    assert!(rotated_at > created_at, "{rotated_at} after {created_at}");
+    assert!(rotated_at <= pulsegate_schema::now_ms());
+
+    tick().await;
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": test_secret()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        set_at("d1") > rotated_at,
+        "a PUT with a new secret sets a new time"
+    );
+
+    // Stored by an earlier version: no time, kept by an update, set by a rotation.
+    let mut old = (*state.destination("d1").unwrap()).clone();
+    old.id = "old".into();
+    old.secret_set_at_ms = 0;
+    state.put_destination(&old).await.unwrap();
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/old",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:11/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(set_at("old"), 0);
+    let before = pulsegate_schema::now_ms();
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/old/rotate-secret",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(set_at("old") >= before);
+}
+
+/// A valid destination secret other than any generated one (32 bytes of 7).
+fn test_secret() -> &'static str {
+    "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="
+}
+
 /// S3 destinations: credentials beside the URL, required, masked, kept on update.
 #[tokio::test]
 async fn s3_destinations_take_masked_credentials_beside_the_url() {

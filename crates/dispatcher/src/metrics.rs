@@ -13,8 +13,14 @@
 //! * `pulsegate_dispatch_malformed_total{topic}`: records that could not be parsed.
 //! * `pulsegate_claim_checks_total{destination}`: bodies stored for an `s3_payload`
 //!   webhook (one per attempt that reached the store).
+//! * `pulsegate_destination_secret_set_timestamp_seconds{destination}`: when the
+//!   destination's signing secret was set (see [`SecretSetGauges`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use pulsegate_schema::Destination;
 
 #[derive(Clone)]
 pub(crate) struct DestinationMetrics {
@@ -81,4 +87,47 @@ impl DestinationMetrics {
 
 pub(crate) fn malformed(topic: &str) {
     counter!("pulsegate_dispatch_malformed_total", "topic" => topic.to_string()).increment(1);
+}
+
+/// `pulsegate_destination_secret_set_timestamp_seconds{destination}`: the unix time each
+/// destination's signing secret was set, paused and disabled ones included (their
+/// secret signs again once resumed). A timestamp rather than an age, so a process that
+/// stopped updating still gives the right age (`time() - …`). Absent while the time is
+/// unknown (a destination stored before it was recorded); 0 once the destination is
+/// deleted, as the breaker gauge does (a series cannot be withdrawn): the alert
+/// ignores 0.
+#[derive(Default)]
+pub(crate) struct SecretSetGauges {
+    /// Destination id → the `secret_set_at_ms` exported, and its gauge.
+    exported: HashMap<String, (u64, Gauge)>,
+}
+
+impl SecretSetGauges {
+    /// Sets the gauges of `destinations` (all of them, as stored) whose time changed,
+    /// and zeroes those of destinations gone or no longer known.
+    pub fn update(&mut self, destinations: &[Arc<Destination>]) {
+        let known: HashMap<&str, u64> = destinations
+            .iter()
+            .filter(|d| d.secret_set_at_ms > 0)
+            .map(|d| (d.id.as_str(), d.secret_set_at_ms))
+            .collect();
+        self.exported.retain(|id, (_, g)| {
+            let keep = known.contains_key(id.as_str());
+            if !keep {
+                g.set(0.0);
+            }
+            keep
+        });
+        for (id, set_at_ms) in known {
+            let entry = self.exported.entry(id.to_string()).or_insert_with(|| {
+                let g = gauge!("pulsegate_destination_secret_set_timestamp_seconds",
+                    "destination" => id.to_string());
+                (0, g)
+            });
+            if entry.0 != set_at_ms {
+                entry.0 = set_at_ms;
+                entry.1.set(set_at_ms as f64 / 1000.0);
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! ones, and restarts a worker whose URL, secret or event filter changed (with a fresh
 //! breaker: a new URL deserves a fresh start). Workers read the destination from state
 //! on every attempt anyway, so a rotated secret applies at once, even mid-restart.
+//! Each pass also updates every destination's secret-set gauge
+//! ([`crate::metrics::SecretSetGauges`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Shared;
 use crate::healthcheck;
+use crate::metrics::SecretSetGauges;
 use crate::worker::run_destination;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +42,7 @@ pub(crate) struct Supervisor {
     /// starts only after its predecessor has committed and left.
     turns: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     tasks: JoinSet<()>,
+    secret_set: SecretSetGauges,
 }
 
 impl Supervisor {
@@ -49,6 +53,7 @@ impl Supervisor {
             running: HashMap::new(),
             turns: HashMap::new(),
             tasks: JoinSet::new(),
+            secret_set: SecretSetGauges::default(),
         }
     }
 
@@ -82,10 +87,10 @@ impl Supervisor {
     }
 
     fn reconcile(&mut self) {
-        let desired: HashMap<String, Fingerprint> = self
-            .shared
-            .state
-            .destinations()
+        let destinations = self.shared.state.destinations();
+        // Here, so a new or rotated secret shows at once, and a deleted one goes.
+        self.secret_set.update(&destinations);
+        let desired: HashMap<String, Fingerprint> = destinations
             .into_iter()
             .filter(|d| d.enabled)
             .map(|d| {

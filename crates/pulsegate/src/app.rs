@@ -634,6 +634,7 @@ async fn seed_destinations(
             id: d.id.clone(),
             url: d.url.clone(),
             secret: Secret::new(d.secret.clone()),
+            secret_set_at_ms: pulsegate_schema::now_ms(),
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
             ordered: d.ordered,
@@ -661,6 +662,10 @@ async fn seed_destinations(
                 wanted.enabled = d.enabled && e.enabled;
                 wanted.failing_since_ms = e.failing_since_ms;
                 wanted.disabled_reason = e.disabled_reason.clone();
+                // Another change to the entry keeps the secret's age.
+                if e.secret == wanted.secret {
+                    wanted.secret_set_at_ms = e.secret_set_at_ms;
+                }
                 if d.enabled && !e.enabled {
                     tracing::warn!(destination = %d.id,
                         "destination is enabled in the config file but paused or disabled in the state; `pulsegate destinations resume` delivers to it again");

@@ -422,3 +422,113 @@ async fn a_paused_destinations_backlog_is_not_reported_as_consumer_lag() {
         pg.logs()
     );
 }
+
+/// `pulsegate_destination_secret_set_timestamp_seconds{destination}`, which
+/// `PulsegateDestinationSecretOld` reads: the time a destination's secret was set, for a
+/// config-file destination and one created through the API; a rotation moves it, an
+/// update keeping the secret does not, a deletion turns it to 0 (ignored by the alert).
+/// A changed file entry moves it only if the file's secret changed; restarts keep it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_destinations_secret_set_time_is_exported() {
+    const GAUGE: &str = "pulsegate_destination_secret_set_timestamp_seconds";
+    let now = || pulsegate_schema::now_ms() as f64 / 1000.0;
+    let strava = MockStrava::start().await;
+    let started = now();
+    let mut pg = Pulsegate::start(
+        &strava.base_url(),
+        &hook_destination("http://127.0.0.1:9/hook"),
+    )
+    .await;
+    let hook = format!("{GAUGE}{{destination=\"hook\"}}");
+    let acme = format!("{GAUGE}{{destination=\"acme\"}}");
+
+    wait_until("the config file's destination exported", &pg, async || {
+        pg.metric(&hook).await > 0.0
+    })
+    .await;
+    let hook_set = pg.metric(&hook).await;
+    assert!(
+        (started..=now()).contains(&hook_set),
+        "{hook_set} not between {started} and now"
+    );
+
+    let before = now();
+    let (status, body) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/destinations",
+            Some(json!({"id": "acme", "url": "http://127.0.0.1:9/acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_until("the new destination exported", &pg, async || {
+        pg.metric(&acme).await > 0.0
+    })
+    .await;
+    let created = pg.metric(&acme).await;
+    assert!(
+        (before..=now()).contains(&created),
+        "{created} not between {before} and now"
+    );
+
+    let (status, body) = pg
+        .admin(
+            Method::PUT,
+            "/v1/admin/destinations/acme",
+            Some(json!({"url": "http://127.0.0.1:9/other", "event_types": ["activity"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The dispatcher looks at least once a second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pg.metric(&acme).await, created, "an update kept the secret");
+
+    let (status, body) = pg
+        .admin(
+            Method::POST,
+            "/v1/admin/destinations/acme/rotate-secret",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("the rotation exported", &pg, async || {
+        pg.metric(&acme).await > created
+    })
+    .await;
+    assert!(pg.metric(&acme).await <= now());
+    assert_eq!(
+        pg.metric(&hook).await,
+        hook_set,
+        "another destination's time moved"
+    );
+
+    let (status, body) = pg
+        .admin(Method::DELETE, "/v1/admin/destinations/acme", None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    wait_until("the deleted destination zeroed", &pg, async || {
+        pg.metric(&acme).await == 0.0
+    })
+    .await;
+
+    let edit_config_and_restart = async |pg: &mut Pulsegate, from: &str, to: &str| {
+        let config = std::fs::read_to_string(pg.config_path()).unwrap();
+        assert!(config.contains(from), "{config}");
+        std::fs::write(pg.config_path(), config.replace(from, to)).unwrap();
+        pg.kill9();
+        pg.spawn().await;
+        wait_until("exported after the restart", pg, async || {
+            pg.metric(&hook).await > 0.0
+        })
+        .await;
+    };
+    edit_config_and_restart(&mut pg, "9/hook\"", "9/moved\"").await;
+    assert_eq!(pg.metric(&hook).await, hook_set, "the file kept its secret");
+    let before = now();
+    edit_config_and_restart(&mut pg, &test_secret(1), &test_secret(2)).await;
+    let file_rotated = pg.metric(&hook).await;
+    assert!(
+        (before..=now()).contains(&file_rotated),
+        "{file_rotated} not between {before} and now"
+    );
+}

@@ -218,6 +218,11 @@ pub struct Destination {
     pub url: String,
     /// `whsec_` + base64 key (see the dispatcher's signing module).
     pub secret: Secret,
+    /// When `secret` was set (ms since the epoch), for its age
+    /// (`pulsegate_destination_secret_set_timestamp_seconds`). 0 = unknown: stored
+    /// before this field existed, until its first rotation.
+    #[serde(default)]
+    pub secret_set_at_ms: u64,
     /// Event types delivered; empty = all.
     #[serde(default)]
     pub event_types: Vec<String>,
@@ -467,4 +472,25 @@ pub struct DeadLetter {
     pub last_error: String,
     pub failed_at_ms: u64,
     pub event: Box<RawValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_stored_before_secret_set_at_ms_reads_as_unknown() {
+        let stored = r#"{"id":"d","url":"https://a.example/hook","secret":"whsec_abc"}"#;
+        let d: Destination = serde_json::from_str(stored).unwrap();
+        assert_eq!(d.secret_set_at_ms, 0);
+        assert!(d.enabled);
+
+        let set = Destination {
+            secret_set_at_ms: 1_700_000_000_000,
+            ..d
+        };
+        let again: Destination =
+            serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
+        assert_eq!(again.secret_set_at_ms, 1_700_000_000_000);
+    }
 }

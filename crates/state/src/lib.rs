@@ -799,6 +799,7 @@ mod tests {
             id: "d1".into(),
             url: "https://example.com/hook".into(),
             secret: Secret::new("whsec_S3cretDestinationKey"),
+            secret_set_at_ms: 1_700_000_000_000,
             event_types: vec![],
             providers: vec![],
             ordered: false,

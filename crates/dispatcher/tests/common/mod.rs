@@ -80,6 +80,7 @@ impl Harness {
             id: id.into(),
             url: url.into(),
             secret: generate_secret(),
+            secret_set_at_ms: pulsegate_schema::now_ms(),
             event_types: types.iter().map(|t| t.to_string()).collect(),
             providers: vec![],
             ordered: false,
