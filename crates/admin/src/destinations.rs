@@ -1,5 +1,5 @@
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -121,6 +121,10 @@ pub(crate) struct DestinationView {
     id: String,
     url: String,
     secret: String,
+    /// While a rotation's overlap lasts: until when the previous secret also signs
+    /// (the secret itself is never shown again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_signs_until_ms: Option<u64>,
     event_types: Vec<String>,
     providers: Vec<String>,
     ordered: bool,
@@ -150,6 +154,9 @@ impl DestinationView {
             id: d.id.clone(),
             url: d.url.clone(),
             secret: d.secret.masked(),
+            previous_secret_signs_until_ms: (d.previous_secret.is_some()
+                && d.previous_secret_until_ms > now_ms())
+            .then_some(d.previous_secret_until_ms),
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
             ordered: d.ordered,
@@ -306,10 +313,15 @@ fn build(
         },
         None => (guard.new_secret(), true),
     };
-    // An update that keeps the secret keeps its age (0 stays unknown).
-    let secret_set_at_ms = match existing {
-        Some(e) if e.secret == secret => e.secret_set_at_ms,
-        _ => now_ms(),
+    // An update that keeps the secret keeps its age (0 stays unknown) and a rotation's
+    // overlap; a new secret ends the overlap (the one it replaces is not a rotation's).
+    let (secret_set_at_ms, previous_secret, previous_secret_until_ms) = match existing {
+        Some(e) if e.secret == secret => (
+            e.secret_set_at_ms,
+            e.previous_secret.clone(),
+            e.previous_secret_until_ms,
+        ),
+        _ => (now_ms(), None, 0),
     };
     Ok((
         Destination {
@@ -317,6 +329,8 @@ fn build(
             url: input.url,
             secret,
             secret_set_at_ms,
+            previous_secret,
+            previous_secret_until_ms,
             event_types: input
                 .event_types
                 .iter()
@@ -540,22 +554,57 @@ async fn set_enabled(s: &AdminState, id: &str, enabled: bool) -> Response {
     Json(DestinationView::masked(&d)).into_response()
 }
 
-/// `POST /v1/admin/destinations/{id}/rotate-secret`: a new signing secret, generated like
-/// `create`'s, used for every attempt from now on (retries and replays of earlier events
-/// included). The old one stops at once: a receiver verifies one signature, so there is
-/// no grace period; its owner must switch its verifier to the new secret. The answer is
-/// the only one that carries the new secret in full.
-pub(crate) async fn rotate_secret(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+/// The longest overlap a rotation may ask for: a week (Svix keeps an old secret a day).
+pub(crate) const MAX_OVERLAP_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateQuery {
+    /// Seconds the old secret keeps signing beside the new one (0, the default: it
+    /// stops at once, as after a leak).
+    #[serde(default)]
+    overlap_secs: u64,
+}
+
+/// `POST /v1/admin/destinations/{id}/rotate-secret[?overlap_secs=N]`: a new signing
+/// secret, generated like `create`'s, used for every attempt from now on (retries and
+/// replays of earlier events included). With `overlap_secs` the old one signs too for
+/// that long (each delivery carries both signatures; both official verifiers accept any
+/// one that matches), so the owner can switch its verifier without refusing a delivery;
+/// without, the old one stops at once (a leaked secret). The answer is the only one
+/// that carries the new secret in full.
+pub(crate) async fn rotate_secret(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    query: Result<Query<RotateQuery>, QueryRejection>,
+) -> Response {
+    let overlap_secs = match query {
+        Ok(Query(q)) if q.overlap_secs <= MAX_OVERLAP_SECS => q.overlap_secs,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("overlap_secs: at most {MAX_OVERLAP_SECS} (7 days)"),
+            )
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
     let Some(current) = s.state.destination(&id) else {
         return error(StatusCode::NOT_FOUND, "no such destination");
     };
     let mut d = (*current).clone();
+    let now = now_ms();
+    // A rotation inside an overlap drops the oldest secret: two sign at most.
+    (d.previous_secret, d.previous_secret_until_ms) = if overlap_secs > 0 {
+        (Some(d.secret.clone()), now + overlap_secs * 1000)
+    } else {
+        (None, 0)
+    };
     d.secret = s.ports.destinations.new_secret();
-    d.secret_set_at_ms = now_ms();
+    d.secret_set_at_ms = now;
     if let Err(e) = s.state.put_destination(&d).await {
         return state_error(e);
     }
-    tracing::info!(destination = %d.id, "destination signing secret rotated");
+    tracing::info!(destination = %d.id, overlap_secs, "destination signing secret rotated");
     let mut view = serde_json::to_value(DestinationView::masked(&d)).unwrap_or_default();
     view["secret"] = serde_json::Value::String(d.secret.expose().to_string());
     Json(view).into_response()

@@ -363,6 +363,141 @@ async fn a_destinations_secret_time_is_set_with_each_new_secret_only() {
     assert!(set_at("old") >= before);
 }
 
+/// rotate-secret with `overlap_secs`: the old secret is kept (sealed with the record,
+/// never shown) to sign beside the new one until the overlap's end, which the view
+/// shows; a rotation without it, or a `PUT` with a new secret, ends any overlap; a
+/// `PUT` keeping the secret keeps it; more than a week, or a bad value, is refused.
+#[tokio::test]
+async fn a_rotation_may_keep_the_old_secret_signing_for_an_overlap() {
+    let (_d, app, state) = app().await;
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations",
+        Some(TOKEN),
+        Some(serde_json::json!({"id": "d1", "url": "http://127.0.0.1:9/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let first = created["secret"].as_str().unwrap().to_string();
+    assert!(created.get("previous_secret_signs_until_ms").is_none());
+
+    for bad in [
+        "?overlap_secs=604801",
+        "?overlap_secs=-1",
+        "?overlap_secs=x",
+        "?overlap=1",
+    ] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            &format!("/v1/admin/destinations/d1/rotate-secret{bad}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    assert_eq!(
+        state.destination("d1").unwrap().secret.expose(),
+        first,
+        "refused: unchanged"
+    );
+
+    let before = pulsegate_schema::now_ms();
+    let (status, rotated) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/rotate-secret?overlap_secs=3600",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let second = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let until = rotated["previous_secret_signs_until_ms"].as_u64().unwrap();
+    assert!(
+        (before + 3_600_000..=pulsegate_schema::now_ms() + 3_600_000).contains(&until),
+        "{until}"
+    );
+    let stored = state.destination("d1").unwrap();
+    assert_eq!(stored.previous_secret.as_ref().unwrap().expose(), first);
+    assert_eq!(stored.previous_secret_until_ms, until);
+    // The old secret is never shown again: not in the rotation's answer, not by a GET.
+    let (status, shown) = call(&app, "GET", "/v1/admin/destinations/d1", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["previous_secret_signs_until_ms"], until);
+    for answer in [&rotated, &shown] {
+        assert!(!answer.to_string().contains(&first), "{answer}");
+    }
+
+    // An update keeping the secret keeps the overlap.
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        state.destination("d1").unwrap().previous_secret_until_ms,
+        until
+    );
+
+    // Rotating again inside the overlap: the newest two sign, the first is dropped.
+    let (status, again) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/rotate-secret?overlap_secs=60",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let stored = state.destination("d1").unwrap();
+    assert_eq!(stored.previous_secret.as_ref().unwrap().expose(), second);
+
+    // Without an overlap (a leak), and by a PUT with a new secret: the old one stops.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/rotate-secret",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.get("previous_secret_signs_until_ms").is_none(),
+        "{body}"
+    );
+    let stored = state.destination("d1").unwrap();
+    assert!(stored.previous_secret.is_none());
+    assert_eq!(stored.previous_secret_until_ms, 0);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/admin/destinations/d1/rotate-secret?overlap_secs=60",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/destinations/d1",
+        Some(TOKEN),
+        Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": test_secret()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(state.destination("d1").unwrap().previous_secret.is_none());
+}
+
 /// A valid destination secret other than any generated one (32 bytes of 7).
 fn test_secret() -> &'static str {
     "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="

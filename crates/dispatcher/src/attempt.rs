@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::metrics::DestinationMetrics;
 use crate::recent::Observed;
-use crate::signing::SigningKey;
+use crate::signing::SigningKeys;
 use crate::sink::{Message, Sinks};
 /// Most characters of a failing response body kept in `last_error` (retry tasks, dead
 /// letters): a receiver's answer may echo anything.
@@ -117,7 +117,7 @@ impl Failure {
 pub(crate) struct DeliveryAttempt<'a> {
     pub sinks: &'a Sinks,
     pub dest: &'a Destination,
-    pub key: &'a SigningKey,
+    pub keys: &'a SigningKeys,
     pub metrics: &'a DestinationMetrics,
     pub webhook_id: &'a str,
     pub reference: &'a str,
@@ -134,7 +134,7 @@ impl DeliveryAttempt<'_> {
         let started = Instant::now();
         let message = Message {
             dest: self.dest,
-            key: self.key,
+            keys: self.keys,
             webhook_id: self.webhook_id,
             reference: self.reference,
             user_id: self.user_id,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::context::{sleep_or_stop, Shared};
 use crate::recent::{DeliveryOutcome, Pending};
-use crate::signing::SigningKey;
+use crate::signing::SigningKeys;
 
 const MINUTE_MS: u64 = 60_000;
 /// Two hours of one-minute buckets: the last hour and the one before.
@@ -114,13 +114,13 @@ pub(crate) async fn run(shared: Arc<Shared>, destination_id: String, stop: Cance
         let Ok(view) = EventView::parse(&payload) else {
             continue;
         };
-        let Ok(key) = SigningKey::new(&dest.secret) else {
+        let Ok(key) = SigningKeys::of(&dest) else {
             continue;
         };
         let (outcome, observed) = DeliveryAttempt {
             sinks: &shared.sinks,
             dest: &dest,
-            key: &key,
+            keys: &key,
             metrics: &metrics,
             webhook_id: &webhook_id(&view.event_id, &dest.id),
             reference: &view.reference,

@@ -26,7 +26,7 @@ use crate::attempt::{webhook_id, DeliveryAttempt, EventView, Outcome};
 use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::recent::{DeliveryOutcome, Observed, Pending};
-use crate::signing::SigningKey;
+use crate::signing::SigningKeys;
 
 /// One retry tier: its index, topic and delay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,12 +171,12 @@ async fn handle(
     let span = tracing::debug_span!("retry", destination = %dest.id, event_id = %view.event_id,
         user_id = %view.user_id, tier, attempt = task.attempts + 1);
     let id = webhook_id(&view.event_id, &dest.id);
-    let (outcome, observed) = match SigningKey::new(&dest.secret) {
+    let (outcome, observed) = match SigningKeys::of(&dest) {
         Ok(key) => {
             DeliveryAttempt {
                 sinks: &shared.sinks,
                 dest: &dest,
-                key: &key,
+                keys: &key,
                 metrics: &metrics,
                 webhook_id: &id,
                 reference: &view.reference,

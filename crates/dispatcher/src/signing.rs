@@ -14,7 +14,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use pulsegate_schema::Secret;
+use pulsegate_schema::{Destination, Secret};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -98,6 +98,54 @@ impl SigningKey {
     }
 }
 
+/// A destination's signing keys: its secret and, while a rotation's overlap lasts
+/// (`Destination::previous_secret` until `previous_secret_until_ms`), the one before,
+/// so a receiver verifying with either accepts every delivery of the switch-over (both
+/// official verifiers accept any one of several signatures).
+#[derive(Clone, Debug)]
+pub struct SigningKeys {
+    /// The current key first, then the previous one, if any.
+    keys: Vec<SigningKey>,
+    previous_until_ms: u64,
+}
+
+impl SigningKeys {
+    pub fn of(d: &Destination) -> Result<Self, SecretError> {
+        let mut keys = vec![SigningKey::new(&d.secret)?];
+        if let Some(previous) = d.previous_secret.as_ref() {
+            if d.previous_secret_until_ms > 0 {
+                keys.push(SigningKey::new(previous)?);
+            }
+        }
+        Ok(Self {
+            keys,
+            previous_until_ms: d.previous_secret_until_ms,
+        })
+    }
+
+    /// True if these keys were made from `d`'s secrets as they are now.
+    pub fn is_for(&self, d: &Destination) -> bool {
+        let previous = match (self.keys.get(1), d.previous_secret.as_ref()) {
+            (Some(k), Some(p)) => k.is_for(p),
+            (None, None) => true,
+            (None, Some(_)) => d.previous_secret_until_ms == 0,
+            (Some(_), None) => false,
+        };
+        self.keys[0].is_for(&d.secret)
+            && previous
+            && self.previous_until_ms == d.previous_secret_until_ms
+    }
+
+    /// The keys that sign an attempt at `now_ms`: the previous one only before its end.
+    pub fn active(&self, now_ms: u64) -> &[SigningKey] {
+        if now_ms < self.previous_until_ms {
+            &self.keys
+        } else {
+            &self.keys[..1]
+        }
+    }
+}
+
 /// The `terra-signature` header value for one attempt at unix time `t`.
 pub fn terra_signature(key: &SigningKey, t: u64, body: &[u8]) -> String {
     terra_signature_multi(std::slice::from_ref(key), t, body)
@@ -149,6 +197,48 @@ mod tests {
 
     const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const SPEC_BODY: &[u8] = br#"{"test": 2432232314}"#;
+
+    fn destination(secret: &str, previous: Option<&str>, until_ms: u64) -> Destination {
+        serde_json::from_value(serde_json::json!({
+            "id": "d", "url": "https://example.com/hook", "secret": secret,
+            "previous_secret": previous, "previous_secret_until_ms": until_ms,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_previous_secret_signs_beside_the_new_one_until_its_end_only() {
+        let (new, old) = (generate_secret(), generate_secret());
+        let d = destination(new.expose(), Some(old.expose()), 10_000);
+        let keys = SigningKeys::of(&d).unwrap();
+        let body = b"{}";
+        let both = terra_signature_multi(keys.active(9_999), 9, body);
+        let alone = |s: &Secret| terra_signature(&SigningKey::new(s).unwrap(), 9, body);
+        let v1 = |h: &str| h.split_once(",v1=").unwrap().1.to_string();
+        assert_eq!(both, format!("{},v1={}", alone(&new), v1(&alone(&old))));
+        assert_eq!(keys.active(10_000).len(), 1, "ended");
+        assert_eq!(
+            standard_signature_multi(keys.active(10_000), "msg_1", 9, body),
+            standard_signature(&SigningKey::new(&new).unwrap(), "msg_1", 9, body)
+        );
+        // Until 0: no overlap, whatever is stored beside it.
+        let d0 = destination(new.expose(), Some(old.expose()), 0);
+        assert_eq!(SigningKeys::of(&d0).unwrap().active(0).len(), 1);
+    }
+
+    #[test]
+    fn signing_keys_notice_any_change_of_the_secrets_or_the_end() {
+        let (new, old) = (generate_secret(), generate_secret());
+        let d = destination(new.expose(), Some(old.expose()), 10_000);
+        let keys = SigningKeys::of(&d).unwrap();
+        assert!(keys.is_for(&d));
+        assert!(!keys.is_for(&destination(new.expose(), None, 0)));
+        assert!(!keys.is_for(&destination(new.expose(), Some(old.expose()), 20_000)));
+        assert!(!keys.is_for(&destination(old.expose(), Some(new.expose()), 10_000)));
+        let plain = SigningKeys::of(&destination(new.expose(), None, 0)).unwrap();
+        assert!(plain.is_for(&destination(new.expose(), None, 0)));
+        assert!(!plain.is_for(&d));
+    }
 
     #[test]
     fn standard_webhooks_spec_vector() {

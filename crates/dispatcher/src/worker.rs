@@ -25,7 +25,7 @@ use crate::context::sleep_or_stop;
 use crate::context::Shared;
 use crate::metrics::DestinationMetrics;
 use crate::recent::{DeliveryOutcome, Observed, Pending};
-use crate::signing::{SecretError, SigningKey};
+use crate::signing::{SecretError, SigningKeys};
 use crate::sink::url::KafkaUrl;
 
 /// The consumer group of a destination's main worker.
@@ -39,7 +39,7 @@ struct Worker {
     metrics: DestinationMetrics,
     breaker: Arc<Breaker>,
     /// The signing key of the secret last seen (rebuilt when the secret changes).
-    key: Mutex<Option<Arc<SigningKey>>>,
+    key: Mutex<Option<Arc<SigningKeys>>>,
     /// Stops this worker (supervisor, or the worker itself when its destination is gone).
     stop: CancellationToken,
     gone: AtomicBool,
@@ -169,7 +169,7 @@ impl Worker {
                 DeliveryAttempt {
                     sinks: &self.shared.sinks,
                     dest: &dest,
-                    key: &key,
+                    keys: &key,
                     metrics: &self.metrics,
                     webhook_id: &id,
                     reference: &view.reference,
@@ -313,12 +313,12 @@ impl Worker {
         }
     }
 
-    fn key(&self, dest: &Destination) -> Result<Arc<SigningKey>, SecretError> {
+    fn key(&self, dest: &Destination) -> Result<Arc<SigningKeys>, SecretError> {
         let mut cached = self.key.lock().expect("key lock");
-        if let Some(k) = cached.as_ref().filter(|k| k.is_for(&dest.secret)) {
+        if let Some(k) = cached.as_ref().filter(|k| k.is_for(dest)) {
             return Ok(k.clone());
         }
-        let k = Arc::new(SigningKey::new(&dest.secret)?);
+        let k = Arc::new(SigningKeys::of(dest)?);
         *cached = Some(k.clone());
         Ok(k)
     }

@@ -442,6 +442,107 @@ async fn a_destination_takes_only_its_providers_and_an_edit_applies_live() {
     );
 }
 
+/// A rotation's overlap: while it lasts every delivery carries a signature by the new
+/// secret and one by the old, each accepted by terra-python's own verifier and by an
+/// independent Standard Webhooks check; once it ends (set in the past), only the new
+/// secret signs and the old one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_rotations_overlap_both_secrets_verify_and_after_it_only_the_new_one() {
+    let mut h = Harness::new().await;
+    let sink = Sink::start(Behaviour::Ok).await;
+    let d = h.add_destination("rotating", &sink.url(), &[]).await;
+    let old = d.secret.clone();
+    let mut rotated = d.clone();
+    rotated.previous_secret = Some(old.clone());
+    rotated.previous_secret_until_ms = pulsegate_schema::now_ms() + 3_600_000;
+    rotated.secret = pulsegate_dispatcher::generate_secret();
+    h.state.put_destination(&rotated).await.unwrap();
+    h.start(config(&[100]));
+    h.wait_subscribed("rotating").await;
+
+    h.publish(&events("ov-", "activity", 2)).await;
+    assert!(sink.wait_for(2, secs(20)).await, "got {}", sink.count());
+    // Then the overlap ends: the worker notices the changed record.
+    let mut ended = rotated.clone();
+    ended.previous_secret_until_ms = pulsegate_schema::now_ms() - 1;
+    h.state.put_destination(&ended).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.publish(&events("after-", "activity", 1)).await;
+    assert!(sink.wait_for(3, secs(20)).await, "got {}", sink.count());
+
+    let received = sink.received();
+    let (during, after): (Vec<_>, Vec<_>) = received
+        .iter()
+        .partition(|r| event_id_of(r).starts_with("ov-"));
+    assert_eq!((during.len(), after.len()), (2, 1));
+    for r in &during {
+        verify_signed_among_others(r, old.expose());
+        verify_signed_among_others(r, rotated.secret.expose());
+        assert_eq!(
+            r.header("terra-signature").unwrap().matches(",v1=").count(),
+            2,
+            "two terra signatures"
+        );
+        assert_eq!(
+            r.header("webhook-signature").unwrap().split(' ').count(),
+            2,
+            "two Standard Webhooks signatures"
+        );
+    }
+    let r = after[0];
+    assert_eq!(
+        r.header("terra-signature").unwrap().matches(",v1=").count(),
+        1
+    );
+    verify_signatures(r, rotated.secret.expose());
+
+    // terra-python's verifier: either secret during the overlap, only the new one after.
+    let mut cases = Vec::new();
+    for (r, secret, ok) in [
+        (during[0], old.expose(), true),
+        (during[0], rotated.secret.expose(), true),
+        (after[0], rotated.secret.expose(), true),
+        (after[0], old.expose(), false),
+    ] {
+        cases.push(serde_json::json!({
+            "body": String::from_utf8(r.body.to_vec()).unwrap(),
+            "header": r.header("terra-signature").unwrap(),
+            "secret": secret,
+            "ok": ok,
+        }));
+    }
+    let script = "import json, sys\n\
+        from terra.utils.verify_signature import verify_terra_webhook_signature as verify\n\
+        for c in json.load(sys.stdin):\n\
+        \x20   try:\n\
+        \x20       verify(c['body'], c['header'], c['secret'])\n\
+        \x20       got = True\n\
+        \x20   except Exception:\n\
+        \x20       got = False\n\
+        \x20   assert got == c['ok'], (c['ok'], c['header'])\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with terra-python (./test.sh installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthchecks_are_signed_count_the_last_hour_and_parse_in_terra_python() {
     let mut h = Harness::new().await;

@@ -635,6 +635,8 @@ async fn seed_destinations(
             url: d.url.clone(),
             secret: Secret::new(d.secret.clone()),
             secret_set_at_ms: pulsegate_schema::now_ms(),
+            previous_secret: None,
+            previous_secret_until_ms: 0,
             event_types: d.event_types.clone(),
             providers: d.providers.clone(),
             ordered: d.ordered,
@@ -662,9 +664,12 @@ async fn seed_destinations(
                 wanted.enabled = d.enabled && e.enabled;
                 wanted.failing_since_ms = e.failing_since_ms;
                 wanted.disabled_reason = e.disabled_reason.clone();
-                // Another change to the entry keeps the secret's age.
+                // Another change to the entry keeps the secret's age and a rotation's
+                // overlap.
                 if e.secret == wanted.secret {
                     wanted.secret_set_at_ms = e.secret_set_at_ms;
+                    wanted.previous_secret = e.previous_secret.clone();
+                    wanted.previous_secret_until_ms = e.previous_secret_until_ms;
                 }
                 if d.enabled && !e.enabled {
                     tracing::warn!(destination = %d.id,

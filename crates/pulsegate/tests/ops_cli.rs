@@ -367,6 +367,36 @@ async fn operator_commands_against_a_running_instance() {
     );
     assert!(verify_delivery(&api_secret, &after.headers, &after.body).is_err());
     assert!(verify_delivery(&shown, &after.headers, &after.body).is_err());
+    // With --overlap-secs the secret it replaces signs too, until the time it prints.
+    let overlapped = run(&[
+        "destinations",
+        "rotate-secret",
+        "api",
+        "--overlap-secs",
+        "3600",
+        "--yes",
+    ]);
+    let text = ok_text(&overlapped);
+    let newest = text.lines().nth(1).unwrap().to_string();
+    assert!(
+        newest.starts_with("whsec_") && newest != new_secret,
+        "{text}"
+    );
+    assert!(text.contains("also signs every delivery until"), "{text}");
+    let body = strava_event("activity", 62_010, "create", 1, "{}");
+    assert_eq!(push(&client, pg.port, body).await, 200);
+    wait_until("delivered during the overlap", &pg, || {
+        activities(&api_sink).len() == 2
+    })
+    .await;
+    let during = &activities(&api_sink)[1];
+    for secret in [&newest, &new_secret] {
+        assert_eq!(
+            verify_delivery(secret, &during.headers, &during.body),
+            Ok(())
+        );
+    }
+    assert!(verify_delivery(&api_secret, &during.headers, &during.body).is_err());
     // A destination from the config file: what the API did to it (a new secret, a
     // pause) outlasts restarts until the file's entry changes; deleting it is refused
     // (the next start would create it again).
@@ -570,7 +600,7 @@ fn every_command_has_help() {
         ),
         (
             vec!["destinations", "rotate-secret", "--help"],
-            vec!["--yes", "<ID>", "grace"],
+            vec!["--yes", "<ID>", "--overlap-secs"],
         ),
         (vec!["topics", "--help"], vec!["describe", "Exit codes"]),
         (

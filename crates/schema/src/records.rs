@@ -211,6 +211,10 @@ pub struct SdkToken {
     pub created_at_ms: u64,
 }
 
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
 /// A customer webhook endpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Destination {
@@ -223,6 +227,15 @@ pub struct Destination {
     /// before this field existed, until its first rotation.
     #[serde(default)]
     pub secret_set_at_ms: u64,
+    /// The secret before the last rotation, still signing beside `secret` until
+    /// `previous_secret_until_ms`: the receiver's window to switch verifiers (both
+    /// official verifiers accept any one of several signatures). Sealed at rest with
+    /// the record; never shown by the admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<Secret>,
+    /// Until when (ms since the epoch) `previous_secret` signs; 0 = it does not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previous_secret_until_ms: u64,
     /// Event types delivered; empty = all.
     #[serde(default)]
     pub event_types: Vec<String>,

@@ -800,6 +800,8 @@ mod tests {
             url: "https://example.com/hook".into(),
             secret: Secret::new("whsec_S3cretDestinationKey"),
             secret_set_at_ms: 1_700_000_000_000,
+            previous_secret: None,
+            previous_secret_until_ms: 0,
             event_types: vec![],
             providers: vec![],
             ordered: false,

@@ -17,14 +17,15 @@ use pulsegate_schema::Destination;
 
 use crate::attempt::Outcome;
 use crate::client::HttpClient;
-use crate::signing::{standard_signature, terra_signature, SigningKey};
+use crate::signing::{standard_signature_multi, terra_signature_multi, SigningKeys};
 use url::KafkaUrl;
 
 /// One message to deliver, with what signing needs.
 #[derive(Clone, Copy)]
 pub(crate) struct Message<'a> {
     pub dest: &'a Destination,
-    pub key: &'a SigningKey,
+    /// The destination's keys: the previous secret signs too while its overlap lasts.
+    pub keys: &'a SigningKeys,
     pub webhook_id: &'a str,
     pub reference: &'a str,
     /// The event's user (the Kafka record key, so one user's events share a partition).
@@ -41,10 +42,11 @@ pub(crate) struct Signed {
 
 impl Message<'_> {
     pub fn sign(&self, t: u64) -> Signed {
+        let keys = self.keys.active(t.saturating_mul(1000));
         Signed {
             timestamp: t.to_string(),
-            terra: terra_signature(self.key, t, self.body),
-            standard: standard_signature(self.key, self.webhook_id, t, self.body),
+            terra: terra_signature_multi(keys, t, self.body),
+            standard: standard_signature_multi(keys, self.webhook_id, t, self.body),
         }
     }
 }

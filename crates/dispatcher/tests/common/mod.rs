@@ -81,6 +81,8 @@ impl Harness {
             url: url.into(),
             secret: generate_secret(),
             secret_set_at_ms: pulsegate_schema::now_ms(),
+            previous_secret: None,
+            previous_secret_until_ms: 0,
             event_types: types.iter().map(|t| t.to_string()).collect(),
             providers: vec![],
             ordered: false,
@@ -229,37 +231,66 @@ pub fn event_id_of(r: &ReceivedRequest) -> String {
     r.json()["data"][0]["n"].as_str().unwrap().to_string()
 }
 
-/// Checks both signatures with an implementation independent of the dispatcher's.
+/// Checks both signatures with an implementation independent of the dispatcher's: the
+/// only ones, made with `secret`.
 pub fn verify_signatures(r: &ReceivedRequest, secret: &str) {
+    let (terra, standard) = expected_signatures(r, secret);
+    let (_, v1s) = terra_parts(r);
+    assert_eq!(v1s, [terra], "terra-signature");
+    assert_eq!(
+        r.header("webhook-signature").unwrap(),
+        standard,
+        "webhook-signature"
+    );
+}
+
+/// One of several signatures of each scheme (a rotation's overlap) is `secret`'s.
+pub fn verify_signed_among_others(r: &ReceivedRequest, secret: &str) {
+    let (terra, standard) = expected_signatures(r, secret);
+    let (_, v1s) = terra_parts(r);
+    assert!(v1s.contains(&terra), "terra-signature: none by this secret");
+    assert!(
+        r.header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .any(|s| s == standard),
+        "webhook-signature: none by this secret"
+    );
+}
+
+/// terra-signature: `t=<t>,v1=<sig>[,v1=<sig>…]`.
+fn terra_parts(r: &ReceivedRequest) -> (String, Vec<String>) {
+    let terra = r
+        .header("terra-signature")
+        .expect("missing terra-signature");
+    let mut t = None;
+    let mut v1s = Vec::new();
+    for part in terra.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = Some(v.to_string()),
+            Some(("v1", v)) => v1s.push(v.to_string()),
+            _ => panic!("unexpected terra-signature part {part:?}"),
+        }
+    }
+    (t.expect("t="), v1s)
+}
+
+/// What `secret` signs this delivery with: the terra `v1` (hex HMAC(whole secret,
+/// "<t>.<body>")) and the Standard Webhooks signature (`v1,<base64 HMAC(decoded secret,
+/// "<id>.<ts>.<body>")>`), after checking both schemes sign the same recent time.
+fn expected_signatures(r: &ReceivedRequest, secret: &str) -> (String, String) {
     type H = Hmac<Sha256>;
     let header = |n: &str| {
         r.header(n)
             .unwrap_or_else(|| panic!("missing {n}"))
             .to_string()
     };
-
-    // terra-signature: t=<t>,v1=<hex HMAC(whole secret, "<t>.<body>")>
-    let terra = header("terra-signature");
-    let mut t = None;
-    let mut v1 = None;
-    for part in terra.split(',') {
-        match part.split_once('=') {
-            Some(("t", v)) => t = Some(v.to_string()),
-            Some(("v1", v)) => v1 = Some(v.to_string()),
-            _ => panic!("unexpected terra-signature part {part:?}"),
-        }
-    }
-    let (t, v1) = (t.unwrap(), v1.unwrap());
+    let (t, _) = terra_parts(r);
     let mut mac = H::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(&r.body);
-    assert_eq!(
-        hex::encode(mac.finalize().into_bytes()),
-        v1,
-        "terra-signature"
-    );
+    let terra = hex::encode(mac.finalize().into_bytes());
 
-    // Standard Webhooks: v1,<base64 HMAC(decoded secret, "<id>.<ts>.<body>")>
     let id = header("webhook-id");
     let ts = header("webhook-timestamp");
     assert_eq!(ts, t, "both schemes sign the same attempt time");
@@ -275,11 +306,11 @@ pub fn verify_signatures(r: &ReceivedRequest, secret: &str) {
     let mut mac = H::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(&r.body);
-    let expected = format!(
+    let standard = format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     );
-    assert_eq!(header("webhook-signature"), expected, "webhook-signature");
+    (terra, standard)
 }
 
 pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {

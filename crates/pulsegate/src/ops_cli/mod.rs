@@ -90,14 +90,19 @@ pub enum DestinationsCommand {
         /// The destination's id.
         id: String,
     },
-    /// Give a destination a new signing secret, printed once. The old secret stops at
-    /// once (no grace period): the receiver must verify with the new one from now on.
-    /// Needs --yes. (A `[[destinations]]` of the config file gets the file's secret back
-    /// at the next start: change it there too.)
+    /// Give a destination a new signing secret, printed once. With --overlap-secs the
+    /// old secret signs too for that long (each delivery carries both signatures), so
+    /// the receiver can switch verifiers without refusing a delivery; without, it stops
+    /// at once (after a leak). Needs --yes. (A `[[destinations]]` of the config file gets
+    /// the file's secret back at the next start: change it there too.)
     RotateSecret {
         /// The destination's id.
         id: String,
-        /// Confirm: deliveries are signed with the new secret only, from now on.
+        /// Seconds the old secret keeps signing beside the new one (at most 604800, a
+        /// week; 86400 for a scheduled rotation). 0: it stops at once.
+        #[arg(long, default_value_t = 0)]
+        overlap_secs: u64,
+        /// Confirm: deliveries are signed with the new secret from now on.
         #[arg(long)]
         yes: bool,
     },
@@ -272,25 +277,41 @@ async fn connections(client: &AdminClient, c: ConnectionsCommand) -> Result<Answ
 }
 
 async fn destinations(client: &AdminClient, c: DestinationsCommand) -> Result<Answer, CliFailure> {
-    let (id, action) = match c {
+    let (id, action, query) = match c {
         DestinationsCommand::List => {
             let json = client.get("/v1/admin/destinations").await?;
             let text = render::destinations(&json);
             return Ok(Answer { json, text });
         }
-        DestinationsCommand::Pause { id } => (id, "pause"),
-        DestinationsCommand::Resume { id } => (id, "resume"),
-        DestinationsCommand::RotateSecret { id, yes } => {
+        DestinationsCommand::Pause { id } => (id, "pause", String::new()),
+        DestinationsCommand::Resume { id } => (id, "resume", String::new()),
+        DestinationsCommand::RotateSecret {
+            id,
+            overlap_secs,
+            yes,
+        } => {
             if !yes {
+                let overlap = if overlap_secs > 0 {
+                    format!("the old one also signs for {overlap_secs} s only")
+                } else {
+                    "the old one stops at once, so the receiver's verifier must be updated at \
+                     once; --overlap-secs keeps it signing meanwhile"
+                        .to_string()
+                };
                 return Err(CliFailure::Usage(format!(
-                    "rotating {id}'s secret makes every delivery from now on signed with a new \
-                     secret only (the receiver's verifier must be updated at once): add --yes"
+                    "rotating {id}'s secret signs every delivery from now on with a new secret \
+                     ({overlap}): add --yes"
                 )));
             }
-            (id, "rotate-secret")
+            let query = if overlap_secs > 0 {
+                format!("?overlap_secs={overlap_secs}")
+            } else {
+                String::new()
+            };
+            (id, "rotate-secret", query)
         }
     };
-    let path = format!("/v1/admin/destinations/{}/{action}", segment(&id)?);
+    let path = format!("/v1/admin/destinations/{}/{action}{query}", segment(&id)?);
     let json = client.post(&path, &json!({})).await?;
     let text = match action {
         "pause" => format!(
@@ -298,12 +319,22 @@ async fn destinations(client: &AdminClient, c: DestinationsCommand) -> Result<An
              `pulsegate destinations resume {id}`; its events wait on its cursor"
         ),
         "resume" => format!("destination {id} resumed: delivery goes on from where it stopped"),
-        _ => format!(
-            "new signing secret of destination {id} (shown only now; store it):\n{}\n\
-             Every delivery from now on is signed with it only: update the receiver's \
-             verifier.",
-            json["secret"].as_str().unwrap_or("-")
-        ),
+        _ => {
+            let then = match json["previous_secret_signs_until_ms"].as_u64() {
+                Some(until) => format!(
+                    "The old secret also signs every delivery until {}: switch the \
+                     receiver's verifier to the new one before then.",
+                    crate::deliveries_cli::when::show(until)
+                ),
+                None => "Every delivery from now on is signed with it only: update the \
+                         receiver's verifier."
+                    .to_string(),
+            };
+            format!(
+                "new signing secret of destination {id} (shown only now; store it):\n{}\n{then}",
+                json["secret"].as_str().unwrap_or("-")
+            )
+        }
     };
     Ok(Answer { json, text })
 }
