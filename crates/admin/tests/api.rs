@@ -77,6 +77,18 @@ async fn call(
     )
 }
 
+/// An operator's call that must answer 200: its body.
+async fn ok(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let (status, answer) = call(app, method, path, Some(TOKEN), body).await;
+    assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+    answer
+}
+
 #[tokio::test]
 async fn every_route_needs_the_token() {
     let (_d, app, _) = app().await;
@@ -272,34 +284,22 @@ async fn a_destinations_secret_time_is_set_with_each_new_secret_only() {
     );
 
     tick().await;
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/d1",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "event_types": ["activity"]})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = call(
-        &app,
-        "POST",
-        "/v1/admin/destinations/d1/pause",
-        Some(TOKEN),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    ok(&app, "POST", "/v1/admin/destinations/d1/pause", None).await;
     // The same secret sent back is no new secret either.
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/d1",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": created["secret"]})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         set_at("d1"),
         created_at,
@@ -307,29 +307,25 @@ async fn a_destinations_secret_time_is_set_with_each_new_secret_only() {
     );
 
     tick().await;
-    let (status, body) = call(
+    ok(
         &app,
         "POST",
         "/v1/admin/destinations/d1/rotate-secret",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let rotated_at = set_at("d1");
     assert!(rotated_at > created_at, "{rotated_at} after {created_at}");
     assert!(rotated_at <= pulsegate_schema::now_ms());
 
     tick().await;
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/d1",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": test_secret()})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         set_at("d1") > rotated_at,
         "a PUT with a new secret sets a new time"
@@ -340,26 +336,22 @@ async fn a_destinations_secret_time_is_set_with_each_new_secret_only() {
     old.id = "old".into();
     old.secret_set_at_ms = 0;
     state.put_destination(&old).await.unwrap();
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/old",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:11/hook"})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(set_at("old"), 0);
     let before = pulsegate_schema::now_ms();
-    let (status, body) = call(
+    ok(
         &app,
         "POST",
         "/v1/admin/destinations/old/rotate-secret",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(set_at("old") >= before);
 }
 
@@ -405,15 +397,13 @@ async fn a_rotation_may_keep_the_old_secret_signing_for_an_overlap() {
     );
 
     let before = pulsegate_schema::now_ms();
-    let (status, rotated) = call(
+    let rotated = ok(
         &app,
         "POST",
         "/v1/admin/destinations/d1/rotate-secret?overlap_secs=3600",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{rotated}");
     let second = rotated["secret"].as_str().unwrap().to_string();
     assert_ne!(second, first);
     let until = rotated["previous_secret_signs_until_ms"].as_u64().unwrap();
@@ -425,51 +415,44 @@ async fn a_rotation_may_keep_the_old_secret_signing_for_an_overlap() {
     assert_eq!(stored.previous_secret.as_ref().unwrap().expose(), first);
     assert_eq!(stored.previous_secret_until_ms, until);
     // The old secret is never shown again: not in the rotation's answer, not by a GET.
-    let (status, shown) = call(&app, "GET", "/v1/admin/destinations/d1", Some(TOKEN), None).await;
-    assert_eq!(status, StatusCode::OK, "{shown}");
+    let shown = ok(&app, "GET", "/v1/admin/destinations/d1", None).await;
     assert_eq!(shown["previous_secret_signs_until_ms"], until);
     for answer in [&rotated, &shown] {
         assert!(!answer.to_string().contains(&first), "{answer}");
     }
 
     // An update keeping the secret keeps the overlap.
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/d1",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:10/hook"})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         state.destination("d1").unwrap().previous_secret_until_ms,
         until
     );
 
     // Rotating again inside the overlap: the newest two sign, the first is dropped.
-    let (status, again) = call(
+    ok(
         &app,
         "POST",
         "/v1/admin/destinations/d1/rotate-secret?overlap_secs=60",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{again}");
     let stored = state.destination("d1").unwrap();
     assert_eq!(stored.previous_secret.as_ref().unwrap().expose(), second);
 
     // Without an overlap (a leak), and by a PUT with a new secret: the old one stops.
-    let (status, body) = call(
+    let body = ok(
         &app,
         "POST",
         "/v1/admin/destinations/d1/rotate-secret",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         body.get("previous_secret_signs_until_ms").is_none(),
         "{body}"
@@ -477,24 +460,20 @@ async fn a_rotation_may_keep_the_old_secret_signing_for_an_overlap() {
     let stored = state.destination("d1").unwrap();
     assert!(stored.previous_secret.is_none());
     assert_eq!(stored.previous_secret_until_ms, 0);
-    let (status, body) = call(
+    ok(
         &app,
         "POST",
         "/v1/admin/destinations/d1/rotate-secret?overlap_secs=60",
-        Some(TOKEN),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = call(
+    ok(
         &app,
         "PUT",
         "/v1/admin/destinations/d1",
-        Some(TOKEN),
         Some(serde_json::json!({"url": "http://127.0.0.1:10/hook", "secret": test_secret()})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(state.destination("d1").unwrap().previous_secret.is_none());
 }
 
