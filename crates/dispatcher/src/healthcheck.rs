@@ -114,13 +114,13 @@ pub(crate) async fn run(shared: Arc<Shared>, destination_id: String, stop: Cance
         let Ok(view) = EventView::parse(&payload) else {
             continue;
         };
-        let Ok(key) = SigningKeys::of(&dest) else {
+        let Ok(keys) = SigningKeys::of(&dest) else {
             continue;
         };
         let (outcome, observed) = DeliveryAttempt {
             sinks: &shared.sinks,
             dest: &dest,
-            keys: &key,
+            keys: &keys,
             metrics: &metrics,
             webhook_id: &webhook_id(&view.event_id, &dest.id),
             reference: &view.reference,

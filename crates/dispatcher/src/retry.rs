@@ -172,11 +172,11 @@ async fn handle(
         user_id = %view.user_id, tier, attempt = task.attempts + 1);
     let id = webhook_id(&view.event_id, &dest.id);
     let (outcome, observed) = match SigningKeys::of(&dest) {
-        Ok(key) => {
+        Ok(keys) => {
             DeliveryAttempt {
                 sinks: &shared.sinks,
                 dest: &dest,
-                keys: &key,
+                keys: &keys,
                 metrics: &metrics,
                 webhook_id: &id,
                 reference: &view.reference,

@@ -137,6 +137,7 @@ impl SigningKeys {
     }
 
     /// The keys that sign an attempt at `now_ms`: the previous one only before its end.
+    /// (Attempts pass their signature's whole second: the end is kept to the second.)
     pub fn active(&self, now_ms: u64) -> &[SigningKey] {
         if now_ms < self.previous_until_ms {
             &self.keys

@@ -39,7 +39,7 @@ struct Worker {
     metrics: DestinationMetrics,
     breaker: Arc<Breaker>,
     /// The signing key of the secret last seen (rebuilt when the secret changes).
-    key: Mutex<Option<Arc<SigningKeys>>>,
+    keys: Mutex<Option<Arc<SigningKeys>>>,
     /// Stops this worker (supervisor, or the worker itself when its destination is gone).
     stop: CancellationToken,
     gone: AtomicBool,
@@ -67,7 +67,7 @@ pub(crate) async fn run_destination(
         breaker: shared.breaker(&destination_id),
         shared,
         destination_id,
-        key: Mutex::new(None),
+        keys: Mutex::new(None),
         stop,
         gone: AtomicBool::new(false),
         gates: Arc::new(Gates::default()),
@@ -164,12 +164,12 @@ impl Worker {
         let span = tracing::debug_span!("deliver", destination = %dest.id,
             event_id = %view.event_id, user_id = %view.user_id);
         let id = webhook_id(&view.event_id, &dest.id);
-        let (outcome, observed) = match self.key(&dest) {
-            Ok(key) => {
+        let (outcome, observed) = match self.signing_keys(&dest) {
+            Ok(keys) => {
                 DeliveryAttempt {
                     sinks: &self.shared.sinks,
                     dest: &dest,
-                    keys: &key,
+                    keys: &keys,
                     metrics: &self.metrics,
                     webhook_id: &id,
                     reference: &view.reference,
@@ -313,8 +313,8 @@ impl Worker {
         }
     }
 
-    fn key(&self, dest: &Destination) -> Result<Arc<SigningKeys>, SecretError> {
-        let mut cached = self.key.lock().expect("key lock");
+    fn signing_keys(&self, dest: &Destination) -> Result<Arc<SigningKeys>, SecretError> {
+        let mut cached = self.keys.lock().expect("keys lock");
         if let Some(k) = cached.as_ref().filter(|k| k.is_for(dest)) {
             return Ok(k.clone());
         }

@@ -462,9 +462,10 @@ async fn during_a_rotations_overlap_both_secrets_verify_and_after_it_only_the_ne
 
     h.publish(&events("ov-", "activity", 2)).await;
     assert!(sink.wait_for(2, secs(20)).await, "got {}", sink.count());
-    // Then the overlap ends: the worker notices the changed record.
+    // Then the overlap ends: the worker notices the changed record. (An attempt signs at
+    // a whole second, so the end is passed by more than one.)
     let mut ended = rotated.clone();
-    ended.previous_secret_until_ms = pulsegate_schema::now_ms() - 1;
+    ended.previous_secret_until_ms = pulsegate_schema::now_ms() - 2_000;
     h.state.put_destination(&ended).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     h.publish(&events("after-", "activity", 1)).await;
