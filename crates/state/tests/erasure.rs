@@ -72,7 +72,20 @@ struct Stack {
 
 impl Stack {
     async fn open(dir: &std::path::Path) -> Self {
-        let plain = EmbeddedBus::open(EmbeddedConfig::new(dir)).unwrap();
+        // The previous instance's writer thread lets go of fjall's lock on its own time
+        // (later on a loaded machine): retry while it holds it.
+        let mut tries = 0;
+        let plain = loop {
+            match EmbeddedBus::open(EmbeddedConfig::new(dir)) {
+                Err(pulsegate_bus::BusError::Storage(e))
+                    if (e.contains("lock") || e.contains("Locked")) && tries < 50 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
         let sealer = Sealer::from_config(&config()).unwrap().unwrap();
         let keys = sealer.user_keys();
         let bus: Arc<dyn Bus> = Arc::new(SealingBus::new(Arc::new(plain.clone()), sealer));
