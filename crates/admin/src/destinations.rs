@@ -313,49 +313,43 @@ fn build(
         },
         None => (guard.new_secret(), true),
     };
+    let mut d = Destination {
+        id,
+        url: input.url,
+        secret,
+        // A new secret's history; kept from `existing` below if it is the same one.
+        secret_set_at_ms: now_ms(),
+        previous_secret: None,
+        previous_secret_until_ms: 0,
+        event_types: input
+            .event_types
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+        providers: providers
+            .iter()
+            .map(|p| p.terra_name().to_string())
+            .collect(),
+        ordered: input.ordered,
+        failing_since_ms: None,
+        disabled_reason: None,
+        enabled: input.enabled,
+        dev_id: input.dev_id,
+        s3_access_key_id: input.s3_access_key_id,
+        s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
+        kafka_auth,
+        kafka_ca_pem,
+        claim_check,
+        // An update of a destination from the config file stays one (and stays until
+        // the file's entry changes).
+        file_entry: existing.and_then(|e| e.file_entry.clone()),
+    };
     // An update that keeps the secret keeps its age (0 stays unknown) and a rotation's
     // overlap; a new secret ends the overlap (the one it replaces is not a rotation's).
-    let (secret_set_at_ms, previous_secret, previous_secret_until_ms) = match existing {
-        Some(e) if e.secret == secret => (
-            e.secret_set_at_ms,
-            e.previous_secret.clone(),
-            e.previous_secret_until_ms,
-        ),
-        _ => (now_ms(), None, 0),
-    };
-    Ok((
-        Destination {
-            id,
-            url: input.url,
-            secret,
-            secret_set_at_ms,
-            previous_secret,
-            previous_secret_until_ms,
-            event_types: input
-                .event_types
-                .iter()
-                .map(|t| t.as_str().to_string())
-                .collect(),
-            providers: providers
-                .iter()
-                .map(|p| p.terra_name().to_string())
-                .collect(),
-            ordered: input.ordered,
-            failing_since_ms: None,
-            disabled_reason: None,
-            enabled: input.enabled,
-            dev_id: input.dev_id,
-            s3_access_key_id: input.s3_access_key_id,
-            s3_secret_access_key: input.s3_secret_access_key.map(Secret::new),
-            kafka_auth,
-            kafka_ca_pem,
-            claim_check,
-            // An update of a destination from the config file stays one (and stays until
-            // the file's entry changes).
-            file_entry: existing.and_then(|e| e.file_entry.clone()),
-        },
-        generated,
-    ))
+    if let Some(e) = existing {
+        d.keep_secret_history_from(e);
+    }
+    Ok((d, generated))
 }
 
 fn has_scheme(url: &str, schemes: &[&str]) -> bool {

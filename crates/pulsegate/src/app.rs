@@ -74,14 +74,10 @@ pub async fn run(mut config: Config, roles: Roles) -> anyhow::Result<()> {
     let state = StateStore::start_with(bus.clone(), stops.state.clone(), cipher, Some(user_keys))
         .await
         .context("loading state from the bus")?;
+    // The sealer's own key id: the key was parsed once, when the bus was opened.
+    crate::key_age::spawn(state.clone(), key_view.key_id(), stops.state.clone());
     // `POST /v1/admin/keys/rotate` re-seals the state topic below the sealing layer.
     state.attach_key_view(key_view);
-    crate::key_age::spawn(
-        state.clone(),
-        pulsegate_state::crypto::key_id(&config.security.encryption_key)
-            .context("invalid config: security.encryption_key")?,
-        stops.state.clone(),
-    );
     // The file's settings with the providers' credentials stored through the admin API
     // on top; re-read whenever those change.
     let (effective, previous) = effective_config(&config, &state)?;
@@ -666,11 +662,7 @@ async fn seed_destinations(
                 wanted.disabled_reason = e.disabled_reason.clone();
                 // Another change to the entry keeps the secret's age and a rotation's
                 // overlap.
-                if e.secret == wanted.secret {
-                    wanted.secret_set_at_ms = e.secret_set_at_ms;
-                    wanted.previous_secret = e.previous_secret.clone();
-                    wanted.previous_secret_until_ms = e.previous_secret_until_ms;
-                }
+                wanted.keep_secret_history_from(e);
                 if d.enabled && !e.enabled {
                     tracing::warn!(destination = %d.id,
                         "destination is enabled in the config file but paused or disabled in the state; `pulsegate destinations resume` delivers to it again");

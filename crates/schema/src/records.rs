@@ -290,6 +290,19 @@ pub struct Destination {
     pub file_entry: Option<String>,
 }
 
+impl Destination {
+    /// Keeps what `earlier` knew of the secret (when it was set, a rotation's overlap)
+    /// if this is the same secret: an update that does not change the secret changes
+    /// neither; a new secret starts afresh (its time, no overlap).
+    pub fn keep_secret_history_from(&mut self, earlier: &Destination) {
+        if self.secret == earlier.secret {
+            self.secret_set_at_ms = earlier.secret_set_at_ms;
+            self.previous_secret = earlier.previous_secret.clone();
+            self.previous_secret_until_ms = earlier.previous_secret_until_ms;
+        }
+    }
+}
+
 /// Claim-check delivery (Terra's ping / `s3_payload` mode) of one webhook destination.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClaimCheck {

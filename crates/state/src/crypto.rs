@@ -49,12 +49,6 @@ pub(crate) fn parse_key(secret: &Secret) -> Result<([u8; 4], [u8; 32]), CryptoEr
     Ok(([digest[0], digest[1], digest[2], digest[3]], bytes))
 }
 
-/// A key's id, hex (the first 4 bytes of its SHA-256): safe to log and to store; it is
-/// the id sealed records carry.
-pub fn key_id(secret: &Secret) -> Result<String, CryptoError> {
-    Ok(hex::encode(parse_key(secret)?.0))
-}
-
 /// A new random key (Base64 of 32 bytes from the OS's generator).
 pub fn generate_key() -> Secret {
     use aes_gcm::aead::rand_core::RngCore;

@@ -37,6 +37,13 @@ pub struct KeyView {
     pub(crate) sealer: Arc<Sealer>,
 }
 
+impl KeyView {
+    /// The id of the key that seals (hex), safe to log.
+    pub fn key_id(&self) -> String {
+        self.sealer.key_id()
+    }
+}
+
 /// What a pass found and did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ResealReport {
